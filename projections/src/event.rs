@@ -1,0 +1,236 @@
+//! The event vocabulary: everything an agent or a person can say, as it is stored in the log.
+//!
+//! Events are facts in the past tense. Each is stored as its `event_type` name plus a JSON
+//! `data` object; both are part of the hash chain, so renaming a type or a field is a
+//! breaking change to every stored log. Add new variants, never alter old ones.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// One fact about one session (stream). The stream id is the session id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum Event {
+    SessionStarted(SessionStarted),
+    AgentMessage(AgentMessage),
+    UserMessage(UserMessage),
+    InputRequested(InputRequested),
+    MessagesRead(MessagesRead),
+    GitDiffUpdated(GitDiffUpdated),
+    SessionEnded(SessionEnded),
+}
+
+/// A session came into being; the first event of every stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionStarted {
+    pub agent_type: String,
+}
+
+/// The agent said something. Its event id is the message id. The agent's read cursor moves
+/// to this message: user messages before it are considered delivered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentMessage {
+    pub content: String,
+    pub requires_user_input: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_email: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_sms: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_push: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_metadata: Option<Map<String, Value>>,
+}
+
+/// The person said something. Its event id is the message id. With `mark_as_read` the
+/// message was delivered by other means and the read cursor moves past it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserMessage {
+    pub content: String,
+    pub mark_as_read: bool,
+}
+
+/// An earlier agent message became a question.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputRequested {
+    pub message_id: Uuid,
+}
+
+/// The agent received the user messages up to and including `last_read_message_id`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessagesRead {
+    pub last_read_message_id: Uuid,
+}
+
+/// The working tree's diff as the agent last reported it; empty clears it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GitDiffUpdated {
+    pub git_diff: String,
+}
+
+/// The session is over; no more messages are accepted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionEnded {}
+
+/// Who caused an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    Agent,
+    User,
+    System,
+}
+
+/// Facts about the request that appended an event; stored beside `data`, hashed with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub actor: Actor,
+    /// The API key (`jti`) that authorised the append, when there was one.
+    #[serde(default)]
+    pub key_id: Option<Uuid>,
+    /// The kind of client: `claude-code`, `cursor`, `python-sdk`, ...
+    #[serde(default)]
+    pub client_type: Option<String>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// An event as the log holds it: positioned in its tenant's sequence and its session's stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedEvent {
+    pub tenant_id: Uuid,
+    /// Position in the tenant's log: 1, 2, 3, ... without gaps, in commit order.
+    pub seq: i64,
+    pub stream_id: Uuid,
+    /// Position in the session's stream: 1, 2, 3, ...
+    pub stream_version: i32,
+    pub event_id: Uuid,
+    pub recorded_at: OffsetDateTime,
+    pub event: Event,
+}
+
+/// An event's stored type name or data did not parse: the log holds something this
+/// version does not understand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownEvent {
+    pub event_type: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for UnknownEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "event type {:?} does not parse: {}",
+            self.event_type, self.reason
+        )
+    }
+}
+
+impl std::error::Error for UnknownEvent {}
+
+impl Event {
+    /// The name stored in the `event_type` column.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Event::SessionStarted(_) => "session_started",
+            Event::AgentMessage(_) => "agent_message",
+            Event::UserMessage(_) => "user_message",
+            Event::InputRequested(_) => "input_requested",
+            Event::MessagesRead(_) => "messages_read",
+            Event::GitDiffUpdated(_) => "git_diff_updated",
+            Event::SessionEnded(_) => "session_ended",
+        }
+    }
+
+    /// The JSON stored in the `data` column.
+    pub fn data_json(&self) -> String {
+        let data = match self {
+            Event::SessionStarted(d) => serde_json::to_string(d),
+            Event::AgentMessage(d) => serde_json::to_string(d),
+            Event::UserMessage(d) => serde_json::to_string(d),
+            Event::InputRequested(d) => serde_json::to_string(d),
+            Event::MessagesRead(d) => serde_json::to_string(d),
+            Event::GitDiffUpdated(d) => serde_json::to_string(d),
+            Event::SessionEnded(d) => serde_json::to_string(d),
+        };
+        data.expect("event data always serializes")
+    }
+
+    /// Parse a stored `(event_type, data)` pair.
+    pub fn from_stored(event_type: &str, data: &str) -> Result<Event, UnknownEvent> {
+        fn parse<T: serde::de::DeserializeOwned>(
+            event_type: &str,
+            data: &str,
+            wrap: fn(T) -> Event,
+        ) -> Result<Event, UnknownEvent> {
+            serde_json::from_str(data)
+                .map(wrap)
+                .map_err(|e| UnknownEvent {
+                    event_type: event_type.to_owned(),
+                    reason: e.to_string(),
+                })
+        }
+        match event_type {
+            "session_started" => parse(event_type, data, Event::SessionStarted),
+            "agent_message" => parse(event_type, data, Event::AgentMessage),
+            "user_message" => parse(event_type, data, Event::UserMessage),
+            "input_requested" => parse(event_type, data, Event::InputRequested),
+            "messages_read" => parse(event_type, data, Event::MessagesRead),
+            "git_diff_updated" => parse(event_type, data, Event::GitDiffUpdated),
+            "session_ended" => parse(event_type, data, Event::SessionEnded),
+            other => Err(UnknownEvent {
+                event_type: other.to_owned(),
+                reason: "unknown event type".to_owned(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_round_trips_through_its_stored_form() {
+        let events = [
+            Event::SessionStarted(SessionStarted {
+                agent_type: "claude-code".into(),
+            }),
+            Event::AgentMessage(AgentMessage {
+                content: "step".into(),
+                requires_user_input: true,
+                send_email: Some(false),
+                send_sms: None,
+                send_push: Some(true),
+                message_metadata: Some(Map::from_iter([("k".into(), Value::from(1))])),
+            }),
+            Event::UserMessage(UserMessage {
+                content: "reply".into(),
+                mark_as_read: false,
+            }),
+            Event::InputRequested(InputRequested {
+                message_id: Uuid::nil(),
+            }),
+            Event::MessagesRead(MessagesRead {
+                last_read_message_id: Uuid::max(),
+            }),
+            Event::GitDiffUpdated(GitDiffUpdated {
+                git_diff: String::new(),
+            }),
+            Event::SessionEnded(SessionEnded {}),
+        ];
+        for event in events {
+            let back = Event::from_stored(event.event_type(), &event.data_json()).unwrap();
+            assert_eq!(back, event);
+        }
+    }
+
+    #[test]
+    fn unknown_types_and_bad_data_are_reported() {
+        assert!(Event::from_stored("session_paused", "{}").is_err());
+        assert!(Event::from_stored("user_message", "{\"content\":1}").is_err());
+    }
+}

@@ -1,0 +1,43 @@
+//! The session is over. Ending an ended session changes nothing and answers the same, so a
+//! client's cleanup path may call it twice.
+
+use projections::{Actor, Event, SessionEnded, SessionStatus};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{CommandError, Context, require_session, transact};
+use crate::eventlog::{EventLog, ExpectedVersion, NewEvent};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionEndedResult {
+    pub session_id: Uuid,
+    pub final_status: SessionStatus,
+}
+
+pub async fn end_session(
+    log: &EventLog,
+    ctx: &Context,
+    session_id: Uuid,
+) -> Result<SessionEndedResult, CommandError> {
+    transact(log, ctx, "end_session", &session_id, async |txn| {
+        let session = &require_session(txn.session(session_id).await?, session_id, false)?.session;
+        if session.status != SessionStatus::Completed {
+            let version = session.version;
+            txn.append(
+                session_id,
+                ExpectedVersion::Exact(version),
+                vec![NewEvent {
+                    event_id: ctx.event_id(0),
+                    event: Event::SessionEnded(SessionEnded {}),
+                }],
+                &ctx.metadata(Actor::Agent),
+            )
+            .await?;
+        }
+        Ok(SessionEndedResult {
+            session_id,
+            final_status: SessionStatus::Completed,
+        })
+    })
+    .await
+}

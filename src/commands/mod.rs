@@ -1,0 +1,217 @@
+//! The domain API: every change anyone can make, as one function each. REST handlers and MCP
+//! tools parse their input into these functions' input types and render their results; no
+//! business rule lives anywhere else.
+//!
+//! Every command has the same shape: authorize → lock the tenant's log → (replay if this
+//! Idempotency-Key was seen) → load state → decide events → append + project → commit.
+//! The log publishes the commit to waiting readers after it is durable.
+
+mod agent_message;
+mod end_session;
+mod heartbeat;
+mod idempotency;
+mod pending;
+mod request_input;
+mod user_message;
+
+pub use agent_message::{AgentMessageInput, AgentMessageSent, send_agent_message};
+pub use end_session::{SessionEndedResult, end_session};
+pub use heartbeat::{Heartbeat, heartbeat};
+pub use pending::{Pending, PendingStatus, pending};
+pub use request_input::{InputRequestedResult, request_input};
+pub use user_message::{UserMessageInput, UserMessageSent, send_user_message};
+
+use projections::{Actor, Metadata, SessionState, SessionStatus};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::InvalidInput;
+use crate::eventlog::{EventLog, LogError, TenantTxn};
+
+/// What a key may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Everything an agent and its person do.
+    Agent,
+    /// Read the log and nothing else.
+    Audit,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Agent => "agent",
+            Scope::Audit => "audit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "agent" => Some(Scope::Agent),
+            "audit" => Some(Scope::Audit),
+            _ => None,
+        }
+    }
+}
+
+/// Who is asking, and about which request: the authenticated tenant plus what the event
+/// metadata records.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub tenant_id: Uuid,
+    pub key_id: Option<Uuid>,
+    pub scope: Scope,
+    pub client_type: Option<String>,
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl Context {
+    /// A context for the operator's own tools (CLI, benchmarks): full rights.
+    pub fn system(tenant_id: Uuid) -> Context {
+        Context {
+            tenant_id,
+            key_id: None,
+            scope: Scope::Agent,
+            client_type: Some("switchboard".into()),
+            request_id: None,
+            idempotency_key: None,
+        }
+    }
+
+    fn metadata(&self, actor: Actor) -> Metadata {
+        Metadata {
+            actor,
+            key_id: self.key_id,
+            client_type: self.client_type.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+
+    fn require_write(&self) -> Result<(), CommandError> {
+        match self.scope {
+            Scope::Agent => Ok(()),
+            Scope::Audit => Err(CommandError::Forbidden(
+                "this API key has the audit scope, which may only read the event log".into(),
+            )),
+        }
+    }
+
+    /// The id of the `n`th event this request appends. With an Idempotency-Key it is
+    /// derived from the key, so a retry that slips past the response record still cannot
+    /// append twice; without one it is a fresh time-ordered id.
+    fn event_id(&self, n: u8) -> Uuid {
+        match &self.idempotency_key {
+            Some(key) => {
+                let name = format!("{}/{key}/{n}", self.tenant_id);
+                Uuid::new_v5(&IDEMPOTENT_EVENT_NAMESPACE, name.as_bytes())
+            }
+            None => Uuid::now_v7(),
+        }
+    }
+}
+
+const IDEMPOTENT_EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_2c0e_53d4_4e8b_9a57_0b7e_4d21_c3f9);
+
+/// Why a command did not happen. Nothing was changed in any case.
+#[derive(Debug)]
+pub enum CommandError {
+    /// A field is malformed (schema-level).
+    Invalid(InvalidInput),
+    /// The input is well-formed but the domain refuses it.
+    BadRequest(String),
+    /// No such thing for this tenant (also: another tenant's).
+    NotFound(String),
+    /// The state does not allow it (ended session, concurrent change).
+    Conflict(String),
+    /// The key's scope does not allow it.
+    Forbidden(String),
+    /// The database is unreachable.
+    Unavailable(String),
+    Internal(String),
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandError::Invalid(e) => write!(f, "{e}"),
+            CommandError::BadRequest(m)
+            | CommandError::NotFound(m)
+            | CommandError::Conflict(m)
+            | CommandError::Forbidden(m)
+            | CommandError::Unavailable(m)
+            | CommandError::Internal(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+impl From<InvalidInput> for CommandError {
+    fn from(e: InvalidInput) -> Self {
+        CommandError::Invalid(e)
+    }
+}
+
+impl From<LogError> for CommandError {
+    fn from(e: LogError) -> Self {
+        if e.is_unavailable() {
+            return CommandError::Unavailable("the database is unavailable; retry shortly".into());
+        }
+        match e {
+            LogError::VersionConflict { .. } | LogError::DuplicateEvent => {
+                CommandError::Conflict(e.to_string())
+            }
+            LogError::Database(_) | LogError::Corrupt(_) => CommandError::Internal(e.to_string()),
+        }
+    }
+}
+
+fn session_not_found(id: Uuid) -> CommandError {
+    CommandError::NotFound(format!("session {id} not found"))
+}
+
+/// The session, which must exist and, for `open`, must not have ended.
+fn require_session(
+    state: Option<&SessionState>,
+    id: Uuid,
+    open: bool,
+) -> Result<&SessionState, CommandError> {
+    let state = state.ok_or_else(|| session_not_found(id))?;
+    if open && state.session.status == SessionStatus::Completed {
+        return Err(CommandError::Conflict(format!(
+            "session {id} has ended; start a new session"
+        )));
+    }
+    Ok(state)
+}
+
+/// Run `decide` in a locked transaction of the caller's tenant, with Idempotency-Key
+/// replay, and commit what it appended.
+async fn transact<T>(
+    log: &EventLog,
+    ctx: &Context,
+    command: &'static str,
+    request: &impl Serialize,
+    decide: impl AsyncFnOnce(&mut TenantTxn) -> Result<T, CommandError>,
+) -> Result<T, CommandError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    ctx.require_write()?;
+    let mut txn = log.begin(ctx.tenant_id).await?;
+    let key = idempotency::Key::new(ctx, command, request);
+    if let Some(key) = &key
+        && let Some(first) = key.recall(&mut txn).await?
+    {
+        return Ok(first);
+    }
+    let result = decide(&mut txn).await?;
+    if let Some(key) = &key {
+        key.remember(&mut txn, &result).await?;
+    }
+    txn.commit().await?;
+    Ok(result)
+}

@@ -1,0 +1,114 @@
+//! An agent collects the user messages it has not received.
+//!
+//! Without `last_read_message_id` this only looks. With it, the caller claims to have read
+//! up to that message: if the session's read cursor is elsewhere, another reader consumed the
+//! queue and the answer is `stale`; otherwise the unread messages are returned and the
+//! cursor moves to the last of them, so each message is delivered once.
+
+use projections::{Actor, Event, Message, MessagesRead};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{CommandError, Context, require_session, session_not_found, transact};
+use crate::eventlog::{EventLog, ExpectedVersion, NewEvent};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingStatus {
+    Ok,
+    Stale,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub session_id: Uuid,
+    pub messages: Vec<Message>,
+    pub status: PendingStatus,
+}
+
+impl Pending {
+    fn stale(session_id: Uuid) -> Pending {
+        Pending {
+            session_id,
+            messages: Vec::new(),
+            status: PendingStatus::Stale,
+        }
+    }
+}
+
+pub async fn pending(
+    log: &EventLog,
+    ctx: &Context,
+    session_id: Uuid,
+    last_read: Option<Uuid>,
+) -> Result<Pending, CommandError> {
+    if last_read.is_some() {
+        ctx.require_write()?;
+    }
+    // Look without locking first: most calls (and every long-poll round) find nothing to take.
+    let state = log
+        .session(ctx.tenant_id, session_id)
+        .await?
+        .ok_or_else(|| session_not_found(session_id))?;
+    let Some(last_read) = last_read else {
+        return Ok(Pending {
+            session_id,
+            messages: state.inbox.iter().map(Message::from).collect(),
+            status: super::PendingStatus::Ok,
+        });
+    };
+    if state.session.read_cursor != Some(last_read) {
+        return Ok(Pending::stale(session_id));
+    }
+    if state.inbox.is_empty() {
+        return Ok(Pending {
+            session_id,
+            messages: Vec::new(),
+            status: PendingStatus::Ok,
+        });
+    }
+    take_unread(log, ctx, session_id, last_read).await
+}
+
+/// Consume the unread messages under the tenant lock, re-checking the cursor there.
+async fn take_unread(
+    log: &EventLog,
+    ctx: &Context,
+    session_id: Uuid,
+    last_read: Uuid,
+) -> Result<Pending, CommandError> {
+    transact(log, ctx, "pending", &(session_id, last_read), async |txn| {
+        let state = require_session(txn.session(session_id).await?, session_id, false)?;
+        if state.session.read_cursor != Some(last_read) {
+            return Ok(Pending::stale(session_id));
+        }
+        let messages: Vec<Message> = state.inbox.iter().map(Message::from).collect();
+        let Some(last) = messages.last() else {
+            return Ok(Pending {
+                session_id,
+                messages,
+                status: PendingStatus::Ok,
+            });
+        };
+        let read = Event::MessagesRead(MessagesRead {
+            last_read_message_id: last.id,
+        });
+        let version = ExpectedVersion::Exact(state.session.version);
+        txn.append(
+            session_id,
+            version,
+            vec![NewEvent {
+                event_id: ctx.event_id(0),
+                event: read,
+            }],
+            &ctx.metadata(Actor::Agent),
+        )
+        .await?;
+        Ok(Pending {
+            session_id,
+            messages,
+            status: PendingStatus::Ok,
+        })
+    })
+    .await
+}

@@ -1,0 +1,69 @@
+//! An earlier agent message becomes a question. Replies already queued after it are handed
+//! over at once (and the cursor moves past them); with none, the session awaits input.
+
+use projections::{Actor, Event, InputRequested, Message, MessagesRead};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{CommandError, Context, PendingStatus, require_session, transact};
+use crate::eventlog::{EventLog, ExpectedVersion, NewEvent};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputRequestedResult {
+    pub message_id: Uuid,
+    pub session_id: Uuid,
+    pub messages: Vec<Message>,
+    pub status: PendingStatus,
+}
+
+pub async fn request_input(
+    log: &EventLog,
+    ctx: &Context,
+    message_id: Uuid,
+) -> Result<InputRequestedResult, CommandError> {
+    transact(log, ctx, "request_input", &message_id, async |txn| {
+        let not_found = || CommandError::NotFound(format!("agent message {message_id} not found"));
+        let message = txn.event(message_id).await?.ok_or_else(not_found)?;
+        let Event::AgentMessage(agent_message) = &message.event else {
+            return Err(not_found());
+        };
+        let session_id = message.stream_id;
+        if agent_message.requires_user_input || txn.input_requested(session_id, message_id).await? {
+            return Err(CommandError::BadRequest(format!(
+                "message {message_id} already requires user input"
+            )));
+        }
+        let state = require_session(txn.session(session_id).await?, session_id, true)?;
+        let version = ExpectedVersion::Exact(state.session.version);
+        let status = if state.session.read_cursor == Some(message_id) {
+            PendingStatus::Ok
+        } else {
+            PendingStatus::Stale
+        };
+        let messages: Vec<Message> = match status {
+            PendingStatus::Ok => state.inbox.iter().map(Message::from).collect(),
+            PendingStatus::Stale => Vec::new(),
+        };
+        let mut events = vec![NewEvent {
+            event_id: ctx.event_id(0),
+            event: Event::InputRequested(InputRequested { message_id }),
+        }];
+        if let Some(last) = messages.last() {
+            events.push(NewEvent {
+                event_id: ctx.event_id(1),
+                event: Event::MessagesRead(MessagesRead {
+                    last_read_message_id: last.id,
+                }),
+            });
+        }
+        txn.append(session_id, version, events, &ctx.metadata(Actor::Agent))
+            .await?;
+        Ok(InputRequestedResult {
+            message_id,
+            session_id,
+            messages,
+            status,
+        })
+    })
+    .await
+}

@@ -1,0 +1,179 @@
+//! Reading the log and the projections, one named statement per question.
+
+use projections::{Event, InboxMessage, RecordedEvent, Session, SessionState, SessionStatus};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::LogError;
+
+const SESSION: &str = "\
+SELECT agent_type, status, started_at, ended_at, last_activity_at, git_diff, version, last_seq,
+       step_count, read_cursor, unread_count
+FROM sessions WHERE tenant_id = $1 AND id = $2";
+
+const INBOX: &str = "\
+SELECT stream_version, message_id, seq, content, created_at
+FROM inbox WHERE tenant_id = $1 AND session_id = $2 ORDER BY stream_version";
+
+const EVENT_BY_ID: &str = "\
+SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text, recorded_at
+FROM events WHERE tenant_id = $1 AND event_id = $2";
+
+const STREAM: &str = "\
+SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text, recorded_at
+FROM events WHERE tenant_id = $1 AND stream_id = $2 ORDER BY stream_version";
+
+/// The columns every event read selects, in order.
+pub type EventRow = (Uuid, i64, Uuid, i32, Uuid, String, String, OffsetDateTime);
+
+pub fn recorded(row: EventRow) -> Result<RecordedEvent, LogError> {
+    let (tenant_id, seq, stream_id, stream_version, event_id, event_type, data, recorded_at) = row;
+    let event = Event::from_stored(&event_type, &data)
+        .map_err(|e| LogError::Corrupt(format!("tenant {tenant_id} seq {seq}: {e}")))?;
+    Ok(RecordedEvent {
+        tenant_id,
+        seq,
+        stream_id,
+        stream_version,
+        event_id,
+        recorded_at,
+        event,
+    })
+}
+
+pub type SessionRow = (
+    String,
+    String,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+    OffsetDateTime,
+    Option<String>,
+    i32,
+    i64,
+    i32,
+    Option<Uuid>,
+    i32,
+);
+
+pub fn session(tenant_id: Uuid, id: Uuid, row: SessionRow) -> Result<Session, LogError> {
+    let (
+        agent_type,
+        status,
+        started_at,
+        ended_at,
+        last_activity_at,
+        git_diff,
+        version,
+        last_seq,
+        step_count,
+        read_cursor,
+        unread_count,
+    ) = row;
+    let status = SessionStatus::parse(&status)
+        .ok_or_else(|| LogError::Corrupt(format!("session {id} has status {status:?}")))?;
+    Ok(Session {
+        tenant_id,
+        id,
+        agent_type,
+        status,
+        started_at,
+        ended_at,
+        last_activity_at,
+        git_diff,
+        version,
+        last_seq,
+        step_count,
+        read_cursor,
+        unread_count,
+    })
+}
+
+pub type InboxRow = (i32, Uuid, i64, String, OffsetDateTime);
+
+pub fn inbox_message(tenant_id: Uuid, session_id: Uuid, row: InboxRow) -> InboxMessage {
+    let (stream_version, message_id, seq, content, created_at) = row;
+    InboxMessage {
+        tenant_id,
+        session_id,
+        message_id,
+        stream_version,
+        seq,
+        content,
+        created_at,
+    }
+}
+
+/// A session's projected state: its `sessions` row and its unread `inbox` rows.
+pub async fn session_state(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    session_id: Uuid,
+) -> Result<Option<SessionState>, LogError> {
+    let row: Option<SessionRow> = sqlx::query_as(SESSION)
+        .bind(tenant_id)
+        .bind(session_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let session = session(tenant_id, session_id, row)?;
+    let inbox = if session.unread_count == 0 {
+        Vec::new()
+    } else {
+        let rows: Vec<InboxRow> = sqlx::query_as(INBOX)
+            .bind(tenant_id)
+            .bind(session_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.into_iter()
+            .map(|r| inbox_message(tenant_id, session_id, r))
+            .collect()
+    };
+    Ok(Some(SessionState { session, inbox }))
+}
+
+pub async fn event_by_id(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    event_id: Uuid,
+) -> Result<Option<RecordedEvent>, LogError> {
+    let row: Option<EventRow> = sqlx::query_as(EVENT_BY_ID)
+        .bind(tenant_id)
+        .bind(event_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(recorded).transpose()
+}
+
+pub async fn stream(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    stream_id: Uuid,
+) -> Result<Vec<RecordedEvent>, LogError> {
+    let rows: Vec<EventRow> = sqlx::query_as(STREAM)
+        .bind(tenant_id)
+        .bind(stream_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.into_iter().map(recorded).collect()
+}
+
+const INPUT_REQUESTED: &str = "\
+SELECT EXISTS (SELECT 1 FROM events
+               WHERE tenant_id = $1 AND stream_id = $2 AND event_type = 'input_requested'
+                 AND data->>'message_id' = $3::text)";
+
+/// Has an earlier agent message of this stream already been turned into a question?
+pub async fn input_requested(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    stream_id: Uuid,
+    message_id: Uuid,
+) -> Result<bool, LogError> {
+    Ok(sqlx::query_scalar(INPUT_REQUESTED)
+        .bind(tenant_id)
+        .bind(stream_id)
+        .bind(message_id)
+        .fetch_one(&mut *conn)
+        .await?)
+}

@@ -1,0 +1,10 @@
+//! Switchboard: the server between AI agents and the people who supervise them.
+//!
+//! The tree follows the data: `eventlog` (the append-only, hash-chained log and the inline
+//! projection update) → `commands` (the one domain API) → interfaces. Read models live in the
+//! `projections` crate; `database` finds or provisions PostgreSQL.
+
+pub mod commands;
+pub mod database;
+pub mod domain;
+pub mod eventlog;
