@@ -4,6 +4,8 @@
 pub mod append;
 pub mod chain;
 pub mod read;
+pub mod rebuild;
+pub mod verify;
 
 use projections::{RecordedEvent, SessionState};
 use sqlx::PgPool;
@@ -106,6 +108,26 @@ impl EventLog {
     ) -> Result<Option<SessionState>, LogError> {
         let mut conn = self.pool.acquire().await?;
         read::session_state(&mut conn, tenant_id, session_id).await
+    }
+
+    /// The tenant's sessions, newest activity first.
+    pub async fn sessions(
+        &self,
+        tenant_id: Uuid,
+        filter: read::SessionFilter,
+    ) -> Result<Vec<projections::Session>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        read::list_sessions(&mut conn, tenant_id, filter).await
+    }
+
+    /// When the session's agent last sent a heartbeat.
+    pub async fn last_heartbeat(
+        &self,
+        tenant_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Option<time::OffsetDateTime>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        read::last_heartbeat(&mut conn, tenant_id, session_id).await
     }
 
     /// The events of one session, in order.

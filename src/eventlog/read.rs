@@ -177,3 +177,53 @@ pub async fn input_requested(
         .fetch_one(&mut *conn)
         .await?)
 }
+
+const LIST_SESSIONS: &str = "\
+SELECT id, agent_type, status, started_at, ended_at, last_activity_at, git_diff, version, last_seq,
+       step_count, read_cursor, unread_count
+FROM sessions
+WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2)
+  AND ($3::timestamptz IS NULL OR last_activity_at < $3)
+ORDER BY last_activity_at DESC, id DESC
+LIMIT $4";
+
+/// Which sessions a listing shows: newest activity first, older than `before`.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionFilter {
+    pub status: Option<SessionStatus>,
+    pub before: Option<OffsetDateTime>,
+    pub limit: i64,
+}
+
+pub async fn list_sessions(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    filter: SessionFilter,
+) -> Result<Vec<Session>, LogError> {
+    let rows: Vec<(Uuid, String, String, OffsetDateTime, Option<OffsetDateTime>, OffsetDateTime, Option<String>, i32, i64, i32, Option<Uuid>, i32)> =
+        sqlx::query_as(LIST_SESSIONS)
+            .bind(tenant_id)
+            .bind(filter.status.map(SessionStatus::as_str))
+            .bind(filter.before)
+            .bind(filter.limit)
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.into_iter()
+        .map(|r| session(tenant_id, r.0, (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11)))
+        .collect()
+}
+
+const HEARTBEAT: &str =
+    "SELECT last_heartbeat_at FROM session_heartbeats WHERE tenant_id = $1 AND session_id = $2";
+
+pub async fn last_heartbeat(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    session_id: Uuid,
+) -> Result<Option<OffsetDateTime>, LogError> {
+    Ok(sqlx::query_scalar(HEARTBEAT)
+        .bind(tenant_id)
+        .bind(session_id)
+        .fetch_optional(&mut *conn)
+        .await?)
+}

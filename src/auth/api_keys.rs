@@ -1,0 +1,218 @@
+//! API keys: long-lived tokens that name a row in `api_keys` through their `jti`. The row
+//! holds the token's SHA-256 (never the token), its tenant, scope, expiry and revocation.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::signing::SigningKeys;
+use super::Claims;
+use crate::commands::Scope;
+
+/// NOTIFY channel that tells every node to forget a cached key.
+pub const KEYS_CHANNEL: &str = "switchboard_keys";
+
+const INSERT: &str = "\
+INSERT INTO api_keys (id, tenant_id, name, scope, token_sha256, created_at, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+const LIST: &str = "\
+SELECT id, tenant_id, name, scope, created_at, expires_at, revoked_at, last_used_at
+FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id";
+
+const REVOKE: &str = "\
+UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
+RETURNING id, tenant_id, name, scope, created_at, expires_at, revoked_at, last_used_at";
+
+const LOOKUP: &str = "\
+SELECT tenant_id, scope, token_sha256, expires_at, revoked_at FROM api_keys WHERE id = $1";
+
+const ANY_KEY: &str = "SELECT EXISTS (SELECT 1 FROM api_keys)";
+
+/// A key as the operator sees it (never the token).
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub scope: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+type KeyRow = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+    Option<OffsetDateTime>,
+    Option<OffsetDateTime>,
+);
+
+fn api_key(row: KeyRow) -> ApiKey {
+    let (id, tenant_id, name, scope, created_at, expires_at, revoked_at, last_used_at) = row;
+    ApiKey {
+        id,
+        tenant_id,
+        name,
+        scope,
+        created_at,
+        expires_at,
+        revoked_at,
+        last_used_at,
+    }
+}
+
+/// What a token's `jti` resolves to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredKey {
+    pub tenant_id: Uuid,
+    pub scope: Scope,
+    pub token_sha256: Vec<u8>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked: bool,
+}
+
+pub fn token_sha256(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+#[derive(Debug)]
+pub enum KeyStoreError {
+    Invalid(String),
+    NotFound(Uuid),
+    Signing(super::signing::KeyError),
+    Database(sqlx::Error),
+}
+
+impl std::fmt::Display for KeyStoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyStoreError::Invalid(m) => f.write_str(m),
+            KeyStoreError::NotFound(id) => write!(f, "no API key {id}"),
+            KeyStoreError::Signing(e) => write!(f, "{e}"),
+            KeyStoreError::Database(e) => write!(f, "database: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyStoreError {}
+
+impl From<sqlx::Error> for KeyStoreError {
+    fn from(e: sqlx::Error) -> Self {
+        KeyStoreError::Database(e)
+    }
+}
+
+/// Mint a key for `tenant_id` and record it. Returns the record and the token.
+pub async fn create(
+    pool: &PgPool,
+    keys: &SigningKeys,
+    tenant_id: Uuid,
+    name: &str,
+    scope: Scope,
+    expires_in_days: Option<u32>,
+) -> Result<(ApiKey, String), KeyStoreError> {
+    let name = name.trim();
+    if name.is_empty() || name.contains('\0') || name.chars().count() > 200 {
+        return Err(KeyStoreError::Invalid(
+            "the key name must be 1 to 200 characters without NUL".into(),
+        ));
+    }
+    let id = Uuid::new_v4();
+    let now = crate::eventlog::chain::now_micros();
+    let expires_at = expires_in_days.map(|days| now + time::Duration::days(days.into()));
+    let claims = Claims {
+        sub: tenant_id.to_string(),
+        jti: Some(id.to_string()),
+        iat: Some(now.unix_timestamp()),
+        exp: expires_at.map(OffsetDateTime::unix_timestamp),
+        scope: Some(scope.as_str().to_owned()),
+    };
+    let token = keys.sign(&claims).map_err(KeyStoreError::Signing)?;
+    sqlx::query(INSERT)
+        .bind(id)
+        .bind(tenant_id)
+        .bind(name)
+        .bind(scope.as_str())
+        .bind(token_sha256(&token))
+        .bind(now)
+        .bind(expires_at)
+        .execute(pool)
+        .await?;
+    let key = ApiKey {
+        id,
+        tenant_id,
+        name: name.to_owned(),
+        scope: scope.as_str().to_owned(),
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    Ok((key, token))
+}
+
+pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<ApiKey>, KeyStoreError> {
+    let rows: Vec<KeyRow> = sqlx::query_as(LIST).bind(tenant_id).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(api_key).collect())
+}
+
+/// Revoke a key; every node stops accepting it as soon as this commits.
+pub async fn revoke(pool: &PgPool, key_id: Uuid) -> Result<ApiKey, KeyStoreError> {
+    let mut tx = pool.begin().await?;
+    let row: Option<KeyRow> = sqlx::query_as(REVOKE).bind(key_id).fetch_optional(&mut *tx).await?;
+    let key = api_key(row.ok_or(KeyStoreError::NotFound(key_id))?);
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(KEYS_CHANNEL)
+        .bind(key_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(key)
+}
+
+pub async fn lookup(pool: &PgPool, key_id: Uuid) -> Result<Option<StoredKey>, sqlx::Error> {
+    let row: Option<(Uuid, String, Vec<u8>, Option<OffsetDateTime>, Option<OffsetDateTime>)> =
+        sqlx::query_as(LOOKUP).bind(key_id).fetch_optional(pool).await?;
+    Ok(row.map(|(tenant_id, scope, token_sha256, expires_at, revoked_at)| StoredKey {
+        tenant_id,
+        // The table's CHECK constraint admits only these two.
+        scope: Scope::parse(&scope).unwrap_or(Scope::Audit),
+        token_sha256,
+        expires_at,
+        revoked: revoked_at.is_some(),
+    }))
+}
+
+/// Has any key ever been made? (Serve prints a first key when none has.)
+pub async fn any(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(ANY_KEY).fetch_one(pool).await
+}
+
+/// Record when keys were last used: one statement for a whole batch of keys.
+pub async fn record_use(
+    pool: &PgPool,
+    used: &[(Uuid, OffsetDateTime)],
+) -> Result<(), sqlx::Error> {
+    let (ids, times): (Vec<Uuid>, Vec<OffsetDateTime>) = used.iter().copied().unzip();
+    sqlx::query(
+        "UPDATE api_keys k SET last_used_at = greatest(k.last_used_at, u.at)
+         FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at) WHERE k.id = u.id",
+    )
+    .bind(ids)
+    .bind(times)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

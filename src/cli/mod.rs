@@ -1,0 +1,52 @@
+//! The command line: one file per subcommand. Every subcommand finds the database the same
+//! way (`--database-url`/`DATABASE_URL`, else the embedded cluster in `--data-dir`), so they
+//! all work beside a running `serve`.
+
+mod keys;
+mod projections;
+mod serve;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::DatabaseArgs;
+
+/// What a subcommand returns: Ok(exit code) or an error to print.
+pub type Outcome = Result<ExitCode, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Parser, Debug)]
+#[command(name = "switchboard", version, about = "The server between AI agents and the people who supervise them")]
+pub struct Cli {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (embedded PostgreSQL unless DATABASE_URL is set).
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Rebuild the read models from the log, or check them against it.
+    #[command(subcommand)]
+    Projections(projections::ProjectionsCommand),
+    /// Check the hash chains and sequences of the event log.
+    Verify(verify::VerifyArgs),
+}
+
+impl Cli {
+    pub async fn run(self) -> Outcome {
+        match self.command {
+            Command::Serve(args) => serve::run(&self.db, args).await,
+            Command::Keys(command) => keys::run(&self.db, command).await,
+            Command::Projections(command) => projections::run(&self.db, command).await,
+            Command::Verify(args) => verify::run(&self.db, args).await,
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! `switchboard serve`: open (or provision) the database, load the signing keys, print a first
+//! API key on a fresh install, and serve HTTP until SIGINT/SIGTERM.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use clap::Args;
+use uuid::Uuid;
+
+use super::Outcome;
+use crate::auth::{Authenticator, api_keys};
+use crate::commands::Scope;
+use crate::config::{DatabaseArgs, KeyArgs};
+use crate::eventlog::EventLog;
+use crate::http::{self, App, AppState, HttpConfig};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Port to listen on (also MCP_SERVER_PORT); 0 picks a free one.
+    #[arg(long, env = "PORT")]
+    port: Option<u16>,
+
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHBOARD_HOST", default_value = "0.0.0.0")]
+    host: IpAddr,
+
+    #[command(flatten)]
+    keys: KeyArgs,
+
+    /// Largest request body in bytes.
+    #[arg(long, env = "SWITCHBOARD_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
+    body_limit: usize,
+
+    /// Comma-separated origins allowed by CORS (default: any origin).
+    #[arg(long, env = "SWITCHBOARD_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+
+    /// Database connections this process may hold.
+    #[arg(long, env = "SWITCHBOARD_DB_CONNECTIONS", default_value_t = 32)]
+    db_connections: u32,
+}
+
+const DEFAULT_PORT: u16 = 8080;
+
+pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> Outcome {
+    let port = match args.port {
+        Some(port) => port,
+        None => match std::env::var("MCP_SERVER_PORT") {
+            Ok(text) => text.parse().map_err(|_| format!("MCP_SERVER_PORT={text:?} is not a port"))?,
+            Err(_) => DEFAULT_PORT,
+        },
+    };
+    let cors_origins = args
+        .cors_origins
+        .iter()
+        .filter(|o| !o.trim().is_empty())
+        .map(|o| HeaderValue::from_str(o.trim()).map_err(|_| format!("bad CORS origin {o:?}")))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, port))
+        .await
+        .map_err(|e| format!("cannot listen on {}:{port}: {e}", args.host))?;
+    let db = db_args.open(args.db_connections).await?;
+    match db.cluster() {
+        Some(cluster) => tracing::info!(
+            "embedded PostgreSQL in {} (psql \"{}\")",
+            cluster.pgdata().display(),
+            cluster.url(crate::database::EMBEDDED_DATABASE)
+        ),
+        None => tracing::info!("using DATABASE_URL"),
+    }
+    let served = serve(&db, db_args, &args, cors_origins, listener).await;
+    db.close().await;
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(
+    db: &crate::database::Database,
+    db_args: &DatabaseArgs,
+    args: &ServeArgs,
+    cors_origins: Vec<HeaderValue>,
+    listener: tokio::net::TcpListener,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (keys, generated) = db_args.signing_keys(&args.keys)?;
+    if generated {
+        tracing::info!("generated an Ed25519 signing key pair in {}", db_args.data_dir.display());
+    }
+    tracing::info!("tokens are verified with {:?} (keys from {})", keys.algorithm(), keys.source);
+    if keys.can_sign() && !api_keys::any(&db.pool).await? {
+        let user = Uuid::new_v4();
+        let (key, token) = api_keys::create(&db.pool, &keys, user, "default", Scope::Agent, None).await?;
+        println!(
+            "\nFirst start: created API key {} for a default user {user}.\n\
+             Use it as `Authorization: Bearer <key>`:\n\n{token}\n",
+            key.id
+        );
+    }
+    let auth = Arc::new(Authenticator::new(Arc::new(keys), db.pool.clone()));
+    let state = AppState(Arc::new(App {
+        log: EventLog::new(db.pool.clone()),
+        auth: auth.clone(),
+    }));
+    let config = HttpConfig {
+        body_limit: args.body_limit,
+        cors_origins,
+    };
+    let flusher = tokio::spawn({
+        let auth = auth.clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                every.tick().await;
+                auth.flush_last_used().await;
+            }
+        }
+    });
+    let app = http::router(state, &config);
+    let address = listener.local_addr()?;
+    println!("Switchboard listening on http://{address}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    flusher.abort();
+    auth.flush_last_used().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,117 @@
+//! The HTTP interface: REST at `/api/v1`, plus `/`, `/health` and `/openapi.json`. Handlers
+//! parse, call a command or a read, and render; errors are [`error::ApiError`].
+
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod wire;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request};
+use axum::routing::{get, patch, post};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Authenticator;
+use crate::eventlog::EventLog;
+use routes::{messages, service, sessions};
+
+/// Everything a request handler can reach.
+pub struct App {
+    pub log: EventLog,
+    pub auth: Arc<Authenticator>,
+}
+
+/// Shared handle to the [`App`].
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// How the HTTP layer behaves, from the command line / environment.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Largest request body accepted.
+    pub body_limit: usize,
+    /// Origins allowed by CORS; empty means any origin.
+    pub cors_origins: Vec<HeaderValue>,
+}
+
+pub fn router(state: AppState, config: &HttpConfig) -> Router {
+    let api = Router::new()
+        .route("/messages/agent", post(messages::agent_message))
+        .route("/messages/user", post(messages::user_message))
+        .route("/messages/pending", get(messages::pending))
+        .route(
+            "/messages/{message_id}/request-input",
+            patch(messages::request_input),
+        )
+        .route("/sessions/end", post(sessions::end))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{session_id}", get(sessions::get))
+        .route("/sessions/{session_id}/messages", get(sessions::messages))
+        .route(
+            "/agents/instances/{agent_instance_id}/heartbeat",
+            post(sessions::heartbeat),
+        )
+        .route("/auth/verify", get(service::verify_auth));
+
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/", get(service::root))
+        .route("/health", get(service::health))
+        .route("/openapi.json", get(service::openapi))
+        .nest("/api/v1", api)
+        .fallback(service::not_found)
+        .method_not_allowed_fallback(service::method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(cors(config))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %id,
+                )
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Any origin by default, like the system this replaces; a list when configured.
+fn cors(config: &HttpConfig) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(Any)
+        .expose_headers([HeaderName::from_static("x-request-id")]);
+    if config.cors_origins.is_empty() {
+        layer.allow_origin(Any)
+    } else {
+        layer.allow_origin(AllowOrigin::list(config.cors_origins.clone()))
+    }
+}

@@ -1,0 +1,175 @@
+//! `/api/v1/messages/*`: the conversation between an agent and its person.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::commands::{self, AgentMessageInput, PendingStatus, UserMessageInput};
+use crate::domain::{self, AgentType, Content, GitDiffUpdate};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::{Body, Caller, Params, PathParams};
+use crate::http::wire::{self, MessageJson};
+
+#[derive(Debug, Deserialize)]
+pub struct AgentMessageBody {
+    agent_instance_id: String,
+    #[serde(default)]
+    agent_type: Option<String>,
+    content: String,
+    #[serde(default)]
+    requires_user_input: bool,
+    #[serde(default)]
+    send_email: Option<bool>,
+    #[serde(default)]
+    send_sms: Option<bool>,
+    #[serde(default)]
+    send_push: Option<bool>,
+    #[serde(default)]
+    git_diff: Option<String>,
+    #[serde(default)]
+    message_metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AgentMessageResponse {
+    success: bool,
+    agent_instance_id: Uuid,
+    message_id: Uuid,
+    queued_user_messages: Vec<MessageJson>,
+}
+
+pub async fn agent_message(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    Body(body): Body<AgentMessageBody>,
+) -> Result<Json<AgentMessageResponse>, ApiError> {
+    let input = AgentMessageInput {
+        session_id: domain::parse_uuid("agent_instance_id", &body.agent_instance_id)?,
+        agent_type: body
+            .agent_type
+            .as_deref()
+            .map(|t| AgentType::parse("agent_type", t))
+            .transpose()?,
+        content: Content::parse("content", body.content)?,
+        requires_user_input: body.requires_user_input,
+        send_email: body.send_email,
+        send_sms: body.send_sms,
+        send_push: body.send_push,
+        git_diff: body
+            .git_diff
+            .as_deref()
+            .map(|d| GitDiffUpdate::parse("git_diff", d))
+            .transpose()?,
+        message_metadata: body
+            .message_metadata
+            .map(|m| domain::message_metadata("message_metadata", m))
+            .transpose()?,
+    };
+    let sent = commands::send_agent_message(&app.log, &ctx, input).await?;
+    Ok(Json(AgentMessageResponse {
+        success: true,
+        agent_instance_id: sent.session_id,
+        message_id: sent.message_id,
+        queued_user_messages: wire::messages(&sent.queued_user_messages),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserMessageBody {
+    agent_instance_id: String,
+    content: String,
+    #[serde(default = "default_true")]
+    mark_as_read: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserMessageResponse {
+    success: bool,
+    message_id: Uuid,
+    marked_as_read: bool,
+}
+
+pub async fn user_message(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    Body(body): Body<UserMessageBody>,
+) -> Result<Json<UserMessageResponse>, ApiError> {
+    let input = UserMessageInput {
+        session_id: domain::parse_uuid("agent_instance_id", &body.agent_instance_id)?,
+        content: Content::parse("content", body.content)?,
+        mark_as_read: body.mark_as_read,
+    };
+    let sent = commands::send_user_message(&app.log, &ctx, input).await?;
+    Ok(Json(UserMessageResponse {
+        success: true,
+        message_id: sent.message_id,
+        marked_as_read: sent.marked_as_read,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PendingQuery {
+    agent_instance_id: String,
+    #[serde(default)]
+    last_read_message_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PendingResponse {
+    agent_instance_id: Uuid,
+    messages: Vec<MessageJson>,
+    status: PendingStatus,
+}
+
+pub async fn pending(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    Params(query): Params<PendingQuery>,
+) -> Result<Json<PendingResponse>, ApiError> {
+    let session_id = domain::parse_uuid("agent_instance_id", &query.agent_instance_id)?;
+    // An empty value means "not given", as in the system this replaces.
+    let last_read = query
+        .last_read_message_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| domain::parse_uuid("last_read_message_id", s))
+        .transpose()?;
+    let pending = commands::pending(&app.log, &ctx, session_id, last_read).await?;
+    Ok(Json(PendingResponse {
+        agent_instance_id: pending.session_id,
+        messages: wire::messages(&pending.messages),
+        status: pending.status,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequestInputResponse {
+    success: bool,
+    message_id: Uuid,
+    agent_instance_id: Uuid,
+    messages: Vec<MessageJson>,
+    status: PendingStatus,
+}
+
+pub async fn request_input(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    PathParams(message_id): PathParams<String>,
+) -> Result<Json<RequestInputResponse>, ApiError> {
+    let message_id = domain::parse_uuid("message_id", &message_id)?;
+    let result = commands::request_input(&app.log, &ctx, message_id).await?;
+    Ok(Json(RequestInputResponse {
+        success: true,
+        message_id: result.message_id,
+        agent_instance_id: result.session_id,
+        messages: wire::messages(&result.messages),
+        status: result.status,
+    }))
+}

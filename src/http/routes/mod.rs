@@ -1,0 +1,5 @@
+//! One file per area of the REST surface.
+
+pub mod messages;
+pub mod service;
+pub mod sessions;

@@ -1,0 +1,191 @@
+//! `/api/v1/sessions*` and the heartbeat: a session's life and what a dashboard shows of it.
+
+use axum::Json;
+use axum::extract::State;
+use projections::SessionStatus;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::commands::{self, CommandError};
+use crate::domain::{self, InvalidInput};
+use crate::eventlog::read::SessionFilter;
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::{Body, Caller, Params, PathParams};
+use crate::http::wire::{self, MessageJson, SessionJson};
+
+#[derive(Debug, Deserialize)]
+pub struct EndSessionBody {
+    agent_instance_id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndSessionResponse {
+    success: bool,
+    agent_instance_id: Uuid,
+    final_status: SessionStatus,
+}
+
+pub async fn end(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    Body(body): Body<EndSessionBody>,
+) -> Result<Json<EndSessionResponse>, ApiError> {
+    let session_id = domain::parse_uuid("agent_instance_id", &body.agent_instance_id)?;
+    let ended = commands::end_session(&app.log, &ctx, session_id).await?;
+    Ok(Json(EndSessionResponse {
+        success: true,
+        agent_instance_id: ended.session_id,
+        final_status: ended.final_status,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct HeartbeatResponse {
+    agent_instance_id: Uuid,
+    last_heartbeat_at: String,
+}
+
+pub async fn heartbeat(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    PathParams(session_id): PathParams<String>,
+) -> Result<Json<HeartbeatResponse>, ApiError> {
+    let session_id = domain::parse_uuid("agent_instance_id", &session_id)?;
+    let beat = commands::heartbeat(&app.log, &ctx, session_id).await?;
+    Ok(Json(HeartbeatResponse {
+        agent_instance_id: beat.session_id,
+        last_heartbeat_at: wire::timestamp(beat.last_heartbeat_at),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    before: Option<String>,
+}
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+impl ListQuery {
+    fn filter(&self) -> Result<SessionFilter, InvalidInput> {
+        let status = self
+            .status
+            .as_deref()
+            .map(|s| {
+                SessionStatus::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
+                    InvalidInput::new("status", "must be ACTIVE, AWAITING_INPUT or COMPLETED")
+                })
+            })
+            .transpose()?;
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    InvalidInput::new("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))
+                })?,
+        };
+        let before = self
+            .before
+            .as_deref()
+            .map(|text| {
+                OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|_| {
+                    InvalidInput::new("before", "must be an RFC 3339 time such as 2026-01-02T03:04:05Z")
+                })
+            })
+            .transpose()?;
+        Ok(SessionFilter {
+            status,
+            before,
+            limit,
+        })
+    }
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    Params(query): Params<ListQuery>,
+) -> Result<Json<Vec<SessionJson>>, ApiError> {
+    let sessions = app
+        .log
+        .sessions(ctx.tenant_id, query.filter()?)
+        .await
+        .map_err(CommandError::from)?;
+    Ok(Json(sessions.iter().map(SessionJson::from).collect()))
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionDetail {
+    #[serde(flatten)]
+    session: SessionJson,
+    git_diff: Option<String>,
+    last_heartbeat_at: Option<String>,
+    messages: Vec<MessageJson>,
+}
+
+pub async fn get(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    PathParams(session_id): PathParams<String>,
+) -> Result<Json<SessionDetail>, ApiError> {
+    let session_id = domain::parse_uuid("session_id", &session_id)?;
+    let state = app
+        .log
+        .session(ctx.tenant_id, session_id)
+        .await
+        .map_err(CommandError::from)?
+        .ok_or_else(|| not_found(session_id))?;
+    let messages = session_messages(&app, ctx.tenant_id, session_id).await?;
+    let heartbeat = app
+        .log
+        .last_heartbeat(ctx.tenant_id, session_id)
+        .await
+        .map_err(CommandError::from)?;
+    Ok(Json(SessionDetail {
+        session: SessionJson::from(&state.session),
+        git_diff: state.session.git_diff.clone(),
+        last_heartbeat_at: heartbeat.map(wire::timestamp),
+        messages,
+    }))
+}
+
+pub async fn messages(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    PathParams(session_id): PathParams<String>,
+) -> Result<Json<Vec<MessageJson>>, ApiError> {
+    let session_id = domain::parse_uuid("session_id", &session_id)?;
+    let messages = session_messages(&app, ctx.tenant_id, session_id).await?;
+    if messages.is_empty() {
+        // Every session starts with an agent message; none means no such session here.
+        return Err(not_found(session_id));
+    }
+    Ok(Json(messages))
+}
+
+async fn session_messages(
+    app: &AppState,
+    tenant_id: Uuid,
+    session_id: Uuid,
+) -> Result<Vec<MessageJson>, ApiError> {
+    let events = app
+        .log
+        .stream(tenant_id, session_id)
+        .await
+        .map_err(CommandError::from)?;
+    Ok(wire::messages(&projections::messages(&events)))
+}
+
+fn not_found(session_id: Uuid) -> ApiError {
+    ApiError::not_found(format!("session {session_id} not found"))
+}

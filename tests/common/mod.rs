@@ -1,0 +1,258 @@
+//! Test harness: a real PostgreSQL and a real server on a random port.
+//!
+//! Each test binary gets one throwaway cluster (unless `DATABASE_URL` names a server to use),
+//! started on first use from the machine's PostgreSQL binaries and migrated once into a
+//! template database; every test gets a fresh database cloned from that template. A small
+//! reaper process watches a pipe from this process and, when the pipe closes (normal exit,
+//! panic, or kill -9), shuts the cluster down and deletes its directory.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use switchboard::auth::api_keys;
+use switchboard::auth::{Authenticator, SigningKeys};
+use switchboard::commands::{Context, Scope};
+use switchboard::database::{self, Cluster, embedded};
+use switchboard::eventlog::EventLog;
+use switchboard::http::{self, App, AppState, HttpConfig};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+struct Server {
+    /// Connection options for the maintenance database.
+    admin: PgConnectOptions,
+    /// libpq-style URL prefix: `<url_base>/<database>`.
+    url: Box<dyn Fn(&str) -> String + Send + Sync>,
+    template: String,
+    cluster: Option<Cluster>,
+    /// The Ed25519 pair (public, private PEM) every test server of this binary uses.
+    key_pems: (String, String),
+}
+
+static SERVER: OnceCell<Server> = OnceCell::const_new();
+static NEXT_DB: AtomicU64 = AtomicU64::new(0);
+
+async fn server() -> &'static Server {
+    SERVER.get_or_init(start_server).await
+}
+
+async fn start_server() -> Server {
+    let scratch = std::env::temp_dir().join(format!(
+        "switchboard-test-{}-{}",
+        std::process::id(),
+        Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let keys_dir = scratch.join("keys");
+    let (admin, url, cluster): (PgConnectOptions, Box<dyn Fn(&str) -> String + Send + Sync>, _) =
+        match std::env::var("DATABASE_URL") {
+            Ok(url) => {
+                reap_on_exit(&scratch, None);
+                let admin: PgConnectOptions = url.parse().expect("DATABASE_URL parses");
+                let base = url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(url.clone());
+                let query = url.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+                (admin, Box::new(move |db| format!("{base}/{db}{query}")), None)
+            }
+            Err(_) => {
+                let dir = scratch.clone();
+                let cluster = tokio::task::spawn_blocking(move || {
+                    Cluster::start(&dir.join("data"), embedded::THROWAWAY_SETTINGS)
+                })
+                .await
+                .unwrap()
+                .expect("a throwaway PostgreSQL cluster starts (are the server binaries installed?)");
+                reap_on_exit(&scratch, Some(&cluster));
+                let admin = database::embedded_options(&cluster, "postgres");
+                let socket = cluster.socket_dir().display().to_string();
+                let port = cluster.port();
+                let url = move |db: &str| {
+                    format!("postgresql://{}@/{db}?host={socket}&port={port}", embedded::SUPERUSER)
+                };
+                (admin, Box::new(url), Some(cluster))
+            }
+        };
+    let template = format!("switchboard_template_{}", std::process::id());
+    database::ensure_database(&admin, &template).await.unwrap();
+    let pool = database::pool(admin.clone().database(&template), 1).await.unwrap();
+    database::migrate(&pool).await.unwrap();
+    pool.close().await;
+    SigningKeys::load(None, None, &keys_dir).unwrap();
+    let read = |file: &str| std::fs::read_to_string(keys_dir.join(file)).unwrap();
+    let key_pems = (read("jwt-ed25519-public.pem"), read("jwt-ed25519-private.pem"));
+    Server {
+        admin,
+        url,
+        template,
+        cluster,
+        key_pems,
+    }
+}
+
+/// Stop the cluster and delete `scratch` once this process is gone, however it ends.
+fn reap_on_exit(scratch: &std::path::Path, cluster: Option<&Cluster>) {
+    let pid_file = cluster
+        .map(|c| c.pgdata().join("postmaster.pid").display().to_string())
+        .unwrap_or_default();
+    let socket_dir = cluster
+        .map(|c| c.socket_dir().display().to_string())
+        .unwrap_or_default();
+    let script = r#"
+        cat > /dev/null
+        if [ -n "$1" ] && [ -f "$1" ]; then
+            pid=$(head -n 1 "$1")
+            kill -QUIT "$pid" 2>/dev/null
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        fi
+        rm -rf "$2"
+        case "$3" in /tmp/switchboard-*) rm -rf "$3" ;; esac
+    "#;
+    let mut child = Command::new("sh")
+        .args(["-c", script, "reaper", &pid_file, &scratch.display().to_string(), &socket_dir])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("sh starts");
+    // Never written to, never closed: the kernel closes it when this process ends.
+    let stdin = child.stdin.take().unwrap();
+    std::mem::forget(stdin);
+    std::mem::forget(child);
+    let _ = std::io::stdout().flush();
+}
+
+/// A fresh, migrated database for one test.
+pub struct TestDb {
+    pub pool: PgPool,
+    pub options: PgConnectOptions,
+    pub name: String,
+    /// A URL other processes (a spawned server) can use.
+    pub url: String,
+}
+
+pub async fn database() -> TestDb {
+    let server = server().await;
+    let name = format!(
+        "switchboard_test_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = database::pool(server.admin.clone(), 1).await.unwrap();
+    let create = format!("CREATE DATABASE {name} TEMPLATE {}", server.template);
+    sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let options = server.admin.clone().database(&name);
+    let pool = database::pool(options.clone(), 20).await.unwrap();
+    TestDb {
+        pool,
+        options,
+        url: (server.url)(&name),
+        name,
+    }
+}
+
+/// The throwaway cluster, for tests that restart or disturb PostgreSQL itself.
+pub async fn cluster() -> Option<&'static Cluster> {
+    server().await.cluster.as_ref()
+}
+
+/// The key pair every test server of this binary signs with.
+pub async fn signing_keys() -> SigningKeys {
+    let (public, private) = signing_key_pems().await;
+    SigningKeys::from_pem(&public, Some(&private), "test".into()).unwrap()
+}
+
+/// PEM text (public, private) of the test key pair, for servers started as processes.
+pub async fn signing_key_pems() -> (String, String) {
+    server().await.key_pems.clone()
+}
+
+/// A command context for a tenant, as the CLI would make it.
+pub fn ctx(tenant: Uuid) -> Context {
+    Context::system(tenant)
+}
+
+pub fn audit_ctx(tenant: Uuid) -> Context {
+    Context {
+        scope: Scope::Audit,
+        ..Context::system(tenant)
+    }
+}
+
+/// A Switchboard server on a random port, in this process, against a fresh database.
+pub struct TestApp {
+    pub address: String,
+    pub db: TestDb,
+    pub log: EventLog,
+    pub keys: Arc<SigningKeys>,
+    pub client: reqwest::Client,
+    /// A tenant with an agent-scope key, ready to use.
+    pub tenant: Uuid,
+    pub token: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(HttpConfig {
+            body_limit: 2 * 1024 * 1024,
+            cors_origins: Vec::new(),
+        })
+        .await
+    }
+
+    pub async fn spawn_with(config: HttpConfig) -> TestApp {
+        let db = database().await;
+        let keys = Arc::new(signing_keys().await);
+        let log = EventLog::new(db.pool.clone());
+        let state = AppState(Arc::new(App {
+            log: log.clone(),
+            auth: Arc::new(Authenticator::new(keys.clone(), db.pool.clone())),
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let router = http::router(state, &config);
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let tenant = Uuid::new_v4();
+        let (_, token) = api_keys::create(&db.pool, &keys, tenant, "test", Scope::Agent, None)
+            .await
+            .unwrap();
+        TestApp {
+            address,
+            db,
+            log,
+            keys,
+            client: reqwest::Client::new(),
+            tenant,
+            token,
+        }
+    }
+
+    /// A new API key for `tenant`.
+    pub async fn key(&self, tenant: Uuid, scope: Scope) -> String {
+        api_keys::create(&self.db.pool, &self.keys, tenant, "test", scope, None)
+            .await
+            .unwrap()
+            .1
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(&self.token)
+    }
+
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).bearer_auth(&self.token).json(body)
+    }
+}
