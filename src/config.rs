@@ -27,7 +27,12 @@ pub struct DatabaseArgs {
 
 impl DatabaseArgs {
     pub async fn open(&self, max_connections: u32) -> Result<Database, DatabaseError> {
-        Database::open(self.database_url.as_deref(), &self.data_dir, max_connections).await
+        Database::open(
+            self.database_url.as_deref(),
+            &self.data_dir,
+            max_connections,
+        )
+        .await
     }
 
     /// The token signing keys: `JWT_*` when set, else the pair in the data directory.

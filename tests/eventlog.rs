@@ -43,9 +43,15 @@ fn step(content: &str) -> NewEvent {
 
 async fn start_session(log: &EventLog, tenant: Uuid) -> Uuid {
     let session = Uuid::new_v4();
-    log.append(tenant, session, ExpectedVersion::NoStream, vec![started(), step("hello")], &metadata())
-        .await
-        .unwrap();
+    log.append(
+        tenant,
+        session,
+        ExpectedVersion::NoStream,
+        vec![started(), step("hello")],
+        &metadata(),
+    )
+    .await
+    .unwrap();
     session
 }
 
@@ -65,7 +71,10 @@ async fn the_database_refuses_update_delete_and_truncate_on_events() {
             "{statement}: {error}"
         );
     }
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&db.pool).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(count, 2);
 }
 
@@ -80,9 +89,15 @@ async fn concurrent_appends_get_a_gap_free_sequence_in_commit_order() {
         writers.push(tokio::spawn(async move {
             let session = start_session(&log, tenant).await;
             for i in 0..10 {
-                log.append(tenant, session, ExpectedVersion::Any, vec![step(&format!("step {i}"))], &metadata())
-                    .await
-                    .unwrap();
+                log.append(
+                    tenant,
+                    session,
+                    ExpectedVersion::Any,
+                    vec![step(&format!("step {i}"))],
+                    &metadata(),
+                )
+                .await
+                .unwrap();
             }
         }));
     }
@@ -90,14 +105,18 @@ async fn concurrent_appends_get_a_gap_free_sequence_in_commit_order() {
         writer.await.unwrap();
     }
     // 8 sessions × (2 + 10) events; commit order = seq order = position order within a tenant.
-    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT seq, position FROM events WHERE tenant_id = $1 ORDER BY seq")
-        .bind(tenant)
-        .fetch_all(&db.pool)
-        .await
-        .unwrap();
+    let rows: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT seq, position FROM events WHERE tenant_id = $1 ORDER BY seq")
+            .bind(tenant)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
     assert_eq!(seqs, (1..=96).collect::<Vec<_>>());
-    assert!(rows.windows(2).all(|w| w[0].1 < w[1].1), "positions follow seq");
+    assert!(
+        rows.windows(2).all(|w| w[0].1 < w[1].1),
+        "positions follow seq"
+    );
     let report = verify(&db.pool, Some(tenant)).await.unwrap();
     assert!(report.ok, "{report:?}");
     assert_eq!(report.events, 96);
@@ -110,19 +129,46 @@ async fn a_stale_expected_version_is_a_conflict_and_writes_nothing() {
     let tenant = Uuid::new_v4();
     let session = start_session(&log, tenant).await;
     let error = log
-        .append(tenant, session, ExpectedVersion::Exact(1), vec![step("late")], &metadata())
+        .append(
+            tenant,
+            session,
+            ExpectedVersion::Exact(1),
+            vec![step("late")],
+            &metadata(),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(error, LogError::VersionConflict { actual: 2, .. }), "{error:?}");
+    assert!(
+        matches!(error, LogError::VersionConflict { actual: 2, .. }),
+        "{error:?}"
+    );
     let error = log
-        .append(tenant, session, ExpectedVersion::NoStream, vec![started()], &metadata())
+        .append(
+            tenant,
+            session,
+            ExpectedVersion::NoStream,
+            vec![started()],
+            &metadata(),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(error, LogError::VersionConflict { .. }), "{error:?}");
-    log.append(tenant, session, ExpectedVersion::Exact(2), vec![step("on time")], &metadata())
+    assert!(
+        matches!(error, LogError::VersionConflict { .. }),
+        "{error:?}"
+    );
+    log.append(
+        tenant,
+        session,
+        ExpectedVersion::Exact(2),
+        vec![step("on time")],
+        &metadata(),
+    )
+    .await
+    .unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&db.pool)
         .await
         .unwrap();
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&db.pool).await.unwrap();
     assert_eq!(count, 3);
 }
 
@@ -134,15 +180,33 @@ async fn appending_an_event_id_again_returns_the_original_and_writes_nothing() {
     let session = start_session(&log, tenant).await;
     let event = step("once");
     let first = log
-        .append(tenant, session, ExpectedVersion::Any, vec![event.clone()], &metadata())
+        .append(
+            tenant,
+            session,
+            ExpectedVersion::Any,
+            vec![event.clone()],
+            &metadata(),
+        )
         .await
         .unwrap();
     // Later, with another expected version even: still the original, permanently.
-    log.append(tenant, session, ExpectedVersion::Any, vec![step("other")], &metadata())
-        .await
-        .unwrap();
+    log.append(
+        tenant,
+        session,
+        ExpectedVersion::Any,
+        vec![step("other")],
+        &metadata(),
+    )
+    .await
+    .unwrap();
     let again = log
-        .append(tenant, session, ExpectedVersion::Exact(99), vec![event.clone()], &metadata())
+        .append(
+            tenant,
+            session,
+            ExpectedVersion::Exact(99),
+            vec![event.clone()],
+            &metadata(),
+        )
         .await
         .unwrap();
     assert_eq!(first.events, again.events);
@@ -153,9 +217,15 @@ async fn appending_an_event_id_again_returns_the_original_and_writes_nothing() {
     for _ in 0..8 {
         let (log, racer) = (log.clone(), racer.clone());
         racers.push(tokio::spawn(async move {
-            log.append(tenant, session, ExpectedVersion::Any, vec![racer], &metadata())
-                .await
-                .unwrap()
+            log.append(
+                tenant,
+                session,
+                ExpectedVersion::Any,
+                vec![racer],
+                &metadata(),
+            )
+            .await
+            .unwrap()
         }));
     }
     let mut results = Vec::new();
@@ -192,9 +262,15 @@ async fn log_with_events(n: usize) -> (common::TestDb, Uuid) {
     let tenant = Uuid::new_v4();
     let session = start_session(&log, tenant).await;
     for i in 0..n - 2 {
-        log.append(tenant, session, ExpectedVersion::Any, vec![step(&format!("{i}"))], &metadata())
-            .await
-            .unwrap();
+        log.append(
+            tenant,
+            session,
+            ExpectedVersion::Any,
+            vec![step(&format!("{i}"))],
+            &metadata(),
+        )
+        .await
+        .unwrap();
     }
     assert!(verify(&db.pool, None).await.unwrap().ok);
     (db, tenant)
@@ -262,18 +338,31 @@ async fn user_messages_and_agent_messages_share_one_tenant_sequence() {
             mark_as_read: false,
         }),
     };
-    let committed = log.append(tenant, a, ExpectedVersion::Exact(2), vec![reply], &metadata()).await.unwrap();
+    let committed = log
+        .append(
+            tenant,
+            a,
+            ExpectedVersion::Exact(2),
+            vec![reply],
+            &metadata(),
+        )
+        .await
+        .unwrap();
     assert_eq!(committed.last_seq(), Some(5));
     let state = log.session(tenant, a).await.unwrap().unwrap();
     assert_eq!(state.inbox.len(), 1);
-    assert_eq!(log.session(tenant, b).await.unwrap().unwrap().inbox.len(), 0);
+    assert_eq!(
+        log.session(tenant, b).await.unwrap().unwrap().inbox.len(),
+        0
+    );
     // Another tenant has its own sequence from 1.
     let other = Uuid::new_v4();
     start_session(&log, other).await;
-    let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM events WHERE tenant_id = $1 ORDER BY seq")
-        .bind(other)
-        .fetch_all(&db.pool)
-        .await
-        .unwrap();
+    let seqs: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM events WHERE tenant_id = $1 ORDER BY seq")
+            .bind(other)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(seqs, vec![1, 2]);
 }

@@ -7,8 +7,8 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::signing::SigningKeys;
 use super::Claims;
+use super::signing::SigningKeys;
 use crate::commands::Scope;
 
 /// NOTIFY channel that tells every node to forget a cached key.
@@ -171,7 +171,10 @@ pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<ApiKey>, KeyStor
 /// Revoke a key; every node stops accepting it as soon as this commits.
 pub async fn revoke(pool: &PgPool, key_id: Uuid) -> Result<ApiKey, KeyStoreError> {
     let mut tx = pool.begin().await?;
-    let row: Option<KeyRow> = sqlx::query_as(REVOKE).bind(key_id).fetch_optional(&mut *tx).await?;
+    let row: Option<KeyRow> = sqlx::query_as(REVOKE)
+        .bind(key_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let key = api_key(row.ok_or(KeyStoreError::NotFound(key_id))?);
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(KEYS_CHANNEL)
@@ -182,16 +185,27 @@ pub async fn revoke(pool: &PgPool, key_id: Uuid) -> Result<ApiKey, KeyStoreError
     Ok(key)
 }
 
+#[derive(sqlx::FromRow)]
+struct KeyRecord {
+    tenant_id: Uuid,
+    scope: String,
+    token_sha256: Vec<u8>,
+    expires_at: Option<OffsetDateTime>,
+    revoked_at: Option<OffsetDateTime>,
+}
+
 pub async fn lookup(pool: &PgPool, key_id: Uuid) -> Result<Option<StoredKey>, sqlx::Error> {
-    let row: Option<(Uuid, String, Vec<u8>, Option<OffsetDateTime>, Option<OffsetDateTime>)> =
-        sqlx::query_as(LOOKUP).bind(key_id).fetch_optional(pool).await?;
-    Ok(row.map(|(tenant_id, scope, token_sha256, expires_at, revoked_at)| StoredKey {
-        tenant_id,
+    let row: Option<KeyRecord> = sqlx::query_as(LOOKUP)
+        .bind(key_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|r| StoredKey {
+        tenant_id: r.tenant_id,
         // The table's CHECK constraint admits only these two.
-        scope: Scope::parse(&scope).unwrap_or(Scope::Audit),
-        token_sha256,
-        expires_at,
-        revoked: revoked_at.is_some(),
+        scope: Scope::parse(&r.scope).unwrap_or(Scope::Audit),
+        token_sha256: r.token_sha256,
+        expires_at: r.expires_at,
+        revoked: r.revoked_at.is_some(),
     }))
 }
 
@@ -201,10 +215,7 @@ pub async fn any(pool: &PgPool) -> Result<bool, sqlx::Error> {
 }
 
 /// Record when keys were last used: one statement for a whole batch of keys.
-pub async fn record_use(
-    pool: &PgPool,
-    used: &[(Uuid, OffsetDateTime)],
-) -> Result<(), sqlx::Error> {
+pub async fn record_use(pool: &PgPool, used: &[(Uuid, OffsetDateTime)]) -> Result<(), sqlx::Error> {
     let (ids, times): (Vec<Uuid>, Vec<OffsetDateTime>) = used.iter().copied().unzip();
     sqlx::query(
         "UPDATE api_keys k SET last_used_at = greatest(k.last_used_at, u.at)

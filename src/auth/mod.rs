@@ -112,7 +112,9 @@ impl Authenticator {
         let Some(jti) = &claims.jti else {
             // A session token minted by a dashboard's own login: short-lived, no key record.
             if claims.exp.is_none() {
-                return Err(unauthorized("a token without a key id (jti) must carry an expiry (exp)"));
+                return Err(unauthorized(
+                    "a token without a key id (jti) must carry an expiry (exp)",
+                ));
             }
             let scope = match claims.scope.as_deref() {
                 None => Scope::Agent,
@@ -124,8 +126,12 @@ impl Authenticator {
                 scope,
             });
         };
-        let key_id = Uuid::try_parse(jti).map_err(|_| unauthorized("the key id (jti) is not a UUID"))?;
-        let stored = self.stored_key(key_id).await?.ok_or_else(|| unauthorized("unknown API key"))?;
+        let key_id =
+            Uuid::try_parse(jti).map_err(|_| unauthorized("the key id (jti) is not a UUID"))?;
+        let stored = self
+            .stored_key(key_id)
+            .await?
+            .ok_or_else(|| unauthorized("unknown API key"))?;
         if stored.tenant_id != tenant_id || stored.token_sha256 != api_keys::token_sha256(token) {
             return Err(unauthorized("unknown API key"));
         }
@@ -136,7 +142,10 @@ impl Authenticator {
         if stored.expires_at.is_some_and(|at| at <= now) {
             return Err(unauthorized("the API key has expired"));
         }
-        self.last_used.lock().expect("not poisoned").insert(key_id, now);
+        self.last_used
+            .lock()
+            .expect("not poisoned")
+            .insert(key_id, now);
         Ok(Identity {
             tenant_id,
             key_id: Some(key_id),

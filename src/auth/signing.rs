@@ -58,17 +58,27 @@ impl std::fmt::Debug for SigningKeys {
 
 impl SigningKeys {
     /// Keys from PEM text. Without a private key the server verifies but cannot mint.
-    pub fn from_pem(public: &str, private: Option<&str>, source: String) -> Result<SigningKeys, KeyError> {
+    pub fn from_pem(
+        public: &str,
+        private: Option<&str>,
+        source: String,
+    ) -> Result<SigningKeys, KeyError> {
         let public = unescape_newlines(public);
         let private = private.map(unescape_newlines);
-        let (algorithm, decoding) = if ed25519_dalek::VerifyingKey::from_public_key_pem(&public).is_ok() {
-            let key = DecodingKey::from_ed_pem(public.as_bytes()).map_err(key_error("JWT_PUBLIC_KEY"))?;
+        let (algorithm, decoding) = if ed25519_dalek::VerifyingKey::from_public_key_pem(&public)
+            .is_ok()
+        {
+            let key =
+                DecodingKey::from_ed_pem(public.as_bytes()).map_err(key_error("JWT_PUBLIC_KEY"))?;
             (Algorithm::EdDSA, key)
         } else {
             let rsa = rsa::RsaPublicKey::from_public_key_pem(&public)
                 .or_else(|_| rsa::pkcs1::DecodeRsaPublicKey::from_pkcs1_pem(&public))
                 .map_err(|_| {
-                    KeyError("JWT_PUBLIC_KEY is neither an Ed25519 nor an RSA public key in PEM form".into())
+                    KeyError(
+                        "JWT_PUBLIC_KEY is neither an Ed25519 nor an RSA public key in PEM form"
+                            .into(),
+                    )
                 })?;
             let bits = rsa.n().bits();
             if bits < MIN_RSA_BITS {
@@ -76,13 +86,18 @@ impl SigningKeys {
                     "JWT_PUBLIC_KEY is a {bits}-bit RSA key; RS256 needs at least {MIN_RSA_BITS} bits"
                 )));
             }
-            let key = DecodingKey::from_rsa_pem(public.as_bytes()).map_err(key_error("JWT_PUBLIC_KEY"))?;
+            let key = DecodingKey::from_rsa_pem(public.as_bytes())
+                .map_err(key_error("JWT_PUBLIC_KEY"))?;
             (Algorithm::RS256, key)
         };
         let encoding = match (&private, algorithm) {
             (None, _) => None,
-            (Some(pem), Algorithm::EdDSA) => Some(EncodingKey::from_ed_pem(pem.as_bytes()).map_err(key_error("JWT_PRIVATE_KEY"))?),
-            (Some(pem), _) => Some(EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(key_error("JWT_PRIVATE_KEY"))?),
+            (Some(pem), Algorithm::EdDSA) => Some(
+                EncodingKey::from_ed_pem(pem.as_bytes()).map_err(key_error("JWT_PRIVATE_KEY"))?,
+            ),
+            (Some(pem), _) => Some(
+                EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(key_error("JWT_PRIVATE_KEY"))?,
+            ),
         };
         let keys = SigningKeys {
             algorithm,
@@ -102,10 +117,15 @@ impl SigningKeys {
         data_dir: &Path,
     ) -> Result<(SigningKeys, bool), KeyError> {
         if let Some(public) = public {
-            return Ok((SigningKeys::from_pem(public, private, "JWT_PUBLIC_KEY".into())?, false));
+            return Ok((
+                SigningKeys::from_pem(public, private, "JWT_PUBLIC_KEY".into())?,
+                false,
+            ));
         }
         if private.is_some() {
-            return Err(KeyError("JWT_PRIVATE_KEY is set without JWT_PUBLIC_KEY".into()));
+            return Err(KeyError(
+                "JWT_PRIVATE_KEY is set without JWT_PUBLIC_KEY".into(),
+            ));
         }
         let private_path = data_dir.join(PRIVATE_FILE);
         let public_path = data_dir.join(PUBLIC_FILE);
@@ -113,8 +133,14 @@ impl SigningKeys {
         if generated {
             generate_ed25519(data_dir, &private_path, &public_path)?;
         }
-        let read = |p: &PathBuf| fs::read_to_string(p).map_err(|e| KeyError(format!("read {}: {e}", p.display())));
-        let keys = SigningKeys::from_pem(&read(&public_path)?, Some(&read(&private_path)?), data_dir.display().to_string())?;
+        let read = |p: &PathBuf| {
+            fs::read_to_string(p).map_err(|e| KeyError(format!("read {}: {e}", p.display())))
+        };
+        let keys = SigningKeys::from_pem(
+            &read(&public_path)?,
+            Some(&read(&private_path)?),
+            data_dir.display().to_string(),
+        )?;
         Ok((keys, generated))
     }
 
@@ -128,13 +154,20 @@ impl SigningKeys {
 
     pub fn sign(&self, claims: &impl Serialize) -> Result<String, KeyError> {
         let key = self.encoding.as_ref().ok_or_else(|| {
-            KeyError("no private key is configured (JWT_PRIVATE_KEY), so tokens cannot be signed here".into())
+            KeyError(
+                "no private key is configured (JWT_PRIVATE_KEY), so tokens cannot be signed here"
+                    .into(),
+            )
         })?;
-        jsonwebtoken::encode(&Header::new(self.algorithm), claims, key).map_err(key_error("sign token"))
+        jsonwebtoken::encode(&Header::new(self.algorithm), claims, key)
+            .map_err(key_error("sign token"))
     }
 
     /// Verify signature and time claims under the pinned algorithm.
-    pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, jsonwebtoken::errors::Error> {
+    pub fn verify<C: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<C, jsonwebtoken::errors::Error> {
         let mut validation = Validation::new(self.algorithm);
         // `exp` is required unless the token names a key (`jti`); the caller checks that.
         validation.required_spec_claims.clear();
@@ -162,7 +195,11 @@ fn unescape_newlines(pem: &str) -> String {
     pem.replace("\\n", "\n").trim().to_owned() + "\n"
 }
 
-fn generate_ed25519(data_dir: &Path, private_path: &Path, public_path: &Path) -> Result<(), KeyError> {
+fn generate_ed25519(
+    data_dir: &Path,
+    private_path: &Path,
+    public_path: &Path,
+) -> Result<(), KeyError> {
     let io = |what: &str, e: std::io::Error| KeyError(format!("{what}: {e}"));
     fs::create_dir_all(data_dir).map_err(|e| io("create data directory", e))?;
     let signing = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
@@ -183,7 +220,8 @@ fn generate_ed25519(data_dir: &Path, private_path: &Path, public_path: &Path) ->
         .mode(0o600)
         .open(private_path)
         .map_err(|e| io("write private key", e))?;
-    file.write_all(private.as_bytes()).map_err(|e| io("write private key", e))?;
+    file.write_all(private.as_bytes())
+        .map_err(|e| io("write private key", e))?;
     fs::write(public_path, public).map_err(|e| io("write public key", e))?;
     Ok(())
 }

@@ -66,7 +66,8 @@ pub async fn run(db_args: &DatabaseArgs, command: KeysCommand) -> Outcome {
             keys,
         } => {
             let (signing, _) = db_args.signing_keys(&keys)?;
-            let created = api_keys::create(&db.pool, &signing, user, &name, scope.into(), expires_days).await;
+            let created =
+                api_keys::create(&db.pool, &signing, user, &name, scope.into(), expires_days).await;
             created.map(|(key, token)| {
                 println!(
                     "Created API key {} ({:?}) for user {}: scope {}, expires {}.",
@@ -79,10 +80,15 @@ pub async fn run(db_args: &DatabaseArgs, command: KeysCommand) -> Outcome {
                 println!("{token}");
             })
         }
-        KeysCommand::List { user } => api_keys::list(&db.pool, user).await.map(|keys| print_table(&keys)),
-        KeysCommand::Revoke { key_id } => api_keys::revoke(&db.pool, key_id)
+        KeysCommand::List { user } => api_keys::list(&db.pool, user)
             .await
-            .map(|key| println!("Revoked API key {} ({:?}) of user {}.", key.id, key.name, key.tenant_id)),
+            .map(|keys| print_table(&keys)),
+        KeysCommand::Revoke { key_id } => api_keys::revoke(&db.pool, key_id).await.map(|key| {
+            println!(
+                "Revoked API key {} ({:?}) of user {}.",
+                key.id, key.name, key.tenant_id
+            )
+        }),
     };
     db.close().await;
     result?;

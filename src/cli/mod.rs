@@ -17,7 +17,11 @@ use crate::config::DatabaseArgs;
 pub type Outcome = Result<ExitCode, Box<dyn std::error::Error + Send + Sync>>;
 
 #[derive(Parser, Debug)]
-#[command(name = "switchboard", version, about = "The server between AI agents and the people who supervise them")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "The server between AI agents and the people who supervise them"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub db: DatabaseArgs,

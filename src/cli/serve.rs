@@ -49,7 +49,9 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> Outcome {
     let port = match args.port {
         Some(port) => port,
         None => match std::env::var("MCP_SERVER_PORT") {
-            Ok(text) => text.parse().map_err(|_| format!("MCP_SERVER_PORT={text:?} is not a port"))?,
+            Ok(text) => text
+                .parse()
+                .map_err(|_| format!("MCP_SERVER_PORT={text:?} is not a port"))?,
             Err(_) => DEFAULT_PORT,
         },
     };
@@ -87,12 +89,20 @@ async fn serve(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (keys, generated) = db_args.signing_keys(&args.keys)?;
     if generated {
-        tracing::info!("generated an Ed25519 signing key pair in {}", db_args.data_dir.display());
+        tracing::info!(
+            "generated an Ed25519 signing key pair in {}",
+            db_args.data_dir.display()
+        );
     }
-    tracing::info!("tokens are verified with {:?} (keys from {})", keys.algorithm(), keys.source);
+    tracing::info!(
+        "tokens are verified with {:?} (keys from {})",
+        keys.algorithm(),
+        keys.source
+    );
     if keys.can_sign() && !api_keys::any(&db.pool).await? {
         let user = Uuid::new_v4();
-        let (key, token) = api_keys::create(&db.pool, &keys, user, "default", Scope::Agent, None).await?;
+        let (key, token) =
+            api_keys::create(&db.pool, &keys, user, "default", Scope::Agent, None).await?;
         println!(
             "\nFirst start: created API key {} for a default user {user}.\n\
              Use it as `Authorization: Bearer <key>`:\n\n{token}\n",

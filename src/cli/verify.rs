@@ -43,7 +43,11 @@ pub async fn run(db_args: &DatabaseArgs, args: VerifyArgs) -> Outcome {
             report.events,
             report.tenants.len(),
             report.events as f64 / seconds.max(1e-9),
-            if report.ok { "the log is intact" } else { "THE LOG IS BROKEN" }
+            if report.ok {
+                "the log is intact"
+            } else {
+                "THE LOG IS BROKEN"
+            }
         );
     }
     if let Some(first) = report.breaks().next() {

@@ -63,8 +63,8 @@ impl std::fmt::Display for EmbeddedError {
         match self {
             EmbeddedError::BinariesMissing => write!(
                 f,
-                "no PostgreSQL server binaries (initdb, pg_ctl) were found on PATH or under \
-                 /usr/lib/postgresql/*/bin.\n\
+                "no PostgreSQL server binaries (initdb, pg_ctl) were found in SWITCHBOARD_PG_BIN, \
+                 on PATH or under /usr/lib/postgresql/*/bin.\n\
                  Install them, for example:\n  \
                  Debian/Ubuntu: sudo apt-get install postgresql\n  \
                  Fedora/RHEL:   sudo dnf install postgresql-server\n  \
@@ -92,10 +92,19 @@ pub struct Binaries {
 }
 
 impl Binaries {
-    /// `initdb` and `pg_ctl` from PATH, else the newest `/usr/lib/postgresql/<v>/bin`
-    /// (Debian and Ubuntu keep them off PATH), else a few other common places.
+    /// `initdb` and `pg_ctl` from `SWITCHBOARD_PG_BIN` when set, else from PATH, else the
+    /// newest `/usr/lib/postgresql/<v>/bin` (Debian and Ubuntu keep them off PATH), else a
+    /// few other common places.
     pub fn locate() -> Result<Binaries, EmbeddedError> {
         let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+        if let Some(dir) = std::env::var_os("SWITCHBOARD_PG_BIN") {
+            let dir = PathBuf::from(dir);
+            return if has_tools(&dir) {
+                Ok(Binaries { dir })
+            } else {
+                Err(EmbeddedError::BinariesMissing)
+            };
+        }
         if let Some(path) = std::env::var_os("PATH") {
             for dir in std::env::split_paths(&path) {
                 if has_tools(&dir) {

@@ -42,7 +42,10 @@ mod tests {
     #[test]
     fn header_wins_then_user_agent_then_unknown() {
         assert_eq!(detect(Some("my-bot"), Some("cursor/1.0")), "my-bot");
-        assert_eq!(detect(None, Some("Claude-Code/1.0.3 (node)")), "claude-code");
+        assert_eq!(
+            detect(None, Some("Claude-Code/1.0.3 (node)")),
+            "claude-code"
+        );
         assert_eq!(detect(None, Some("Cursor/0.42")), "cursor");
         assert_eq!(detect(None, Some("Roo-Cline/3")), "roo-cline");
         assert_eq!(detect(None, Some("omnara-python-sdk")), "python-sdk");

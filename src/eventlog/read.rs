@@ -8,12 +8,12 @@ use uuid::Uuid;
 use super::LogError;
 
 const SESSION: &str = "\
-SELECT agent_type, status, started_at, ended_at, last_activity_at, git_diff, version, last_seq,
-       step_count, read_cursor, unread_count
+SELECT tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at, git_diff,
+       version, last_seq, step_count, read_cursor, unread_count
 FROM sessions WHERE tenant_id = $1 AND id = $2";
 
 const INBOX: &str = "\
-SELECT stream_version, message_id, seq, content, created_at
+SELECT tenant_id, session_id, stream_version, message_id, seq, content, created_at
 FROM inbox WHERE tenant_id = $1 AND session_id = $2 ORDER BY stream_version";
 
 const EVENT_BY_ID: &str = "\
@@ -42,65 +42,70 @@ pub fn recorded(row: EventRow) -> Result<RecordedEvent, LogError> {
     })
 }
 
-pub type SessionRow = (
-    String,
-    String,
-    OffsetDateTime,
-    Option<OffsetDateTime>,
-    OffsetDateTime,
-    Option<String>,
-    i32,
-    i64,
-    i32,
-    Option<Uuid>,
-    i32,
-);
-
-pub fn session(tenant_id: Uuid, id: Uuid, row: SessionRow) -> Result<Session, LogError> {
-    let (
-        agent_type,
-        status,
-        started_at,
-        ended_at,
-        last_activity_at,
-        git_diff,
-        version,
-        last_seq,
-        step_count,
-        read_cursor,
-        unread_count,
-    ) = row;
-    let status = SessionStatus::parse(&status)
-        .ok_or_else(|| LogError::Corrupt(format!("session {id} has status {status:?}")))?;
-    Ok(Session {
-        tenant_id,
-        id,
-        agent_type,
-        status,
-        started_at,
-        ended_at,
-        last_activity_at,
-        git_diff,
-        version,
-        last_seq,
-        step_count,
-        read_cursor,
-        unread_count,
-    })
+/// A `sessions` row as stored.
+#[derive(Debug, sqlx::FromRow)]
+pub struct SessionRecord {
+    tenant_id: Uuid,
+    id: Uuid,
+    agent_type: String,
+    status: String,
+    started_at: OffsetDateTime,
+    ended_at: Option<OffsetDateTime>,
+    last_activity_at: OffsetDateTime,
+    git_diff: Option<String>,
+    version: i32,
+    last_seq: i64,
+    step_count: i32,
+    read_cursor: Option<Uuid>,
+    unread_count: i32,
 }
 
-pub type InboxRow = (i32, Uuid, i64, String, OffsetDateTime);
+impl SessionRecord {
+    pub fn into_session(self) -> Result<Session, LogError> {
+        let status = SessionStatus::parse(&self.status).ok_or_else(|| {
+            LogError::Corrupt(format!("session {} has status {:?}", self.id, self.status))
+        })?;
+        Ok(Session {
+            tenant_id: self.tenant_id,
+            id: self.id,
+            agent_type: self.agent_type,
+            status,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            last_activity_at: self.last_activity_at,
+            git_diff: self.git_diff,
+            version: self.version,
+            last_seq: self.last_seq,
+            step_count: self.step_count,
+            read_cursor: self.read_cursor,
+            unread_count: self.unread_count,
+        })
+    }
+}
 
-pub fn inbox_message(tenant_id: Uuid, session_id: Uuid, row: InboxRow) -> InboxMessage {
-    let (stream_version, message_id, seq, content, created_at) = row;
-    InboxMessage {
-        tenant_id,
-        session_id,
-        message_id,
-        stream_version,
-        seq,
-        content,
-        created_at,
+/// An `inbox` row as stored.
+#[derive(Debug, sqlx::FromRow)]
+pub struct InboxRecord {
+    tenant_id: Uuid,
+    session_id: Uuid,
+    stream_version: i32,
+    message_id: Uuid,
+    seq: i64,
+    content: String,
+    created_at: OffsetDateTime,
+}
+
+impl From<InboxRecord> for InboxMessage {
+    fn from(r: InboxRecord) -> InboxMessage {
+        InboxMessage {
+            tenant_id: r.tenant_id,
+            session_id: r.session_id,
+            message_id: r.message_id,
+            stream_version: r.stream_version,
+            seq: r.seq,
+            content: r.content,
+            created_at: r.created_at,
+        }
     }
 }
 
@@ -110,24 +115,22 @@ pub async fn session_state(
     tenant_id: Uuid,
     session_id: Uuid,
 ) -> Result<Option<SessionState>, LogError> {
-    let row: Option<SessionRow> = sqlx::query_as(SESSION)
+    let row: Option<SessionRecord> = sqlx::query_as(SESSION)
         .bind(tenant_id)
         .bind(session_id)
         .fetch_optional(&mut *conn)
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let session = session(tenant_id, session_id, row)?;
+    let session = row.into_session()?;
     let inbox = if session.unread_count == 0 {
         Vec::new()
     } else {
-        let rows: Vec<InboxRow> = sqlx::query_as(INBOX)
+        let rows: Vec<InboxRecord> = sqlx::query_as(INBOX)
             .bind(tenant_id)
             .bind(session_id)
             .fetch_all(&mut *conn)
             .await?;
-        rows.into_iter()
-            .map(|r| inbox_message(tenant_id, session_id, r))
-            .collect()
+        rows.into_iter().map(InboxMessage::from).collect()
     };
     Ok(Some(SessionState { session, inbox }))
 }
@@ -179,8 +182,8 @@ pub async fn input_requested(
 }
 
 const LIST_SESSIONS: &str = "\
-SELECT id, agent_type, status, started_at, ended_at, last_activity_at, git_diff, version, last_seq,
-       step_count, read_cursor, unread_count
+SELECT tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at, git_diff,
+       version, last_seq, step_count, read_cursor, unread_count
 FROM sessions
 WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2)
   AND ($3::timestamptz IS NULL OR last_activity_at < $3)
@@ -200,17 +203,14 @@ pub async fn list_sessions(
     tenant_id: Uuid,
     filter: SessionFilter,
 ) -> Result<Vec<Session>, LogError> {
-    let rows: Vec<(Uuid, String, String, OffsetDateTime, Option<OffsetDateTime>, OffsetDateTime, Option<String>, i32, i64, i32, Option<Uuid>, i32)> =
-        sqlx::query_as(LIST_SESSIONS)
-            .bind(tenant_id)
-            .bind(filter.status.map(SessionStatus::as_str))
-            .bind(filter.before)
-            .bind(filter.limit)
-            .fetch_all(&mut *conn)
-            .await?;
-    rows.into_iter()
-        .map(|r| session(tenant_id, r.0, (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11)))
-        .collect()
+    let rows: Vec<SessionRecord> = sqlx::query_as(LIST_SESSIONS)
+        .bind(tenant_id)
+        .bind(filter.status.map(SessionStatus::as_str))
+        .bind(filter.before)
+        .bind(filter.limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.into_iter().map(SessionRecord::into_session).collect()
 }
 
 const HEARTBEAT: &str =

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::LogError;
 use super::append::{InboxColumns, SessionColumns};
-use super::read::{self, EventRow, InboxRow, SessionRow};
+use super::read::{self, EventRow, InboxRecord, SessionRecord};
 
 const ALL_EVENTS: &str = "\
 SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text, recorded_at
@@ -63,29 +63,19 @@ pub async fn fold_log(conn: &mut PgConnection) -> Result<(Projection, u64), LogE
 /// The live `sessions` and `inbox` tables.
 pub async fn load_live(conn: &mut PgConnection) -> Result<Projection, LogError> {
     let mut live = Projection::new();
-    let mut sessions = sqlx::query_as::<_, (Uuid, Uuid, String, String, _, _, _, _, _, _, _, _, _)>(
-        ALL_SESSIONS,
-    )
-    .fetch(&mut *conn);
-    while let Some(r) = sessions.try_next().await? {
-        let row: SessionRow = (r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12);
-        let session = read::session(r.0, r.1, row)?;
-        live.insert(
-            (r.0, r.1),
-            SessionState {
-                session,
-                inbox: Vec::new(),
-            },
-        );
+    let mut sessions = sqlx::query_as::<_, SessionRecord>(ALL_SESSIONS).fetch(&mut *conn);
+    while let Some(record) = sessions.try_next().await? {
+        let session = record.into_session()?;
+        let key = (session.tenant_id, session.id);
+        let inbox = Vec::new();
+        live.insert(key, SessionState { session, inbox });
     }
     drop(sessions);
     let mut orphans = Vec::new();
-    let mut inbox = sqlx::query_as::<_, (Uuid, Uuid, i32, Uuid, i64, String, _)>(ALL_INBOX)
-        .fetch(&mut *conn);
-    while let Some(r) = inbox.try_next().await? {
-        let row: InboxRow = (r.2, r.3, r.4, r.5, r.6);
-        let message = read::inbox_message(r.0, r.1, row);
-        match live.get_mut(&(r.0, r.1)) {
+    let mut inbox = sqlx::query_as::<_, InboxRecord>(ALL_INBOX).fetch(&mut *conn);
+    while let Some(record) = inbox.try_next().await? {
+        let message = InboxMessage::from(record);
+        match live.get_mut(&(message.tenant_id, message.session_id)) {
             Some(state) => state.inbox.push(message),
             None => orphans.push(message),
         }
@@ -112,7 +102,11 @@ pub struct Difference {
 
 impl std::fmt::Display for Difference {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "tenant {} session {}: {}", self.tenant_id, self.session_id, self.what)
+        write!(
+            f,
+            "tenant {} session {}: {}",
+            self.tenant_id, self.session_id, self.what
+        )
     }
 }
 
@@ -134,7 +128,8 @@ pub fn compare(expected: &Projection, live: &Projection) -> Vec<Difference> {
                     )));
                 }
                 if e.inbox != l.inbox {
-                    let ids = |m: &[InboxMessage]| m.iter().map(|m| m.message_id).collect::<Vec<_>>();
+                    let ids =
+                        |m: &[InboxMessage]| m.iter().map(|m| m.message_id).collect::<Vec<_>>();
                     differences.push(difference(format!(
                         "inbox differs\n  from the log: {:?}\n  live:         {:?}",
                         ids(&e.inbox),
@@ -142,8 +137,12 @@ pub fn compare(expected: &Projection, live: &Projection) -> Vec<Difference> {
                     )));
                 }
             }
-            (Some(_), None) => differences.push(difference("missing from the live projections".into())),
-            (None, Some(_)) => differences.push(difference("live projections have it, the log does not".into())),
+            (Some(_), None) => {
+                differences.push(difference("missing from the live projections".into()))
+            }
+            (None, Some(_)) => differences.push(difference(
+                "live projections have it, the log does not".into(),
+            )),
             (None, None) => unreachable!("key comes from one of the maps"),
         }
     }
@@ -187,7 +186,9 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, LogError> {
     let live = load_live(&mut tx).await?;
     let differences = compare(&expected, &live);
     sqlx::query("DELETE FROM inbox").execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM sessions").execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM sessions")
+        .execute(&mut *tx)
+        .await?;
     write(&mut tx, &expected).await?;
     tx.commit().await?;
     Ok(RebuildReport {

@@ -46,7 +46,11 @@ pub struct Break {
 
 impl std::fmt::Display for Break {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "tenant {} seq {}: {}", self.tenant_id, self.seq, self.reason)
+        write!(
+            f,
+            "tenant {} seq {}: {}",
+            self.tenant_id, self.seq, self.reason
+        )
     }
 }
 
@@ -101,13 +105,26 @@ impl Walk {
         if self.broken.is_some() {
             return;
         }
-        let (tenant_id, seq, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at, prev_hash, hash) =
-            row;
-        let fail = |seq: i64, reason: String| Some(Break {
-            tenant_id: *tenant_id,
+        let (
+            tenant_id,
             seq,
-            reason,
-        });
+            stream_id,
+            stream_version,
+            event_id,
+            event_type,
+            data,
+            metadata,
+            recorded_at,
+            prev_hash,
+            hash,
+        ) = row;
+        let fail = |seq: i64, reason: String| {
+            Some(Break {
+                tenant_id: *tenant_id,
+                seq,
+                reason,
+            })
+        };
         let expected_seq = self.last_seq + 1;
         if *seq != expected_seq {
             self.broken = fail(
@@ -203,7 +220,9 @@ pub async fn verify(pool: &PgPool, tenant: Option<Uuid>) -> Result<ChainReport, 
     let mut report = ChainReport::default();
     let mut walk: Option<Walk> = None;
     {
-        let mut rows = sqlx::query_as::<_, Row>(EVENTS).bind(tenant).fetch(&mut *tx);
+        let mut rows = sqlx::query_as::<_, Row>(EVENTS)
+            .bind(tenant)
+            .fetch(&mut *tx);
         while let Some(row) = rows.try_next().await? {
             if walk.as_ref().is_none_or(|w| w.tenant_id != row.0) {
                 if let Some(done) = walk.take() {
@@ -222,7 +241,9 @@ pub async fn verify(pool: &PgPool, tenant: Option<Uuid>) -> Result<ChainReport, 
     // Tenants whose head says events exist but none are left.
     for (tenant_id, head) in heads {
         if head.0 != 0 {
-            report.tenants.push(Walk::new(tenant_id).finish(Some(&head)));
+            report
+                .tenants
+                .push(Walk::new(tenant_id).finish(Some(&head)));
         }
     }
     tx.rollback().await?;

@@ -104,7 +104,10 @@ impl From<JsonRejection> for ApiError {
                 "send the body as JSON with Content-Type: application/json",
             ),
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the request body is too large",
+                )
             }
             other => ApiError::new(other.status(), other.body_text()),
         }
@@ -122,7 +125,10 @@ impl From<QueryRejection> for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        ApiError::unprocessable(format!("the path is not valid: {}", serde_source(&rejection)))
+        ApiError::unprocessable(format!(
+            "the path is not valid: {}",
+            serde_source(&rejection)
+        ))
     }
 }
 

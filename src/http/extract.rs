@@ -24,7 +24,11 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// Authenticate `token` and describe the request for the event metadata.
-pub async fn context(app: &AppState, headers: &HeaderMap, token: &str) -> Result<Context, ApiError> {
+pub async fn context(
+    app: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<Context, ApiError> {
     let identity = app.auth.authenticate(token).await?;
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let idempotency_key = text("idempotency-key")
@@ -45,15 +49,15 @@ pub async fn context(app: &AppState, headers: &HeaderMap, token: &str) -> Result
 
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("Not authenticated: send Authorization: Bearer <API key>"))?;
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized("Not authenticated: send Authorization: Bearer <API key>")
+    })?;
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("Invalid authentication credentials"))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or_else(|| ApiError::unauthorized("Invalid authentication credentials: expected Bearer <token>"))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        ApiError::unauthorized("Invalid authentication credentials: expected Bearer <token>")
+    })?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(ApiError::unauthorized(
             "Invalid authentication credentials: expected Bearer <token>",

@@ -24,11 +24,14 @@ use switchboard::http::{self, App, AppState, HttpConfig};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+/// Makes a URL for a database name.
+type UrlFor = Box<dyn Fn(&str) -> String + Send + Sync>;
+
 struct Server {
     /// Connection options for the maintenance database.
     admin: PgConnectOptions,
-    /// libpq-style URL prefix: `<url_base>/<database>`.
-    url: Box<dyn Fn(&str) -> String + Send + Sync>,
+    /// A URL for a database of this server, for other processes.
+    url: UrlFor,
     template: String,
     cluster: Option<Cluster>,
     /// The Ed25519 pair (public, private PEM) every test server of this binary uses.
@@ -50,41 +53,58 @@ async fn start_server() -> Server {
     ));
     std::fs::create_dir_all(&scratch).unwrap();
     let keys_dir = scratch.join("keys");
-    let (admin, url, cluster): (PgConnectOptions, Box<dyn Fn(&str) -> String + Send + Sync>, _) =
-        match std::env::var("DATABASE_URL") {
-            Ok(url) => {
-                reap_on_exit(&scratch, None);
-                let admin: PgConnectOptions = url.parse().expect("DATABASE_URL parses");
-                let base = url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(url.clone());
-                let query = url.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
-                (admin, Box::new(move |db| format!("{base}/{db}{query}")), None)
-            }
-            Err(_) => {
-                let dir = scratch.clone();
-                let cluster = tokio::task::spawn_blocking(move || {
-                    Cluster::start(&dir.join("data"), embedded::THROWAWAY_SETTINGS)
-                })
-                .await
-                .unwrap()
-                .expect("a throwaway PostgreSQL cluster starts (are the server binaries installed?)");
-                reap_on_exit(&scratch, Some(&cluster));
-                let admin = database::embedded_options(&cluster, "postgres");
-                let socket = cluster.socket_dir().display().to_string();
-                let port = cluster.port();
-                let url = move |db: &str| {
-                    format!("postgresql://{}@/{db}?host={socket}&port={port}", embedded::SUPERUSER)
-                };
-                (admin, Box::new(url), Some(cluster))
-            }
-        };
+    let (admin, url, cluster): (PgConnectOptions, UrlFor, _) = match std::env::var("DATABASE_URL") {
+        Ok(url) => {
+            reap_on_exit(&scratch, None);
+            let admin: PgConnectOptions = url.parse().expect("DATABASE_URL parses");
+            let base = url
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_owned())
+                .unwrap_or(url.clone());
+            let query = url
+                .split_once('?')
+                .map(|(_, q)| format!("?{q}"))
+                .unwrap_or_default();
+            (
+                admin,
+                Box::new(move |db| format!("{base}/{db}{query}")),
+                None,
+            )
+        }
+        Err(_) => {
+            let dir = scratch.clone();
+            let cluster = tokio::task::spawn_blocking(move || {
+                Cluster::start(&dir.join("data"), embedded::THROWAWAY_SETTINGS)
+            })
+            .await
+            .unwrap()
+            .expect("a throwaway PostgreSQL cluster starts (are the server binaries installed?)");
+            reap_on_exit(&scratch, Some(&cluster));
+            let admin = database::embedded_options(&cluster, "postgres");
+            let socket = cluster.socket_dir().display().to_string();
+            let port = cluster.port();
+            let url = move |db: &str| {
+                format!(
+                    "postgresql://{}@/{db}?host={socket}&port={port}",
+                    embedded::SUPERUSER
+                )
+            };
+            (admin, Box::new(url), Some(cluster))
+        }
+    };
     let template = format!("switchboard_template_{}", std::process::id());
     database::ensure_database(&admin, &template).await.unwrap();
-    let pool = database::pool(admin.clone().database(&template), 1).await.unwrap();
+    let pool = database::pool(admin.clone().database(&template), 1)
+        .await
+        .unwrap();
     database::migrate(&pool).await.unwrap();
     pool.close().await;
     SigningKeys::load(None, None, &keys_dir).unwrap();
     let read = |file: &str| std::fs::read_to_string(keys_dir.join(file)).unwrap();
-    let key_pems = (read("jwt-ed25519-public.pem"), read("jwt-ed25519-private.pem"));
+    let key_pems = (
+        read("jwt-ed25519-public.pem"),
+        read("jwt-ed25519-private.pem"),
+    );
     Server {
         admin,
         url,
@@ -113,7 +133,14 @@ fn reap_on_exit(scratch: &std::path::Path, cluster: Option<&Cluster>) {
         case "$3" in /tmp/switchboard-*) rm -rf "$3" ;; esac
     "#;
     let mut child = Command::new("sh")
-        .args(["-c", script, "reaper", &pid_file, &scratch.display().to_string(), &socket_dir])
+        .args([
+            "-c",
+            script,
+            "reaper",
+            &pid_file,
+            &scratch.display().to_string(),
+            &socket_dir,
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -253,6 +280,9 @@ impl TestApp {
     }
 
     pub fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
-        self.client.post(self.url(path)).bearer_auth(&self.token).json(body)
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
     }
 }

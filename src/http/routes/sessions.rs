@@ -91,18 +91,25 @@ impl ListQuery {
                 .ok()
                 .filter(|n| (1..=MAX_LIMIT).contains(n))
                 .ok_or_else(|| {
-                    InvalidInput::new("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))
+                    InvalidInput::new(
+                        "limit",
+                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                    )
                 })?,
         };
-        let before = self
-            .before
-            .as_deref()
-            .map(|text| {
-                OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|_| {
-                    InvalidInput::new("before", "must be an RFC 3339 time such as 2026-01-02T03:04:05Z")
+        let before =
+            self.before
+                .as_deref()
+                .map(|text| {
+                    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                        .map_err(|_| {
+                            InvalidInput::new(
+                                "before",
+                                "must be an RFC 3339 time such as 2026-01-02T03:04:05Z",
+                            )
+                        })
                 })
-            })
-            .transpose()?;
+                .transpose()?;
         Ok(SessionFilter {
             status,
             before,
