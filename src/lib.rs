@@ -6,6 +6,7 @@
 //! who is calling.
 
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;

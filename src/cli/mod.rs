@@ -2,6 +2,7 @@
 //! way (`--database-url`/`DATABASE_URL`, else the embedded cluster in `--data-dir`), so they
 //! all work beside a running `serve`.
 
+mod bench;
 mod keys;
 mod projections;
 mod serve;
@@ -42,6 +43,9 @@ pub enum Command {
     Projections(projections::ProjectionsCommand),
     /// Check the hash chains and sequences of the event log.
     Verify(verify::VerifyArgs),
+    /// Measure throughput and latency against a real PostgreSQL.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 impl Cli {
@@ -51,6 +55,7 @@ impl Cli {
             Command::Keys(command) => keys::run(&self.db, command).await,
             Command::Projections(command) => projections::run(&self.db, command).await,
             Command::Verify(args) => verify::run(&self.db, args).await,
+            Command::Bench(command) => bench::run(&self.db, command).await,
         }
     }
 }

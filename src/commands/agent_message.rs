@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{CommandError, Context, require_session, transact};
+use super::{CommandError, Context, Decide, require_session, transact};
 use crate::domain::{AgentType, Content, GitDiffUpdate};
-use crate::eventlog::{EventLog, ExpectedVersion, NewEvent};
+use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct AgentMessageInput {
@@ -40,7 +40,19 @@ pub async fn send_agent_message(
     ctx: &Context,
     input: AgentMessageInput,
 ) -> Result<AgentMessageSent, CommandError> {
-    transact(log, ctx, "agent_message", &input, async |txn| {
+    transact(log, ctx, &input).await
+}
+
+impl Decide for AgentMessageInput {
+    type Output = AgentMessageSent;
+    const NAME: &'static str = "agent_message";
+
+    async fn decide(
+        &self,
+        ctx: &Context,
+        txn: &mut TenantTxn,
+    ) -> Result<AgentMessageSent, CommandError> {
+        let input = self;
         let id = input.session_id;
         let mut events = Vec::new();
         let (expected, queued, current_diff) = match txn.session(id).await? {
@@ -104,6 +116,5 @@ pub async fn send_agent_message(
             queued_user_messages: queued,
             step_number,
         })
-    })
-    .await
+    }
 }

@@ -5,8 +5,8 @@ use projections::{Actor, Event, SessionEnded, SessionStatus};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{CommandError, Context, require_session, transact};
-use crate::eventlog::{EventLog, ExpectedVersion, NewEvent};
+use super::{CommandError, Context, Decide, require_session, transact};
+use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionEndedResult {
@@ -19,7 +19,24 @@ pub async fn end_session(
     ctx: &Context,
     session_id: Uuid,
 ) -> Result<SessionEndedResult, CommandError> {
-    transact(log, ctx, "end_session", &session_id, async |txn| {
+    transact(log, ctx, &EndSession { session_id }).await
+}
+
+#[derive(Serialize)]
+struct EndSession {
+    session_id: Uuid,
+}
+
+impl Decide for EndSession {
+    type Output = SessionEndedResult;
+    const NAME: &'static str = "end_session";
+
+    async fn decide(
+        &self,
+        ctx: &Context,
+        txn: &mut TenantTxn,
+    ) -> Result<SessionEndedResult, CommandError> {
+        let session_id = self.session_id;
         let session = &require_session(txn.session(session_id).await?, session_id, false)?.session;
         if session.status != SessionStatus::Completed {
             let version = session.version;
@@ -38,6 +55,5 @@ pub async fn end_session(
             session_id,
             final_status: SessionStatus::Completed,
         })
-    })
-    .await
+    }
 }

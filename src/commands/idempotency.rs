@@ -1,6 +1,7 @@
 //! Idempotency-Key: the first response to a keyed request is stored in the same transaction
 //! as its events and returned, unchanged, to every retry — forever, not for a time window.
-//! The tenant lock held by the transaction makes "look up, else do and record" race-free.
+//! A concurrent first request with the same key loses the write race and, retrying, finds
+//! the record.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -8,12 +9,11 @@ use sha2::{Digest, Sha256};
 
 use super::{CommandError, Context};
 use crate::domain::InvalidInput;
-use crate::eventlog::TenantTxn;
+use sqlx::PgPool;
+
+use crate::eventlog::Remembered;
 
 const RECALL: &str = "SELECT command, fingerprint, response::text FROM idempotency_keys WHERE tenant_id = $1 AND key = $2";
-const REMEMBER: &str = "\
-INSERT INTO idempotency_keys (tenant_id, key, command, fingerprint, response)
-VALUES ($1, $2, $3, $4, $5::json)";
 
 pub(super) struct Key<'a> {
     ctx: &'a Context,
@@ -48,12 +48,12 @@ impl<'a> Key<'a> {
     /// The stored response of the first request with this key, if there was one.
     pub async fn recall<T: DeserializeOwned>(
         &self,
-        txn: &mut TenantTxn,
+        pool: &PgPool,
     ) -> Result<Option<T>, CommandError> {
         let stored: Option<(String, Vec<u8>, String)> = sqlx::query_as(RECALL)
             .bind(self.ctx.tenant_id)
             .bind(self.key)
-            .fetch_optional(txn.connection())
+            .fetch_optional(pool)
             .await
             .map_err(crate::eventlog::LogError::from)?;
         let Some((command, fingerprint, response)) = stored else {
@@ -70,21 +70,13 @@ impl<'a> Key<'a> {
             .map_err(|e| CommandError::Internal(format!("stored response does not parse: {e}")))
     }
 
-    pub async fn remember<T: Serialize>(
-        &self,
-        txn: &mut TenantTxn,
-        response: &T,
-    ) -> Result<(), CommandError> {
-        let response = serde_json::to_string(response).expect("responses serialize");
-        sqlx::query(REMEMBER)
-            .bind(self.ctx.tenant_id)
-            .bind(self.key)
-            .bind(self.command)
-            .bind(&self.fingerprint)
-            .bind(response)
-            .execute(txn.connection())
-            .await
-            .map_err(crate::eventlog::LogError::from)?;
-        Ok(())
+    /// The record to write with the command's events.
+    pub fn record<T: Serialize>(&self, response: &T) -> Remembered {
+        Remembered {
+            key: self.key.to_owned(),
+            command: self.command,
+            fingerprint: self.fingerprint.clone(),
+            response: serde_json::to_string(response).expect("responses serialize"),
+        }
     }
 }

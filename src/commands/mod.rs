@@ -128,6 +128,9 @@ pub enum CommandError {
     Conflict(String),
     /// The key's scope does not allow it.
     Forbidden(String),
+    /// What the decision was based on changed underneath (retried internally, never returned
+    /// by a command).
+    Stale,
     /// The database is unreachable.
     Unavailable(String),
     Internal(String),
@@ -143,6 +146,7 @@ impl std::fmt::Display for CommandError {
             | CommandError::Forbidden(m)
             | CommandError::Unavailable(m)
             | CommandError::Internal(m) => write!(f, "{m}"),
+            CommandError::Stale => write!(f, "concurrent change; retry"),
         }
     }
 }
@@ -161,6 +165,7 @@ impl From<LogError> for CommandError {
             return CommandError::Unavailable("the database is unavailable; retry shortly".into());
         }
         match e {
+            LogError::Stale => CommandError::Stale,
             LogError::VersionConflict { .. } | LogError::DuplicateEvent => {
                 CommandError::Conflict(e.to_string())
             }
@@ -188,30 +193,52 @@ fn require_session(
     Ok(state)
 }
 
-/// Run `decide` in a locked transaction of the caller's tenant, with Idempotency-Key
-/// replay, and commit what it appended.
-async fn transact<T>(
+/// A command that appends: its input (fingerprinted for Idempotency-Key), its name, and how
+/// it decides which events to append from the state it reads.
+trait Decide: Serialize + Sync {
+    type Output: Serialize + DeserializeOwned + Send;
+    const NAME: &'static str;
+
+    fn decide(
+        &self,
+        ctx: &Context,
+        txn: &mut TenantTxn,
+    ) -> impl Future<Output = Result<Self::Output, CommandError>> + Send;
+}
+
+/// Run a command on the caller's tenant log and write what it appended, with Idempotency-Key
+/// replay. When another process appended first, the command decides again on fresh state.
+async fn transact<C: Decide>(
     log: &EventLog,
     ctx: &Context,
-    command: &'static str,
-    request: &impl Serialize,
-    decide: impl AsyncFnOnce(&mut TenantTxn) -> Result<T, CommandError>,
-) -> Result<T, CommandError>
-where
-    T: Serialize + DeserializeOwned,
-{
+    command: &C,
+) -> Result<C::Output, CommandError> {
     ctx.require_write()?;
-    let mut txn = log.begin(ctx.tenant_id).await?;
-    let key = idempotency::Key::new(ctx, command, request);
-    if let Some(key) = &key
-        && let Some(first) = key.recall(&mut txn).await?
-    {
-        return Ok(first);
+    let key = idempotency::Key::new(ctx, C::NAME, command);
+    for attempt in 1.. {
+        let mut txn = log.begin(ctx.tenant_id).await;
+        if let Some(key) = &key
+            && let Some(first) = key.recall(log.pool()).await?
+        {
+            return Ok(first);
+        }
+        let decided = match command.decide(ctx, &mut txn).await {
+            Err(CommandError::Stale) => Err(LogError::Stale),
+            Err(e) => return Err(e),
+            Ok(result) => {
+                if let Some(key) = &key {
+                    txn.remember(key.record(&result));
+                }
+                txn.commit().await.map(|_| result)
+            }
+        };
+        match decided {
+            Ok(result) => return Ok(result),
+            Err(LogError::Stale) if attempt < crate::eventlog::MAX_ATTEMPTS => {
+                crate::eventlog::backoff(attempt).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    let result = decide(&mut txn).await?;
-    if let Some(key) = &key {
-        key.remember(&mut txn, &result).await?;
-    }
-    txn.commit().await?;
-    Ok(result)
+    unreachable!("the loop returns")
 }

@@ -9,8 +9,8 @@ use projections::{Actor, Event, Message, MessagesRead};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{CommandError, Context, require_session, session_not_found, transact};
-use crate::eventlog::{EventLog, ExpectedVersion, NewEvent};
+use super::{CommandError, Context, Decide, require_session, session_not_found, transact};
+use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -77,7 +77,29 @@ async fn take_unread(
     session_id: Uuid,
     last_read: Uuid,
 ) -> Result<Pending, CommandError> {
-    transact(log, ctx, "pending", &(session_id, last_read), async |txn| {
+    transact(
+        log,
+        ctx,
+        &TakeUnread {
+            session_id,
+            last_read,
+        },
+    )
+    .await
+}
+
+#[derive(Serialize)]
+struct TakeUnread {
+    session_id: Uuid,
+    last_read: Uuid,
+}
+
+impl Decide for TakeUnread {
+    type Output = Pending;
+    const NAME: &'static str = "pending";
+
+    async fn decide(&self, ctx: &Context, txn: &mut TenantTxn) -> Result<Pending, CommandError> {
+        let (session_id, last_read) = (self.session_id, self.last_read);
         let state = require_session(txn.session(session_id).await?, session_id, false)?;
         if state.session.read_cursor != Some(last_read) {
             return Ok(Pending::stale(session_id));
@@ -109,6 +131,5 @@ async fn take_unread(
             messages,
             status: PendingStatus::Ok,
         })
-    })
-    .await
+    }
 }

@@ -5,8 +5,8 @@ use projections::{Actor, Event, InputRequested, Message, MessagesRead};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{CommandError, Context, PendingStatus, require_session, transact};
-use crate::eventlog::{EventLog, ExpectedVersion, NewEvent};
+use super::{CommandError, Context, Decide, PendingStatus, require_session, transact};
+use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputRequestedResult {
@@ -21,7 +21,24 @@ pub async fn request_input(
     ctx: &Context,
     message_id: Uuid,
 ) -> Result<InputRequestedResult, CommandError> {
-    transact(log, ctx, "request_input", &message_id, async |txn| {
+    transact(log, ctx, &RequestInput { message_id }).await
+}
+
+#[derive(Serialize)]
+struct RequestInput {
+    message_id: Uuid,
+}
+
+impl Decide for RequestInput {
+    type Output = InputRequestedResult;
+    const NAME: &'static str = "request_input";
+
+    async fn decide(
+        &self,
+        ctx: &Context,
+        txn: &mut TenantTxn,
+    ) -> Result<InputRequestedResult, CommandError> {
+        let message_id = self.message_id;
         let not_found = || CommandError::NotFound(format!("agent message {message_id} not found"));
         let message = txn.event(message_id).await?.ok_or_else(not_found)?;
         let Event::AgentMessage(agent_message) = &message.event else {
@@ -64,6 +81,5 @@ pub async fn request_input(
             messages,
             status,
         })
-    })
-    .await
+    }
 }

@@ -6,9 +6,9 @@ use projections::{Actor, Event, UserMessage};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{CommandError, Context, require_session, transact};
+use super::{CommandError, Context, Decide, require_session, transact};
 use crate::domain::Content;
-use crate::eventlog::{EventLog, ExpectedVersion, NewEvent};
+use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct UserMessageInput {
@@ -29,7 +29,19 @@ pub async fn send_user_message(
     ctx: &Context,
     input: UserMessageInput,
 ) -> Result<UserMessageSent, CommandError> {
-    transact(log, ctx, "user_message", &input, async |txn| {
+    transact(log, ctx, &input).await
+}
+
+impl Decide for UserMessageInput {
+    type Output = UserMessageSent;
+    const NAME: &'static str = "user_message";
+
+    async fn decide(
+        &self,
+        ctx: &Context,
+        txn: &mut TenantTxn,
+    ) -> Result<UserMessageSent, CommandError> {
+        let input = self;
         let id = input.session_id;
         let version = require_session(txn.session(id).await?, id, true)?
             .session
@@ -54,6 +66,5 @@ pub async fn send_user_message(
             message_id,
             marked_as_read: input.mark_as_read,
         })
-    })
-    .await
+    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-pub use embedded::{Cluster, EmbeddedError};
+pub use embedded::{Binaries, Cluster, EmbeddedError};
 
 /// The database name Switchboard uses inside its embedded cluster.
 pub const EMBEDDED_DATABASE: &str = "switchboard";
@@ -116,7 +116,7 @@ pub async fn pool(
         .max_connections(max_connections)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
+        .connect_with(options.options([("plan_cache_mode", "force_generic_plan")]))
         .await
         .map_err(DatabaseError::Connect)
 }

@@ -2,16 +2,22 @@
 //! tenant, and the projections kept in step with it inside each append's transaction.
 
 pub mod append;
+pub mod cache;
 pub mod chain;
+mod group_commit;
 pub mod read;
 pub mod rebuild;
 pub mod verify;
+mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use projections::{RecordedEvent, SessionState};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub use append::{AppendedEvent, Committed, ExpectedVersion, NewEvent, TenantTxn};
+pub use append::{AppendedEvent, Committed, ExpectedVersion, NewEvent, Remembered, TenantTxn};
 
 #[derive(Debug)]
 pub enum LogError {
@@ -23,8 +29,10 @@ pub enum LogError {
     },
     /// An event with one of the appended ids is already in the tenant's log.
     DuplicateEvent,
+    /// Another process appended to the tenant first; reload and decide again.
+    Stale,
     /// The database could not be reached or refused the work.
-    Database(sqlx::Error),
+    Database(Arc<sqlx::Error>),
     /// What is stored contradicts the rules the log keeps (a bug or tampering).
     Corrupt(String),
 }
@@ -35,7 +43,7 @@ impl LogError {
         match self {
             LogError::Database(e) => {
                 matches!(
-                    e,
+                    **e,
                     sqlx::Error::Io(_)
                         | sqlx::Error::PoolTimedOut
                         | sqlx::Error::PoolClosed
@@ -66,6 +74,7 @@ impl std::fmt::Display for LogError {
                 "session {stream_id} is at version {actual}, expected {expected:?}"
             ),
             LogError::DuplicateEvent => write!(f, "an event with this id was already appended"),
+            LogError::Stale => write!(f, "the tenant's log moved on; retry"),
             LogError::Database(e) => write!(f, "database: {e}"),
             LogError::Corrupt(e) => write!(f, "inconsistent log: {e}"),
         }
@@ -76,28 +85,44 @@ impl std::error::Error for LogError {}
 
 impl From<sqlx::Error> for LogError {
     fn from(e: sqlx::Error) -> Self {
-        LogError::Database(e)
+        LogError::Database(Arc::new(e))
     }
 }
 
-/// Handle to the log. Cheap to clone.
+/// How many times an append is decided again after losing a race to another process.
+pub const MAX_ATTEMPTS: u32 = 50;
+
+/// Handle to the log. Cheap to clone; clones share what they know about tenants.
 #[derive(Clone, Debug)]
 pub struct EventLog {
     pool: PgPool,
+    tenants: Arc<cache::Tenants>,
+    group: Arc<group_commit::GroupCommit>,
 }
 
 impl EventLog {
+    /// A log on `pool`. Starts the group-commit writers, so call it inside the runtime.
     pub fn new(pool: PgPool) -> EventLog {
-        EventLog { pool }
+        EventLog {
+            group: Arc::new(group_commit::GroupCommit::start(pool.clone())),
+            pool,
+            tenants: Arc::default(),
+        }
+    }
+
+    /// Forget everything known about tenants (after the projections were rebuilt).
+    pub async fn forget_all(&self) {
+        self.tenants.forget_all().await;
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// Lock the tenant's log for one append transaction.
-    pub async fn begin(&self, tenant_id: Uuid) -> Result<TenantTxn, LogError> {
-        TenantTxn::begin(&self.pool, tenant_id).await
+    /// Take this process's turn on the tenant's log for one unit of work.
+    pub async fn begin(&self, tenant_id: Uuid) -> TenantTxn {
+        let knowledge = self.tenants.lock(tenant_id).await;
+        TenantTxn::new(self.pool.clone(), self.group.clone(), tenant_id, knowledge)
     }
 
     /// A session's projected state, read without locking.
@@ -140,8 +165,8 @@ impl EventLog {
         read::stream(&mut conn, tenant_id, stream_id).await
     }
 
-    /// Append `events` to one stream in their own transaction. Appending ids that are
-    /// already in the log writes nothing and returns the events as first appended.
+    /// Append `events` to one stream. Appending ids that are already in the log writes
+    /// nothing and returns the events as first appended.
     pub async fn append(
         &self,
         tenant_id: Uuid,
@@ -151,31 +176,37 @@ impl EventLog {
         metadata: &projections::Metadata,
     ) -> Result<Committed, LogError> {
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let mut txn = self.begin(tenant_id).await?;
-        if let Some(existing) = self.already_appended(&mut txn, &ids).await? {
-            return Ok(existing);
-        }
-        txn.append(stream_id, expected, events, metadata).await?;
-        match txn.commit().await {
-            // A concurrent append with the same id won the race after our check.
-            Err(LogError::DuplicateEvent) => {
-                let mut txn = self.begin(tenant_id).await?;
-                self.already_appended(&mut txn, &ids)
-                    .await?
-                    .ok_or(LogError::DuplicateEvent)
+        for attempt in 1.. {
+            let mut txn = self.begin(tenant_id).await;
+            if let Some(existing) = self.already_appended(&txn, &ids).await? {
+                return Ok(existing);
             }
-            other => other,
+            let outcome = match txn
+                .append(stream_id, expected, events.clone(), metadata)
+                .await
+            {
+                Ok(_) => txn.commit().await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Err(LogError::Stale | LogError::DuplicateEvent) if attempt < MAX_ATTEMPTS => {
+                    backoff(attempt).await;
+                }
+                other => return other,
+            }
         }
+        unreachable!("the loop returns")
     }
 
     async fn already_appended(
         &self,
-        txn: &mut TenantTxn,
+        txn: &TenantTxn,
         ids: &[Uuid],
     ) -> Result<Option<Committed>, LogError> {
         let mut events = Vec::new();
+        let mut conn = self.pool.acquire().await?;
         for id in ids {
-            if let Some(e) = txn.event(*id).await? {
+            if let Some(e) = read::event_by_id(&mut conn, txn.tenant_id(), *id).await? {
                 events.push(AppendedEvent {
                     seq: e.seq,
                     stream_id: e.stream_id,
@@ -196,4 +227,12 @@ impl EventLog {
             _ => Err(LogError::DuplicateEvent),
         }
     }
+}
+
+/// A short, growing, jittered pause before deciding again, so that processes contending for
+/// one tenant do not keep colliding in lockstep.
+pub async fn backoff(attempt: u32) {
+    let ceiling_us = 200u64 << attempt.min(6);
+    let jitter = u64::from(Uuid::new_v4().as_fields().0) % ceiling_us;
+    tokio::time::sleep(Duration::from_micros(jitter)).await;
 }

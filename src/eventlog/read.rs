@@ -7,14 +7,21 @@ use uuid::Uuid;
 
 use super::LogError;
 
-const SESSION: &str = "\
-SELECT tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at, git_diff,
-       version, last_seq, step_count, read_cursor, unread_count
-FROM sessions WHERE tenant_id = $1 AND id = $2";
-
-const INBOX: &str = "\
-SELECT tenant_id, session_id, stream_version, message_id, seq, content, created_at
-FROM inbox WHERE tenant_id = $1 AND session_id = $2 ORDER BY stream_version";
+/// A session row with its unread inbox rows, read in one statement (one snapshot).
+const SESSION_STATE: &str = "\
+SELECT s.tenant_id, s.id, s.agent_type, s.status, s.started_at, s.ended_at, s.last_activity_at,
+       s.git_diff, s.version, s.last_seq, s.step_count, s.read_cursor, s.unread_count,
+       i.stream_versions, i.message_ids, i.seqs, i.contents, i.created_ats
+FROM sessions s
+LEFT JOIN LATERAL (
+    SELECT array_agg(stream_version ORDER BY stream_version) AS stream_versions,
+           array_agg(message_id ORDER BY stream_version) AS message_ids,
+           array_agg(seq ORDER BY stream_version) AS seqs,
+           array_agg(content ORDER BY stream_version) AS contents,
+           array_agg(created_at ORDER BY stream_version) AS created_ats
+    FROM inbox WHERE tenant_id = s.tenant_id AND session_id = s.id
+) i ON true
+WHERE s.tenant_id = $1 AND s.id = $2";
 
 const EVENT_BY_ID: &str = "\
 SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text, recorded_at
@@ -109,29 +116,47 @@ impl From<InboxRecord> for InboxMessage {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct SessionStateRecord {
+    #[sqlx(flatten)]
+    session: SessionRecord,
+    stream_versions: Option<Vec<i32>>,
+    message_ids: Option<Vec<Uuid>>,
+    seqs: Option<Vec<i64>>,
+    contents: Option<Vec<String>>,
+    created_ats: Option<Vec<OffsetDateTime>>,
+}
+
 /// A session's projected state: its `sessions` row and its unread `inbox` rows.
 pub async fn session_state(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     session_id: Uuid,
 ) -> Result<Option<SessionState>, LogError> {
-    let row: Option<SessionRecord> = sqlx::query_as(SESSION)
+    let row: Option<SessionStateRecord> = sqlx::query_as(SESSION_STATE)
         .bind(tenant_id)
         .bind(session_id)
         .fetch_optional(&mut *conn)
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let session = row.into_session()?;
-    let inbox = if session.unread_count == 0 {
-        Vec::new()
-    } else {
-        let rows: Vec<InboxRecord> = sqlx::query_as(INBOX)
-            .bind(tenant_id)
-            .bind(session_id)
-            .fetch_all(&mut *conn)
-            .await?;
-        rows.into_iter().map(InboxMessage::from).collect()
-    };
+    let session = row.session.into_session()?;
+    let inbox = (row.stream_versions.unwrap_or_default().into_iter())
+        .zip(row.message_ids.unwrap_or_default())
+        .zip(row.seqs.unwrap_or_default())
+        .zip(row.contents.unwrap_or_default())
+        .zip(row.created_ats.unwrap_or_default())
+        .map(
+            |((((stream_version, message_id), seq), content), created_at)| InboxMessage {
+                tenant_id,
+                session_id,
+                message_id,
+                stream_version,
+                seq,
+                content,
+                created_at,
+            },
+        )
+        .collect();
     Ok(Some(SessionState { session, inbox }))
 }
 

@@ -10,8 +10,8 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::LogError;
-use super::append::{InboxColumns, SessionColumns};
 use super::read::{self, EventRow, InboxRecord, SessionRecord};
+use super::write::{InboxColumns, SessionColumns};
 
 const ALL_EVENTS: &str = "\
 SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text, recorded_at
@@ -206,7 +206,7 @@ pub async fn write(conn: &mut PgConnection, projection: &Projection) -> Result<(
         let mut columns = SessionColumns::default();
         for state in chunk {
             tenants.push(state.session.tenant_id);
-            columns.push(&state.session);
+            columns.push(&state.session, true);
         }
         insert_sessions(conn, tenants, columns).await?;
     }

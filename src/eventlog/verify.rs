@@ -1,7 +1,8 @@
 //! Checking the log: every tenant's sequence is 1, 2, 3, ... without gaps, every event's
 //! `prev_hash` is the hash before it, every hash matches the event's contents, every session's
-//! versions are 1, 2, 3, ..., and the tenant head records the last event. Any edit, removal
-//! or reordering of stored events fails one of these at the first position it touches.
+//! versions are 1, 2, 3, ..., and no session's projection records events the log no longer
+//! has (which is how removing the last events shows). Any edit, removal or reordering of
+//! stored events fails one of these at the first position it touches.
 
 use std::collections::HashMap;
 
@@ -19,8 +20,10 @@ SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::te
        metadata::text, recorded_at, prev_hash, hash
 FROM events WHERE ($1::uuid IS NULL OR tenant_id = $1) ORDER BY tenant_id, seq";
 
-const HEADS: &str = "\
-SELECT id, last_seq, last_hash FROM tenants WHERE ($1::uuid IS NULL OR id = $1) ORDER BY id";
+/// What the projections say each session's log holds: written in the same statements as the
+/// events, so it records the end of every session even after its last events are removed.
+const SESSION_ENDS: &str = "\
+SELECT tenant_id, id, version, last_seq FROM sessions WHERE ($1::uuid IS NULL OR tenant_id = $1)";
 
 type Row = (
     Uuid,
@@ -179,19 +182,24 @@ impl Walk {
         self.last_hash = computed;
     }
 
-    fn finish(mut self, head: Option<&(i64, Vec<u8>)>) -> TenantChain {
+    /// Close the walk, checking each session's recorded end (version, last seq) against it.
+    fn finish(mut self, session_ends: &[(Uuid, i32, i64)]) -> TenantChain {
         if self.broken.is_none() {
-            let (head_seq, head_hash) = head.cloned().unwrap_or((0, GENESIS.to_vec()));
-            if head_seq != self.last_seq || head_hash != self.last_hash {
-                self.broken = Some(Break {
-                    tenant_id: self.tenant_id,
-                    seq: self.last_seq + 1,
-                    reason: format!(
-                        "the log ends at seq {} but the tenant head records seq {head_seq}: \
-                         events at the end were removed",
-                        self.last_seq
-                    ),
-                });
+            for &(session_id, version, last_seq) in session_ends {
+                let logged = self.stream_versions.get(&session_id).copied().unwrap_or(0);
+                if version > logged {
+                    self.broken = Some(Break {
+                        tenant_id: self.tenant_id,
+                        seq: self.last_seq + 1,
+                        reason: format!(
+                            "the log ends at seq {} but session {session_id} is recorded up to \
+                             seq {last_seq} (version {version}, the log has version {logged}): \
+                             events were removed",
+                            self.last_seq
+                        ),
+                    });
+                    break;
+                }
             }
         }
         TenantChain {
@@ -209,14 +217,17 @@ pub async fn verify(pool: &PgPool, tenant: Option<Uuid>) -> Result<ChainReport, 
     let mut tx = pool
         .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await?;
-    let heads: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(HEADS)
+    let ends: Vec<(Uuid, Uuid, i32, i64)> = sqlx::query_as(SESSION_ENDS)
         .bind(tenant)
         .fetch_all(&mut *tx)
         .await?;
-    let mut heads: HashMap<Uuid, (i64, Vec<u8>)> = heads
-        .into_iter()
-        .map(|(id, seq, hash)| (id, (seq, hash)))
-        .collect();
+    let mut session_ends: HashMap<Uuid, Vec<(Uuid, i32, i64)>> = HashMap::new();
+    for (tenant_id, session_id, version, last_seq) in ends {
+        session_ends
+            .entry(tenant_id)
+            .or_default()
+            .push((session_id, version, last_seq));
+    }
     let mut report = ChainReport::default();
     let mut walk: Option<Walk> = None;
     {
@@ -226,8 +237,8 @@ pub async fn verify(pool: &PgPool, tenant: Option<Uuid>) -> Result<ChainReport, 
         while let Some(row) = rows.try_next().await? {
             if walk.as_ref().is_none_or(|w| w.tenant_id != row.0) {
                 if let Some(done) = walk.take() {
-                    let head = heads.remove(&done.tenant_id);
-                    report.tenants.push(done.finish(head.as_ref()));
+                    let ends = session_ends.remove(&done.tenant_id).unwrap_or_default();
+                    report.tenants.push(done.finish(&ends));
                 }
                 walk = Some(Walk::new(row.0));
             }
@@ -235,16 +246,12 @@ pub async fn verify(pool: &PgPool, tenant: Option<Uuid>) -> Result<ChainReport, 
         }
     }
     if let Some(done) = walk.take() {
-        let head = heads.remove(&done.tenant_id);
-        report.tenants.push(done.finish(head.as_ref()));
+        let ends = session_ends.remove(&done.tenant_id).unwrap_or_default();
+        report.tenants.push(done.finish(&ends));
     }
-    // Tenants whose head says events exist but none are left.
-    for (tenant_id, head) in heads {
-        if head.0 != 0 {
-            report
-                .tenants
-                .push(Walk::new(tenant_id).finish(Some(&head)));
-        }
+    // Tenants whose sessions are recorded but whose events are all gone.
+    for (tenant_id, ends) in session_ends {
+        report.tenants.push(Walk::new(tenant_id).finish(&ends));
     }
     tx.rollback().await?;
     report.tenants.sort_by_key(|t| t.tenant_id);

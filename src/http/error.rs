@@ -59,7 +59,7 @@ impl From<CommandError> for ApiError {
             CommandError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             CommandError::BadRequest(_) => StatusCode::BAD_REQUEST,
             CommandError::NotFound(_) => StatusCode::NOT_FOUND,
-            CommandError::Conflict(_) => StatusCode::CONFLICT,
+            CommandError::Conflict(_) | CommandError::Stale => StatusCode::CONFLICT,
             CommandError::Forbidden(_) => StatusCode::FORBIDDEN,
             CommandError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CommandError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,0 +1,33 @@
+//! `switchboard bench <what>`: measure the real code paths against the embedded cluster (in a
+//! scratch `switchboard_bench` database) or the database `DATABASE_URL` names.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use super::Outcome;
+use crate::bench::{self, BenchDb};
+use crate::config::DatabaseArgs;
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Append throughput and latency, beside pgbench's raw INSERT ceiling.
+    Append(bench::append::AppendArgs),
+}
+
+pub async fn run(db_args: &DatabaseArgs, command: BenchCommand) -> Outcome {
+    match command {
+        BenchCommand::Append(args) => {
+            let db = BenchDb::open(
+                db_args.database_url.as_deref(),
+                &db_args.data_dir,
+                args.writers + 4,
+            )
+            .await?;
+            let report = bench::append::run(&db, &args).await;
+            db.close().await;
+            bench::append::print(&args, &report);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
