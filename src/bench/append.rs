@@ -185,9 +185,22 @@ pub fn print(args: &AppendArgs, report: &AppendReport) {
             args.writers,
             rounds(&report.raw_rounds)
         );
+        // Each round pairs a pgbench run with the Switchboard run right after it, so the
+        // median of per-round ratios is the figure least moved by the machine's drift.
+        let ratios: Vec<f64> = report
+            .rounds
+            .iter()
+            .zip(&report.raw_rounds)
+            .map(|(ours, raw)| ours / raw)
+            .collect();
         println!(
-            "  ratio:                     {:.2} x the raw INSERT ceiling",
-            report.events_per_second / raw
+            "  ratio:                     {:.2} x the raw INSERT ceiling (median of per-round ratios: {})",
+            median(&ratios).unwrap_or(report.events_per_second / raw),
+            ratios
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if let Some(latency) = &report.latency {
