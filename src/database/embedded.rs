@@ -276,12 +276,21 @@ impl Cluster {
         &self.binaries
     }
 
-    /// A libpq-style URL for people and tools (`psql`, `pgbench`).
+    /// A URL for `DATABASE_URL`, `psql` and `pgbench` alike: the socket directory as a
+    /// percent-encoded host.
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgresql:///{database}?host={}&port={PORT}&user={SUPERUSER}",
-            self.socket_dir.display()
-        )
+        let host: String = self
+            .socket_dir
+            .to_string_lossy()
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        format!("postgresql://{SUPERUSER}@{host}:{PORT}/{database}")
     }
 
     /// Give up this process's lease; stop the cluster if no other process holds one.

@@ -81,14 +81,8 @@ async fn start_server() -> Server {
             .expect("a throwaway PostgreSQL cluster starts (are the server binaries installed?)");
             reap_on_exit(&scratch, Some(&cluster));
             let admin = database::embedded_options(&cluster, "postgres");
-            let socket = cluster.socket_dir().display().to_string();
-            let port = cluster.port();
-            let url = move |db: &str| {
-                format!(
-                    "postgresql://{}@/{db}?host={socket}&port={port}",
-                    embedded::SUPERUSER
-                )
-            };
+            let url = cluster.url("DATABASE");
+            let url = move |db: &str| url.replace("DATABASE", db);
             (admin, Box::new(url), Some(cluster))
         }
     };
@@ -284,5 +278,76 @@ impl TestApp {
             .post(self.url(path))
             .bearer_auth(&self.token)
             .json(body)
+    }
+}
+
+/// `switchboard serve` as a separate process on `db`, signing with the test keys: a second
+/// node beside the in-process server.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub address: String,
+}
+
+impl ServerProcess {
+    pub async fn start(db: &TestDb) -> ServerProcess {
+        ServerProcess::start_with(db, &[]).await
+    }
+
+    pub async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> ServerProcess {
+        use std::io::BufRead;
+        let (public, private) = signing_key_pems().await;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command
+            .args(["serve", "--port", "0", "--host", "127.0.0.1"])
+            .env("DATABASE_URL", &db.url)
+            .env("JWT_PUBLIC_KEY", public)
+            .env("JWT_PRIVATE_KEY", private)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("the server binary starts");
+        // Owned at once, so that a panic below still reaps it.
+        let mut server = ServerProcess {
+            child,
+            address: String::new(),
+        };
+        let stdout = server.child.stdout.take().unwrap();
+        let address = tokio::task::spawn_blocking(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let address = lines.by_ref().map_while(Result::ok).find_map(|line| {
+                line.strip_prefix("Switchboard listening on ")
+                    .map(|a| a.trim().to_owned())
+            });
+            // Keep draining so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            address
+        })
+        .await
+        .unwrap();
+        server.address = address.expect("the server prints its address");
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
