@@ -14,3 +14,4 @@ pub mod database;
 pub mod domain;
 pub mod eventlog;
 pub mod http;
+pub mod push;

@@ -582,10 +582,10 @@ async fn health_is_503_when_the_database_is_unreachable() {
                 .username("nobody"),
         );
     let keys = std::sync::Arc::new(common::signing_keys().await);
-    let state = switchboard::http::AppState(std::sync::Arc::new(switchboard::http::App {
-        log: switchboard::eventlog::EventLog::new(dead.clone()),
-        auth: std::sync::Arc::new(switchboard::auth::Authenticator::new(keys.clone(), dead)),
-    }));
+    let state = switchboard::http::AppState(std::sync::Arc::new(switchboard::http::App::start(
+        switchboard::eventlog::EventLog::new(dead.clone()),
+        std::sync::Arc::new(switchboard::auth::Authenticator::new(keys.clone(), dead)),
+    )));
     let config = switchboard::http::HttpConfig {
         body_limit: 1024,
         cors_origins: Vec::new(),

@@ -3,6 +3,7 @@
 //! ceiling), so results read as ratios rather than machine-dependent absolutes.
 
 pub mod append;
+pub mod rest;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -13,6 +13,8 @@ use crate::config::DatabaseArgs;
 pub enum BenchCommand {
     /// Append throughput and latency, beside pgbench's raw INSERT ceiling.
     Append(bench::append::AppendArgs),
+    /// Agent messages per second through the HTTP server, beside pgbench's raw INSERT ceiling.
+    Rest(bench::rest::RestArgs),
 }
 
 pub async fn run(db_args: &DatabaseArgs, command: BenchCommand) -> Outcome {
@@ -27,6 +29,12 @@ pub async fn run(db_args: &DatabaseArgs, command: BenchCommand) -> Outcome {
             let report = bench::append::run(&db, &args).await;
             db.close().await;
             bench::append::print(&args, &report);
+        }
+        BenchCommand::Rest(args) => {
+            let db = BenchDb::open(db_args.database_url.as_deref(), &db_args.data_dir, 48).await?;
+            let report = bench::rest::run(&db, &args).await;
+            db.close().await;
+            bench::rest::print(&args, &report?);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -110,10 +110,10 @@ async fn serve(
         );
     }
     let auth = Arc::new(Authenticator::new(Arc::new(keys), db.pool.clone()));
-    let state = AppState(Arc::new(App {
-        log: EventLog::new(db.pool.clone()),
-        auth: auth.clone(),
-    }));
+    let state = AppState(Arc::new(App::start(
+        EventLog::new(db.pool.clone()),
+        auth.clone(),
+    )));
     let config = HttpConfig {
         body_limit: args.body_limit,
         cors_origins,
@@ -128,17 +128,35 @@ async fn serve(
             }
         }
     });
+    let shutdown = state.shutdown.clone();
     let app = http::router(state, &config);
     let address = listener.local_addr()?;
     println!("Switchboard listening on http://{address}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            // Parked long-polls and streams answer now, so that draining is quick.
+            shutdown.cancel();
+        }
+    });
+    let server = tokio::spawn(server.into_future());
+    shutdown.cancelled().await;
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(served) => served??,
+        Err(_) => tracing::warn!(
+            "requests still running after {} s; stopping anyway",
+            SHUTDOWN_GRACE.as_secs()
+        ),
+    }
     flusher.abort();
     auth.flush_last_used().await;
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long in-flight requests get to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 
 /// SIGINT (Ctrl-C) or SIGTERM.
 async fn shutdown_signal() {

@@ -17,7 +17,7 @@ mod user_message;
 pub use agent_message::{AgentMessageInput, AgentMessageSent, send_agent_message};
 pub use end_session::{SessionEndedResult, end_session};
 pub use heartbeat::{Heartbeat, heartbeat};
-pub use pending::{Pending, PendingStatus, pending};
+pub use pending::{Pending, PendingStatus, pending, wait_for_pending};
 pub use request_input::{InputRequestedResult, request_input};
 pub use user_message::{UserMessageInput, UserMessageSent, send_user_message};
 
@@ -224,6 +224,11 @@ async fn transact<C: Decide>(
         }
         let decided = match command.decide(ctx, &mut txn).await {
             Err(CommandError::Stale) => Err(LogError::Stale),
+            // A refusal or a no-op decided on remembered state: look again before answering.
+            Err(_) | Ok(_) if txn.unverified() => {
+                txn.forget();
+                Err(LogError::Stale)
+            }
             Err(e) => return Err(e),
             Ok(result) => {
                 if let Some(key) = &key {

@@ -5,12 +5,17 @@
 //! queue and the answer is `stale`; otherwise the unread messages are returned and the
 //! cursor moves to the last of them, so each message is delivered once.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use projections::{Actor, Event, Message, MessagesRead};
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{CommandError, Context, Decide, require_session, session_not_found, transact};
 use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
+use crate::push::Hub;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -131,5 +136,36 @@ impl Decide for TakeUnread {
             messages,
             status: PendingStatus::Ok,
         })
+    }
+}
+
+/// Like [`pending`], but when there is nothing to return yet, wait up to `wait` for a message
+/// (returning it at once) before answering `ok` with nothing. Returns early, with what it has,
+/// when `shutdown` is cancelled.
+pub async fn wait_for_pending(
+    log: &EventLog,
+    hub: &Arc<Hub>,
+    ctx: &Context,
+    session_id: Uuid,
+    last_read: Option<Uuid>,
+    wait: Duration,
+    shutdown: &CancellationToken,
+) -> Result<Pending, CommandError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    // Register before reading: a message committed in between still wakes this waiter.
+    let mut news = hub.watch_session(ctx.tenant_id, session_id);
+    loop {
+        let found = pending(log, ctx, session_id, last_read).await?;
+        let done = !found.messages.is_empty()
+            || found.status == PendingStatus::Stale
+            || tokio::time::Instant::now() >= deadline;
+        if done {
+            return Ok(found);
+        }
+        tokio::select! {
+            _ = news.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = shutdown.cancelled() => return Ok(found),
+        }
     }
 }

@@ -172,6 +172,17 @@ impl TenantTxn {
         &self.pool
     }
 
+    /// True when nothing was appended but the decision rested on remembered state. Such a
+    /// decision is never checked by a write, so it must be made again on fresh state.
+    pub fn unverified(&self) -> bool {
+        self.rows.is_empty() && !self.from_cache.is_empty()
+    }
+
+    /// Forget what this process remembers about the tenant.
+    pub fn forget(&mut self) {
+        self.knowledge.forget();
+    }
+
     /// Write this idempotency record with the events, atomically.
     pub fn remember(&mut self, record: Remembered) {
         self.remembered = Some(record);

@@ -11,6 +11,9 @@
 //! (a unique violation), the statement wrote nothing, and each append is written again on its
 //! own so that only the loser learns it lost. Any other failure is reported to every append
 //! of the batch as it is: the outcome may be unknown, and retrying could write twice.
+//!
+//! Commits are announced on `switchboard_events` (ids only) in one of three ways, chosen by
+//! [`NotifyMode`]; `switchboard bench push` measures them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +23,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::write::{self, AppendRows};
+use crate::push::notice::{self, EVENTS_CHANNEL, Notice};
 
 /// Most appends written by one statement.
 const MAX_BATCH: usize = 64;
@@ -41,19 +45,54 @@ struct Request {
     reply: oneshot::Sender<WriteResult>,
 }
 
+/// Where the NOTIFY announcing a commit is sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum NotifyMode {
+    /// `pg_notify` inside the writing statement: delivered exactly with the commit, but every
+    /// commit then queues for PostgreSQL's database-wide notify lock.
+    InTransaction,
+    /// One `pg_notify` statement right after each batch commits, before its appends are
+    /// acknowledged.
+    #[default]
+    AfterCommit,
+    /// Notices of all batches go to one task that sends whatever has gathered as one NOTIFY;
+    /// appends are acknowledged without waiting for it.
+    Coalesced,
+}
+
 #[derive(Debug)]
 pub struct GroupCommit {
     requests: mpsc::UnboundedSender<Request>,
 }
 
+/// What every writer task shares.
+struct Writers {
+    pool: PgPool,
+    requests: Mutex<mpsc::UnboundedReceiver<Request>>,
+    in_flight: AtomicUsize,
+    mode: NotifyMode,
+    /// For [`NotifyMode::Coalesced`]: the notifier task's queue.
+    notifier: Option<mpsc::UnboundedSender<Vec<Notice>>>,
+}
+
 impl GroupCommit {
     /// Start the writer tasks; they end when the last handle is dropped.
-    pub fn start(pool: PgPool) -> GroupCommit {
+    pub fn start(pool: PgPool, mode: NotifyMode) -> GroupCommit {
         let (requests, receiver) = mpsc::unbounded_channel();
-        let receiver = Arc::new(Mutex::new(receiver));
-        let in_flight = Arc::new(AtomicUsize::new(0));
+        let notifier = (mode == NotifyMode::Coalesced).then(|| {
+            let (notices, queue) = mpsc::unbounded_channel();
+            tokio::spawn(notifier(pool.clone(), queue));
+            notices
+        });
+        let writers = Arc::new(Writers {
+            pool,
+            requests: Mutex::new(receiver),
+            in_flight: AtomicUsize::new(0),
+            mode,
+            notifier,
+        });
         for _ in 0..WRITERS {
-            tokio::spawn(writer(pool.clone(), receiver.clone(), in_flight.clone()));
+            tokio::spawn(writer(writers.clone()));
         }
         GroupCommit { requests }
     }
@@ -78,14 +117,10 @@ impl GroupCommit {
 /// Writers take turns collecting; the collector starts its statement as soon as no other is
 /// in flight, and otherwise first lets other tasks run (up to this many times) so that more
 /// appends can join. A lone append therefore never waits, and under load batches grow.
-async fn writer(
-    pool: PgPool,
-    requests: Arc<Mutex<mpsc::UnboundedReceiver<Request>>>,
-    in_flight: Arc<AtomicUsize>,
-) {
+async fn writer(writers: Arc<Writers>) {
     loop {
         let batch = {
-            let mut requests = requests.lock().await;
+            let mut requests = writers.requests.lock().await;
             let Some(first) = requests.recv().await else {
                 return;
             };
@@ -96,45 +131,119 @@ async fn writer(
                 {
                     batch.push(next);
                 }
-                if batch.len() == MAX_BATCH || in_flight.load(Ordering::Acquire) == 0 {
+                if batch.len() == MAX_BATCH || writers.in_flight.load(Ordering::Acquire) == 0 {
                     break;
                 }
                 tokio::task::yield_now().await;
             }
             batch
         };
-        in_flight.fetch_add(1, Ordering::AcqRel);
-        write_batch(&pool, batch).await;
-        in_flight.fetch_sub(1, Ordering::AcqRel);
+        writers.in_flight.fetch_add(1, Ordering::AcqRel);
+        writers.write_batch(batch).await;
+        writers.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-async fn write_batch(pool: &PgPool, batch: Vec<Request>) {
-    let (appends, replies): (Vec<_>, Vec<_>) = batch
-        .into_iter()
-        .map(|r| ((r.tenant_id, r.rows), r.reply))
-        .unzip();
-    let outcome = write::query(&appends).execute(pool).await;
-    match outcome {
-        Ok(_) => {
-            for reply in replies {
-                let _ = reply.send(Ok(()));
+impl Writers {
+    async fn write_batch(&self, batch: Vec<Request>) {
+        let (appends, replies): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|r| ((r.tenant_id, r.rows), r.reply))
+            .unzip();
+        match self.write(&appends).await {
+            Ok(()) => {
+                self.announce(notices(&appends)).await;
+                for reply in replies {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(e) if appends.len() > 1 && lost_a_race(&e) => {
+                for (append, reply) in appends.into_iter().zip(replies) {
+                    let alone = std::slice::from_ref(&append);
+                    let outcome = self.write(alone).await;
+                    if outcome.is_ok() {
+                        self.announce(notices(alone)).await;
+                    }
+                    let _ = reply.send(outcome.map_err(Arc::new));
+                }
+            }
+            Err(e) => {
+                let e = Arc::new(e);
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
             }
         }
-        Err(e) if appends.len() > 1 && lost_a_race(&e) => {
-            for (append, reply) in appends.into_iter().zip(replies) {
-                let alone = write::query(std::slice::from_ref(&append))
-                    .execute(pool)
-                    .await;
-                let _ = reply.send(alone.map(drop).map_err(Arc::new));
+    }
+
+    async fn write(&self, appends: &[(Uuid, AppendRows)]) -> Result<(), sqlx::Error> {
+        let notify = match self.mode {
+            NotifyMode::InTransaction => notice::encode(&notices(appends)),
+            NotifyMode::AfterCommit | NotifyMode::Coalesced => Vec::new(),
+        };
+        write::query(appends, notify)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+    }
+
+    /// Announce a committed batch (unless it was announced inside its transaction).
+    async fn announce(&self, notices: Vec<Notice>) {
+        match self.mode {
+            NotifyMode::InTransaction => {}
+            NotifyMode::AfterCommit => send_notify(&self.pool, &notices).await,
+            NotifyMode::Coalesced => {
+                if let Some(notifier) = &self.notifier {
+                    let _ = notifier.send(notices);
+                }
             }
         }
-        Err(e) => {
-            let e = Arc::new(e);
-            for reply in replies {
-                let _ = reply.send(Err(e.clone()));
+    }
+}
+
+/// The newest event of each session an append wrote to.
+fn notices(appends: &[(Uuid, AppendRows)]) -> Vec<Notice> {
+    let mut notices: Vec<Notice> = Vec::new();
+    for (tenant_id, rows) in appends {
+        for event in &rows.events {
+            match notices
+                .iter_mut()
+                .find(|n| n.tenant_id == *tenant_id && n.session_id == event.stream_id)
+            {
+                Some(notice) => notice.seq = notice.seq.max(event.seq),
+                None => notices.push(Notice {
+                    tenant_id: *tenant_id,
+                    session_id: event.stream_id,
+                    seq: event.seq,
+                }),
             }
         }
+    }
+    notices
+}
+
+/// Send NOTIFYs for `notices`. A failure only delays waiters until the safety net looks.
+async fn send_notify(pool: &PgPool, notices: &[Notice]) {
+    for payload in notice::encode(notices) {
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(EVENTS_CHANNEL)
+            .bind(payload)
+            .execute(pool)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!("NOTIFY failed; waiters will be woken by the safety net: {e}");
+        }
+    }
+}
+
+/// [`NotifyMode::Coalesced`]: one NOTIFY for everything committed since the last one.
+async fn notifier(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Vec<Notice>>) {
+    while let Some(first) = queue.recv().await {
+        let mut notices = first;
+        while let Ok(more) = queue.try_recv() {
+            notices.extend(more);
+        }
+        send_notify(&pool, &notices).await;
     }
 }
 

@@ -18,6 +18,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 pub use append::{AppendedEvent, Committed, ExpectedVersion, NewEvent, Remembered, TenantTxn};
+pub use group_commit::NotifyMode;
 
 #[derive(Debug)]
 pub enum LogError {
@@ -103,8 +104,13 @@ pub struct EventLog {
 impl EventLog {
     /// A log on `pool`. Starts the group-commit writers, so call it inside the runtime.
     pub fn new(pool: PgPool) -> EventLog {
+        EventLog::with_notify(pool, NotifyMode::default())
+    }
+
+    /// A log that announces commits in the given way.
+    pub fn with_notify(pool: PgPool, notify: NotifyMode) -> EventLog {
         EventLog {
-            group: Arc::new(group_commit::GroupCommit::start(pool.clone())),
+            group: Arc::new(group_commit::GroupCommit::start(pool.clone(), notify)),
             pool,
             tenants: Arc::default(),
         }

@@ -64,6 +64,8 @@ INSERT INTO inbox (tenant_id, session_id, stream_version, message_id, seq, conte
 SELECT * FROM unnest($?::uuid[], $?::uuid[], $?::int[], $?::uuid[], $?::bigint[], $?::text[],
                      $?::timestamptz[])";
 
+const NOTIFY: &str = "SELECT pg_notify('switchboard_events', p) FROM unnest($?::text[]) AS p";
+
 const INSERT_IDEMPOTENCY: &str = "\
 INSERT INTO idempotency_keys (tenant_id, key, command, fingerprint, response)
 SELECT k.tenant_id, k.key, k.command, k.fingerprint, k.response::json
@@ -214,8 +216,9 @@ type IdempotencyColumns = (
     Vec<String>,
 );
 
-/// The statement writing `appends` (each of a different tenant) at once.
-pub(super) fn query(appends: &[(Uuid, AppendRows)]) -> PgQuery {
+/// The statement writing `appends` (each of a different tenant) at once, sending `notify`
+/// payloads inside the same transaction when there are any.
+pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQuery {
     let mut events = (
         Vec::new(),
         Vec::new(),
@@ -277,6 +280,7 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)]) -> PgQuery {
         !unread.tenant_id.is_empty(),
         !keys.0.is_empty(),
         !events.0.is_empty(),
+        !notify.is_empty(),
     ];
     let mut query = sqlx::query(sqlx::AssertSqlSafe(statement(used)));
     if used[0] {
@@ -313,22 +317,28 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)]) -> PgQuery {
             .bind(events.9)
             .bind(events.10);
     }
+    if used[6] {
+        query = query.bind(notify);
+    }
     query
 }
 
-const PARTS: [&str; 6] = [
+/// In this order; the last one used is the main statement, the others its CTEs (a NOTIFY,
+/// being a SELECT, only runs as the main statement, which it is whenever it is used).
+const PARTS: [&str; 7] = [
     INSERT_SESSIONS,
     UPDATE_SESSIONS,
     DELETE_INBOX,
     INSERT_INBOX,
     INSERT_IDEMPOTENCY,
     INSERT_EVENTS,
+    NOTIFY,
 ];
 
-/// The SQL for a combination of parts, built once for all 64 combinations.
-fn statement(used: [bool; 6]) -> &'static str {
+/// The SQL for a combination of parts, built once for all 128 combinations.
+fn statement(used: [bool; 7]) -> &'static str {
     static BUILT: LazyLock<Vec<String>> = LazyLock::new(|| {
-        (0..64u8)
+        (0..128u8)
             .map(|mask| compose(std::array::from_fn(|i| mask & (1 << i) != 0)))
             .collect()
     });
@@ -339,7 +349,7 @@ fn statement(used: [bool; 6]) -> &'static str {
     &BUILT[mask]
 }
 
-fn compose(used: [bool; 6]) -> String {
+fn compose(used: [bool; 7]) -> String {
     let parts: Vec<&str> = PARTS
         .iter()
         .zip(used)
@@ -372,12 +382,15 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_in_order_across_parts() {
-        let sql = statement([false, true, false, false, true, true]);
+        let sql = statement([false, true, false, false, true, true, false]);
         assert!(sql.starts_with("WITH part0 AS (\nUPDATE sessions"));
         assert!(sql.contains("part1 AS (\nINSERT INTO idempotency_keys"));
         assert!(!sql.contains("$?"));
         // 14 session columns + 5 idempotency columns + 11 event columns.
         assert!(sql.contains("$30::bytea[]"));
         assert!(!sql.contains("$31"));
+        let notifying = statement([false, true, false, false, false, true, true]);
+        assert!(notifying.contains("part1 AS (\nINSERT INTO events"));
+        assert!(notifying.ends_with("FROM unnest($26::text[]) AS p"));
     }
 }

@@ -19,12 +19,38 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
 use crate::eventlog::EventLog;
+use crate::push::Hub;
+use crate::push::listener::{self, Listeners};
 use routes::{messages, service, sessions};
+use tokio_util::sync::CancellationToken;
 
 /// Everything a request handler can reach.
 pub struct App {
     pub log: EventLog,
     pub auth: Arc<Authenticator>,
+    pub hub: Arc<Hub>,
+    /// Cancelled when the server begins to shut down: parked requests answer at once.
+    pub shutdown: CancellationToken,
+}
+
+impl App {
+    /// The app, with this process's LISTEN connection and safety net started (they stop on
+    /// shutdown). Call inside the runtime.
+    pub fn start(log: EventLog, auth: Arc<Authenticator>) -> App {
+        let app = App {
+            log,
+            auth,
+            hub: Hub::new(),
+            shutdown: CancellationToken::new(),
+        };
+        let listeners = Listeners {
+            hub: app.hub.clone(),
+            auth: app.auth.clone(),
+            log: app.log.clone(),
+        };
+        listener::start(app.log.pool().clone(), listeners, app.shutdown.clone());
+        app
+    }
 }
 
 /// Shared handle to the [`App`].

@@ -215,6 +215,7 @@ pub struct TestApp {
     pub db: TestDb,
     pub log: EventLog,
     pub keys: Arc<SigningKeys>,
+    pub hub: Arc<switchboard::push::Hub>,
     pub client: reqwest::Client,
     /// A tenant with an agent-scope key, ready to use.
     pub tenant: Uuid,
@@ -234,10 +235,11 @@ impl TestApp {
         let db = database().await;
         let keys = Arc::new(signing_keys().await);
         let log = EventLog::new(db.pool.clone());
-        let state = AppState(Arc::new(App {
-            log: log.clone(),
-            auth: Arc::new(Authenticator::new(keys.clone(), db.pool.clone())),
-        }));
+        let state = AppState(Arc::new(App::start(
+            log.clone(),
+            Arc::new(Authenticator::new(keys.clone(), db.pool.clone())),
+        )));
+        let hub = state.hub.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let router = http::router(state, &config);
@@ -251,6 +253,7 @@ impl TestApp {
             db,
             log,
             keys,
+            hub,
             client: reqwest::Client::new(),
             tenant,
             token,

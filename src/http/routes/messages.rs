@@ -1,5 +1,7 @@
 //! `/api/v1/messages/*`: the conversation between an agent and its person.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -7,7 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::commands::{self, AgentMessageInput, PendingStatus, UserMessageInput};
-use crate::domain::{self, AgentType, Content, GitDiffUpdate};
+use crate::domain::{self, AgentType, Content, GitDiffUpdate, InvalidInput};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Caller, Params, PathParams};
@@ -119,6 +121,20 @@ pub struct PendingQuery {
     agent_instance_id: String,
     #[serde(default)]
     last_read_message_id: Option<String>,
+    /// Seconds to hold the request when there is nothing yet (0–300).
+    #[serde(default)]
+    wait: Option<String>,
+}
+
+/// The longest a long-poll may be held.
+const MAX_WAIT_SECONDS: f64 = 300.0;
+
+fn parse_wait(text: &str) -> Result<Duration, InvalidInput> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && (0.0..=MAX_WAIT_SECONDS).contains(s))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| InvalidInput::new("wait", "must be a number of seconds from 0 to 300"))
 }
 
 #[derive(Debug, Serialize)]
@@ -141,7 +157,26 @@ pub async fn pending(
         .filter(|s| !s.is_empty())
         .map(|s| domain::parse_uuid("last_read_message_id", s))
         .transpose()?;
-    let pending = commands::pending(&app.log, &ctx, session_id, last_read).await?;
+    let wait = query
+        .wait
+        .as_deref()
+        .map(parse_wait)
+        .transpose()?
+        .unwrap_or_default();
+    let pending = if wait.is_zero() {
+        commands::pending(&app.log, &ctx, session_id, last_read).await?
+    } else {
+        commands::wait_for_pending(
+            &app.log,
+            &app.hub,
+            &ctx,
+            session_id,
+            last_read,
+            wait,
+            &app.shutdown,
+        )
+        .await?
+    };
     Ok(Json(PendingResponse {
         agent_instance_id: pending.session_id,
         messages: wire::messages(&pending.messages),
