@@ -15,3 +15,4 @@ pub mod domain;
 pub mod eventlog;
 pub mod http;
 pub mod push;
+pub mod timestamp;

@@ -219,3 +219,43 @@ async fn killing_the_listen_connection_loses_no_reply_for_100_waiting_agents() {
         );
     }
 }
+
+#[tokio::test]
+async fn sigterm_answers_parked_requests_and_the_server_exits_promptly() {
+    let app = TestApp::spawn().await;
+    let node = ServerProcess::start(&app.db).await;
+    let (session, question) = start_session(&app).await;
+    let client = reqwest::Client::new();
+    let parked = client
+        .get(node.url(&wait_url(session, &question, 120)))
+        .bearer_auth(&app.token)
+        .send();
+    let mut stream = client
+        .get(node.url("/api/v1/stream"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    let parked = tokio::spawn(parked);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let exit = tokio::task::spawn_blocking(move || node.terminate())
+        .await
+        .unwrap();
+    // The contract is an exit within 5 s of SIGTERM.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(exit.success());
+    let answer: Value = parked.await.unwrap().unwrap().json().await.unwrap();
+    assert_eq!(
+        answer,
+        json!({"agent_instance_id": session, "messages": [], "status": "ok"})
+    );
+    // The event stream was ended, not cut: reading it finishes.
+    while let Some(chunk) = stream.chunk().await.unwrap() {
+        assert!(chunk.starts_with(b":"), "only keep-alives: {chunk:?}");
+    }
+}

@@ -583,16 +583,13 @@ async fn health_is_503_when_the_database_is_unreachable() {
         );
     let keys = std::sync::Arc::new(common::signing_keys().await);
     let state = switchboard::http::AppState(std::sync::Arc::new(switchboard::http::App::start(
+        switchboard::http::HttpConfig::default(),
         switchboard::eventlog::EventLog::new(dead.clone()),
         std::sync::Arc::new(switchboard::auth::Authenticator::new(keys.clone(), dead)),
     )));
-    let config = switchboard::http::HttpConfig {
-        body_limit: 1024,
-        cors_origins: Vec::new(),
-    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let router = switchboard::http::router(state, &config);
+    let router = switchboard::http::router(state);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let response = reqwest::get(format!("http://{address}/health"))
         .await

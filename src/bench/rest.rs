@@ -58,17 +58,14 @@ pub async fn run(
     let _ = std::fs::remove_dir_all(&key_dir);
     let keys = Arc::new(keys);
     let state = AppState(Arc::new(App::start(
+        HttpConfig::default(),
         EventLog::new(db.pool.clone()),
         Arc::new(Authenticator::new(keys.clone(), db.pool.clone())),
     )));
-    let config = HttpConfig {
-        body_limit: 2 * 1024 * 1024,
-        cors_origins: Vec::new(),
-    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = format!("http://{}", listener.local_addr()?);
     let state_shutdown = state.shutdown.clone();
-    let router = http::router(state, &config);
+    let router = http::router(state);
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
 
     eprintln!(

@@ -110,14 +110,16 @@ async fn serve(
         );
     }
     let auth = Arc::new(Authenticator::new(Arc::new(keys), db.pool.clone()));
-    let state = AppState(Arc::new(App::start(
-        EventLog::new(db.pool.clone()),
-        auth.clone(),
-    )));
     let config = HttpConfig {
         body_limit: args.body_limit,
         cors_origins,
+        ..HttpConfig::default()
     };
+    let state = AppState(Arc::new(App::start(
+        config,
+        EventLog::new(db.pool.clone()),
+        auth.clone(),
+    )));
     let flusher = tokio::spawn({
         let auth = auth.clone();
         async move {
@@ -129,7 +131,7 @@ async fn serve(
         }
     });
     let shutdown = state.shutdown.clone();
-    let app = http::router(state, &config);
+    let app = http::router(state);
     let address = listener.local_addr()?;
     println!("Switchboard listening on http://{address}");
     let server = axum::serve(listener, app).with_graceful_shutdown({

@@ -252,3 +252,114 @@ pub async fn last_heartbeat(
         .fetch_optional(&mut *conn)
         .await?)
 }
+
+/// An event exactly as stored: what streams, audits and exports show.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredEvent {
+    pub tenant_id: Uuid,
+    pub seq: i64,
+    pub stream_id: Uuid,
+    pub stream_version: i32,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub data: String,
+    pub metadata: String,
+    pub recorded_at: OffsetDateTime,
+    pub txid: i64,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+#[derive(serde::Serialize)]
+struct StoredEventJson<'a> {
+    tenant_id: Uuid,
+    seq: i64,
+    session_id: Uuid,
+    stream_version: i32,
+    event_id: Uuid,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    data: &'a serde_json::value::RawValue,
+    metadata: &'a serde_json::value::RawValue,
+    recorded_at: String,
+    txid: i64,
+    prev_hash: String,
+    hash: String,
+}
+
+impl StoredEvent {
+    /// One JSON object; `data` and `metadata` are the stored JSON text, byte for byte, so the
+    /// hash chain can be recomputed from it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&StoredEventJson {
+            tenant_id: self.tenant_id,
+            seq: self.seq,
+            session_id: self.stream_id,
+            stream_version: self.stream_version,
+            event_id: self.event_id,
+            event_type: &self.event_type,
+            data: raw_json(&self.data),
+            metadata: raw_json(&self.metadata),
+            recorded_at: crate::timestamp::format(self.recorded_at),
+            txid: self.txid,
+            prev_hash: hex::encode(&self.prev_hash),
+            hash: hex::encode(&self.hash),
+        })
+        .expect("stored events serialize")
+    }
+}
+
+/// Stored `json` text, embedded as is.
+fn raw_json(text: &str) -> &serde_json::value::RawValue {
+    serde_json::from_str(text).expect("a json column holds valid JSON")
+}
+
+const STORED_COLUMNS_AFTER: &str = "\
+SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text AS data,
+       metadata::text AS metadata, recorded_at, txid, prev_hash, hash
+FROM events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+
+const STORED_SESSION_AFTER: &str = "\
+SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text AS data,
+       metadata::text AS metadata, recorded_at, txid, prev_hash, hash
+FROM events WHERE tenant_id = $1 AND stream_id = $2 AND seq > $3 ORDER BY stream_version LIMIT $4";
+
+/// Up to `limit` of the tenant's events after `after_seq` (of one session, when given), in order.
+pub async fn events_after(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    session_id: Option<Uuid>,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, LogError> {
+    let rows = match session_id {
+        None => {
+            sqlx::query_as(STORED_COLUMNS_AFTER)
+                .bind(tenant_id)
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        Some(session_id) => {
+            sqlx::query_as(STORED_SESSION_AFTER)
+                .bind(tenant_id)
+                .bind(session_id)
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    };
+    Ok(rows)
+}
+
+const TENANT_HEAD: &str = "SELECT coalesce(max(seq), 0) FROM events WHERE tenant_id = $1";
+
+/// The tenant's latest sequence number (0 before its first event).
+pub async fn tenant_head(conn: &mut PgConnection, tenant_id: Uuid) -> Result<i64, LogError> {
+    Ok(sqlx::query_scalar(TENANT_HEAD)
+        .bind(tenant_id)
+        .fetch_one(&mut *conn)
+        .await?)
+}

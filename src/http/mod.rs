@@ -8,6 +8,7 @@ pub mod wire;
 
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -21,11 +22,12 @@ use crate::auth::Authenticator;
 use crate::eventlog::EventLog;
 use crate::push::Hub;
 use crate::push::listener::{self, Listeners};
-use routes::{messages, service, sessions};
+use routes::{messages, service, sessions, streams};
 use tokio_util::sync::CancellationToken;
 
 /// Everything a request handler can reach.
 pub struct App {
+    pub config: HttpConfig,
     pub log: EventLog,
     pub auth: Arc<Authenticator>,
     pub hub: Arc<Hub>,
@@ -36,8 +38,9 @@ pub struct App {
 impl App {
     /// The app, with this process's LISTEN connection and safety net started (they stop on
     /// shutdown). Call inside the runtime.
-    pub fn start(log: EventLog, auth: Arc<Authenticator>) -> App {
+    pub fn start(config: HttpConfig, log: EventLog, auth: Arc<Authenticator>) -> App {
         let app = App {
+            config,
             log,
             auth,
             hub: Hub::new(),
@@ -72,9 +75,22 @@ pub struct HttpConfig {
     pub body_limit: usize,
     /// Origins allowed by CORS; empty means any origin.
     pub cors_origins: Vec<HeaderValue>,
+    /// Longest silence on an event stream before a keep-alive comment.
+    pub keep_alive: Duration,
 }
 
-pub fn router(state: AppState, config: &HttpConfig) -> Router {
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            body_limit: 2 * 1024 * 1024,
+            cors_origins: Vec::new(),
+            keep_alive: Duration::from_secs(10),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
     let api = Router::new()
         .route("/messages/agent", post(messages::agent_message))
         .route("/messages/user", post(messages::user_message))
@@ -87,6 +103,11 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
         .route("/sessions", get(sessions::list))
         .route("/sessions/{session_id}", get(sessions::get))
         .route("/sessions/{session_id}/messages", get(sessions::messages))
+        .route(
+            "/sessions/{session_id}/stream",
+            get(streams::session_stream),
+        )
+        .route("/stream", get(streams::tenant_stream))
         .route(
             "/agents/instances/{agent_instance_id}/heartbeat",
             post(sessions::heartbeat),
@@ -102,7 +123,7 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(cors(config))
+        .layer(cors(&config))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let id = request

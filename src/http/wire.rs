@@ -3,20 +3,9 @@
 
 use projections::{Message, SenderType, Session, SessionStatus};
 use serde::Serialize;
-use time::OffsetDateTime;
-use time::format_description::BorrowedFormatItem;
-use time::macros::format_description;
 use uuid::Uuid;
 
-const TIMESTAMP: &[BorrowedFormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
-
-/// RFC 3339 in UTC with microseconds, e.g. `2026-01-02T03:04:05.123456Z`.
-pub fn timestamp(at: OffsetDateTime) -> String {
-    at.to_offset(time::UtcOffset::UTC)
-        .format(TIMESTAMP)
-        .expect("UTC timestamps always format")
-}
+pub use crate::timestamp::format as timestamp;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct MessageJson {
@@ -66,18 +55,5 @@ impl From<&Session> for SessionJson {
             last_activity_at: timestamp(s.last_activity_at),
             unread_count: s.unread_count,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_are_utc_with_microseconds() {
-        let at = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
-        assert_eq!(timestamp(at), "2023-11-14T22:13:20.123456Z");
-        let offset = at.to_offset(time::UtcOffset::from_hms(2, 0, 0).unwrap());
-        assert_eq!(timestamp(offset), "2023-11-14T22:13:20.123456Z");
     }
 }

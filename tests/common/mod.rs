@@ -224,11 +224,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        TestApp::spawn_with(HttpConfig {
-            body_limit: 2 * 1024 * 1024,
-            cors_origins: Vec::new(),
-        })
-        .await
+        TestApp::spawn_with(HttpConfig::default()).await
     }
 
     pub async fn spawn_with(config: HttpConfig) -> TestApp {
@@ -236,13 +232,14 @@ impl TestApp {
         let keys = Arc::new(signing_keys().await);
         let log = EventLog::new(db.pool.clone());
         let state = AppState(Arc::new(App::start(
+            config,
             log.clone(),
             Arc::new(Authenticator::new(keys.clone(), db.pool.clone())),
         )));
         let hub = state.hub.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
-        let router = http::router(state, &config);
+        let router = http::router(state);
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         let tenant = Uuid::new_v4();
         let (_, token) = api_keys::create(&db.pool, &keys, tenant, "test", Scope::Agent, None)

@@ -3,3 +3,4 @@
 pub mod messages;
 pub mod service;
 pub mod sessions;
+pub mod streams;
