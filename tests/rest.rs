@@ -590,7 +590,11 @@ async fn health_is_503_when_the_database_is_unreachable() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let router = switchboard::http::router(state);
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(switchboard::http::server::serve(
+        listener,
+        router,
+        tokio_util::sync::CancellationToken::new(),
+    ));
     let response = reqwest::get(format!("http://{address}/health"))
         .await
         .unwrap();

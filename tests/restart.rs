@@ -90,7 +90,8 @@ async fn the_server_recovers_from_a_database_restart_and_delivers_replies() {
             .unwrap();
         assert_eq!(
             answer["messages"][0]["content"],
-            format!("after the restart {session}")
+            format!("after the restart {session}"),
+            "{answer}"
         );
     }
 }

@@ -3,6 +3,7 @@
 //! ceiling), so results read as ratios rather than machine-dependent absolutes.
 
 pub mod append;
+pub mod push;
 pub mod rest;
 
 use std::path::PathBuf;
@@ -24,6 +25,8 @@ pub struct BenchDb {
     pub options: PgConnectOptions,
     /// How pgbench reaches the same database.
     pub pgbench_target: Vec<String>,
+    /// How another process (a server under test) reaches it.
+    pub url: String,
     /// Keeps the embedded cluster leased while the benchmark runs.
     pub database: Database,
 }
@@ -35,8 +38,12 @@ impl BenchDb {
         connections: u32,
     ) -> Result<BenchDb, DatabaseError> {
         let database = Database::open(database_url, data_dir, 2).await?;
-        let (options, pgbench_target) = match (database_url, database.cluster()) {
-            (Some(url), _) => (database.connect_options.clone(), vec![url.to_owned()]),
+        let (options, pgbench_target, url) = match (database_url, database.cluster()) {
+            (Some(url), _) => (
+                database.connect_options.clone(),
+                vec![url.to_owned()],
+                url.to_owned(),
+            ),
             (None, Some(cluster)) => {
                 let admin = database::embedded_options(cluster, "postgres");
                 let pool = database::pool(admin.clone(), 1).await?;
@@ -55,7 +62,11 @@ impl BenchDb {
                     database::embedded::SUPERUSER.to_owned(),
                     BENCH_DATABASE.to_owned(),
                 ];
-                (admin.database(BENCH_DATABASE), target)
+                (
+                    admin.database(BENCH_DATABASE),
+                    target,
+                    cluster.url(BENCH_DATABASE),
+                )
             }
             (None, None) => unreachable!("without DATABASE_URL the cluster is embedded"),
         };
@@ -65,6 +76,7 @@ impl BenchDb {
             pool,
             options,
             pgbench_target,
+            url,
             database,
         })
     }

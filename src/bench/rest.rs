@@ -66,7 +66,11 @@ pub async fn run(
     let address = format!("http://{}", listener.local_addr()?);
     let state_shutdown = state.shutdown.clone();
     let router = http::router(state);
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let server = tokio::spawn(http::server::serve(
+        listener,
+        router,
+        state_shutdown.clone(),
+    ));
 
     eprintln!(
         "creating {} tenants with keys and sessions ...",

@@ -15,6 +15,8 @@ pub enum BenchCommand {
     Append(bench::append::AppendArgs),
     /// Agent messages per second through the HTTP server, beside pgbench's raw INSERT ceiling.
     Rest(bench::rest::RestArgs),
+    /// Reply → waiting agent latency, throughput and idle cost of parked long-polls.
+    Push(bench::push::PushArgs),
 }
 
 pub async fn run(db_args: &DatabaseArgs, command: BenchCommand) -> Outcome {
@@ -35,6 +37,12 @@ pub async fn run(db_args: &DatabaseArgs, command: BenchCommand) -> Outcome {
             let report = bench::rest::run(&db, &args).await;
             db.close().await;
             bench::rest::print(&args, &report?);
+        }
+        BenchCommand::Push(args) => {
+            let db = BenchDb::open(db_args.database_url.as_deref(), &db_args.data_dir, 8).await?;
+            let outcome = bench::push::run(&db, &args).await;
+            db.close().await;
+            outcome?;
         }
     }
     Ok(ExitCode::SUCCESS)

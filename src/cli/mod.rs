@@ -48,6 +48,17 @@ pub enum Command {
     Bench(bench::BenchCommand),
 }
 
+/// Every parked long-poll and open stream is a socket: allow as many as the hard limit does.
+pub fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+    }
+}
+
 impl Cli {
     pub async fn run(self) -> Outcome {
         match self.command {

@@ -14,7 +14,7 @@ use super::Outcome;
 use crate::auth::{Authenticator, api_keys};
 use crate::commands::Scope;
 use crate::config::{DatabaseArgs, KeyArgs};
-use crate::eventlog::EventLog;
+use crate::eventlog::{EventLog, NotifyMode};
 use crate::http::{self, App, AppState, HttpConfig};
 
 #[derive(Args, Debug)]
@@ -41,11 +41,16 @@ pub struct ServeArgs {
     /// Database connections this process may hold.
     #[arg(long, env = "SWITCHBOARD_DB_CONNECTIONS", default_value_t = 32)]
     db_connections: u32,
+
+    /// Where commits are announced to waiting agents (see `switchboard bench push`).
+    #[arg(long, env = "SWITCHBOARD_NOTIFY", value_enum, default_value_t = NotifyMode::default())]
+    notify: NotifyMode,
 }
 
 const DEFAULT_PORT: u16 = 8080;
 
 pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> Outcome {
+    super::raise_open_file_limit();
     let port = match args.port {
         Some(port) => port,
         None => match std::env::var("MCP_SERVER_PORT") {
@@ -117,7 +122,7 @@ async fn serve(
     };
     let state = AppState(Arc::new(App::start(
         config,
-        EventLog::new(db.pool.clone()),
+        EventLog::with_notify(db.pool.clone(), args.notify),
         auth.clone(),
     )));
     let flusher = tokio::spawn({
@@ -134,22 +139,15 @@ async fn serve(
     let app = http::router(state);
     let address = listener.local_addr()?;
     println!("Switchboard listening on http://{address}");
-    let server = axum::serve(listener, app).with_graceful_shutdown({
-        let shutdown = shutdown.clone();
-        async move {
-            shutdown_signal().await;
-            // Parked long-polls and streams answer now, so that draining is quick.
-            shutdown.cancel();
-        }
-    });
-    let server = tokio::spawn(server.into_future());
-    shutdown.cancelled().await;
-    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
-        Ok(served) => served??,
-        Err(_) => tracing::warn!(
+    let server = tokio::spawn(http::server::serve(listener, app, shutdown.clone()));
+    shutdown_signal().await;
+    // Parked long-polls and streams answer now, so that draining is quick.
+    shutdown.cancel();
+    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+        tracing::warn!(
             "requests still running after {} s; stopping anyway",
             SHUTDOWN_GRACE.as_secs()
-        ),
+        );
     }
     flusher.abort();
     auth.flush_last_used().await;

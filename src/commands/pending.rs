@@ -47,6 +47,23 @@ pub async fn pending(
     session_id: Uuid,
     last_read: Option<Uuid>,
 ) -> Result<Pending, CommandError> {
+    look(log, ctx, session_id, last_read)
+        .await
+        .map(|l| l.pending)
+}
+
+/// What [`pending`] found, and the session's newest event at the time it looked.
+struct Look {
+    pending: Pending,
+    seen_seq: i64,
+}
+
+async fn look(
+    log: &EventLog,
+    ctx: &Context,
+    session_id: Uuid,
+    last_read: Option<Uuid>,
+) -> Result<Look, CommandError> {
     if last_read.is_some() {
         ctx.require_write()?;
     }
@@ -55,24 +72,31 @@ pub async fn pending(
         .session(ctx.tenant_id, session_id)
         .await?
         .ok_or_else(|| session_not_found(session_id))?;
+    let seen_seq = state.session.last_seq;
+    let answer = |pending| Ok(Look { pending, seen_seq });
     let Some(last_read) = last_read else {
-        return Ok(Pending {
+        return answer(Pending {
             session_id,
             messages: state.inbox.iter().map(Message::from).collect(),
             status: super::PendingStatus::Ok,
         });
     };
     if state.session.read_cursor != Some(last_read) {
-        return Ok(Pending::stale(session_id));
+        return answer(Pending::stale(session_id));
     }
     if state.inbox.is_empty() {
-        return Ok(Pending {
+        return answer(Pending {
             session_id,
             messages: Vec::new(),
             status: PendingStatus::Ok,
         });
     }
-    take_unread(log, ctx, session_id, last_read).await
+    // Boxed: the write path is large and rare; a look that finds nothing stays small.
+    let pending = Box::pin(take_unread(log, ctx, session_id, last_read)).await?;
+    Ok(Look {
+        pending,
+        seen_seq: 0,
+    })
 }
 
 /// Consume the unread messages under the tenant lock, re-checking the cursor there.
@@ -154,18 +178,46 @@ pub async fn wait_for_pending(
     let deadline = tokio::time::Instant::now() + wait;
     // Register before reading: a message committed in between still wakes this waiter.
     let mut news = hub.watch_session(ctx.tenant_id, session_id);
+    let mut found: Option<Look> = None;
     loop {
-        let found = pending(log, ctx, session_id, last_read).await?;
-        let done = !found.messages.is_empty()
-            || found.status == PendingStatus::Stale
-            || tokio::time::Instant::now() >= deadline;
-        if done {
-            return Ok(found);
-        }
-        tokio::select! {
-            _ = news.changed() => {}
-            _ = tokio::time::sleep_until(deadline) => {}
-            _ = shutdown.cancelled() => return Ok(found),
+        let read = Box::pin(look(log, ctx, session_id, last_read)).await;
+        let timed_out = tokio::time::Instant::now() >= deadline;
+        match read {
+            Ok(look) => {
+                let done = !look.pending.messages.is_empty()
+                    || look.pending.status == PendingStatus::Stale
+                    || timed_out;
+                if done {
+                    return Ok(look.pending);
+                }
+                // News up to what was just read is no news.
+                news.observe(look.seen_seq);
+                found = Some(look);
+                tokio::select! {
+                    _ = news.changed() => {}
+                    _ = tokio::time::sleep_until(deadline) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+            // The database is away: the agent keeps waiting, reading again after a pause,
+            // rather than failing a question that may yet be answered before its deadline.
+            Err(CommandError::Unavailable(_)) if !timed_out => tokio::select! {
+                _ = tokio::time::sleep(UNAVAILABLE_PAUSE) => {}
+                _ = shutdown.cancelled() => break,
+            },
+            // Out of time while the database is away: what was read before still stands.
+            Err(CommandError::Unavailable(_)) if found.is_some() => break,
+            Err(e) => return Err(e),
         }
     }
+    // Shutting down, or out of time: answer with what is known.
+    match found {
+        Some(look) => Ok(look.pending),
+        None => Err(CommandError::Unavailable(
+            "the server is shutting down; retry shortly".into(),
+        )),
+    }
 }
+
+/// How long a waiter pauses before reading again when the database was unavailable.
+const UNAVAILABLE_PAUSE: Duration = Duration::from_millis(250);

@@ -108,7 +108,14 @@ impl Binaries {
         if let Some(path) = std::env::var_os("PATH") {
             for dir in std::env::split_paths(&path) {
                 if has_tools(&dir) {
-                    return Ok(Binaries { dir });
+                    // Links on PATH (Debian's wrappers, hand-made symlinks) lead to the real
+                    // directory, where the rest of the tools (pg_config, pgbench) live too.
+                    let real = fs::canonicalize(dir.join("initdb"))
+                        .ok()
+                        .and_then(|initdb| initdb.parent().map(Path::to_owned))
+                        .filter(|real| has_tools(real))
+                        .unwrap_or(dir);
+                    return Ok(Binaries { dir: real });
                 }
             }
         }
@@ -371,8 +378,30 @@ impl Cluster {
             .append(true)
             .open(&conf)
             .map_err(io("open postgresql.conf"))?;
-        write!(file, "\n{CONFIG}{extra_settings}").map_err(io("write postgresql.conf"))?;
+        write!(
+            file,
+            "\n{CONFIG}{}{extra_settings}",
+            self.statement_statistics()
+        )
+        .map_err(io("write postgresql.conf"))?;
         Ok(())
+    }
+
+    /// `pg_stat_statements` (per-statement statistics for operators and benchmarks) when the
+    /// installed PostgreSQL ships it; preloading a missing library would stop it from starting.
+    fn statement_statistics(&self) -> &'static str {
+        let pkglibdir = Command::new(self.binaries.tool("pg_config"))
+            .arg("--pkglibdir")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+        match pkglibdir {
+            Some(dir) if dir.join("pg_stat_statements.so").is_file() => {
+                "shared_preload_libraries = 'pg_stat_statements'\n"
+            }
+            _ => "",
+        }
     }
 
     /// Remove lock files a dead postmaster left behind. PostgreSQL does this itself unless

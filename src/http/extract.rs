@@ -19,7 +19,10 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Caller, ApiError> {
         let token = bearer_token(&parts.headers)?;
-        context(app, &parts.headers, token).await.map(Caller)
+        // Boxed: a request parked after authenticating keeps none of this state.
+        Box::pin(context(app, &parts.headers, token))
+            .await
+            .map(Caller)
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod server;
 pub mod wire;
 
 use std::ops::Deref;
@@ -89,6 +90,7 @@ impl Default for HttpConfig {
     }
 }
 
+/// The HTTP service (serve it with [`server::serve`]).
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let api = Router::new()

@@ -6,8 +6,10 @@
 //! can never be nudged into a wrong answer, only into one more read.
 //!
 //! Each session and tenant has a `watch` channel holding the highest sequence number announced
-//! for it; a repeated announcement (NOTIFY and the safety net both report a commit) wakes no
-//! one twice. Entries disappear with their last waiter.
+//! for it and a resync epoch. Each waiter remembers the newest sequence number it has read
+//! ([`Watch::observe`]), so repeated announcements (NOTIFY and the safety net both report a
+//! commit) and announcements of what it already read cost it no extra read; a resync (the
+//! LISTEN connection was lost) wakes everyone. Entries disappear with their last waiter.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,9 +25,16 @@ enum Key {
     Tenant(Uuid),
 }
 
+/// Highest sequence number announced, and how many resyncs there have been.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct News {
+    seq: i64,
+    epoch: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct Hub {
-    watches: Mutex<HashMap<Key, watch::Sender<i64>>>,
+    watches: Mutex<HashMap<Key, watch::Sender<News>>>,
 }
 
 /// One registered waiter. Dropping it unregisters.
@@ -33,7 +42,9 @@ pub struct Hub {
 pub struct Watch {
     hub: Arc<Hub>,
     key: Key,
-    receiver: watch::Receiver<i64>,
+    receiver: watch::Receiver<News>,
+    /// What this waiter has already read or been woken for.
+    seen: News,
 }
 
 impl Hub {
@@ -53,16 +64,24 @@ impl Hub {
 
     fn watch(self: &Arc<Self>, key: Key) -> Watch {
         let mut watches = self.watches.lock().expect("not poisoned");
-        let sender = watches.entry(key).or_insert_with(|| watch::channel(0).0);
+        let sender = watches
+            .entry(key)
+            .or_insert_with(|| watch::channel(News::default()).0);
+        let receiver = sender.subscribe();
+        let seen = News {
+            seq: 0,
+            epoch: receiver.borrow().epoch,
+        };
         Watch {
             hub: self.clone(),
             key,
-            receiver: sender.subscribe(),
+            receiver,
+            seen,
         }
     }
 
-    /// A commit happened: nudge the session's and the tenant's waiters, unless they have
-    /// already been nudged for this sequence number or a later one.
+    /// A commit happened: nudge the session's and the tenant's waiters, unless this sequence
+    /// number (or a later one) was announced already.
     pub fn announce(&self, notice: Notice) {
         let watches = self.watches.lock().expect("not poisoned");
         for key in [
@@ -70,12 +89,12 @@ impl Hub {
             Key::Tenant(notice.tenant_id),
         ] {
             if let Some(sender) = watches.get(&key) {
-                sender.send_if_modified(|seen| {
-                    let news = notice.seq > *seen;
-                    if news {
-                        *seen = notice.seq;
+                sender.send_if_modified(|news| {
+                    let later = notice.seq > news.seq;
+                    if later {
+                        news.seq = notice.seq;
                     }
-                    news
+                    later
                 });
             }
         }
@@ -85,7 +104,7 @@ impl Hub {
     pub fn wake_all(&self) {
         let watches = self.watches.lock().expect("not poisoned");
         for sender in watches.values() {
-            sender.send_modify(|_| {});
+            sender.send_modify(|news| news.epoch += 1);
         }
     }
 
@@ -97,10 +116,28 @@ impl Hub {
 }
 
 impl Watch {
-    /// Wait until nudged (at once if nudged since registering or since the last wait).
+    /// This waiter has read everything up to `seq`: announcements up to it are not news.
+    pub fn observe(&mut self, seq: i64) {
+        self.seen.seq = self.seen.seq.max(seq);
+    }
+
+    /// Wait until there is news for this waiter: a later sequence number than it has seen,
+    /// or a resync. Returns at once if that happened since registering or the last wait.
     pub async fn changed(&mut self) {
-        // The sender lives in the hub's map for as long as this receiver does.
-        let _ = self.receiver.changed().await;
+        loop {
+            let news = *self.receiver.borrow_and_update();
+            if news.seq > self.seen.seq || news.epoch != self.seen.epoch {
+                self.seen = News {
+                    seq: self.seen.seq.max(news.seq),
+                    epoch: news.epoch,
+                };
+                return;
+            }
+            // The sender lives in the hub's map for as long as this receiver does.
+            if self.receiver.changed().await.is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -119,6 +156,8 @@ impl Drop for Watch {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn notice(tenant: Uuid, session: Uuid, seq: i64) -> Notice {
@@ -129,15 +168,19 @@ mod tests {
         }
     }
 
+    async fn woken(watch: &mut Watch) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), watch.changed())
+            .await
+            .is_ok()
+    }
+
     #[tokio::test]
     async fn a_nudge_between_read_and_wait_is_not_lost() {
         let hub = Hub::new();
         let (tenant, session) = (Uuid::new_v4(), Uuid::new_v4());
         let mut waiter = hub.watch_session(tenant, session);
         hub.announce(notice(tenant, session, 1));
-        tokio::time::timeout(std::time::Duration::from_secs(1), waiter.changed())
-            .await
-            .expect("woken");
+        assert!(woken(&mut waiter).await);
     }
 
     #[tokio::test]
@@ -148,15 +191,29 @@ mod tests {
         let mut other = hub.watch_session(tenant, Uuid::new_v4());
         let mut all = hub.watch_tenant(tenant);
         hub.announce(notice(tenant, session, 5));
-        mine.changed().await;
-        all.changed().await;
+        assert!(woken(&mut mine).await);
+        assert!(woken(&mut all).await);
         hub.announce(notice(tenant, session, 5));
         hub.announce(notice(tenant, session, 4));
-        let quick = std::time::Duration::from_millis(50);
-        assert!(tokio::time::timeout(quick, mine.changed()).await.is_err());
-        assert!(tokio::time::timeout(quick, other.changed()).await.is_err());
+        assert!(!woken(&mut mine).await);
+        assert!(!woken(&mut other).await);
         hub.wake_all();
-        other.changed().await;
+        assert!(woken(&mut other).await);
+    }
+
+    #[tokio::test]
+    async fn what_a_waiter_has_read_is_not_news_to_it_but_still_is_to_slower_readers() {
+        let hub = Hub::new();
+        let (tenant, session) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut quick = hub.watch_session(tenant, session);
+        let mut slow = hub.watch_session(tenant, session);
+        quick.observe(10);
+        slow.observe(9);
+        hub.announce(notice(tenant, session, 10));
+        assert!(!woken(&mut quick).await);
+        assert!(woken(&mut slow).await);
+        hub.announce(notice(tenant, session, 11));
+        assert!(woken(&mut quick).await);
     }
 
     #[test]

@@ -240,7 +240,11 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let router = http::router(state);
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        tokio::spawn(http::server::serve(
+            listener,
+            router,
+            tokio_util::sync::CancellationToken::new(),
+        ));
         let tenant = Uuid::new_v4();
         let (_, token) = api_keys::create(&db.pool, &keys, tenant, "test", Scope::Agent, None)
             .await

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::commands::{self, AgentMessageInput, PendingStatus, UserMessageInput};
+use crate::commands::{
+    self, AgentMessageInput, CommandError, Context, PendingStatus, UserMessageInput,
+};
 use crate::domain::{self, AgentType, Content, GitDiffUpdate, InvalidInput};
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -163,25 +165,37 @@ pub async fn pending(
         .map(parse_wait)
         .transpose()?
         .unwrap_or_default();
-    let pending = if wait.is_zero() {
-        commands::pending(&app.log, &ctx, session_id, last_read).await?
-    } else {
-        commands::wait_for_pending(
-            &app.log,
-            &app.hub,
-            &ctx,
-            session_id,
-            last_read,
-            wait,
-            &app.shutdown,
-        )
-        .await?
-    };
+    let pending = answer(&app, &ctx, session_id, last_read, wait).await?;
     Ok(Json(PendingResponse {
         agent_instance_id: pending.session_id,
         messages: wire::messages(&pending.messages),
         status: pending.status,
     }))
+}
+
+/// The pending messages, now or after waiting. Boxed here, outside the handler, so that a
+/// parked long-poll holds only the small waiting loop (measured: the handler's own future
+/// shrinks from 4.3 KiB to well under 1 KiB per parked request).
+fn answer<'a>(
+    app: &'a AppState,
+    ctx: &'a Context,
+    session_id: Uuid,
+    last_read: Option<Uuid>,
+    wait: Duration,
+) -> futures::future::BoxFuture<'a, Result<commands::Pending, CommandError>> {
+    if wait.is_zero() {
+        Box::pin(commands::pending(&app.log, ctx, session_id, last_read))
+    } else {
+        Box::pin(commands::wait_for_pending(
+            &app.log,
+            &app.hub,
+            ctx,
+            session_id,
+            last_read,
+            wait,
+            &app.shutdown,
+        ))
+    }
 }
 
 #[derive(Debug, Serialize)]

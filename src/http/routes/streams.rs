@@ -85,7 +85,7 @@ async fn caller(
         (Err(_), Some(token)) if !token.is_empty() => token.as_str(),
         (Err(e), _) => return Err(e),
     };
-    extract::context(app, headers, token).await
+    Box::pin(extract::context(app, headers, token)).await
 }
 
 /// Resume point: `Last-Event-ID` header, else `last_event_id`; without either, from now on.
@@ -177,7 +177,8 @@ async fn next_event(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)>
                 feed.batch.extend(events);
                 continue;
             }
-            Ok(_) => {}
+            // Everything up to what was sent has been read: announcements of it are no news.
+            Ok(_) => feed.watch.observe(feed.last_sent),
             Err(e) => {
                 tracing::warn!("event stream ends, the log cannot be read: {e}");
                 return None;

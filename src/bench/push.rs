@@ -1,0 +1,485 @@
+//! `switchboard bench push`: what waiting agents experience, against a real `switchboard serve`
+//! process (so its memory can be read on its own) and real HTTP long-polls.
+//!
+//! - reply → waiting agent latency with N parked long-polls: one reply at a time, measured
+//!   from sending `POST /messages/user` to the agent's long-poll answer arriving, and from the
+//!   POST's acknowledgement to that answer;
+//! - reply throughput while N long-polls are parked;
+//! - many idle parked long-polls: the server's resident memory and the database's
+//!   transactions per second while nothing happens;
+//!
+//! each for every NOTIFY placement asked for (`--notify`).
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::{BenchDb, Latencies};
+use crate::auth::{SigningKeys, api_keys};
+use crate::commands::Scope;
+use crate::eventlog::NotifyMode;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Args, Debug, Clone)]
+pub struct PushArgs {
+    /// Parked long-polls for the latency runs.
+    #[arg(long, value_delimiter = ',', default_value = "200,1000")]
+    pub parked: Vec<u32>,
+    /// Replies timed per latency run.
+    #[arg(long, default_value_t = 300)]
+    pub samples: u32,
+    /// Parked long-polls during the throughput run.
+    #[arg(long, default_value_t = 1000)]
+    pub throughput_parked: u32,
+    /// Concurrent repliers during the throughput run.
+    #[arg(long, default_value_t = 32)]
+    pub repliers: u32,
+    /// Seconds of the throughput run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Parked long-polls for the idle run (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
+    pub idle_parked: u32,
+    /// Seconds the idle run counts database transactions.
+    #[arg(long, default_value_t = 20)]
+    pub idle_seconds: u64,
+    /// Tenants (users) the agents belong to; a tenant's appends are serialized, so this
+    /// bounds the throughput run (see the README).
+    #[arg(long, default_value_t = 100)]
+    pub tenants: u32,
+    /// NOTIFY placements to measure.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "after-commit"
+    )]
+    pub notify: Vec<NotifyMode>,
+}
+
+/// A `switchboard serve` child process on the bench database.
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    fn start(db: &BenchDb, keys: (&str, &str), notify: NotifyMode) -> Result<Server, BoxError> {
+        let notify = match notify {
+            NotifyMode::InTransaction => "in-transaction",
+            NotifyMode::AfterCommit => "after-commit",
+            NotifyMode::Coalesced => "coalesced",
+        };
+        let mut child = Command::new(std::env::current_exe()?)
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--host",
+                "127.0.0.1",
+                "--notify",
+                notify,
+            ])
+            .env("DATABASE_URL", &db.url)
+            .env("JWT_PUBLIC_KEY", keys.0)
+            .env("JWT_PRIVATE_KEY", keys.1)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let address = lines.by_ref().map_while(Result::ok).find_map(|l| {
+            l.strip_prefix("Switchboard listening on ")
+                .map(|a| a.trim().to_owned())
+        });
+        std::thread::spawn(move || lines.for_each(drop));
+        match address {
+            Some(address) => Ok(Server { child, address }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err("the server did not start".into())
+            }
+        }
+    }
+
+    /// Resident memory in MiB, from /proc.
+    fn rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An agent with a question out: its session, its tenant's key, the message it has read up to.
+#[derive(Clone)]
+struct Agent {
+    session: Uuid,
+    token: Arc<str>,
+    last_read: String,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    /// One API key per tenant.
+    tokens: Vec<Arc<str>>,
+}
+
+impl Client {
+    async fn post(&self, token: &str, path: &str, body: &Value) -> Result<Value, BoxError> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(format!("POST {path}: {}", response.status()).into());
+        }
+        Ok(response.json().await?)
+    }
+
+    /// Start `n` sessions, each with a question, a few at a time.
+    async fn agents(self: &Arc<Self>, n: u32) -> Result<Vec<Agent>, BoxError> {
+        let mut agents = Vec::new();
+        let mut pending = Vec::new();
+        for i in 0..n as usize {
+            let client = self.clone();
+            let token = self.tokens[i % self.tokens.len()].clone();
+            pending.push(tokio::spawn(async move {
+                let session = Uuid::new_v4();
+                let body = json!({"agent_instance_id": session, "agent_type": "bench",
+                                  "content": "Which database?", "requires_user_input": true});
+                let sent = client.post(&token, "/api/v1/messages/agent", &body).await?;
+                let last_read = sent["message_id"]
+                    .as_str()
+                    .ok_or("no message id")?
+                    .to_owned();
+                Ok::<_, BoxError>(Agent {
+                    session,
+                    token,
+                    last_read,
+                })
+            }));
+            if pending.len() == 64 {
+                for task in pending.drain(..) {
+                    agents.push(task.await??);
+                }
+            }
+        }
+        for task in pending {
+            agents.push(task.await??);
+        }
+        Ok(agents)
+    }
+
+    async fn reply(&self, agent: &Agent, content: &str) -> Result<(), BoxError> {
+        let body =
+            json!({"agent_instance_id": agent.session, "content": content, "mark_as_read": false});
+        self.post(&agent.token, "/api/v1/messages/user", &body)
+            .await
+            .map(drop)
+    }
+}
+
+/// Parked long-polls: each agent waits, and on an answer records it and waits again.
+struct Parked {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    answered: mpsc::UnboundedReceiver<(Uuid, Instant)>,
+    answers: Arc<AtomicU64>,
+}
+
+impl Parked {
+    fn start(client: &Arc<Client>, agents: &[Agent]) -> Parked {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answers = Arc::new(AtomicU64::new(0));
+        let (tx, answered) = mpsc::unbounded_channel();
+        let tasks = agents
+            .iter()
+            .cloned()
+            .map(|mut agent| {
+                let (client, stop, tx, answers) = (client.clone(), stop.clone(), tx.clone(), answers.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let url = format!(
+                            "{}/api/v1/messages/pending?agent_instance_id={}&last_read_message_id={}&wait=300",
+                            client.base, agent.session, agent.last_read
+                        );
+                        let response = client.http.get(url).bearer_auth(&*agent.token).send().await;
+                        let body = match response {
+                            Ok(response) if response.status().is_success() => response.json::<Value>().await.ok(),
+                            _ => None,
+                        };
+                        let Some(body) = body else {
+                            // Refused (overloaded) or cut: back off a little before parking again.
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue;
+                        };
+                        if let Some(last) = body["messages"].as_array().and_then(|m| m.last()) {
+                            let _ = tx.send((agent.session, Instant::now()));
+                            answers.fetch_add(1, Ordering::Relaxed);
+                            agent.last_read = last["id"].as_str().unwrap_or_default().to_owned();
+                        }
+                    }
+                })
+            })
+            .collect();
+        Parked {
+            stop,
+            tasks,
+            answered,
+            answers,
+        }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Time for `n` long-polls to reach the server and park.
+async fn settle(n: u32) {
+    tokio::time::sleep(Duration::from_millis(1500 + u64::from(n) / 4)).await;
+}
+
+struct LatencyRun {
+    parked: u32,
+    from_send: Option<Latencies>,
+    from_ack: Option<Latencies>,
+}
+
+async fn latency(client: &Arc<Client>, parked: u32, samples: u32) -> Result<LatencyRun, BoxError> {
+    let agents = client.agents(parked).await?;
+    let mut waiting = Parked::start(client, &agents);
+    settle(parked).await;
+    let (mut from_send, mut from_ack) = (Vec::new(), Vec::new());
+    for n in 0..samples as usize {
+        let agent = &agents[(n * 7919) % agents.len()];
+        let sent = Instant::now();
+        client.reply(agent, "PostgreSQL").await?;
+        let acked = Instant::now();
+        let (session, at) = tokio::time::timeout(Duration::from_secs(10), waiting.answered.recv())
+            .await?
+            .ok_or("agents stopped")?;
+        if session != agent.session {
+            return Err("the wrong agent was woken".into());
+        }
+        from_send.push(at.saturating_duration_since(sent));
+        from_ack.push(at.saturating_duration_since(acked));
+    }
+    waiting.stop();
+    Ok(LatencyRun {
+        parked,
+        from_send: Latencies::of(from_send),
+        from_ack: Latencies::of(from_ack),
+    })
+}
+
+struct ThroughputRun {
+    replies_per_second: f64,
+    answers_per_second: f64,
+}
+
+async fn throughput(client: &Arc<Client>, args: &PushArgs) -> Result<ThroughputRun, BoxError> {
+    let agents = Arc::new(client.agents(args.throughput_parked).await?);
+    let waiting = Parked::start(client, &agents);
+    settle(args.throughput_parked).await;
+    let answers_before = waiting.answers.load(Ordering::Relaxed);
+    let replies = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut repliers = Vec::new();
+    for r in 0..args.repliers {
+        let (client, agents, replies) = (client.clone(), agents.clone(), replies.clone());
+        repliers.push(tokio::spawn(async move {
+            let mut n = r as usize;
+            while Instant::now() < deadline {
+                let agent = &agents[n % agents.len()];
+                n += args_stride(agents.len());
+                if client.reply(agent, "go on").await.is_ok() {
+                    replies.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for replier in repliers {
+        replier.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // Give the last wake-ups a moment to land.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answers = waiting.answers.load(Ordering::Relaxed) - answers_before;
+    waiting.stop();
+    Ok(ThroughputRun {
+        replies_per_second: replies.load(Ordering::Relaxed) as f64 / elapsed,
+        answers_per_second: answers as f64 / elapsed,
+    })
+}
+
+fn args_stride(agents: usize) -> usize {
+    // A prime step visits every agent before repeating one.
+    if agents.is_multiple_of(7919) { 1 } else { 7919 }
+}
+
+struct IdleRun {
+    parked: u32,
+    rss_before: Option<f64>,
+    rss_parked: Option<f64>,
+    transactions_per_second: f64,
+    counted: &'static str,
+}
+
+async fn idle(
+    db: &BenchDb,
+    server: &Server,
+    client: &Arc<Client>,
+    args: &PushArgs,
+) -> Result<IdleRun, BoxError> {
+    let rss_before = server.rss_mib();
+    let agents = client.agents(args.idle_parked).await?;
+    let waiting = Parked::start(client, &agents);
+    settle(args.idle_parked).await;
+    // What the server makes the database do: statements from pg_stat_statements when the
+    // cluster has it (autovacuum, busy after the sessions were created, is not counted there),
+    // else all transactions of the database.
+    let statements = sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .execute(&db.pool)
+        .await
+        .is_ok()
+        && sqlx::query("SELECT 1 FROM pg_stat_statements LIMIT 1")
+            .execute(&db.pool)
+            .await
+            .is_ok();
+    let count = if statements {
+        "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND query NOT LIKE '%pg_stat%'"
+    } else {
+        "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database WHERE datname = current_database()"
+    };
+    // Parking ten thousand requests takes a while (each reads its session once); wait until
+    // the database has been quiet for 3 s (statistics are flushed about once a second).
+    let mut quiet = 0;
+    let mut last: i64 = sqlx::query_scalar(count).fetch_one(&db.pool).await?;
+    while quiet < 3 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now: i64 = sqlx::query_scalar(count).fetch_one(&db.pool).await?;
+        quiet = if now - last <= 3 { quiet + 1 } else { 0 };
+        last = now;
+    }
+    let rss_parked = server.rss_mib();
+    let before: i64 = sqlx::query_scalar(count).fetch_one(&db.pool).await?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let after: i64 = sqlx::query_scalar(count).fetch_one(&db.pool).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    waiting.stop();
+    // The measuring query itself is one transaction when counting transactions.
+    let own = if statements { 0 } else { 1 };
+    let transactions = (after - before - own).max(0) as f64;
+    Ok(IdleRun {
+        parked: args.idle_parked,
+        rss_before,
+        rss_parked,
+        transactions_per_second: transactions / seconds,
+        counted: if statements {
+            "statements (pg_stat_statements)"
+        } else {
+            "transactions (pg_stat_database)"
+        },
+    })
+}
+
+pub async fn run(db: &BenchDb, args: &PushArgs) -> Result<(), BoxError> {
+    super::super::cli::raise_open_file_limit();
+    let key_dir = std::env::temp_dir().join(format!("switchboard-bench-keys-{}", Uuid::new_v4()));
+    let (keys, _) = SigningKeys::load(None, None, &key_dir)?;
+    let public = std::fs::read_to_string(key_dir.join("jwt-ed25519-public.pem"))?;
+    let private = std::fs::read_to_string(key_dir.join("jwt-ed25519-private.pem"))?;
+    let _ = std::fs::remove_dir_all(&key_dir);
+    let mut tokens = Vec::new();
+    for _ in 0..args.tenants.max(1) {
+        let (_, token) =
+            api_keys::create(&db.pool, &keys, Uuid::new_v4(), "bench", Scope::Agent, None).await?;
+        tokens.push(Arc::<str>::from(token));
+    }
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .build()?;
+
+    for notify in &args.notify {
+        println!("push benchmark, NOTIFY {notify:?}:");
+        let server = Server::start(db, (&public, &private), *notify)?;
+        let client = Arc::new(Client {
+            http: http.clone(),
+            base: server.address.clone(),
+            tokens: tokens.clone(),
+        });
+        for parked in &args.parked {
+            let run = latency(&client, *parked, args.samples).await?;
+            let show = |l: &Option<Latencies>| l.map_or("-".into(), |l| l.to_string());
+            println!(
+                "  reply → agent, {} parked, from sending the reply:   {}",
+                run.parked,
+                show(&run.from_send)
+            );
+            println!(
+                "  reply → agent, {} parked, from the reply's commit:  {}",
+                run.parked,
+                show(&run.from_ack)
+            );
+        }
+        let run = throughput(&client, args).await?;
+        println!(
+            "  throughput with {} parked over {} tenants, {} repliers: {:.0} replies/s, {:.0} agents woken/s",
+            args.throughput_parked,
+            args.tenants,
+            args.repliers,
+            run.replies_per_second,
+            run.answers_per_second
+        );
+        if args.idle_parked > 0 {
+            let run = idle(db, &server, &client, args).await?;
+            let mib = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.1} MiB"));
+            println!(
+                "  idle with {} parked: server RSS {} (before parking {}), database {:.2} {}/s",
+                run.parked,
+                mib(run.rss_parked),
+                mib(run.rss_before),
+                run.transactions_per_second,
+                run.counted
+            );
+        }
+        drop(server);
+    }
+    Ok(())
+}
