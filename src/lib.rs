@@ -14,5 +14,6 @@ pub mod database;
 pub mod domain;
 pub mod eventlog;
 pub mod http;
+pub mod mcp;
 pub mod push;
 pub mod timestamp;

@@ -4,6 +4,7 @@
 
 mod bench;
 mod keys;
+mod mcp_stdio;
 mod projections;
 mod serve;
 mod verify;
@@ -43,6 +44,8 @@ pub enum Command {
     Projections(projections::ProjectionsCommand),
     /// Check the hash chains and sequences of the event log.
     Verify(verify::VerifyArgs),
+    /// Speak MCP on stdin/stdout, forwarding to a remote server's REST API.
+    McpStdio(mcp_stdio::McpStdioArgs),
     /// Measure throughput and latency against a real PostgreSQL.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -67,6 +70,7 @@ impl Cli {
             Command::Projections(command) => projections::run(&self.db, command).await,
             Command::Verify(args) => verify::run(&self.db, args).await,
             Command::Bench(command) => bench::run(&self.db, command).await,
+            Command::McpStdio(args) => mcp_stdio::run(args).await,
         }
     }
 }

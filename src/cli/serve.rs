@@ -16,6 +16,7 @@ use crate::commands::Scope;
 use crate::config::{DatabaseArgs, KeyArgs};
 use crate::eventlog::{EventLog, NotifyMode};
 use crate::http::{self, App, AppState, HttpConfig};
+use crate::mcp::McpConfig;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -41,6 +42,22 @@ pub struct ServeArgs {
     /// Database connections this process may hold.
     #[arg(long, env = "SWITCHBOARD_DB_CONNECTIONS", default_value_t = 32)]
     db_connections: u32,
+
+    /// Seconds an MCP `ask_question` blocks before answering "pending" (the agent then calls
+    /// `wait_for_answer`). Keep it below your MCP client's tool-call timeout.
+    #[arg(long, env = "SWITCHBOARD_MCP_BLOCK_SECONDS", default_value_t = 50)]
+    mcp_block_seconds: u64,
+
+    /// Comma-separated `Host` values the MCP endpoint accepts (DNS-rebinding guard; `host` or
+    /// `host:port`). Set this to the public name when clients reach the server through a
+    /// proxy or another machine; `*` accepts any host.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MCP_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1,::1"
+    )]
+    mcp_allowed_hosts: Vec<String>,
 
     /// Where commits are announced to waiting agents (see `switchboard bench push`).
     #[arg(long, env = "SWITCHBOARD_NOTIFY", value_enum, default_value_t = NotifyMode::default())]
@@ -118,6 +135,11 @@ async fn serve(
     let config = HttpConfig {
         body_limit: args.body_limit,
         cors_origins,
+        mcp: McpConfig {
+            block_limit: Duration::from_secs(args.mcp_block_seconds.max(1)),
+            allowed_hosts: allowed_hosts(&args.mcp_allowed_hosts),
+            ..McpConfig::default()
+        },
         ..HttpConfig::default()
     };
     let state = AppState(Arc::new(App::start(
@@ -153,6 +175,19 @@ async fn serve(
     auth.flush_last_used().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The configured hosts; any `*` means every host is accepted (an empty list).
+fn allowed_hosts(hosts: &[String]) -> Vec<String> {
+    let hosts: Vec<String> = hosts
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .collect();
+    if hosts.iter().any(|h| h == "*") {
+        return Vec::new();
+    }
+    hosts
 }
 
 /// How long in-flight requests get to finish after SIGTERM.

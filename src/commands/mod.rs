@@ -7,6 +7,7 @@
 //! The log publishes the commit to waiting readers after it is durable.
 
 mod agent_message;
+mod answer;
 mod end_session;
 mod heartbeat;
 mod idempotency;
@@ -15,6 +16,7 @@ mod request_input;
 mod user_message;
 
 pub use agent_message::{AgentMessageInput, AgentMessageSent, send_agent_message};
+pub use answer::{Answer, Said, reply_to, wait_for_answer};
 pub use end_session::{SessionEndedResult, end_session};
 pub use heartbeat::{Heartbeat, heartbeat};
 pub use pending::{Pending, PendingStatus, pending, wait_for_pending};

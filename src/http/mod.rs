@@ -78,6 +78,8 @@ pub struct HttpConfig {
     pub cors_origins: Vec<HeaderValue>,
     /// Longest silence on an event stream before a keep-alive comment.
     pub keep_alive: Duration,
+    /// The MCP endpoint.
+    pub mcp: crate::mcp::McpConfig,
 }
 
 impl Default for HttpConfig {
@@ -86,6 +88,7 @@ impl Default for HttpConfig {
             body_limit: 2 * 1024 * 1024,
             cors_origins: Vec::new(),
             keep_alive: Duration::from_secs(10),
+            mcp: crate::mcp::McpConfig::default(),
         }
     }
 }
@@ -93,6 +96,7 @@ impl Default for HttpConfig {
 /// The HTTP service (serve it with [`server::serve`]).
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
+    let mcp = crate::mcp::routes(state.clone());
     let api = Router::new()
         .route("/messages/agent", post(messages::agent_message))
         .route("/messages/user", post(messages::user_message))
@@ -122,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(service::health))
         .route("/openapi.json", get(service::openapi))
         .nest("/api/v1", api)
+        .merge(mcp)
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.body_limit))

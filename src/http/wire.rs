@@ -2,12 +2,14 @@
 //! parse; the Python SDK builds `Message(**m)`, so a message has exactly these five keys.
 
 use projections::{Message, SenderType, Session, SessionStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::commands::Said;
 
 pub use crate::timestamp::format as timestamp;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MessageJson {
     pub id: Uuid,
     pub content: String,
@@ -25,6 +27,18 @@ impl From<&Message> for MessageJson {
             created_at: timestamp(m.created_at),
             requires_user_input: m.requires_user_input,
         }
+    }
+}
+
+impl Said for MessageJson {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn sender(&self) -> SenderType {
+        self.sender_type
+    }
+    fn requires_user_input(&self) -> bool {
+        self.requires_user_input
     }
 }
 

@@ -43,6 +43,8 @@ pub struct AgentMessageResponse {
     agent_instance_id: Uuid,
     message_id: Uuid,
     queued_user_messages: Vec<MessageJson>,
+    /// Extension: plain steps the session has logged, this message included.
+    step_number: i32,
 }
 
 pub async fn agent_message(
@@ -78,6 +80,7 @@ pub async fn agent_message(
         agent_instance_id: sent.session_id,
         message_id: sent.message_id,
         queued_user_messages: wire::messages(&sent.queued_user_messages),
+        step_number: sent.step_number,
     }))
 }
 

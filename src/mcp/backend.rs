@@ -1,0 +1,69 @@
+//! What the MCP tools need from Switchboard, whichever way it is reached: in process (the
+//! `/mcp` endpoint calls the commands directly) or over REST (`switchboard mcp-stdio`).
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use uuid::Uuid;
+
+use crate::commands::Context;
+use crate::http::wire::MessageJson;
+
+/// Who calls a tool.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The authenticated request (in process); the stdio bridge authenticates with its key.
+    pub context: Option<Context>,
+    /// The agent type a new session is started with.
+    pub agent_type: String,
+}
+
+/// A message from the agent.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub session_id: Uuid,
+    pub agent_type: String,
+    pub content: String,
+    pub requires_user_input: bool,
+}
+
+/// What sending returned.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub session_id: Uuid,
+    pub message_id: Uuid,
+    /// Plain steps the session has logged, this one included.
+    pub step_number: i32,
+    /// User messages the agent had not received yet, oldest first.
+    pub queued: Vec<MessageJson>,
+}
+
+/// Why a tool failed, in words for the model. Nothing was changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolError(pub String);
+
+impl std::fmt::Display for ToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub type Reply<'a, T> = BoxFuture<'a, Result<T, ToolError>>;
+
+pub trait Backend: Send + Sync + 'static {
+    /// Send a step or a question; unknown session ids start a session.
+    fn send<'a>(&'a self, caller: &'a Caller, message: Outgoing) -> Reply<'a, Sent>;
+
+    /// Wait up to `wait` for the reply to `question_id`; `None` when there is none yet.
+    /// Dropping the future stops the wait.
+    fn answer<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+        wait: Duration,
+    ) -> Reply<'a, Option<Vec<MessageJson>>>;
+
+    /// End the session; returns its final status.
+    fn end<'a>(&'a self, caller: &'a Caller, session_id: Uuid) -> Reply<'a, String>;
+}

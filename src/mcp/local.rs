@@ -1,0 +1,99 @@
+//! The tools' backend inside the server: the same command functions REST calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::backend::{Backend, Caller, Outgoing, Reply, Sent, ToolError};
+use crate::commands::{self, AgentMessageInput, CommandError, Context};
+use crate::domain::{AgentType, Content};
+use crate::eventlog::EventLog;
+use crate::http::wire::{self, MessageJson};
+use crate::push::Hub;
+use tokio_util::sync::CancellationToken;
+
+pub struct Local {
+    pub log: EventLog,
+    pub hub: Arc<Hub>,
+    pub shutdown: CancellationToken,
+}
+
+fn context(caller: &Caller) -> Result<&Context, ToolError> {
+    caller
+        .context
+        .as_ref()
+        .ok_or_else(|| ToolError("not authenticated".into()))
+}
+
+impl From<CommandError> for ToolError {
+    fn from(e: CommandError) -> ToolError {
+        match e {
+            CommandError::Internal(detail) => {
+                tracing::error!(%detail, "MCP tool failed");
+                ToolError("internal server error".into())
+            }
+            e => ToolError(e.to_string()),
+        }
+    }
+}
+
+impl Backend for Local {
+    fn send<'a>(&'a self, caller: &'a Caller, message: Outgoing) -> Reply<'a, Sent> {
+        Box::pin(async move {
+            let ctx = context(caller)?;
+            let input = AgentMessageInput {
+                session_id: message.session_id,
+                agent_type: Some(
+                    AgentType::parse("agent_type", &message.agent_type)
+                        .map_err(CommandError::from)?,
+                ),
+                content: Content::parse("content", message.content).map_err(CommandError::from)?,
+                requires_user_input: message.requires_user_input,
+                send_email: None,
+                send_sms: None,
+                send_push: None,
+                git_diff: None,
+                message_metadata: None,
+            };
+            let sent = commands::send_agent_message(&self.log, ctx, input).await?;
+            Ok(Sent {
+                session_id: sent.session_id,
+                message_id: sent.message_id,
+                step_number: sent.step_number,
+                queued: wire::messages(&sent.queued_user_messages),
+            })
+        })
+    }
+
+    fn answer<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+        wait: Duration,
+    ) -> Reply<'a, Option<Vec<MessageJson>>> {
+        Box::pin(async move {
+            let ctx = context(caller)?;
+            let answer = commands::wait_for_answer(
+                &self.log,
+                &self.hub,
+                ctx,
+                session_id,
+                question_id,
+                wait,
+                &self.shutdown,
+            )
+            .await?;
+            Ok(answer.map(|a| wire::messages(&a.messages)))
+        })
+    }
+
+    fn end<'a>(&'a self, caller: &'a Caller, session_id: Uuid) -> Reply<'a, String> {
+        Box::pin(async move {
+            let ctx = context(caller)?;
+            let ended = commands::end_session(&self.log, ctx, session_id).await?;
+            Ok(ended.final_status.as_str().to_owned())
+        })
+    }
+}

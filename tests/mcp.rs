@@ -1,0 +1,755 @@
+//! MCP over Streamable HTTP at `/mcp` with rmcp's own client, and the stdio bridge as a child
+//! process: tools, blocking questions answered through REST, progress, the pending /
+//! wait_for_answer path, cancellation, errors, tenants.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::TestApp;
+use http::{HeaderName, HeaderValue};
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, ClientConfig, ClientRequest,
+    Implementation, ProgressNotificationParam, ServerResult,
+};
+use rmcp::service::{NotificationContext, Peer, PeerRequestOptions, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use switchboard::http::HttpConfig;
+use switchboard::mcp::McpConfig;
+use uuid::Uuid;
+
+/// An MCP client that records the progress notifications it receives.
+#[derive(Clone, Default)]
+struct Recorder {
+    progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+}
+
+impl ClientHandler for Recorder {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.progress.lock().unwrap().push(params);
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            Default::default(),
+            Implementation::new("switchboard-tests", "1"),
+        )
+    }
+}
+
+impl Recorder {
+    fn progress_for(&self, token: &rmcp::model::ProgressToken) -> usize {
+        let progress = self.progress.lock().unwrap();
+        progress
+            .iter()
+            .filter(|p| &p.progress_token == token)
+            .count()
+    }
+}
+
+type Client = RunningService<RoleClient, Recorder>;
+
+async fn connect_as(app: &TestApp, token: &str, recorder: Recorder) -> Client {
+    let mut headers = HashMap::new();
+    headers.insert(
+        HeaderName::from_static("x-client-type"),
+        HeaderValue::from_static("mcp-test-agent"),
+    );
+    let config = StreamableHttpClientTransportConfig::with_uri(app.url("/mcp"))
+        .auth_header(token)
+        .custom_headers(headers);
+    recorder
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("initialize")
+}
+
+async fn connect(app: &TestApp) -> Client {
+    connect_as(app, &app.token, Recorder::default()).await
+}
+
+async fn spawn_with_mcp(mcp: McpConfig) -> TestApp {
+    TestApp::spawn_with(HttpConfig {
+        mcp,
+        ..HttpConfig::default()
+    })
+    .await
+}
+
+fn quick(block_limit_ms: u64) -> McpConfig {
+    McpConfig {
+        block_limit: Duration::from_millis(block_limit_ms),
+        progress_interval: Duration::from_millis(200),
+        ..McpConfig::default()
+    }
+}
+
+fn call(name: &'static str, args: Value) -> CallToolRequestParams {
+    CallToolRequestParams::new(name).with_arguments(args.as_object().unwrap().clone())
+}
+
+async fn tool(client: &Peer<RoleClient>, name: &'static str, args: Value) -> CallToolResult {
+    client
+        .call_tool(call(name, args))
+        .await
+        .expect("a tool result")
+}
+
+/// The structured result of a successful call.
+fn ok(result: &CallToolResult) -> Value {
+    assert_ne!(result.is_error, Some(true), "tool failed: {result:?}");
+    result
+        .structured_content
+        .clone()
+        .expect("structured content")
+}
+
+/// The text of a failed call.
+fn error_text(result: &CallToolResult) -> String {
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "expected a tool error: {result:?}"
+    );
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect()
+}
+
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect()
+}
+
+async fn reply(app: &TestApp, session: &str, content: &str) {
+    let response = app
+        .post(
+            "/api/v1/messages/user",
+            &json!({"agent_instance_id": session, "content": content, "mark_as_read": false}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+async fn until_waiters(app: &TestApp, n: usize) {
+    for _ in 0..500 {
+        if app.hub.waiters() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("expected {n} waiters, have {}", app.hub.waiters());
+}
+
+#[tokio::test]
+async fn initialize_and_list_the_five_tools() {
+    let app = TestApp::spawn().await;
+    let client = connect(&app).await;
+    let info = client.peer_info().expect("initialized");
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("switchboard")
+    );
+    assert!(
+        info.instructions
+            .as_deref()
+            .unwrap_or("")
+            .contains("ask_question")
+    );
+    let tools = client.list_all_tools().await.unwrap();
+    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "ask_question",
+            "end_session",
+            "log_step",
+            "send_message",
+            "wait_for_answer"
+        ]
+    );
+    for t in &tools {
+        assert!(
+            t.description.as_deref().unwrap_or("").len() > 100,
+            "{}",
+            t.name
+        );
+        assert_eq!(
+            t.input_schema.get("type"),
+            Some(&json!("object")),
+            "{}",
+            t.name
+        );
+    }
+    let ask = tools.iter().find(|t| t.name == "ask_question").unwrap();
+    assert!(
+        ask.description
+            .as_deref()
+            .unwrap()
+            .contains("wait_for_answer")
+    );
+    let required = ask
+        .input_schema
+        .get("required")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(required, json!(["question_text"]));
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn log_step_starts_a_session_and_delivers_feedback_once() {
+    let app = TestApp::spawn().await;
+    let client = connect(&app).await;
+    let first = ok(&tool(
+        &client,
+        "log_step",
+        json!({"step_description": "reading the code"}),
+    )
+    .await);
+    assert_eq!(first["success"], true);
+    assert_eq!(first["step_number"], 1);
+    assert_eq!(first["user_feedback"], json!([]));
+    let session = first["agent_instance_id"].as_str().unwrap().to_owned();
+
+    reply(&app, &session, "use the other branch").await;
+    let second = tool(
+        &client,
+        "log_step",
+        json!({"agent_instance_id": session, "step_description": "switching"}),
+    )
+    .await;
+    assert!(text(&second).contains("use the other branch"));
+    let second = ok(&second);
+    assert_eq!(second["step_number"], 2);
+    assert_eq!(second["user_feedback"], json!(["use the other branch"]));
+    let third = ok(&tool(
+        &client,
+        "log_step",
+        json!({"agent_instance_id": session, "step_description": "done"}),
+    )
+    .await);
+    assert_eq!(
+        third["user_feedback"],
+        json!([]),
+        "feedback is delivered once"
+    );
+
+    // The session is the REST one, with the agent type from X-Client-Type.
+    let listed: Value = app
+        .get(&format!("/api/v1/sessions/{session}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["agent_type"], "mcp-test-agent", "{listed}");
+}
+
+#[tokio::test]
+async fn ask_question_blocks_until_answered_through_rest_with_progress() {
+    let app = spawn_with_mcp(quick(30_000)).await;
+    let recorder = Recorder::default();
+    let client = connect_as(&app, &app.token, recorder.clone()).await;
+    let session = ok(&tool(&client, "log_step", json!({"step_description": "start"})).await)
+        ["agent_instance_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(call(
+        "ask_question",
+        json!({"agent_instance_id": session, "question_text": "Deploy now?"}),
+    )));
+    let handle = client
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    let token = handle.progress_token.clone();
+    until_waiters(&app, 1).await;
+    while recorder.progress_for(&token) < 2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reply(&app, &session, "yes, deploy").await;
+    let ServerResult::CallToolResult(result) = handle.await_response().await.unwrap() else {
+        panic!("not a tool result")
+    };
+    assert!(text(&result).contains("yes, deploy"));
+    let answer = ok(&result);
+    assert_eq!(answer["status"], "answered");
+    assert_eq!(answer["answer"], "yes, deploy");
+    assert_eq!(answer["agent_instance_id"], session.as_str());
+    until_waiters(&app, 0).await;
+
+    // The answer was consumed: it is not fed back as feedback on the next step.
+    let next = ok(&tool(
+        &client,
+        "log_step",
+        json!({"agent_instance_id": session, "step_description": "deploying"}),
+    )
+    .await);
+    assert_eq!(next["user_feedback"], json!([]));
+}
+
+#[tokio::test]
+async fn a_question_past_the_block_limit_is_pending_and_wait_for_answer_resumes_it() {
+    let app = spawn_with_mcp(quick(300)).await;
+    let client = connect(&app).await;
+    let asked = tool(
+        &client,
+        "ask_question",
+        json!({"question_text": "Which database?"}),
+    )
+    .await;
+    assert!(text(&asked).contains("wait_for_answer"));
+    let asked = ok(&asked);
+    assert_eq!(asked["status"], "pending");
+    let session = asked["agent_instance_id"].as_str().unwrap().to_owned();
+    let question = asked["question_id"].as_str().unwrap().to_owned();
+    until_waiters(&app, 0).await;
+
+    // Still nothing: pending again, and the question was not asked twice.
+    let again = ok(&tool(
+        &client,
+        "wait_for_answer",
+        json!({"agent_instance_id": session, "question_id": question}),
+    )
+    .await);
+    assert_eq!(again["status"], "pending");
+    let history: Vec<Value> = app
+        .get(&format!("/api/v1/sessions/{session}/messages"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+
+    reply(&app, &session, "PostgreSQL").await;
+    let answered = ok(&tool(
+        &client,
+        "wait_for_answer",
+        json!({"agent_instance_id": session, "question_id": question}),
+    )
+    .await);
+    assert_eq!(answered["status"], "answered");
+    assert_eq!(answered["answer"], "PostgreSQL");
+    // Asking whether it was answered again finds it in the history (a lost result is not a
+    // lost answer).
+    let repeated = ok(&tool(
+        &client,
+        "wait_for_answer",
+        json!({"agent_instance_id": session, "question_id": question}),
+    )
+    .await);
+    assert_eq!(repeated["answer"], "PostgreSQL");
+}
+
+#[tokio::test]
+async fn send_message_with_requires_user_input_waits_like_ask_question() {
+    let app = spawn_with_mcp(quick(30_000)).await;
+    let client = connect(&app).await;
+    let sent = ok(&tool(
+        &client,
+        "send_message",
+        json!({"content": "starting", "agent_type": "my-agent"}),
+    )
+    .await);
+    assert_eq!(sent["success"], true);
+    assert_eq!(sent["queued_user_messages"], json!([]));
+    let session = sent["agent_instance_id"].as_str().unwrap().to_owned();
+    let asking = {
+        let client = client.clone();
+        let session = session.clone();
+        tokio::spawn(async move {
+            tool(
+                &client,
+                "send_message",
+                json!({"agent_instance_id": session, "content": "OK?", "requires_user_input": true}),
+            )
+            .await
+        })
+    };
+    until_waiters(&app, 1).await;
+    reply(&app, &session, "fine").await;
+    let answered = ok(&asking.await.unwrap());
+    assert_eq!(answered["status"], "answered");
+    assert_eq!(answered["answer"], "fine");
+    assert_eq!(answered["question_id"], answered["message_id"]);
+    let listed: Value = app
+        .get(&format!("/api/v1/sessions/{session}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["agent_type"], "my-agent");
+}
+
+#[tokio::test]
+async fn cancelling_or_dropping_a_blocked_call_frees_its_waiter() {
+    let app = spawn_with_mcp(quick(60_000)).await;
+    let client = connect(&app).await;
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(call(
+        "ask_question",
+        json!({"question_text": "Wait for me?"}),
+    )));
+    let handle = client
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    until_waiters(&app, 1).await;
+    handle.cancel(Some("user abort".into())).await.unwrap();
+    until_waiters(&app, 0).await;
+
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(500),
+        tool(&client, "ask_question", json!({"question_text": "And me?"})),
+    )
+    .await;
+    assert!(dropped.is_err(), "the call blocks");
+    until_waiters(&app, 0).await;
+
+    // The client is still usable afterwards.
+    ok(&tool(
+        &client,
+        "log_step",
+        json!({"step_description": "still here"}),
+    )
+    .await);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_tool_error_and_changes_nothing() {
+    let app = spawn_with_mcp(quick(300)).await;
+    let client = connect(&app).await;
+    let bad_id = tool(
+        &client,
+        "log_step",
+        json!({"agent_instance_id": "not-a-uuid", "step_description": "x"}),
+    )
+    .await;
+    assert!(
+        error_text(&bad_id).contains("Invalid agent_instance_id"),
+        "{bad_id:?}"
+    );
+    let empty = tool(&client, "log_step", json!({"step_description": "   "})).await;
+    assert!(error_text(&empty).contains("step_description is required"));
+    let missing = tool(&client, "ask_question", json!({})).await;
+    assert!(
+        error_text(&missing).contains("question_text"),
+        "{missing:?}"
+    );
+    let wrong_type = tool(&client, "log_step", json!({"step_description": 42})).await;
+    error_text(&wrong_type);
+    let nul = tool(&client, "log_step", json!({"step_description": "a\u{0}b"})).await;
+    assert!(error_text(&nul).contains("content"), "{nul:?}");
+
+    let unknown = Uuid::new_v4();
+    let end = tool(
+        &client,
+        "end_session",
+        json!({"agent_instance_id": unknown}),
+    )
+    .await;
+    assert!(error_text(&end).contains("not found"));
+    let wait = tool(
+        &client,
+        "wait_for_answer",
+        json!({"agent_instance_id": unknown, "question_id": Uuid::new_v4()}),
+    )
+    .await;
+    assert!(error_text(&wait).contains("not found"));
+
+    // A message id that is not a question of this session.
+    let session =
+        ok(&tool(&client, "log_step", json!({"step_description": "s"})).await)["agent_instance_id"]
+            .clone();
+    let wait = tool(
+        &client,
+        "wait_for_answer",
+        json!({"agent_instance_id": session, "question_id": Uuid::new_v4()}),
+    )
+    .await;
+    assert!(error_text(&wait).contains("not found"));
+
+    // An ended session refuses new questions.
+    let ended = ok(&tool(
+        &client,
+        "end_session",
+        json!({"agent_instance_id": session}),
+    )
+    .await);
+    assert_eq!(ended["final_status"], "COMPLETED");
+    let asked = tool(
+        &client,
+        "ask_question",
+        json!({"agent_instance_id": session, "question_text": "more?"}),
+    )
+    .await;
+    assert!(error_text(&asked).contains("ended"), "{asked:?}");
+
+    let sessions: Value = app
+        .get("/api/v1/sessions")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
+}
+
+#[tokio::test]
+async fn another_tenants_session_is_not_found_and_untouched() {
+    let app = spawn_with_mcp(quick(300)).await;
+    let alice = connect(&app).await;
+    let bob_token = app
+        .key(Uuid::new_v4(), switchboard::commands::Scope::Agent)
+        .await;
+    let bob = connect_as(&app, &bob_token, Recorder::default()).await;
+    let asked = ok(&tool(&alice, "ask_question", json!({"question_text": "secret?"})).await);
+    let session = asked["agent_instance_id"].clone();
+    let question = asked["question_id"].clone();
+
+    let end = tool(&bob, "end_session", json!({"agent_instance_id": session})).await;
+    assert!(error_text(&end).contains("not found"));
+    let wait = tool(
+        &bob,
+        "wait_for_answer",
+        json!({"agent_instance_id": session, "question_id": question}),
+    )
+    .await;
+    assert!(error_text(&wait).contains("not found"));
+
+    let own = ok(&tool(
+        &alice,
+        "wait_for_answer",
+        json!({"agent_instance_id": session, "question_id": question}),
+    )
+    .await);
+    assert_eq!(own["status"], "pending");
+    let listed: Value = app
+        .get(&format!("/api/v1/sessions/{}", session.as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["status"], "AWAITING_INPUT", "{listed}");
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_or_from_an_unknown_host_are_refused() {
+    let app = TestApp::spawn().await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header("forged.token"),
+    );
+    let refused = Recorder::default().serve(transport).await;
+    let error = refused.err().expect("initialize is refused");
+    assert!(error.is_authorization_required(), "{error:?}");
+
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "curl", "version": "0"}}});
+    let raw = |host: &'static str, token: Option<&str>| {
+        let mut request = app
+            .client
+            .post(app.url("/mcp/"))
+            .header("accept", "application/json, text/event-stream")
+            .header("host", host)
+            .json(&initialize);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let missing = raw("localhost", None).await.unwrap();
+    assert_eq!(missing.status(), 401);
+    assert!(missing.headers().contains_key("www-authenticate"));
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+
+    let foreign = raw("evil.example", Some(&app.token)).await.unwrap();
+    assert_eq!(foreign.status(), 403);
+    let local = raw("localhost", Some(&app.token)).await.unwrap();
+    assert_eq!(local.status(), 200);
+}
+
+#[tokio::test]
+async fn allowed_hosts_are_configurable() {
+    let app = spawn_with_mcp(McpConfig {
+        allowed_hosts: vec!["switchboard.example.com".into()],
+        ..McpConfig::default()
+    })
+    .await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "curl", "version": "0"}}});
+    for (host, status) in [("switchboard.example.com", 200), ("127.0.0.1", 403)] {
+        let response = app
+            .client
+            .post(app.url("/mcp"))
+            .bearer_auth(&app.token)
+            .header("accept", "application/json, text/event-stream")
+            .header("host", host)
+            .json(&initialize)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{host}");
+    }
+}
+
+/// The contract's acceptance run, at its real pace: an answer 20 s after the question, with
+/// the default block limit and progress interval.
+#[tokio::test]
+async fn an_answer_twenty_seconds_later_arrives_with_progress_meanwhile() {
+    let app = TestApp::spawn().await;
+    let recorder = Recorder::default();
+    let client = connect_as(&app, &app.token, recorder.clone()).await;
+    let session = ok(&tool(&client, "log_step", json!({"step_description": "start"})).await)
+        ["agent_instance_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(call(
+        "ask_question",
+        json!({"agent_instance_id": session, "question_text": "Ship it?"}),
+    )));
+    let handle = client
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    let token = handle.progress_token.clone();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    reply(&app, &session, "ship it").await;
+    let ServerResult::CallToolResult(result) = handle.await_response().await.unwrap() else {
+        panic!("not a tool result")
+    };
+    assert_eq!(ok(&result)["answer"], "ship it");
+    assert!(recorder.progress_for(&token) >= 1, "progress while waiting");
+    ok(&tool(
+        &client,
+        "end_session",
+        json!({"agent_instance_id": session}),
+    )
+    .await);
+}
+
+#[tokio::test]
+async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
+    let app = TestApp::spawn().await;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command
+        .arg("mcp-stdio")
+        .arg("--url")
+        .arg(&app.address)
+        .arg("--api-key")
+        .arg(&app.token)
+        .arg("--block-seconds")
+        .arg("1")
+        .env("SWITCHBOARD_CLIENT_TYPE", "stdio-agent")
+        .env("RUST_LOG", "warn");
+    let client = Recorder::default()
+        .serve(TokioChildProcess::new(command).unwrap())
+        .await
+        .expect("the bridge initializes");
+    let tools = client.list_all_tools().await.unwrap();
+    assert_eq!(tools.len(), 5);
+
+    let first = ok(&tool(
+        &client,
+        "log_step",
+        json!({"step_description": "via stdio"}),
+    )
+    .await);
+    let session = first["agent_instance_id"].as_str().unwrap().to_owned();
+    assert_eq!(first["step_number"], 1);
+    reply(&app, &session, "noted").await;
+    let second = ok(&tool(
+        &client,
+        "log_step",
+        json!({"agent_instance_id": session, "step_description": "again"}),
+    )
+    .await);
+    assert_eq!(second["user_feedback"], json!(["noted"]));
+
+    // Past the block limit: pending; then answered through REST and resumed.
+    let asked = ok(&tool(
+        &client,
+        "ask_question",
+        json!({"agent_instance_id": session, "question_text": "Proceed?"}),
+    )
+    .await);
+    assert_eq!(asked["status"], "pending");
+    let question = asked["question_id"].clone();
+    let waiting = {
+        let client = client.clone();
+        let session = session.clone();
+        tokio::spawn(async move {
+            let mut answered = Value::Null;
+            for _ in 0..20 {
+                answered = ok(&tool(
+                    &client,
+                    "wait_for_answer",
+                    json!({"agent_instance_id": session, "question_id": question}),
+                )
+                .await);
+                if answered["status"] == "answered" {
+                    break;
+                }
+            }
+            answered
+        })
+    };
+    until_waiters(&app, 1).await;
+    reply(&app, &session, "go ahead").await;
+    let answered = waiting.await.unwrap();
+    assert_eq!(answered["answer"], "go ahead");
+
+    let bad = tool(
+        &client,
+        "end_session",
+        json!({"agent_instance_id": Uuid::new_v4()}),
+    )
+    .await;
+    assert!(error_text(&bad).contains("not found"));
+    let ended = ok(&tool(
+        &client,
+        "end_session",
+        json!({"agent_instance_id": session}),
+    )
+    .await);
+    assert_eq!(ended["final_status"], "COMPLETED");
+    let listed: Value = app
+        .get(&format!("/api/v1/sessions/{session}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["agent_type"], "stdio-agent");
+    client.cancel().await.unwrap();
+}
