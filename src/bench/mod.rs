@@ -3,6 +3,7 @@
 //! ceiling), so results read as ratios rather than machine-dependent absolutes.
 
 pub mod append;
+pub mod audit;
 pub mod push;
 pub mod rest;
 

@@ -2,6 +2,7 @@
 //! way (`--database-url`/`DATABASE_URL`, else the embedded cluster in `--data-dir`), so they
 //! all work beside a running `serve`.
 
+mod audit;
 mod bench;
 mod keys;
 mod mcp_stdio;
@@ -44,6 +45,10 @@ pub enum Command {
     Projections(projections::ProjectionsCommand),
     /// Check the hash chains and sequences of the event log.
     Verify(verify::VerifyArgs),
+    /// Write the event log as NDJSON on standard output.
+    Export(audit::ExportArgs),
+    /// Restore an export into an empty database (events, projections, verified chain).
+    Replay(audit::ReplayArgs),
     /// Speak MCP on stdin/stdout, forwarding to a remote server's REST API.
     McpStdio(mcp_stdio::McpStdioArgs),
     /// Measure throughput and latency against a real PostgreSQL.
@@ -69,6 +74,8 @@ impl Cli {
             Command::Keys(command) => keys::run(&self.db, command).await,
             Command::Projections(command) => projections::run(&self.db, command).await,
             Command::Verify(args) => verify::run(&self.db, args).await,
+            Command::Export(args) => audit::export(&self.db, args).await,
+            Command::Replay(args) => audit::replay(&self.db, args).await,
             Command::Bench(command) => bench::run(&self.db, command).await,
             Command::McpStdio(args) => mcp_stdio::run(args).await,
         }

@@ -4,9 +4,11 @@
 pub mod append;
 pub mod cache;
 pub mod chain;
+pub mod export;
 mod group_commit;
 pub mod read;
 pub mod rebuild;
+pub mod replay;
 pub mod verify;
 mod write;
 

@@ -254,7 +254,7 @@ pub async fn last_heartbeat(
 }
 
 /// An event exactly as stored: what streams, audits and exports show.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub tenant_id: Uuid,
     pub seq: i64,
@@ -270,48 +270,78 @@ pub struct StoredEvent {
     pub hash: Vec<u8>,
 }
 
-#[derive(serde::Serialize)]
-struct StoredEventJson<'a> {
-    tenant_id: Uuid,
-    seq: i64,
-    session_id: Uuid,
-    stream_version: i32,
-    event_id: Uuid,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    data: &'a serde_json::value::RawValue,
-    metadata: &'a serde_json::value::RawValue,
-    recorded_at: String,
-    txid: i64,
-    prev_hash: String,
-    hash: String,
+/// Decoded by position: every query that reads stored events selects `tenant_id, seq,
+/// stream_id, stream_version, event_id, event_type, data, metadata, recorded_at, txid,
+/// prev_hash, hash` in this order (looking columns up by name costs exports a fifth of their
+/// speed).
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for StoredEvent {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
+        use sqlx::Row;
+        Ok(StoredEvent {
+            tenant_id: row.try_get(0)?,
+            seq: row.try_get(1)?,
+            stream_id: row.try_get(2)?,
+            stream_version: row.try_get(3)?,
+            event_id: row.try_get(4)?,
+            event_type: row.try_get(5)?,
+            data: row.try_get(6)?,
+            metadata: row.try_get(7)?,
+            recorded_at: row.try_get(8)?,
+            txid: row.try_get(9)?,
+            prev_hash: row.try_get(10)?,
+            hash: row.try_get(11)?,
+        })
+    }
 }
 
 impl StoredEvent {
     /// One JSON object; `data` and `metadata` are the stored JSON text, byte for byte, so the
     /// hash chain can be recomputed from it.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&StoredEventJson {
-            tenant_id: self.tenant_id,
-            seq: self.seq,
-            session_id: self.stream_id,
-            stream_version: self.stream_version,
-            event_id: self.event_id,
-            event_type: &self.event_type,
-            data: raw_json(&self.data),
-            metadata: raw_json(&self.metadata),
-            recorded_at: crate::timestamp::format(self.recorded_at),
-            txid: self.txid,
-            prev_hash: hex::encode(&self.prev_hash),
-            hash: hex::encode(&self.hash),
-        })
-        .expect("stored events serialize")
+        let mut out = String::with_capacity(400 + self.data.len() + self.metadata.len());
+        self.write_json(&mut out);
+        out
+    }
+
+    /// [`StoredEvent::to_json`], appended to `out`. Written by hand because exports run at
+    /// hundreds of thousands of events a second: the stored JSON (valid, the `json` column
+    /// checked it on insert) is embedded without being parsed again.
+    pub fn write_json(&self, out: &mut String) {
+        use std::fmt::Write;
+        let event_type =
+            serde_json::to_string(&self.event_type).expect("strings serialize to JSON");
+        write!(
+            out,
+            "{{\"tenant_id\":\"{}\",\"seq\":{},\"session_id\":\"{}\",\"stream_version\":{},\
+             \"event_id\":\"{}\",\"type\":{event_type},\"data\":{},\"metadata\":{},\
+             \"recorded_at\":\"",
+            self.tenant_id,
+            self.seq,
+            self.stream_id,
+            self.stream_version,
+            self.event_id,
+            self.data,
+            self.metadata,
+        )
+        .expect("writing to a String cannot fail");
+        crate::timestamp::write(out, self.recorded_at);
+        write!(out, "\",\"txid\":{},\"prev_hash\":\"", self.txid)
+            .expect("writing to a String cannot fail");
+        push_hex(out, &self.prev_hash);
+        out.push_str("\",\"hash\":\"");
+        push_hex(out, &self.hash);
+        out.push_str("\"}");
     }
 }
 
-/// Stored `json` text, embedded as is.
-fn raw_json(text: &str) -> &serde_json::value::RawValue {
-    serde_json::from_str(text).expect("a json column holds valid JSON")
+/// Lower-case hex of `bytes`, appended to `out`.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
 }
 
 const STORED_COLUMNS_AFTER: &str = "\

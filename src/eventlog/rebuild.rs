@@ -43,8 +43,12 @@ const BATCH: usize = 5_000;
 /// The projections as a fold of the log, keyed by (tenant, session).
 pub type Projection = BTreeMap<(Uuid, Uuid), SessionState>;
 
-/// Fold every event in the log. Reads in whatever transaction `conn` is in.
+/// Fold every event in the log. Reads in the transaction `conn` is in (which must be one).
 pub async fn fold_log(conn: &mut PgConnection) -> Result<(Projection, u64), LogError> {
+    // The primary key already holds the order: stream from it rather than sort first.
+    sqlx::query("SET LOCAL enable_sort = off")
+        .execute(&mut *conn)
+        .await?;
     let mut projection = Projection::new();
     let mut events = 0u64;
     let mut rows = sqlx::query_as::<_, EventRow>(ALL_EVENTS).fetch(&mut *conn);
@@ -190,6 +194,11 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, LogError> {
         .execute(&mut *tx)
         .await?;
     write(&mut tx, &expected).await?;
+    // Running servers drop what they cached of the old projections.
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(crate::push::notice::REBUILD_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(RebuildReport {
         events,

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use futures::TryStreamExt;
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -217,6 +217,20 @@ pub async fn verify(pool: &PgPool, tenant: Option<Uuid>) -> Result<ChainReport, 
     let mut tx = pool
         .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await?;
+    let report = verify_in(&mut tx, tenant).await?;
+    tx.rollback().await?;
+    Ok(report)
+}
+
+/// [`verify`] in the caller's transaction (a replay checks what it wrote before committing).
+pub async fn verify_in(
+    tx: &mut PgConnection,
+    tenant: Option<Uuid>,
+) -> Result<ChainReport, LogError> {
+    // The primary key already holds the order: stream from it rather than sort first.
+    sqlx::query("SET LOCAL enable_sort = off")
+        .execute(&mut *tx)
+        .await?;
     let ends: Vec<(Uuid, Uuid, i32, i64)> = sqlx::query_as(SESSION_ENDS)
         .bind(tenant)
         .fetch_all(&mut *tx)
@@ -253,7 +267,6 @@ pub async fn verify(pool: &PgPool, tenant: Option<Uuid>) -> Result<ChainReport, 
     for (tenant_id, ends) in session_ends {
         report.tenants.push(Walk::new(tenant_id).finish(&ends));
     }
-    tx.rollback().await?;
     report.tenants.sort_by_key(|t| t.tenant_id);
     report.events = report.tenants.iter().map(|t| t.events).sum();
     report.ok = report.tenants.iter().all(|t| t.broken.is_none());

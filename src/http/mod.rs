@@ -23,7 +23,7 @@ use crate::auth::Authenticator;
 use crate::eventlog::EventLog;
 use crate::push::Hub;
 use crate::push::listener::{self, Listeners};
-use routes::{messages, service, sessions, streams};
+use routes::{audit, messages, service, sessions, streams};
 use tokio_util::sync::CancellationToken;
 
 /// Everything a request handler can reach.
@@ -118,7 +118,10 @@ pub fn router(state: AppState) -> Router {
             "/agents/instances/{agent_instance_id}/heartbeat",
             post(sessions::heartbeat),
         )
-        .route("/auth/verify", get(service::verify_auth));
+        .route("/auth/verify", get(service::verify_auth))
+        .route("/events", get(audit::events))
+        .route("/events/export", get(audit::export))
+        .route("/events/verify", get(audit::verify));
 
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()

@@ -1,5 +1,6 @@
 //! One file per area of the REST surface.
 
+pub mod audit;
 pub mod messages;
 pub mod service;
 pub mod sessions;

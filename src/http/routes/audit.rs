@@ -1,0 +1,159 @@
+//! `/api/v1/events*`: the tenant's log for auditors — read in pages, exported as NDJSON, and
+//! verified. Any key may read its own tenant's log; `audit`-scope keys may do nothing else.
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::commands::CommandError;
+use crate::domain::InvalidInput;
+use crate::eventlog::chain::GENESIS;
+use crate::eventlog::{export, verify};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::{Caller, Params};
+
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+}
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1_000;
+/// Events per database read while exporting.
+const EXPORT_PAGE: i64 = 1_000;
+
+fn after(text: Option<&str>) -> Result<i64, InvalidInput> {
+    text.map_or(Ok(0), |text| {
+        text.parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| InvalidInput::new("after", "must be a sequence number (0 or more)"))
+    })
+}
+
+fn limit(text: Option<&str>) -> Result<i64, InvalidInput> {
+    text.map_or(Ok(DEFAULT_LIMIT), |text| {
+        text.parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                InvalidInput::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                )
+            })
+    })
+}
+
+#[derive(Serialize)]
+pub struct EventsPage {
+    /// The events, each exactly as exported (see `/events/export`).
+    events: Vec<Box<RawValue>>,
+    /// Pass as `after` for the next page.
+    next_after: i64,
+    /// The tenant's newest sequence number when this page was read.
+    head: i64,
+}
+
+pub async fn events(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    Params(query): Params<EventsQuery>,
+) -> Result<Json<EventsPage>, ApiError> {
+    let after = after(query.after.as_deref())?;
+    let limit = limit(query.limit.as_deref())?;
+    let pool = app.log.pool();
+    let head = export::tenant_head(pool, ctx.tenant_id)
+        .await
+        .map_err(CommandError::from)?;
+    let mut pages = std::pin::pin!(export::tenant_pages(
+        pool.clone(),
+        ctx.tenant_id,
+        after,
+        head,
+        limit
+    ));
+    let page = pages
+        .try_next()
+        .await
+        .map_err(CommandError::from)?
+        .unwrap_or_default();
+    let next_after = page.last().map_or(after, |e| e.seq);
+    let events = page
+        .iter()
+        .map(|e| RawValue::from_string(e.to_json()).expect("events serialize to JSON"))
+        .collect();
+    Ok(Json(EventsPage {
+        events,
+        next_after,
+        head,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// The tenant's log from `after` up to its head when the request began, one event per line,
+/// streamed page by page: memory stays constant however long the log.
+pub async fn export(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    Params(query): Params<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let after = after(query.after.as_deref())?;
+    let pool = app.log.pool().clone();
+    let head = export::tenant_head(&pool, ctx.tenant_id)
+        .await
+        .map_err(CommandError::from)?;
+    let tenant = ctx.tenant_id;
+    let lines = export::tenant_pages(pool, tenant, after, head, EXPORT_PAGE)
+        .map_ok(|page| {
+            let mut text = String::with_capacity(page.len() * 512);
+            for event in &page {
+                event.write_json(&mut text);
+                text.push('\n');
+            }
+            Bytes::from(text)
+        })
+        .inspect_err(move |e| tracing::error!(%tenant, "export failed: {e}"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Body::from_stream(lines),
+    )
+        .into_response())
+}
+
+/// The tenant's chain, checked now.
+pub async fn verify(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let report = verify::verify(app.log.pool(), Some(ctx.tenant_id))
+        .await
+        .map_err(CommandError::from)?;
+    let tenant = report.tenants.first();
+    let broken = tenant.and_then(|t| t.broken.as_ref());
+    Ok(Json(json!({
+        "ok": report.ok,
+        "events": report.events,
+        "last_seq": tenant.map_or(0, |t| t.last_seq),
+        "head_hash": tenant.map_or_else(|| hex::encode(GENESIS), |t| t.head_hash.clone()),
+        "broken": broken.map(|b| json!({ "seq": b.seq, "reason": b.reason })),
+    })))
+}
