@@ -483,6 +483,11 @@ async fn the_openapi_document_describes_every_route() {
             "post",
         ),
         ("/api/v1/auth/verify", "get"),
+        ("/api/v1/sessions/{session_id}/stream", "get"),
+        ("/api/v1/stream", "get"),
+        ("/api/v1/events", "get"),
+        ("/api/v1/events/export", "get"),
+        ("/api/v1/events/verify", "get"),
         ("/health", "get"),
         ("/", "get"),
     ];
@@ -494,6 +499,7 @@ async fn the_openapi_document_describes_every_route() {
         "Session",
         "AgentMessageRequest",
         "PendingResponse",
+        "StoredEvent",
         "Error",
     ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
