@@ -16,7 +16,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, schemars, tool, tool_handler, t
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::backend::{Backend, Caller, Outgoing, ToolError};
+use super::backend::{Backend, Caller, Outgoing, Sent, ToolError};
 use crate::commands::Context;
 use crate::domain::client_type;
 use crate::http::wire::MessageJson;
@@ -321,7 +321,7 @@ impl AgentTools {
         caller: &Caller,
         outgoing: Outgoing,
         ctx: &RequestContext<RoleServer>,
-    ) -> Result<(super::backend::Sent, AnswerResult), ToolError> {
+    ) -> Result<(Sent, AnswerResult), ToolError> {
         let sent = self.backend.send(caller, outgoing).await?;
         let mut result = self
             .answer_result(caller, sent.session_id, sent.message_id, ctx)
