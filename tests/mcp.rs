@@ -253,14 +253,7 @@ async fn log_step_starts_a_session_and_delivers_feedback_once() {
     );
 
     // The session is the REST one, with the agent type from X-Client-Type.
-    let listed: Value = app
-        .get(&format!("/api/v1/sessions/{session}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
     assert_eq!(listed["agent_type"], "mcp-test-agent", "{listed}");
 }
 
@@ -334,13 +327,8 @@ async fn a_question_past_the_block_limit_is_pending_and_wait_for_answer_resumes_
     .await);
     assert_eq!(again["status"], "pending");
     let history: Vec<Value> = app
-        .get(&format!("/api/v1/sessions/{session}/messages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/sessions/{session}/messages"))
+        .await;
     assert_eq!(history.len(), 1);
 
     reply(&app, &session, "PostgreSQL").await;
@@ -394,14 +382,7 @@ async fn send_message_with_requires_user_input_waits_like_ask_question() {
     assert_eq!(answered["status"], "answered");
     assert_eq!(answered["answer"], "fine");
     assert_eq!(answered["question_id"], answered["message_id"]);
-    let listed: Value = app
-        .get(&format!("/api/v1/sessions/{session}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
     assert_eq!(listed["agent_type"], "my-agent");
 }
 
@@ -508,14 +489,7 @@ async fn bad_input_is_a_tool_error_and_changes_nothing() {
     .await;
     assert!(error_text(&asked).contains("ended"), "{asked:?}");
 
-    let sessions: Value = app
-        .get("/api/v1/sessions")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions: Value = app.get_json("/api/v1/sessions").await;
     assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
 }
 
@@ -742,14 +716,7 @@ async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
     )
     .await);
     assert_eq!(ended["final_status"], "COMPLETED");
-    let listed: Value = app
-        .get(&format!("/api/v1/sessions/{session}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
     assert_eq!(listed["agent_type"], "stdio-agent");
     client.cancel().await.unwrap();
 }

@@ -277,6 +277,11 @@ impl TestApp {
         self.client.get(self.url(path)).bearer_auth(&self.token)
     }
 
+    /// GET `path` with the test tenant's key; the JSON body, whatever the status.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.get(path).send().await.unwrap().json().await.unwrap()
+    }
+
     pub fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
         self.client
             .post(self.url(path))
