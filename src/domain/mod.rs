@@ -105,6 +105,18 @@ pub fn parse_uuid(field: &str, text: &str) -> Result<Uuid, InvalidInput> {
         .map_err(|_| InvalidInput::new(field, format!("{:?} is not a valid UUID", truncate(text))))
 }
 
+/// A page size given as text: `default` when absent, else a whole number from 1 to `max`.
+pub fn parse_limit(text: Option<&str>, default: i64, max: i64) -> Result<i64, InvalidInput> {
+    text.map_or(Ok(default), |text| {
+        text.parse::<i64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                InvalidInput::new("limit", format!("must be a whole number from 1 to {max}"))
+            })
+    })
+}
+
 /// Free-form JSON attached to a message: any object whose strings are storable.
 pub fn message_metadata(
     field: &str,

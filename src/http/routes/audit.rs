@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::commands::CommandError;
-use crate::domain::InvalidInput;
+use crate::domain::{self, InvalidInput};
 use crate::eventlog::chain::GENESIS;
 use crate::eventlog::{export, verify};
 use crate::http::AppState;
@@ -41,20 +41,6 @@ fn after(text: Option<&str>) -> Result<i64, InvalidInput> {
     })
 }
 
-fn limit(text: Option<&str>) -> Result<i64, InvalidInput> {
-    text.map_or(Ok(DEFAULT_LIMIT), |text| {
-        text.parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                InvalidInput::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                )
-            })
-    })
-}
-
 #[derive(Serialize)]
 pub struct EventsPage {
     /// The events, each exactly as exported (see `/events/export`).
@@ -71,7 +57,7 @@ pub async fn events(
     Params(query): Params<EventsQuery>,
 ) -> Result<Json<EventsPage>, ApiError> {
     let after = after(query.after.as_deref())?;
-    let limit = limit(query.limit.as_deref())?;
+    let limit = domain::parse_limit(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let pool = app.log.pool();
     let head = export::tenant_head(pool, ctx.tenant_id)
         .await

@@ -84,19 +84,7 @@ impl ListQuery {
                 })
             })
             .transpose()?;
-        let limit = match self.limit.as_deref() {
-            None => DEFAULT_LIMIT,
-            Some(text) => text
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    InvalidInput::new(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                    )
-                })?,
-        };
+        let limit = domain::parse_limit(self.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
         let before =
             self.before
                 .as_deref()
