@@ -720,3 +720,31 @@ async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
     assert_eq!(listed["agent_type"], "stdio-agent");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn malformed_and_oversized_requests_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let post = |body: String| {
+        app.client
+            .post(app.url("/mcp"))
+            .bearer_auth(&app.token)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let malformed = post("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\":".into())
+        .await
+        .unwrap();
+    assert!(
+        malformed.status().is_client_error(),
+        "{}",
+        malformed.status()
+    );
+    let huge = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "log_step", "arguments": {"step_description": "x".repeat(3 * 1024 * 1024)}}});
+    let oversized = post(huge.to_string()).await.unwrap();
+    assert_eq!(oversized.status(), 413);
+    let sessions: Value = app.get_json("/api/v1/sessions").await;
+    assert_eq!(sessions, json!([]));
+}
