@@ -1,10 +1,12 @@
 //! Switchboard: the server between AI agents and the people who supervise them.
 //!
 //! The tree follows the data: `eventlog` (the append-only, hash-chained log and the inline
-//! projection update) → `commands` (the one domain API) → `http` (the interface). Read models
-//! live in the `projections` crate; `database` finds or provisions PostgreSQL; `auth` says
-//! who is calling.
+//! projection update) → `commands` (the one domain API) → the interfaces (`http` for REST,
+//! `mcp`), which share what `app` composes and never reach into each other. Read models live
+//! in the `projections` crate; `push` wakes waiters; `database` finds or provisions
+//! PostgreSQL; `auth` says who is calling; `wire` holds the JSON shapes clients see.
 
+pub mod app;
 pub mod auth;
 pub mod bench;
 pub mod cli;
@@ -17,3 +19,4 @@ pub mod http;
 pub mod mcp;
 pub mod push;
 pub mod timestamp;
+pub mod wire;

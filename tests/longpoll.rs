@@ -192,7 +192,7 @@ async fn killing_the_listen_connection_loses_no_reply_for_100_waiting_agents() {
     waiters_drop_to(&app, 100).await;
     let killed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND query ILIKE '%LISTEN%' AND pid <> pg_backend_pid()",
+         WHERE datname = current_database() AND application_name = 'switchboard listener'",
     )
     .fetch_all(&app.db.pool)
     .await

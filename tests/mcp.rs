@@ -19,7 +19,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
-use switchboard::http::HttpConfig;
+use switchboard::app::Config;
 use switchboard::mcp::McpConfig;
 use uuid::Uuid;
 
@@ -78,9 +78,9 @@ async fn connect(app: &TestApp) -> Client {
 }
 
 async fn spawn_with_mcp(mcp: McpConfig) -> TestApp {
-    TestApp::spawn_with(HttpConfig {
+    TestApp::spawn_with(Config {
         mcp,
-        ..HttpConfig::default()
+        ..Config::default()
     })
     .await
 }

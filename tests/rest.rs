@@ -588,14 +588,14 @@ async fn health_is_503_when_the_database_is_unreachable() {
                 .username("nobody"),
         );
     let keys = std::sync::Arc::new(common::signing_keys().await);
-    let state = switchboard::http::AppState(std::sync::Arc::new(switchboard::http::App::start(
-        switchboard::http::HttpConfig::default(),
+    let state = switchboard::app::AppState(std::sync::Arc::new(switchboard::app::App::start(
+        switchboard::app::Config::default(),
         switchboard::eventlog::EventLog::new(dead.clone()),
         std::sync::Arc::new(switchboard::auth::Authenticator::new(keys.clone(), dead)),
     )));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let router = switchboard::http::router(state);
+    let router = switchboard::app::router(state);
     tokio::spawn(switchboard::http::server::serve(
         listener,
         router,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::TestApp;
 use serde_json::{Value, json};
-use switchboard::http::HttpConfig;
+use switchboard::app::Config;
 use uuid::Uuid;
 
 /// A minimal SSE reader over a streaming response.
@@ -226,9 +226,9 @@ async fn browsers_authenticate_with_access_token_and_bad_requests_are_refused() 
 
 #[tokio::test]
 async fn idle_streams_get_keep_alive_comments() {
-    let app = TestApp::spawn_with(HttpConfig {
+    let app = TestApp::spawn_with(Config {
         keep_alive: Duration::from_millis(200),
-        ..HttpConfig::default()
+        ..Config::default()
     })
     .await;
     let mut stream = Sse::open(&app, "/api/v1/stream", None).await;

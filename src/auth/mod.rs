@@ -1,26 +1,41 @@
 //! Who is calling: Bearer JWTs checked against the pinned algorithm and, when they name an
 //! API key (`jti`), against that key's record.
 //!
-//! Key records are cached per process only while the process listens for revocations
-//! (`switchboard_keys`); a revocation on any node clears the entry everywhere as it commits.
-//! Last use is kept in memory and written in batches, not once per request.
+//! Access is checked when a request starts and again whenever it would hand something over
+//! later (a parked long-poll that wakes, a stream about to send, an MCP call whose answer
+//! arrived): [`Authenticator::revalidate`]. A parked request also ends on its own when its
+//! credential does: [`Authenticator::guard`] resolves when the key is revoked on any node
+//! (the revoking transaction notifies `switchboard_keys`) or when the credential expires.
+//!
+//! Key records are cached per process, but only while the process listens for revocations,
+//! and each for at most [`KEY_CACHE_TTL`]: a LISTEN connection that went silent without an
+//! error (half-open TCP) can delay a revocation by that long, never longer. The cache holds
+//! at most [`MAX_CACHED_KEYS`] records. Last use is kept in memory and written in batches.
 
 pub mod api_keys;
+pub mod request;
 pub mod signing;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::errors::ErrorKind;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use time::OffsetDateTime;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::commands::Scope;
 use api_keys::StoredKey;
 pub use signing::SigningKeys;
+
+/// Longest a cached key record is trusted without reading it again.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
+/// Most key records cached at once.
+pub const MAX_CACHED_KEYS: usize = 10_000;
 
 /// The claims Switchboard reads and writes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -39,17 +54,53 @@ pub struct Claims {
     pub scope: Option<String>,
 }
 
+/// What authorised a caller, and so what can end its access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Credential {
+    /// An API key: a token whose `jti` names a row in `api_keys` (revocable).
+    ApiKey(Uuid),
+    /// A signed token without a key record (a dashboard's own session token): valid until
+    /// its `exp`, not revocable.
+    Token,
+    /// The operator's own tools (CLI, benchmarks), which hold the database itself.
+    System,
+}
+
+/// What a caller's access rests on: the credential, and when it expires by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub credential: Credential,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl Grant {
+    /// The operator's own tools: no key, no expiry.
+    pub const SYSTEM: Grant = Grant {
+        credential: Credential::System,
+        expires_at: None,
+    };
+
+    pub fn key_id(&self) -> Option<Uuid> {
+        match self.credential {
+            Credential::ApiKey(id) => Some(id),
+            Credential::Token | Credential::System => None,
+        }
+    }
+}
+
 /// An authenticated caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Identity {
     pub tenant_id: Uuid,
-    pub key_id: Option<Uuid>,
     pub scope: Scope,
+    pub grant: Grant,
 }
 
 #[derive(Debug)]
 pub enum AuthError {
-    /// No usable credentials; the message says what was wrong.
+    /// No credentials were sent at all.
+    Missing(String),
+    /// Credentials were sent and are not (or no longer) good; the message says why.
     Unauthorized(String),
     /// The key store could not be consulted.
     Unavailable,
@@ -58,24 +109,40 @@ pub enum AuthError {
 impl std::fmt::Display for AuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AuthError::Unauthorized(m) => f.write_str(m),
+            AuthError::Missing(m) | AuthError::Unauthorized(m) => f.write_str(m),
             AuthError::Unavailable => f.write_str("the key store is unavailable; retry shortly"),
         }
     }
 }
 
+impl std::error::Error for AuthError {}
+
 fn unauthorized(reason: &str) -> AuthError {
     AuthError::Unauthorized(format!("Invalid token: {reason}"))
+}
+
+/// Something about keys changed: one key (`Some`) or possibly any (`None`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct KeyChange {
+    epoch: u64,
+    key: Option<Uuid>,
+}
+
+struct Cached {
+    key: StoredKey,
+    fetched: Instant,
 }
 
 pub struct Authenticator {
     keys: Arc<SigningKeys>,
     pool: PgPool,
-    cache: Mutex<HashMap<Uuid, StoredKey>>,
+    cache: Mutex<HashMap<Uuid, Cached>>,
     /// True while this process listens for revocations; without that, no caching.
     cache_live: AtomicBool,
     /// Bumped by every invalidation, so a lookup that raced one is not cached.
     epoch: AtomicU64,
+    /// Tells parked requests that a key changed, so that they check theirs.
+    changes: watch::Sender<KeyChange>,
     last_used: Mutex<HashMap<Uuid, OffsetDateTime>>,
 }
 
@@ -87,6 +154,7 @@ impl Authenticator {
             cache: Mutex::new(HashMap::new()),
             cache_live: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
+            changes: watch::Sender::new(KeyChange::default()),
             last_used: Mutex::new(HashMap::new()),
         }
     }
@@ -109,9 +177,12 @@ impl Authenticator {
         })?;
         let tenant_id = Uuid::try_parse(&claims.sub)
             .map_err(|_| unauthorized("the subject (sub) is not a user id"))?;
+        let token_expiry = claims
+            .exp
+            .and_then(|exp| OffsetDateTime::from_unix_timestamp(exp).ok());
         let Some(jti) = &claims.jti else {
             // A session token minted by a dashboard's own login: short-lived, no key record.
-            if claims.exp.is_none() {
+            if token_expiry.is_none() {
                 return Err(unauthorized(
                     "a token without a key id (jti) must carry an expiry (exp)",
                 ));
@@ -122,8 +193,11 @@ impl Authenticator {
             };
             return Ok(Identity {
                 tenant_id,
-                key_id: None,
                 scope,
+                grant: Grant {
+                    credential: Credential::Token,
+                    expires_at: token_expiry,
+                },
             });
         };
         let key_id =
@@ -135,29 +209,63 @@ impl Authenticator {
         if stored.tenant_id != tenant_id || stored.token_sha256 != api_keys::token_sha256(token) {
             return Err(unauthorized("unknown API key"));
         }
-        if stored.revoked {
-            return Err(unauthorized("the API key has been revoked"));
-        }
         let now = OffsetDateTime::now_utc();
-        if stored.expires_at.is_some_and(|at| at <= now) {
-            return Err(unauthorized("the API key has expired"));
-        }
+        check_key(&stored, now)?;
         self.last_used
             .lock()
             .expect("not poisoned")
             .insert(key_id, now);
         Ok(Identity {
             tenant_id,
-            key_id: Some(key_id),
             scope: stored.scope,
+            grant: Grant {
+                credential: Credential::ApiKey(key_id),
+                expires_at: earliest(token_expiry, stored.expires_at),
+            },
         })
     }
 
+    /// Is `grant` still good? Called before handing anything over that was not ready when
+    /// the request was authenticated.
+    pub async fn revalidate(&self, grant: Grant) -> Result<(), AuthError> {
+        let now = OffsetDateTime::now_utc();
+        if grant.expires_at.is_some_and(|at| at <= now) {
+            return Err(unauthorized("the token has expired"));
+        }
+        match grant.credential {
+            Credential::ApiKey(key_id) => {
+                let stored = self
+                    .stored_key(key_id)
+                    .await?
+                    .ok_or_else(|| unauthorized("unknown API key"))?;
+                check_key(&stored, now)
+            }
+            Credential::Token | Credential::System => Ok(()),
+        }
+    }
+
+    /// A watch on `grant`: [`AccessGuard::ended`] resolves when it is revoked (on any node)
+    /// or expires.
+    pub fn guard(self: &Arc<Self>, grant: Grant) -> AccessGuard {
+        let changes = self.changes.subscribe();
+        let seen = *changes.borrow();
+        AccessGuard {
+            auth: self.clone(),
+            grant,
+            changes,
+            seen,
+            unchecked: false,
+        }
+    }
+
     async fn stored_key(&self, key_id: Uuid) -> Result<Option<StoredKey>, AuthError> {
-        if let Some(hit) = self.cache.lock().expect("not poisoned").get(&key_id) {
-            return Ok(Some(hit.clone()));
+        if let Some(hit) = self.cache.lock().expect("not poisoned").get(&key_id)
+            && hit.fetched.elapsed() < KEY_CACHE_TTL
+        {
+            return Ok(Some(hit.key.clone()));
         }
         let epoch = self.epoch.load(Ordering::Acquire);
+        let fetched = Instant::now();
         let stored = api_keys::lookup(&self.pool, key_id).await.map_err(|e| {
             tracing::warn!("API key lookup failed: {e}");
             AuthError::Unavailable
@@ -167,22 +275,40 @@ impl Authenticator {
         {
             let mut cache = self.cache.lock().expect("not poisoned");
             if self.epoch.load(Ordering::Acquire) == epoch {
-                cache.insert(key_id, stored.clone());
+                if cache.len() >= MAX_CACHED_KEYS && !cache.contains_key(&key_id) {
+                    cache.retain(|_, c| c.fetched.elapsed() < KEY_CACHE_TTL);
+                    if cache.len() >= MAX_CACHED_KEYS {
+                        cache.clear();
+                    }
+                }
+                cache.insert(
+                    key_id,
+                    Cached {
+                        key: stored.clone(),
+                        fetched,
+                    },
+                );
             }
         }
         Ok(stored)
     }
 
-    /// A key changed somewhere: forget it.
+    /// A key changed somewhere (`None`: any may have): forget it, and tell parked requests.
     pub fn invalidate(&self, key_id: Option<Uuid>) {
-        let mut cache = self.cache.lock().expect("not poisoned");
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        match key_id {
-            Some(id) => {
-                cache.remove(&id);
+        {
+            let mut cache = self.cache.lock().expect("not poisoned");
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            match key_id {
+                Some(id) => {
+                    cache.remove(&id);
+                }
+                None => cache.clear(),
             }
-            None => cache.clear(),
         }
+        self.changes.send_modify(|change| {
+            change.epoch += 1;
+            change.key = key_id;
+        });
     }
 
     /// Whether revocations reach this process now. Turning it off or on forgets everything,
@@ -207,6 +333,84 @@ impl Authenticator {
             for (id, at) in used {
                 map.entry(id).or_insert(at);
             }
+        }
+    }
+}
+
+fn check_key(stored: &StoredKey, now: OffsetDateTime) -> Result<(), AuthError> {
+    if stored.revoked {
+        return Err(unauthorized("the API key has been revoked"));
+    }
+    if stored.expires_at.is_some_and(|at| at <= now) {
+        return Err(unauthorized("the API key has expired"));
+    }
+    Ok(())
+}
+
+fn earliest(a: Option<OffsetDateTime>, b: Option<OffsetDateTime>) -> Option<OffsetDateTime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A parked request's watch on its own credential (see [`Authenticator::guard`]).
+pub struct AccessGuard {
+    auth: Arc<Authenticator>,
+    grant: Grant,
+    changes: watch::Receiver<KeyChange>,
+    seen: KeyChange,
+    /// A change that may concern this credential has not been checked yet (kept across
+    /// cancellations of [`AccessGuard::ended`]).
+    unchecked: bool,
+}
+
+impl AccessGuard {
+    /// Is the credential still good now?
+    pub async fn check(&self) -> Result<(), AuthError> {
+        self.auth.revalidate(self.grant).await
+    }
+
+    /// Resolves, with the reason, once the credential is no longer good: revoked (checked
+    /// whenever a key changes on any node) or expired. Pending forever for a credential that
+    /// can neither be revoked nor expire. Cancel-safe: use it in `select!` loops.
+    pub async fn ended(&mut self) -> AuthError {
+        if self.grant.credential == Credential::System {
+            return std::future::pending().await;
+        }
+        let expiry = self.grant.expires_at.map(|at| {
+            let left = (at - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
+            tokio::time::Instant::now() + left.unsigned_abs()
+        });
+        loop {
+            if self.unchecked {
+                match self.auth.revalidate(self.grant).await {
+                    // The store is away: access continues until it can be checked again.
+                    Ok(()) | Err(AuthError::Unavailable) => self.unchecked = false,
+                    Err(e) => return e,
+                }
+            }
+            let expired = async {
+                match expiry {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = expired => return unauthorized("the token has expired"),
+                changed = self.changes.changed() => {
+                    if changed.is_err() {
+                        return std::future::pending().await;
+                    }
+                }
+            }
+            let change = *self.changes.borrow_and_update();
+            // One change since the last look, and about another key: nothing to check.
+            let only_other_key = change.epoch == self.seen.epoch + 1
+                && change.key.is_some()
+                && change.key != self.grant.key_id();
+            self.seen = change;
+            self.unchecked = !only_other_key;
         }
     }
 }

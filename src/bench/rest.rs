@@ -13,10 +13,11 @@ use uuid::Uuid;
 
 use super::append::median;
 use super::{BenchDb, Latencies, Pgbench};
+use crate::app::{self, App, AppState, Config};
 use crate::auth::{Authenticator, SigningKeys, api_keys};
 use crate::commands::Scope;
 use crate::eventlog::EventLog;
-use crate::http::{self, App, AppState, HttpConfig};
+use crate::http;
 
 #[derive(Args, Debug, Clone)]
 pub struct RestArgs {
@@ -58,14 +59,14 @@ pub async fn run(
     let _ = std::fs::remove_dir_all(&key_dir);
     let keys = Arc::new(keys);
     let state = AppState(Arc::new(App::start(
-        HttpConfig::default(),
+        Config::default(),
         EventLog::new(db.pool.clone()),
         Arc::new(Authenticator::new(keys.clone(), db.pool.clone())),
     )));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = format!("http://{}", listener.local_addr()?);
     let state_shutdown = state.shutdown.clone();
-    let router = http::router(state);
+    let router = app::router(state);
     let server = tokio::spawn(http::server::serve(
         listener,
         router,

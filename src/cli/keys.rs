@@ -9,7 +9,7 @@ use super::Outcome;
 use crate::auth::api_keys::{self, ApiKey};
 use crate::commands::Scope;
 use crate::config::{DatabaseArgs, KeyArgs};
-use crate::http::wire::timestamp;
+use crate::wire::timestamp;
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {

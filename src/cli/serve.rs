@@ -11,11 +11,12 @@ use clap::Args;
 use uuid::Uuid;
 
 use super::Outcome;
+use crate::app::{self, App, AppState, Config};
 use crate::auth::{Authenticator, api_keys};
 use crate::commands::Scope;
 use crate::config::{DatabaseArgs, KeyArgs};
 use crate::eventlog::{EventLog, NotifyMode};
-use crate::http::{self, App, AppState, HttpConfig};
+use crate::http;
 use crate::mcp::McpConfig;
 
 #[derive(Args, Debug)]
@@ -132,7 +133,7 @@ async fn serve(
         );
     }
     let auth = Arc::new(Authenticator::new(Arc::new(keys), db.pool.clone()));
-    let config = HttpConfig {
+    let config = Config {
         body_limit: args.body_limit,
         cors_origins,
         mcp: McpConfig {
@@ -140,7 +141,7 @@ async fn serve(
             allowed_hosts: allowed_hosts(&args.mcp_allowed_hosts),
             ..McpConfig::default()
         },
-        ..HttpConfig::default()
+        ..Config::default()
     };
     let state = AppState(Arc::new(App::start(
         config,
@@ -158,7 +159,7 @@ async fn serve(
         }
     });
     let shutdown = state.shutdown.clone();
-    let app = http::router(state);
+    let app = app::router(state);
     let address = listener.local_addr()?;
     println!("Switchboard listening on http://{address}");
     let server = tokio::spawn(http::server::serve(listener, app, shutdown.clone()));

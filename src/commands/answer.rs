@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{CommandError, Context, PendingStatus, pending, session_not_found};
+use crate::auth::AccessGuard;
 use crate::eventlog::EventLog;
 use crate::push::Hub;
 
@@ -27,7 +28,9 @@ pub struct Answer {
 }
 
 /// Wait up to `wait` for the answer to `question_id`. `None`: not answered yet (or the server
-/// is shutting down); ask again later. Dropping the future frees the waiter at once.
+/// is shutting down); ask again later. Dropping the future frees the waiter at once. Ends
+/// with [`CommandError::Unauthorized`] as soon as the caller's credential does (`access`).
+#[allow(clippy::too_many_arguments)]
 pub async fn wait_for_answer(
     log: &EventLog,
     hub: &Arc<Hub>,
@@ -36,12 +39,19 @@ pub async fn wait_for_answer(
     question_id: Uuid,
     wait: Duration,
     shutdown: &CancellationToken,
+    access: &mut AccessGuard,
 ) -> Result<Option<Answer>, CommandError> {
     ctx.require_write()?;
     let deadline = tokio::time::Instant::now() + wait;
     // Register before reading: an answer committed in between still wakes this waiter.
     let mut news = hub.watch_session(ctx.tenant_id, session_id);
+    let mut woken = false;
     loop {
+        if woken {
+            // The credential may have ended while this call was parked.
+            access.check().await?;
+        }
+        woken = true;
         match Box::pin(find_answer(log, ctx, session_id, question_id)).await {
             Ok(Found::Answer(answer)) => return Ok(Some(answer)),
             Ok(Found::NotYet { seen_seq }) => news.observe(seen_seq),
@@ -58,6 +68,7 @@ pub async fn wait_for_answer(
             _ = news.changed() => {}
             _ = tokio::time::sleep_until(deadline) => return Ok(None),
             _ = shutdown.cancelled() => return Ok(None),
+            ended = access.ended() => return Err(ended.into()),
         }
     }
 }

@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::auth::Grant;
 use crate::domain::InvalidInput;
 use crate::eventlog::{EventLog, LogError, TenantTxn};
 
@@ -65,6 +66,8 @@ pub struct Context {
     pub tenant_id: Uuid,
     pub key_id: Option<Uuid>,
     pub scope: Scope,
+    /// What authorised the request: what a parked request re-checks before handing over.
+    pub grant: Grant,
     pub client_type: Option<String>,
     pub request_id: Option<String>,
     pub idempotency_key: Option<String>,
@@ -77,6 +80,7 @@ impl Context {
             tenant_id,
             key_id: None,
             scope: Scope::Agent,
+            grant: Grant::SYSTEM,
             client_type: Some("switchboard".into()),
             request_id: None,
             idempotency_key: None,
@@ -130,6 +134,8 @@ pub enum CommandError {
     Conflict(String),
     /// The key's scope does not allow it.
     Forbidden(String),
+    /// The caller's credential stopped being good (revoked, expired) while it waited.
+    Unauthorized(String),
     /// What the decision was based on changed underneath (retried internally, never returned
     /// by a command).
     Stale,
@@ -146,6 +152,7 @@ impl std::fmt::Display for CommandError {
             | CommandError::NotFound(m)
             | CommandError::Conflict(m)
             | CommandError::Forbidden(m)
+            | CommandError::Unauthorized(m)
             | CommandError::Unavailable(m)
             | CommandError::Internal(m) => write!(f, "{m}"),
             CommandError::Stale => write!(f, "concurrent change; retry"),
@@ -158,6 +165,15 @@ impl std::error::Error for CommandError {}
 impl From<InvalidInput> for CommandError {
     fn from(e: InvalidInput) -> Self {
         CommandError::Invalid(e)
+    }
+}
+
+impl From<crate::auth::AuthError> for CommandError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        match e {
+            crate::auth::AuthError::Unavailable => CommandError::Unavailable(e.to_string()),
+            other => CommandError::Unauthorized(other.to_string()),
+        }
     }
 }
 

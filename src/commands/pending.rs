@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{CommandError, Context, Decide, require_session, session_not_found, transact};
+use crate::auth::AccessGuard;
 use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
 use crate::push::Hub;
 
@@ -165,7 +166,9 @@ impl Decide for TakeUnread {
 
 /// Like [`pending`], but when there is nothing to return yet, wait up to `wait` for a message
 /// (returning it at once) before answering `ok` with nothing. Returns early, with what it has,
-/// when `shutdown` is cancelled.
+/// when `shutdown` is cancelled, and with [`CommandError::Unauthorized`] as soon as the
+/// caller's credential ends (`access`): nothing is handed over after a revocation.
+#[allow(clippy::too_many_arguments)]
 pub async fn wait_for_pending(
     log: &EventLog,
     hub: &Arc<Hub>,
@@ -174,12 +177,17 @@ pub async fn wait_for_pending(
     last_read: Option<Uuid>,
     wait: Duration,
     shutdown: &CancellationToken,
+    access: &mut AccessGuard,
 ) -> Result<Pending, CommandError> {
     let deadline = tokio::time::Instant::now() + wait;
     // Register before reading: a message committed in between still wakes this waiter.
     let mut news = hub.watch_session(ctx.tenant_id, session_id);
     let mut found: Option<Look> = None;
     loop {
+        if found.is_some() {
+            // Woken: the credential may have ended while this request was parked.
+            access.check().await?;
+        }
         let read = Box::pin(look(log, ctx, session_id, last_read)).await;
         let timed_out = tokio::time::Instant::now() >= deadline;
         match read {
@@ -197,6 +205,7 @@ pub async fn wait_for_pending(
                     _ = news.changed() => {}
                     _ = tokio::time::sleep_until(deadline) => {}
                     _ = shutdown.cancelled() => break,
+                    ended = access.ended() => return Err(ended.into()),
                 }
             }
             // The database is away: the agent keeps waiting, reading again after a pause,

@@ -140,14 +140,15 @@ pub fn message_metadata(
 }
 
 /// An idempotency key: 1 to 255 visible ASCII characters.
-pub fn idempotency_key(text: &str) -> Result<String, InvalidInput> {
-    if text.is_empty() || text.len() > 255 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+/// Raw header bytes: anything else (UTF-8 included) is refused, never ignored.
+pub fn idempotency_key(bytes: &[u8]) -> Result<String, InvalidInput> {
+    if bytes.is_empty() || bytes.len() > 255 || !bytes.iter().all(u8::is_ascii_graphic) {
         return Err(InvalidInput::new(
             "Idempotency-Key",
             "must be 1 to 255 visible ASCII characters",
         ));
     }
-    Ok(text.to_owned())
+    Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// At most 40 characters of `text`, for echoing bad input back without echoing a novel.
@@ -195,9 +196,10 @@ mod tests {
     fn ids_and_keys() {
         assert!(parse_uuid("id", "not-a-uuid").is_err());
         assert!(parse_uuid("id", "67e55044-10b1-426f-9247-bb680e5fe0c8").is_ok());
-        assert!(idempotency_key("abc-123").is_ok());
-        assert!(idempotency_key("").is_err());
-        assert!(idempotency_key("a b").is_err());
+        assert!(idempotency_key(b"abc-123").is_ok());
+        assert!(idempotency_key(b"").is_err());
+        assert!(idempotency_key(b"a b").is_err());
+        assert!(idempotency_key("retry-\u{e9}-1".as_bytes()).is_err());
         assert_eq!(truncate(&"é".repeat(50)).chars().count(), 41);
     }
 }

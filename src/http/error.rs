@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthError;
+use crate::auth::request::RequestError;
 use crate::commands::CommandError;
 use crate::domain::InvalidInput;
 
@@ -61,6 +62,7 @@ impl From<CommandError> for ApiError {
             CommandError::NotFound(_) => StatusCode::NOT_FOUND,
             CommandError::Conflict(_) | CommandError::Stale => StatusCode::CONFLICT,
             CommandError::Forbidden(_) => StatusCode::FORBIDDEN,
+            CommandError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             CommandError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CommandError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -82,8 +84,17 @@ impl From<InvalidInput> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Unauthorized(m) => ApiError::unauthorized(m),
+            AuthError::Missing(m) | AuthError::Unauthorized(m) => ApiError::unauthorized(m),
             AuthError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        }
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Auth(e) => e.into(),
+            RequestError::Invalid(e) => e.into(),
         }
     }
 }

@@ -5,98 +5,22 @@ pub mod error;
 pub mod extract;
 pub mod routes;
 pub mod server;
-pub mod wire;
-
-use std::ops::Deref;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, Request};
+use axum::http::{HeaderName, Method, Request};
 use axum::routing::{get, patch, post};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::Authenticator;
-use crate::eventlog::EventLog;
-use crate::push::Hub;
-use crate::push::listener::{self, Listeners};
+use crate::app::{AppState, Config};
 use routes::{audit, messages, service, sessions, streams};
-use tokio_util::sync::CancellationToken;
 
-/// Everything a request handler can reach.
-pub struct App {
-    pub config: HttpConfig,
-    pub log: EventLog,
-    pub auth: Arc<Authenticator>,
-    pub hub: Arc<Hub>,
-    /// Cancelled when the server begins to shut down: parked requests answer at once.
-    pub shutdown: CancellationToken,
-}
-
-impl App {
-    /// The app, with this process's LISTEN connection and safety net started (they stop on
-    /// shutdown). Call inside the runtime.
-    pub fn start(config: HttpConfig, log: EventLog, auth: Arc<Authenticator>) -> App {
-        let app = App {
-            config,
-            log,
-            auth,
-            hub: Hub::new(),
-            shutdown: CancellationToken::new(),
-        };
-        let listeners = Listeners {
-            hub: app.hub.clone(),
-            auth: app.auth.clone(),
-            log: app.log.clone(),
-        };
-        listener::start(app.log.pool().clone(), listeners, app.shutdown.clone());
-        app
-    }
-}
-
-/// Shared handle to the [`App`].
-#[derive(Clone)]
-pub struct AppState(pub Arc<App>);
-
-impl Deref for AppState {
-    type Target = App;
-
-    fn deref(&self) -> &App {
-        &self.0
-    }
-}
-
-/// How the HTTP layer behaves, from the command line / environment.
-#[derive(Clone, Debug)]
-pub struct HttpConfig {
-    /// Largest request body accepted.
-    pub body_limit: usize,
-    /// Origins allowed by CORS; empty means any origin.
-    pub cors_origins: Vec<HeaderValue>,
-    /// Longest silence on an event stream before a keep-alive comment.
-    pub keep_alive: Duration,
-    /// The MCP endpoint.
-    pub mcp: crate::mcp::McpConfig,
-}
-
-impl Default for HttpConfig {
-    fn default() -> HttpConfig {
-        HttpConfig {
-            body_limit: 2 * 1024 * 1024,
-            cors_origins: Vec::new(),
-            keep_alive: Duration::from_secs(10),
-            mcp: crate::mcp::McpConfig::default(),
-        }
-    }
-}
-
-/// The HTTP service (serve it with [`server::serve`]).
-pub fn router(state: AppState) -> Router {
+/// The REST service with `others` (interfaces of their own, such as MCP) mounted beside it,
+/// under the layers every request passes (body limit, CORS, request id, tracing).
+pub fn router(state: AppState, others: Router<AppState>) -> Router {
     let config = state.config.clone();
-    let mcp = crate::mcp::routes(state.clone());
     let api = Router::new()
         .route("/messages/agent", post(messages::agent_message))
         .route("/messages/user", post(messages::user_message))
@@ -129,7 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(service::health))
         .route("/openapi.json", get(service::openapi))
         .nest("/api/v1", api)
-        .merge(mcp)
+        .merge(others)
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.body_limit))
@@ -155,7 +79,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Any origin by default, like the system this replaces; a list when configured.
-fn cors(config: &HttpConfig) -> CorsLayer {
+fn cors(config: &Config) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([
             Method::GET,

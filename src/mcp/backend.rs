@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use uuid::Uuid;
 
 use crate::commands::Context;
-use crate::http::wire::MessageJson;
+use crate::wire::MessageJson;
 
 /// Who calls a tool.
 #[derive(Clone, Debug)]

@@ -6,15 +6,17 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::backend::{Backend, Caller, Outgoing, Reply, Sent, ToolError};
+use crate::auth::Authenticator;
 use crate::commands::{self, AgentMessageInput, CommandError, Context};
 use crate::domain::{AgentType, Content};
 use crate::eventlog::EventLog;
-use crate::http::wire::{self, MessageJson};
 use crate::push::Hub;
+use crate::wire::{self, MessageJson};
 use tokio_util::sync::CancellationToken;
 
 pub struct Local {
     pub log: EventLog,
+    pub auth: Arc<Authenticator>,
     pub hub: Arc<Hub>,
     pub shutdown: CancellationToken,
 }
@@ -75,6 +77,7 @@ impl Backend for Local {
     ) -> Reply<'a, Option<Vec<MessageJson>>> {
         Box::pin(async move {
             let ctx = context(caller)?;
+            let mut access = self.auth.guard(ctx.grant);
             let answer = commands::wait_for_answer(
                 &self.log,
                 &self.hub,
@@ -83,6 +86,7 @@ impl Backend for Local {
                 question_id,
                 wait,
                 &self.shutdown,
+                &mut access,
             )
             .await?;
             Ok(answer.map(|a| wire::messages(&a.messages)))

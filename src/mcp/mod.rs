@@ -23,8 +23,9 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
 
-use crate::http::AppState;
-use crate::http::extract::{bearer_token, context};
+use crate::app::AppState;
+use crate::auth::AuthError;
+use crate::auth::request::{self, RequestError};
 pub use tools::{AgentTools, PROGRESS_INTERVAL};
 
 /// How the MCP endpoint behaves.
@@ -55,6 +56,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let mcp = &state.config.mcp;
     let backend: Arc<dyn backend::Backend> = Arc::new(local::Local {
         log: state.log.clone(),
+        auth: state.auth.clone(),
         hub: state.hub.clone(),
         shutdown: state.shutdown.clone(),
     });
@@ -82,19 +84,28 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
 
 /// Every MCP request carries a Bearer token; the tools find the caller's context in the
 /// request's extensions.
-async fn authenticate(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
-    let token = match bearer_token(request.headers()) {
+async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let token = match request::bearer_token(req.headers()) {
         Ok(token) => token.to_owned(),
-        Err(e) => return unauthorized(&e.detail),
+        Err(e) => return unauthorized(&e.to_string()),
     };
-    match context(&app, request.headers(), &token).await {
+    match request::context(&app.auth, req.headers(), &token).await {
         Ok(ctx) => {
-            request.extensions_mut().insert(ctx);
-            next.run(request).await
+            req.extensions_mut().insert(ctx);
+            next.run(req).await
         }
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => unauthorized(&e.detail),
-        Err(e) => e.into_response(),
+        Err(RequestError::Auth(AuthError::Missing(m) | AuthError::Unauthorized(m))) => {
+            unauthorized(&m)
+        }
+        Err(RequestError::Auth(e @ AuthError::Unavailable)) => {
+            detail(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
+        Err(RequestError::Invalid(e)) => detail(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
     }
+}
+
+fn detail(status: StatusCode, detail: &str) -> Response {
+    (status, axum::Json(json!({ "detail": detail }))).into_response()
 }
 
 /// A 401 in the shape MCP clients expect (RFC 6750), so they prompt for credentials.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::backend::{Backend, Caller, Outgoing, Reply, Sent, ToolError};
 use crate::commands::{PendingStatus, reply_to};
-use crate::http::wire::MessageJson;
+use crate::wire::MessageJson;
 
 pub struct Remote {
     http: Client,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::backend::{Backend, Caller, Outgoing, Sent, ToolError};
 use crate::commands::Context;
 use crate::domain::client_type;
-use crate::http::wire::MessageJson;
+use crate::wire::MessageJson;
 
 /// Default longest silence towards a client whose call carries a progress token while it
 /// waits (clients time out calls that stay silent; 15 s is the contract's bound).

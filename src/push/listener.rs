@@ -5,10 +5,18 @@
 //! and the API-key cache is cleared. If reconnecting fails the listener is rebuilt until the
 //! database is back.
 //!
+//! A connection can also die silently (a NAT or a failover leaves it half-open: no error, no
+//! notifications). So the listener makes a round trip on its own connection every
+//! [`SAFETY_NET_INTERVAL`]; one that does not answer within [`ROUND_TRIP_LIMIT`] counts as
+//! lost. The round trip is the safety net's own look, so liveness costs nothing extra.
+//!
 //! The safety net covers a commit whose NOTIFY never went out (the process that made it died in
-//! between): once a second it asks for the sessions that received events since its previous
-//! look, bounded below by the oldest transaction then running, so nothing that commits late is
-//! missed. One small query per process per second, however many waiters there are.
+//! between): it asks for the sessions that received events since its previous look, bounded
+//! below by the oldest transaction then running, so nothing that commits late is missed. It
+//! first compares the database's current snapshot with the one it saw last time: when no
+//! transaction has started or ended since, nothing can have committed, and it reads no rows.
+//! Idle, that is one tiny statement per process per interval, however many waiters and events
+//! there are.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +36,9 @@ use crate::eventlog::EventLog;
 /// within this (plus one query), well inside the 2 s promise, at well under one database
 /// transaction per second.
 pub const SAFETY_NET_INTERVAL: Duration = Duration::from_millis(1500);
+/// A LISTEN connection that does not answer the safety net's round trip within this is
+/// taken for dead (half-open) and replaced.
+pub const ROUND_TRIP_LIMIT: Duration = Duration::from_secs(5);
 
 /// Everything the listener keeps up to date.
 #[derive(Clone)]
@@ -63,14 +74,14 @@ impl Listeners {
     }
 }
 
-/// Start the listener and the safety net; both stop when `shutdown` is cancelled.
+/// Start the listener (with its safety net); it stops when `shutdown` is cancelled.
 pub fn start(pool: PgPool, listeners: Listeners, shutdown: CancellationToken) {
-    tokio::spawn(listen(pool.clone(), listeners.clone(), shutdown.clone()));
-    tokio::spawn(safety_net(pool, listeners.hub, shutdown));
+    tokio::spawn(listen(pool, listeners, shutdown));
 }
 
 async fn listen(pool: PgPool, listeners: Listeners, shutdown: CancellationToken) {
     let mut failures = 0u32;
+    let mut net = SafetyNet::default();
     while !shutdown.is_cancelled() {
         let mut listener = match connect(&pool).await {
             Ok(listener) => listener,
@@ -92,9 +103,30 @@ async fn listen(pool: PgPool, listeners: Listeners, shutdown: CancellationToken)
         failures = 0;
         // Whatever happened before this connection listened is unknown: read again.
         listeners.resync();
+        let mut ticks = tokio::time::interval(SAFETY_NET_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let received = tokio::select! {
                 received = listener.try_recv() => received,
+                _ = ticks.tick() => {
+                    let look = tokio::time::timeout(
+                        ROUND_TRIP_LIMIT,
+                        net.look(&mut listener, &listeners.hub),
+                    );
+                    match look.await {
+                        Ok(Ok(())) => continue,
+                        Ok(Err(e)) => {
+                            tracing::warn!("LISTEN connection lost: {e}");
+                        }
+                        Err(_) => tracing::warn!(
+                            "LISTEN connection lost: no answer within {} s",
+                            ROUND_TRIP_LIMIT.as_secs()
+                        ),
+                    }
+                    listeners.auth.set_cache_live(false);
+                    failures = 1;
+                    break;
+                }
                 _ = shutdown.cancelled() => return,
             };
             match received {
@@ -118,13 +150,25 @@ async fn listen(pool: PgPool, listeners: Listeners, shutdown: CancellationToken)
     }
 }
 
+/// The listener's `application_name`, so operators (and tests) can tell it apart.
+pub const APPLICATION_NAME: &str = "switchboard listener";
+
 async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SET application_name = '{APPLICATION_NAME}'"
+    )))
+    .execute(&mut listener)
+    .await?;
     listener
         .listen_all([EVENTS_CHANNEL, KEYS_CHANNEL, REBUILD_CHANNEL])
         .await?;
     Ok(listener)
 }
+
+/// The database's current snapshot (`xmin:xmax:running,...`): equal texts mean no
+/// transaction that writes started or ended in between.
+const SNAPSHOT: &str = "SELECT pg_current_snapshot()::text";
 
 /// Sessions with events from transactions at or after `$1`, and the oldest transaction still
 /// running now (the next look starts there). One statement, so one snapshot.
@@ -136,26 +180,28 @@ GROUP BY horizon.xmin, e.tenant_id, e.stream_id";
 
 type Recent = (i64, Option<Uuid>, Option<Uuid>, Option<i64>);
 
-async fn safety_net(pool: PgPool, hub: Arc<Hub>, shutdown: CancellationToken) {
-    let mut horizon: Option<i64> = None;
-    let mut ticks = tokio::time::interval(SAFETY_NET_INTERVAL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = shutdown.cancelled() => return,
+/// What the safety net saw last time.
+#[derive(Default)]
+struct SafetyNet {
+    /// Transactions at or after this one may have events not yet looked at.
+    horizon: Option<i64>,
+    snapshot: Option<String>,
+}
+
+impl SafetyNet {
+    async fn look(&mut self, conn: &mut PgListener, hub: &Hub) -> Result<(), sqlx::Error> {
+        let snapshot: String = sqlx::query_scalar(SNAPSHOT).fetch_one(&mut *conn).await?;
+        if self.snapshot.as_ref() == Some(&snapshot) {
+            return Ok(());
         }
         // The first look only fixes the horizon: earlier commits were announced or read already.
-        let since = horizon.unwrap_or(i64::MAX);
-        let rows: Vec<Recent> = match sqlx::query_as(RECENT).bind(since).fetch_all(&pool).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::debug!("safety net query failed: {e}");
-                continue;
-            }
-        };
+        let since = self.horizon.unwrap_or(i64::MAX);
+        let rows: Vec<Recent> = sqlx::query_as(RECENT)
+            .bind(since)
+            .fetch_all(&mut *conn)
+            .await?;
         for (xmin, tenant_id, session_id, seq) in rows {
-            horizon = Some(horizon.map_or(xmin, |h| h.max(xmin)));
+            self.horizon = Some(self.horizon.map_or(xmin, |h| h.max(xmin)));
             if let (Some(tenant_id), Some(session_id), Some(seq)) = (tenant_id, session_id, seq) {
                 hub.announce(Notice {
                     tenant_id,
@@ -164,5 +210,8 @@ async fn safety_net(pool: PgPool, hub: Arc<Hub>, shutdown: CancellationToken) {
                 });
             }
         }
+        // Taken before the look: whatever changed after it is seen by the next one.
+        self.snapshot = Some(snapshot);
+        Ok(())
     }
 }

@@ -15,12 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
+use switchboard::app::{self, App, AppState, Config};
 use switchboard::auth::api_keys;
 use switchboard::auth::{Authenticator, SigningKeys};
 use switchboard::commands::{Context, Scope};
 use switchboard::database::{self, Cluster, embedded};
 use switchboard::eventlog::EventLog;
-use switchboard::http::{self, App, AppState, HttpConfig};
+use switchboard::http;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -224,10 +225,10 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        TestApp::spawn_with(HttpConfig::default()).await
+        TestApp::spawn_with(Config::default()).await
     }
 
-    pub async fn spawn_with(config: HttpConfig) -> TestApp {
+    pub async fn spawn_with(config: Config) -> TestApp {
         let db = database().await;
         let keys = Arc::new(signing_keys().await);
         let log = EventLog::new(db.pool.clone());
@@ -239,7 +240,7 @@ impl TestApp {
         let hub = state.hub.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
-        let router = http::router(state);
+        let router = app::router(state);
         tokio::spawn(http::server::serve(
             listener,
             router,

@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+use crate::app::AppState;
 use crate::commands::CommandError;
 use crate::domain::{self, InvalidInput};
 use crate::eventlog::chain::GENESIS;
 use crate::eventlog::{export, verify};
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, Params};
 

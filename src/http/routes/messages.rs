@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::app::AppState;
 use crate::commands::{
     self, AgentMessageInput, CommandError, Context, PendingStatus, UserMessageInput,
 };
 use crate::domain::{self, AgentType, Content, GitDiffUpdate, InvalidInput};
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Caller, Params, PathParams};
-use crate::http::wire::{self, MessageJson};
+use crate::wire::{self, MessageJson};
 
 #[derive(Debug, Deserialize)]
 pub struct AgentMessageBody {
@@ -189,15 +189,20 @@ fn answer<'a>(
     if wait.is_zero() {
         Box::pin(commands::pending(&app.log, ctx, session_id, last_read))
     } else {
-        Box::pin(commands::wait_for_pending(
-            &app.log,
-            &app.hub,
-            ctx,
-            session_id,
-            last_read,
-            wait,
-            &app.shutdown,
-        ))
+        Box::pin(async move {
+            let mut access = app.auth.guard(ctx.grant);
+            commands::wait_for_pending(
+                &app.log,
+                &app.hub,
+                ctx,
+                session_id,
+                last_read,
+                wait,
+                &app.shutdown,
+                &mut access,
+            )
+            .await
+        })
     }
 }
 

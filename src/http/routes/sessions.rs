@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::app::AppState;
 use crate::commands::{self, CommandError};
 use crate::domain::{self, InvalidInput};
 use crate::eventlog::read::SessionFilter;
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Caller, Params, PathParams};
-use crate::http::wire::{self, MessageJson, SessionJson};
+use crate::wire::{self, MessageJson, SessionJson};
 
 #[derive(Debug, Deserialize)]
 pub struct EndSessionBody {

@@ -19,12 +19,13 @@ use futures::Stream;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::app::AppState;
+use crate::auth::{AccessGuard, request};
 use crate::commands::{CommandError, Context};
 use crate::domain::{self, InvalidInput};
 use crate::eventlog::read::{self, StoredEvent};
-use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{self, Params, PathParams};
+use crate::http::extract::{Params, PathParams};
 use crate::push::Watch;
 
 /// Events read from the log at a time.
@@ -80,12 +81,12 @@ async fn caller(
     headers: &HeaderMap,
     query: &StreamQuery,
 ) -> Result<Context, ApiError> {
-    let token = match (extract::bearer_token(headers), &query.access_token) {
+    let token = match (request::bearer_token(headers), &query.access_token) {
         (Ok(token), _) => token,
         (Err(_), Some(token)) if !token.is_empty() => token.as_str(),
-        (Err(e), _) => return Err(e),
+        (Err(e), _) => return Err(e.into()),
     };
-    Box::pin(extract::context(app, headers, token)).await
+    Ok(Box::pin(request::context(&app.auth, headers, token)).await?)
 }
 
 /// Resume point: `Last-Event-ID` header, else `last_event_id`; without either, from now on.
@@ -110,6 +111,9 @@ fn last_event_id(headers: &HeaderMap, query: &StreamQuery) -> Result<Option<i64>
 /// One subscriber's position in the log.
 struct Feed {
     app: AppState,
+    /// The subscriber's credential: checked before every event, and the stream ends when it
+    /// is revoked or expires.
+    access: AccessGuard,
     tenant_id: Uuid,
     session_id: Option<Uuid>,
     last_sent: i64,
@@ -137,6 +141,7 @@ async fn stream(
     };
     let keep_alive = app.config.keep_alive;
     let feed = Feed {
+        access: app.auth.guard(ctx.grant),
         app,
         tenant_id: ctx.tenant_id,
         session_id,
@@ -149,10 +154,16 @@ async fn stream(
 }
 
 /// The next event for the subscriber: from the batch in hand, else from the log, else after
-/// the next nudge. Ends on shutdown, or if the log cannot be read (the client resumes with
-/// Last-Event-ID).
+/// the next nudge. Ends on shutdown, if the log cannot be read (the client resumes with
+/// Last-Event-ID), and when the subscriber's credential ends (its reconnect then gets 401).
 async fn next_event(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)> {
     loop {
+        if !feed.batch.is_empty()
+            && let Err(e) = feed.access.check().await
+        {
+            tracing::info!("event stream ends: {e}");
+            return None;
+        }
         if let Some(event) = feed.batch.pop_front() {
             feed.last_sent = event.seq;
             let sse = Event::default()
@@ -188,6 +199,10 @@ async fn next_event(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)>
         tokio::select! {
             _ = feed.watch.changed() => {}
             _ = shutdown.cancelled() => return None,
+            ended = feed.access.ended() => {
+                tracing::info!("event stream ends: {ended}");
+                return None;
+            }
         }
     }
 }
