@@ -70,6 +70,8 @@ pub struct Config {
     pub keep_alive: Duration,
     /// The MCP endpoint.
     pub mcp: crate::mcp::McpConfig,
+    /// Where people reach this server (links in sign-in messages and notifications).
+    pub public_url: PublicUrl,
 }
 
 impl Default for Config {
@@ -79,7 +81,90 @@ impl Default for Config {
             cors_origins: Vec::new(),
             keep_alive: Duration::from_secs(10),
             mcp: crate::mcp::McpConfig::default(),
+            public_url: PublicUrl::local(8080),
         }
+    }
+}
+
+/// The URL people and their browsers use to reach this server (`--public-url`), for links and
+/// for telling same-origin requests apart. An http(s) URL without query or fragment; a path
+/// prefix is kept (a reverse proxy may mount the server under one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl(url::Url);
+
+impl PublicUrl {
+    pub fn parse(text: &str) -> Result<PublicUrl, String> {
+        let mut url = url::Url::parse(text.trim())
+            .map_err(|e| format!("--public-url {text:?} is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!(
+                "--public-url {text:?} must be an http:// or https:// URL with a host"
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            return Err(format!(
+                "--public-url {text:?} must not have a query, a fragment or credentials"
+            ));
+        }
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Ok(PublicUrl(url))
+    }
+
+    /// `http://localhost:<port>/`, for a server nobody configured a public name for.
+    pub fn local(port: u16) -> PublicUrl {
+        PublicUrl::parse(&format!("http://localhost:{port}/")).expect("a local URL parses")
+    }
+
+    /// True when browsers reach the server over TLS (cookies are then `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.0.scheme() == "https"
+    }
+
+    /// `scheme://host[:port]`, as browsers send it in `Origin`.
+    pub fn origin(&self) -> String {
+        self.0.origin().ascii_serialization()
+    }
+
+    /// The absolute URL of `path` (relative to the public URL, e.g. `login/abc`).
+    pub fn join(&self, path: &str) -> String {
+        self.0
+            .join(path.trim_start_matches('/'))
+            .map(String::from)
+            .unwrap_or_else(|_| format!("{}{}", self.0, path.trim_start_matches('/')))
+    }
+
+    /// The path prefix the server is mounted under (`/` unless a proxy adds one).
+    pub fn path(&self) -> &str {
+        self.0.path()
+    }
+}
+
+impl std::fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PublicUrl;
+
+    #[test]
+    fn public_urls_are_http_origins_with_a_path_prefix() {
+        let url = PublicUrl::parse("https://sb.example.com/team").unwrap();
+        assert!(url.is_https());
+        assert_eq!(url.origin(), "https://sb.example.com");
+        assert_eq!(url.join("login/x"), "https://sb.example.com/team/login/x");
+        assert_eq!(
+            PublicUrl::local(8080).join("/"),
+            "http://localhost:8080/"
+        );
+        assert!(PublicUrl::parse("ftp://x").is_err());
+        assert!(PublicUrl::parse("http://x/?a=1").is_err());
+        assert!(PublicUrl::parse("not a url").is_err());
     }
 }
 

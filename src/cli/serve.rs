@@ -11,7 +11,7 @@ use clap::Args;
 use uuid::Uuid;
 
 use super::Outcome;
-use crate::app::{self, App, AppState, Config};
+use crate::app::{self, App, AppState, Config, PublicUrl};
 use crate::auth::{Authenticator, api_keys};
 use crate::commands::Scope;
 use crate::config::{DatabaseArgs, KeyArgs};
@@ -60,6 +60,11 @@ pub struct ServeArgs {
     )]
     mcp_allowed_hosts: Vec<String>,
 
+    /// The URL people reach this server at (`https://switchboard.example.com`), used in
+    /// sign-in and notification links; default `http://localhost:<port>`.
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
+    public_url: Option<String>,
+
     /// Where commits are announced to waiting agents (see `switchboard bench push`).
     #[arg(long, env = "SWITCHBOARD_NOTIFY", value_enum, default_value_t = NotifyMode::default())]
     notify: NotifyMode,
@@ -88,6 +93,10 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> Outcome {
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, port))
         .await
         .map_err(|e| format!("cannot listen on {}:{port}: {e}", args.host))?;
+    let public_url = match &args.public_url {
+        Some(url) => PublicUrl::parse(url)?,
+        None => PublicUrl::local(listener.local_addr()?.port()),
+    };
     let db = db_args.open(args.db_connections).await?;
     match db.cluster() {
         Some(cluster) => tracing::info!(
@@ -97,7 +106,7 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> Outcome {
         ),
         None => tracing::info!("using DATABASE_URL"),
     }
-    let served = serve(&db, db_args, &args, cors_origins, listener).await;
+    let served = serve(&db, db_args, &args, cors_origins, public_url, listener).await;
     db.close().await;
     served?;
     Ok(ExitCode::SUCCESS)
@@ -108,6 +117,7 @@ async fn serve(
     db_args: &DatabaseArgs,
     args: &ServeArgs,
     cors_origins: Vec<HeaderValue>,
+    public_url: PublicUrl,
     listener: tokio::net::TcpListener,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (keys, generated) = db_args.signing_keys(&args.keys)?;
@@ -136,6 +146,7 @@ async fn serve(
     let config = Config {
         body_limit: args.body_limit,
         cors_origins,
+        public_url,
         mcp: McpConfig {
             block_limit: Duration::from_secs(args.mcp_block_seconds.max(1)),
             allowed_hosts: allowed_hosts(&args.mcp_allowed_hosts),

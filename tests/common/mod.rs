@@ -7,6 +7,8 @@
 //! panic, or kill -9), shuts the cluster down and deletes its directory.
 #![allow(dead_code)]
 
+pub mod prereqs;
+
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};

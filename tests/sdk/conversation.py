@@ -1,10 +1,11 @@
-"""The whole conversation of the agent dashboard's own Python SDK (omnara 1.7.0, unchanged),
-against a Switchboard server. Usage: conversation.py <base_url> <api_key>
+"""The whole conversation of the agent dashboard's own Python SDK (omnara 1.3.16 and 1.7.0,
+unchanged), against a Switchboard server. Usage: conversation.py <base_url> <api_key>
 
 Exits non-zero with a message on the first thing that does not work as the SDK expects.
 """
 
 import asyncio
+import inspect
 import sys
 import threading
 import time
@@ -44,9 +45,18 @@ def reply_later(user, instance_id, content, delay=1.0):
     return thread
 
 
+def client(api_key=API_KEY):
+    """A client that fails fast: newer SDKs retry 5xx for minutes unless told not to (1.3.16
+    has no such option and retries three times)."""
+    options = {}
+    if "max_retries" in inspect.signature(OmnaraClient.__init__).parameters:
+        options["max_retries"] = 0
+    return OmnaraClient(api_key=api_key, base_url=BASE_URL, **options)
+
+
 def sync_conversation():
-    agent = OmnaraClient(api_key=API_KEY, base_url=BASE_URL, max_retries=0)
-    user = OmnaraClient(api_key=API_KEY, base_url=BASE_URL, max_retries=0)
+    agent = client()
+    user = client()
 
     # A step creates the session (the SDK picks the instance id).
     first = agent.send_message(
@@ -108,7 +118,7 @@ def sync_conversation():
 
     # Errors the SDK maps.
     try:
-        OmnaraClient(api_key="not-a-token", base_url=BASE_URL, max_retries=0).send_message(
+        client("not-a-token").send_message(
             content="x", agent_type="x"
         )
         check(False, "a bad key is refused")
