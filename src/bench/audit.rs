@@ -18,17 +18,17 @@ use crate::eventlog::chain::{GENESIS, Link, now_micros};
 use crate::eventlog::read::StoredEvent;
 use crate::eventlog::{export, rebuild, replay, verify};
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct AuditArgs {
     /// Events in the generated log.
     #[arg(long, default_value_t = 1_000_000)]
-    events: u64,
+    pub events: u64,
     /// Tenants the events are spread over.
     #[arg(long, default_value_t = 100)]
-    tenants: u64,
+    pub tenants: u64,
     /// Events per session.
     #[arg(long, default_value_t = 20)]
-    session_length: u64,
+    pub session_length: u64,
 }
 
 /// The `n`th event of a session: it starts, the agent and the user talk (the agent reading
@@ -72,7 +72,7 @@ fn nth_event(n: u64, length: u64, last_user_message: Option<Uuid>) -> (Event, Ac
 }
 
 /// Write a valid export of `args.events` events to `out`.
-fn generate(args: &AuditArgs, out: &mut impl Write) -> std::io::Result<()> {
+pub fn generate(args: &AuditArgs, out: &mut impl Write) -> std::io::Result<()> {
     let per_tenant = args.events.div_ceil(args.tenants.max(1));
     let length = args.session_length.max(3);
     let start = now_micros() - time::Duration::days(30);

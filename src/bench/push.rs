@@ -5,8 +5,9 @@
 //!   from sending `POST /messages/user` to the agent's long-poll answer arriving, and from the
 //!   POST's acknowledgement to that answer;
 //! - reply throughput while N long-polls are parked;
-//! - many idle parked long-polls: the server's resident memory and the database's
-//!   transactions per second while nothing happens;
+//! - idle parked long-polls (a few hundred, and many) over a log that already holds a million
+//!   events: the server's resident memory, and the statements, transactions and rows per
+//!   second it makes the database run while nothing happens (this must not grow with the log);
 //!
 //! each for every NOTIFY placement asked for (`--notify`).
 
@@ -45,9 +46,13 @@ pub struct PushArgs {
     /// Seconds of the throughput run.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
-    /// Parked long-polls for the idle run (0 skips it).
-    #[arg(long, default_value_t = 10_000)]
-    pub idle_parked: u32,
+    /// Parked long-polls for each idle run (0 skips it).
+    #[arg(long, value_delimiter = ',', default_value = "200,10000")]
+    pub idle_parked: Vec<u32>,
+    /// Events generated into the log (other tenants') before anything else runs, so that
+    /// idle costs are measured against a table of realistic size.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub log_events: u64,
     /// Seconds the idle run counts database transactions.
     #[arg(long, default_value_t = 20)]
     pub idle_seconds: u64,
@@ -63,6 +68,34 @@ pub struct PushArgs {
         default_value = "after-commit"
     )]
     pub notify: Vec<NotifyMode>,
+}
+
+/// Put `events` generated events (of tenants the benchmark does not use) into the empty log.
+async fn fill_log(db: &BenchDb, events: u64) -> Result<(), BoxError> {
+    let started = Instant::now();
+    let path =
+        std::env::temp_dir().join(format!("switchboard-bench-log-{}.ndjson", Uuid::new_v4()));
+    let log = super::audit::AuditArgs {
+        events,
+        tenants: 100,
+        session_length: 20,
+    };
+    {
+        let file = std::fs::File::create(&path)?;
+        super::audit::generate(&log, &mut std::io::BufWriter::with_capacity(1 << 20, file))?;
+    }
+    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?);
+    let replayed = crate::eventlog::replay::replay(&db.pool, file).await;
+    std::fs::remove_file(&path)?;
+    replayed?;
+    sqlx::query("VACUUM ANALYZE events")
+        .execute(&db.pool)
+        .await?;
+    println!(
+        "  the log holds {events} other events ({:.0} s to generate and replay them)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// A `switchboard serve` child process on the bench database.
@@ -355,18 +388,28 @@ struct IdleRun {
     rss_parked: Option<f64>,
     transactions_per_second: f64,
     counted: &'static str,
+    /// All transactions of the database (pg_stat_database), whoever ran them.
+    database_transactions_per_second: f64,
+    /// Rows the database read (returned + fetched) for anyone.
+    rows_per_second: f64,
 }
+
+/// The database's transactions and the rows it read, so far (statistics lag about a second).
+const DATABASE_ACTIVITY: &str = "\
+SELECT (xact_commit + xact_rollback)::bigint, (tup_returned + tup_fetched)::bigint
+FROM pg_stat_database WHERE datname = current_database()";
 
 async fn idle(
     db: &BenchDb,
     server: &Server,
     client: &Arc<Client>,
     args: &PushArgs,
+    parked: u32,
 ) -> Result<IdleRun, BoxError> {
     let rss_before = server.rss_mib();
-    let agents = client.agents(args.idle_parked).await?;
+    let agents = client.agents(parked).await?;
     let waiting = Parked::start(client, &agents);
-    settle(args.idle_parked).await;
+    settle(parked).await;
     // What the server makes the database do: statements from pg_stat_statements when the
     // cluster has it (autovacuum, busy after the sessions were created, is not counted there),
     // else all transactions of the database.
@@ -397,20 +440,29 @@ async fn idle(
     }
     let rss_parked = server.rss_mib();
     let before: i64 = sqlx::query_scalar(count).fetch_one(&db.pool).await?;
+    let database_before: (i64, i64) = sqlx::query_as(DATABASE_ACTIVITY)
+        .fetch_one(&db.pool)
+        .await?;
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let after: i64 = sqlx::query_scalar(count).fetch_one(&db.pool).await?;
+    let database_after: (i64, i64) = sqlx::query_as(DATABASE_ACTIVITY)
+        .fetch_one(&db.pool)
+        .await?;
     let seconds = started.elapsed().as_secs_f64();
     waiting.stop();
-    // The measuring query itself is one transaction when counting transactions.
+    // The measuring queries themselves: one transaction each when counting transactions.
     let own = if statements { 0 } else { 1 };
     let transactions = (after - before - own).max(0) as f64;
     Ok(IdleRun {
-        parked: args.idle_parked,
+        parked,
         rss_before,
         rss_parked,
         transactions_per_second: transactions / seconds,
+        database_transactions_per_second: (database_after.0 - database_before.0 - 2).max(0) as f64
+            / seconds,
+        rows_per_second: (database_after.1 - database_before.1).max(0) as f64 / seconds,
         counted: if statements {
             "statements (pg_stat_statements)"
         } else {
@@ -421,6 +473,9 @@ async fn idle(
 
 pub async fn run(db: &BenchDb, args: &PushArgs) -> Result<(), BoxError> {
     super::super::cli::raise_open_file_limit();
+    if args.log_events > 0 {
+        fill_log(db, args.log_events).await?;
+    }
     let key_dir = std::env::temp_dir().join(format!("switchboard-bench-keys-{}", Uuid::new_v4()));
     let (keys, _) = SigningKeys::load(None, None, &key_dir)?;
     let public = std::fs::read_to_string(key_dir.join("jwt-ed25519-public.pem"))?;
@@ -467,16 +522,19 @@ pub async fn run(db: &BenchDb, args: &PushArgs) -> Result<(), BoxError> {
             run.replies_per_second,
             run.answers_per_second
         );
-        if args.idle_parked > 0 {
-            let run = idle(db, &server, &client, args).await?;
+        for parked in args.idle_parked.iter().copied().filter(|n| *n > 0) {
+            let run = idle(db, &server, &client, args, parked).await?;
             let mib = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.1} MiB"));
             println!(
-                "  idle with {} parked: server RSS {} (before parking {}), database {:.2} {}/s",
+                "  idle with {} parked: server RSS {} (before parking {}), database {:.2} {}/s, \
+                 {:.2} transactions/s and {:.1} rows read/s in all",
                 run.parked,
                 mib(run.rss_parked),
                 mib(run.rss_before),
                 run.transactions_per_second,
-                run.counted
+                run.counted,
+                run.database_transactions_per_second,
+                run.rows_per_second,
             );
         }
         drop(server);
