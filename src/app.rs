@@ -174,7 +174,9 @@ mod tests {
 }
 
 /// Every interface, mounted side by side (serve it with [`crate::http::server::serve`]).
+/// `/` belongs to the inbox for browsers and to the REST service description otherwise.
 pub fn router(state: AppState) -> Router {
     let mcp = crate::mcp::routes::<AppState>(state.clone());
-    crate::http::router(state, mcp)
+    let inbox = crate::inbox::routes(crate::http::routes::service::service_info);
+    crate::http::router(state, mcp.merge(inbox))
 }

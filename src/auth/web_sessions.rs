@@ -40,8 +40,6 @@ UPDATE login_links SET used_at = now()
 WHERE token_sha256 = $1 AND used_at IS NULL AND expires_at > now()
 RETURNING tenant_id";
 
-const LINK_STATE: &str = "SELECT used_at IS NOT NULL FROM login_links WHERE token_sha256 = $1";
-
 const INSERT_SESSION: &str = "\
 INSERT INTO web_sessions (id, tenant_id, token_sha256, api_key_id, created_at, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6)";
@@ -154,6 +152,24 @@ pub async fn create_link(
     Ok(LoginLink { token, expires_at })
 }
 
+const LINK_STATE_NOW: &str = "\
+SELECT used_at IS NOT NULL, expires_at <= now() FROM login_links WHERE token_sha256 = $1";
+
+/// Would this sign-in link work now? `None` if so, else why not. Reads only: looking at a
+/// link does not use it.
+pub async fn link_state(pool: &PgPool, token: &str) -> Result<Option<LinkRefused>, sqlx::Error> {
+    let row: Option<(bool, bool)> = sqlx::query_as(LINK_STATE_NOW)
+        .bind(token_sha256(token))
+        .fetch_optional(pool)
+        .await?;
+    Ok(match row {
+        None => Some(LinkRefused::Unknown),
+        Some((true, _)) => Some(LinkRefused::Used),
+        Some((false, true)) => Some(LinkRefused::Expired),
+        Some((false, false)) => None,
+    })
+}
+
 /// Use a sign-in link: a web session for its tenant, or why not.
 pub async fn sign_in_with_link(
     pool: &PgPool,
@@ -167,15 +183,9 @@ pub async fn sign_in_with_link(
         .await?;
     let Some(tenant_id) = tenant else {
         tx.rollback().await?;
-        let used: Option<bool> = sqlx::query_scalar(LINK_STATE)
-            .bind(&digest)
-            .fetch_optional(pool)
-            .await?;
-        return Ok(Err(match used {
-            None => LinkRefused::Unknown,
-            Some(true) => LinkRefused::Used,
-            Some(false) => LinkRefused::Expired,
-        }));
+        // It was refused a moment ago; if it reads as good now, it expired in between.
+        let why = link_state(pool, token).await?;
+        return Ok(Err(why.unwrap_or(LinkRefused::Expired)));
     };
     let session = start(&mut tx, tenant_id, None, None).await?;
     tx.commit().await?;

@@ -5,6 +5,7 @@
 mod audit;
 mod bench;
 mod keys;
+mod login_link;
 mod mcp_stdio;
 mod projections;
 mod serve;
@@ -40,6 +41,8 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Print a one-time link that signs a person in to the inbox.
+    LoginLink(login_link::LoginLinkArgs),
     /// Rebuild the read models from the log, or check them against it.
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),
@@ -72,6 +75,7 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::run(&self.db, args).await,
             Command::Keys(command) => keys::run(&self.db, command).await,
+            Command::LoginLink(args) => login_link::run(&self.db, args).await,
             Command::Projections(command) => projections::run(&self.db, command).await,
             Command::Verify(args) => verify::run(&self.db, args).await,
             Command::Export(args) => audit::export(&self.db, args).await,
