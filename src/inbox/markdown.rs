@@ -83,11 +83,11 @@ impl<'a> Iterator for Safe<'a> {
     fn next(&mut self) -> Option<Event<'a>> {
         let event = self.inner.next()?;
         Some(match event {
+            // A conversation keeps the lines it was typed in.
+            Event::SoftBreak => Event::HardBreak,
             // Raw HTML is shown as the text it is; a block of it keeps its lines.
             Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
-            Event::Start(Tag::HtmlBlock) => {
-                Event::Html(CowStr::Borrowed("<p class=\"literal\">"))
-            }
+            Event::Start(Tag::HtmlBlock) => Event::Html(CowStr::Borrowed("<p class=\"literal\">")),
             Event::End(TagEnd::HtmlBlock) => Event::Html(CowStr::Borrowed("</p>")),
             Event::Start(Tag::Link {
                 dest_url, title, ..
@@ -227,7 +227,10 @@ mod tests {
             out.contains("href=\"https://example.com/a?b=1&amp;c=%222%22\""),
             "{out}"
         );
-        assert!(out.contains("rel=\"noopener noreferrer nofollow\""), "{out}");
+        assert!(
+            out.contains("rel=\"noopener noreferrer nofollow\""),
+            "{out}"
+        );
         for bad in [
             "<javascript:alert(1)>",
             "[a](java\nscript:alert(1))",
@@ -245,7 +248,10 @@ mod tests {
     fn images_are_links_never_loaded() {
         let out = rendered("![a cat](https://example.com/cat.png) ![x](javascript:1)");
         assert!(!out.contains("<img"), "{out}");
-        assert!(out.contains("href=\"https://example.com/cat.png\""), "{out}");
+        assert!(
+            out.contains("href=\"https://example.com/cat.png\""),
+            "{out}"
+        );
         assert!(out.contains("a cat"), "{out}");
     }
 
@@ -255,7 +261,10 @@ mod tests {
         assert!(out.contains("<pre><code class=\"language-rust\">"), "{out}");
         assert!(out.contains("&lt;b&gt;"), "{out}");
         let diff = rendered("```diff\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old <i>\n+new\n```");
-        assert!(diff.contains("<span class=\"del\">-old &lt;i&gt;</span>"), "{diff}");
+        assert!(
+            diff.contains("<span class=\"del\">-old &lt;i&gt;</span>"),
+            "{diff}"
+        );
         assert!(diff.contains("<span class=\"add\">+new</span>"), "{diff}");
         assert!(diff.contains("<span class=\"hunk\">"), "{diff}");
     }
@@ -268,7 +277,13 @@ mod tests {
                     +++ b/b.txt\n@@ -0,0 +1 @@\n+hello\n";
         let files = files(diff);
         assert_eq!(files.len(), 2);
-        assert_eq!((files[0].path, files[0].added, files[0].removed), ("src/a.rs", 2, 1));
-        assert_eq!((files[1].path, files[1].added, files[1].removed), ("b.txt", 1, 0));
+        assert_eq!(
+            (files[0].path, files[0].added, files[0].removed),
+            ("src/a.rs", 2, 1)
+        );
+        assert_eq!(
+            (files[1].path, files[1].added, files[1].removed),
+            ("b.txt", 1, 0)
+        );
     }
 }

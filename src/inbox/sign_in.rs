@@ -114,12 +114,22 @@ pub async fn with_key(
         return cross_site(&app);
     }
     let Ok(Form(form)) = form else {
-        return refused(&app, "", StatusCode::BAD_REQUEST, "Paste an API key to sign in.");
+        return refused(
+            &app,
+            "",
+            StatusCode::BAD_REQUEST,
+            "Paste an API key to sign in.",
+        );
     };
     let next = next_page(form.next.as_deref());
     let token = form.api_key.trim();
     if token.is_empty() {
-        return refused(&app, next, StatusCode::BAD_REQUEST, "Paste an API key to sign in.");
+        return refused(
+            &app,
+            next,
+            StatusCode::BAD_REQUEST,
+            "Paste an API key to sign in.",
+        );
     }
     let identity = match app.auth.authenticate(token).await {
         Ok(identity) => identity,
@@ -186,10 +196,7 @@ fn link_refused(app: &AppState, why: &LinkRefused) -> Response {
 }
 
 /// `GET /login/{token}`: the page that signs in with the link (it does not use the link).
-pub async fn link_page(
-    State(app): State<AppState>,
-    Path(token): Path<String>,
-) -> Response {
+pub async fn link_page(State(app): State<AppState>, Path(token): Path<String>) -> Response {
     match web_sessions::link_state(app.log.pool(), &token).await {
         Ok(None) => html(StatusCode::OK, views::link_sign_in(&frame(&app, None))),
         Ok(Some(why)) => link_refused(&app, &why),

@@ -35,7 +35,13 @@ pub fn title(waiting: Option<i64>, page: &str) -> String {
     }
 }
 
-fn page(frame: &Frame, kind: &str, heading: &str, data_session: Option<Uuid>, main: Markup) -> Markup {
+fn page(
+    frame: &Frame,
+    kind: &str,
+    heading: &str,
+    data_session: Option<Uuid>,
+    main: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" data-base=(frame.base) {
@@ -254,12 +260,7 @@ pub struct SessionHead<'a> {
 }
 
 /// The session page: its header, changes, conversation and reply box.
-pub fn session(
-    frame: &Frame,
-    head: &SessionHead,
-    events: &[StoredEvent],
-    earlier: bool,
-) -> Markup {
+pub fn session(frame: &Frame, head: &SessionHead, events: &[StoredEvent], earlier: bool) -> Markup {
     let now = OffsetDateTime::now_utc();
     let heading = format!("{} {}", head.agent_type, short(head.id));
     page(
@@ -353,8 +354,8 @@ fn item(stored: &StoredEvent, asked: &[Uuid], now: OffsetDateTime) -> Markup {
     let Ok(event) = Event::from_stored(&stored.event_type, &stored.data) else {
         return html! {};
     };
-    let from_inbox = serde_json::from_str::<Metadata>(&stored.metadata)
-        .is_ok_and(|m| m.web_session.is_some());
+    let from_inbox =
+        serde_json::from_str::<Metadata>(&stored.metadata).is_ok_and(|m| m.web_session.is_some());
     let at = when(stored.recorded_at, now);
     let system = |text: &str| {
         html! {
