@@ -20,6 +20,30 @@ pub fn render(text: &str) -> Markup {
     PreEscaped(out)
 }
 
+/// The words of `text` without Markdown's marks, for one-line previews.
+pub fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for event in Parser::new_ext(text, Options::ENABLE_STRIKETHROUGH) {
+        match event {
+            Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) => {
+                out.push_str(&t)
+            }
+            Event::SoftBreak
+            | Event::HardBreak
+            | Event::End(
+                TagEnd::Paragraph
+                | TagEnd::Heading(_)
+                | TagEnd::Item
+                | TagEnd::CodeBlock
+                | TagEnd::BlockQuote(_)
+                | TagEnd::TableCell,
+            ) if !out.ends_with(' ') => out.push(' '),
+            _ => {}
+        }
+    }
+    out.trim().to_owned()
+}
+
 /// The parser's events with everything unsafe turned into text.
 struct Safe<'a> {
     inner: Parser<'a>,
@@ -122,7 +146,7 @@ fn safe_url(dest: &str) -> Option<String> {
 /// One kind of line in a unified diff.
 fn line_class(line: &str) -> &'static str {
     if line.starts_with("+++") || line.starts_with("---") {
-        "meta"
+        "head"
     } else if line.starts_with('+') {
         "add"
     } else if line.starts_with('-') {
@@ -137,7 +161,7 @@ fn line_class(line: &str) -> &'static str {
         || line.starts_with("rename ")
         || line.starts_with('\\')
     {
-        "meta"
+        "head"
     } else {
         "ctx"
     }
@@ -149,7 +173,7 @@ pub fn diff_lines(text: &str) -> Markup {
         pre.diff {
             code {
                 @for line in text.lines() {
-                    span class=(line_class(line)) { (line) } "\n"
+                    span class=(line_class(line)) { (line) }
                 }
             }
         }
@@ -267,6 +291,14 @@ mod tests {
         );
         assert!(diff.contains("<span class=\"add\">+new</span>"), "{diff}");
         assert!(diff.contains("<span class=\"hunk\">"), "{diff}");
+    }
+
+    #[test]
+    fn previews_are_the_words_without_the_marks() {
+        assert_eq!(
+            plain("Deploy to **staging**?\nPromote `v2` <b>now</b>"),
+            "Deploy to staging? Promote v2 <b>now</b>"
+        );
     }
 
     #[test]

@@ -214,7 +214,7 @@ fn row(frame: &Frame, s: &Listed, now: OffsetDateTime) -> Markup {
                     span.preview {
                         @if question { strong.q { "Question: " } }
                         @match &s.preview {
-                            Some(text) => (text.trim()),
+                            Some(text) => (markdown::plain(text)),
                             None => em { "No messages yet" },
                         }
                     }
@@ -287,13 +287,15 @@ fn session_parts(frame: &Frame, head: &SessionHead, now: OffsetDateTime) -> Mark
     let (class, label) = status_label(head.status);
     html! {
         div #session-head .session-head data-status=(class) {
-            a.back href=(frame.base) { "← Inbox" }
-            div.title-row {
-                h1 { (head.agent_type) }
-                span class={ "pill " (class) } { (label) }
+            div.head-bar {
+                a.back href=(frame.base) { "← Inbox" }
                 @if head.status != SessionStatus::Completed {
                     button #end-session .danger type="button" { "End session" }
                 }
+            }
+            div.title-row {
+                h1 { (head.agent_type) }
+                span class={ "pill " (class) } { (label) }
             }
             p.meta {
                 "Session " code { (short(head.id)) }

@@ -56,14 +56,23 @@ async function signIn(context, link) {
   return page;
 }
 
-async function screenshot(page, name, fullPage) {
+/** A screenshot for the README; `whole` grows the window to show the whole page. */
+async function screenshot(page, name, whole) {
   if (!args.screenshots) return;
-  // Times and the animation of new items differ from run to run; settle them.
-  await page.evaluate(() => {
-    document.querySelectorAll('.fresh').forEach((e) => e.classList.remove('fresh'));
-    window.scrollTo(0, 0);
-  });
-  await page.screenshot({ path: args.screenshots + '/' + name + '.png', fullPage: !!fullPage });
+  // New items arrive with an animation; settle it.
+  await page.evaluate(() => document.querySelectorAll('.fresh').forEach((e) => e.classList.remove('fresh')));
+  if (whole) {
+    // A taller window rather than a full-page capture, which would paint the sticky reply
+    // box in the middle of the page.
+    const size = page.viewportSize();
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    await page.setViewportSize({ width: size.width, height: Math.min(height, 2400) });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: args.screenshots + '/' + name + '.png' });
+    await page.setViewportSize(size);
+  } else {
+    await page.screenshot({ path: args.screenshots + '/' + name + '.png' });
+  }
 }
 
 /** Bytes the browser transferred (headers and compressed bodies) while loading `url`. */
