@@ -25,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use uuid::Uuid;
 
-const PLAYWRIGHT: &str = "playwright-core@1.65.1";
+use switchboard::bench::inbox::PLAYWRIGHT_CORE;
 
 /// A scenario of `tests/inbox/browser.js` running in Chromium.
 struct Browser {
@@ -37,7 +37,7 @@ struct Browser {
 impl Browser {
     async fn start(app: &TestApp, scenario: &str, mut args: Value) -> Browser {
         let modules = tokio::task::spawn_blocking(|| {
-            common::prereqs::npm("playwright", &[PLAYWRIGHT]).join("node_modules")
+            common::prereqs::npm("playwright", &[PLAYWRIGHT_CORE]).join("node_modules")
         })
         .await
         .unwrap();

@@ -772,3 +772,31 @@ async fn the_cli_prints_a_link_that_signs_in_and_serve_prints_one_on_first_start
     assert_eq!(used.status(), 303);
     assert!(node.terminate().success());
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_inbox_routes_and_the_cookie() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get_json("/openapi.json").await;
+    for (path, method) in [
+        ("/", "get"),
+        ("/sessions/{session_id}", "get"),
+        ("/login", "get"),
+        ("/login", "post"),
+        ("/login/{token}", "get"),
+        ("/login/{token}", "post"),
+        ("/logout", "post"),
+        ("/logout/everywhere", "post"),
+        ("/inbox/list", "get"),
+        ("/inbox/sessions/{session_id}", "get"),
+        ("/inbox/waiting", "get"),
+        ("/sw.js", "get"),
+        ("/manifest.webmanifest", "get"),
+        ("/assets/{file}", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["inboxCookie"]["in"],
+        "cookie"
+    );
+}
