@@ -352,6 +352,24 @@ pub fn timeline(events: &[StoredEvent], now: OffsetDateTime) -> Markup {
     }
 }
 
+/// The most of one message a page renders; the rest is a click away in the API.
+const MAX_RENDERED_BYTES: usize = 64 * 1024;
+
+/// A message's text as rendered: all of it, or its first [`MAX_RENDERED_BYTES`] and a note.
+fn message(content: &str) -> Markup {
+    if content.len() <= MAX_RENDERED_BYTES {
+        return markdown::render(content);
+    }
+    let mut end = MAX_RENDERED_BYTES;
+    while !content.is_char_boundary(end) {
+        end -= 1;
+    }
+    html! {
+        (markdown::render(&content[..end]))
+        p.cut { "… (" (content.len() / 1024) " KB in all; the rest is not shown here)" }
+    }
+}
+
 fn item(stored: &StoredEvent, asked: &[Uuid], now: OffsetDateTime) -> Markup {
     let Ok(event) = Event::from_stored(&stored.event_type, &stored.data) else {
         return html! {};
@@ -376,7 +394,7 @@ fn item(stored: &StoredEvent, asked: &[Uuid], now: OffsetDateTime) -> Markup {
                             @if question { span.tag { "Question" } }
                             (at)
                         }
-                        div.md { (markdown::render(&m.content)) }
+                        div.md { (message(&m.content)) }
                     }
                 }
             }
@@ -390,7 +408,7 @@ fn item(stored: &StoredEvent, asked: &[Uuid], now: OffsetDateTime) -> Markup {
                         @if !from_inbox { span.via { "via API" } }
                         (at)
                     }
-                    div.md { (markdown::render(&m.content)) }
+                    div.md { (message(&m.content)) }
                 }
             }
         },
