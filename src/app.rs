@@ -156,6 +156,14 @@ impl std::fmt::Display for PublicUrl {
     }
 }
 
+/// Every interface, mounted side by side (serve it with [`crate::http::server::serve`]).
+/// `/` belongs to the inbox for browsers and to the REST service description otherwise.
+pub fn router(state: AppState) -> Router {
+    let mcp = crate::mcp::routes::<AppState>(state.clone());
+    let inbox = crate::inbox::routes(crate::http::routes::service::service_info);
+    crate::http::router(state, mcp.merge(inbox))
+}
+
 #[cfg(test)]
 mod tests {
     use super::PublicUrl;
@@ -171,12 +179,4 @@ mod tests {
         assert!(PublicUrl::parse("http://x/?a=1").is_err());
         assert!(PublicUrl::parse("not a url").is_err());
     }
-}
-
-/// Every interface, mounted side by side (serve it with [`crate::http::server::serve`]).
-/// `/` belongs to the inbox for browsers and to the REST service description otherwise.
-pub fn router(state: AppState) -> Router {
-    let mcp = crate::mcp::routes::<AppState>(state.clone());
-    let inbox = crate::inbox::routes(crate::http::routes::service::service_info);
-    crate::http::router(state, mcp.merge(inbox))
 }

@@ -747,6 +747,13 @@ async fn the_cli_prints_a_link_that_signs_in_and_serve_prints_one_on_first_start
         .output()
         .unwrap();
     assert!(!refused.status.success());
+    let nobody = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["login-link", "--user", &Uuid::new_v4().to_string()])
+        .env("DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user"));
 
     // A fresh install prints a first key and a link beside it.
     let fresh = common::database().await;

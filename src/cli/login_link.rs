@@ -38,6 +38,14 @@ pub async fn run(db_args: &DatabaseArgs, args: LoginLinkArgs) -> Outcome {
         None => PublicUrl::local(super::serve::port(args.port)?),
     };
     let db = db_args.open(2).await?;
+    if !super::users::exists(&db, args.user).await? {
+        db.close().await;
+        return Err(format!(
+            "no user {}: `switchboard users list` shows who there is",
+            args.user
+        )
+        .into());
+    }
     let link = web_sessions::create_link(&db.pool, args.user, args.minutes).await;
     db.close().await;
     let link = link?;

@@ -14,8 +14,9 @@ use super::Outcome;
 use crate::app::{self, App, AppState, Config, PublicUrl};
 use crate::auth::web_sessions::{self, DEFAULT_LINK_MINUTES};
 use crate::auth::{Authenticator, api_keys};
-use crate::commands::Scope;
+use crate::commands::{self, Scope};
 use crate::config::{DatabaseArgs, KeyArgs};
+use crate::domain::UserName;
 use crate::eventlog::{EventLog, NotifyMode};
 use crate::http;
 use crate::mcp::McpConfig;
@@ -140,6 +141,9 @@ async fn serve(
     );
     if keys.can_sign() && !api_keys::any(&db.pool).await? {
         let user = Uuid::new_v4();
+        let log = EventLog::new(db.pool.clone());
+        let name = UserName::parse("name", "default").expect("a valid name");
+        commands::create_user(&log, &commands::Context::system(user), name, None).await?;
         let (key, token) =
             api_keys::create(&db.pool, &keys, user, "default", Scope::Agent, None).await?;
         let link = web_sessions::create_link(&db.pool, user, DEFAULT_LINK_MINUTES).await?;

@@ -418,6 +418,8 @@ fn item(stored: &StoredEvent, asked: &[Uuid], now: OffsetDateTime) -> Markup {
         Event::MessagesRead(_) => system("The agent received your replies"),
         Event::GitDiffUpdated(d) if d.git_diff.is_empty() => system("Changes cleared"),
         Event::GitDiffUpdated(_) => system("Changes updated"),
+        // Account events are not about a session.
+        Event::UserCreated(_) | Event::UserRenamed(_) => html! {},
     }
 }
 
