@@ -192,7 +192,8 @@ fn link_refused(app: &AppState, why: &LinkRefused) -> Response {
         "{why} Ask for a new one (switchboard login-link --user <your user id>), or sign in \
          with an API key."
     );
-    problem(app, status, "This link does not work", &text)
+    let page = views::problem(&frame(app, None), "This link does not work", &text, true);
+    html(status, page)
 }
 
 /// `GET /login/{token}`: the page that signs in with the link (it does not use the link).
