@@ -118,6 +118,11 @@ impl EventLog {
         }
     }
 
+    /// Bytes of session state this process remembers now (bounded; for tests and metrics).
+    pub fn remembered_bytes(&self) -> usize {
+        self.tenants.remembered_bytes()
+    }
+
     /// Forget everything known about tenants (after the projections were rebuilt).
     pub async fn forget_all(&self) {
         self.tenants.forget_all().await;
@@ -190,6 +195,18 @@ impl EventLog {
     ) -> Result<Vec<RecordedEvent>, LogError> {
         let mut conn = self.pool.acquire().await?;
         read::stream(&mut conn, tenant_id, stream_id).await
+    }
+
+    /// The events of one stream from the event `from_event` on (none when the stream has no
+    /// such event).
+    pub async fn stream_from(
+        &self,
+        tenant_id: Uuid,
+        stream_id: Uuid,
+        from_event: Uuid,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        read::stream_from(&mut conn, tenant_id, stream_id, from_event).await
     }
 
     /// Append `events` to one stream. Appending ids that are already in the log writes
