@@ -274,6 +274,7 @@ async fn a_person_signs_in_with_a_link_sees_the_question_arrive_and_answers_the_
     println!("first load: {bytes} bytes, {}", ready["load"]["files"]);
 
     // The agent asks and blocks until the person answers in the browser.
+    let session_id = session.clone();
     let asked = tokio::spawn(async move {
         let answer = call(
             &agent,
@@ -299,6 +300,19 @@ async fn a_person_signs_in_with_a_link_sees_the_question_arrive_and_answers_the_
         .expect("the agent's call returns")
         .unwrap();
     assert_eq!(answer["answer"], "Yes, lock it too.\nUse the same helper.");
+    // The person ended the session from its page.
+    let ended = agent
+        .call_tool(
+            CallToolRequestParams::new("log_step").with_arguments(
+                json!({"agent_instance_id": session_id, "step_description": "more"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .expect("a tool result");
+    assert_eq!(ended.is_error, Some(true), "{ended:?}");
     agent.cancel().await.unwrap();
 
     // The log says who answered: the person's web session.

@@ -16,12 +16,18 @@ use super::{read, session_path};
 use crate::app::AppState;
 use crate::auth::AuthError;
 use crate::eventlog::LogError;
-use crate::eventlog::read::{StoredEvent, events_after};
+use crate::eventlog::read::{Page, StoredEvent, events_after};
 
-/// Conversation items a session page shows at most (the newest).
-const TIMELINE_LIMIT: i64 = 300;
-/// Events a fragment carries at most; the page asks again for the rest.
-const FRAGMENT_LIMIT: i64 = 200;
+/// The most of a session a page shows (its newest events).
+const TIMELINE: Page = Page {
+    rows: 300,
+    bytes: 8 * 1024 * 1024,
+};
+/// The most a fragment carries; the page asks again for the rest.
+const FRAGMENT: Page = Page {
+    rows: 200,
+    bytes: 4 * 1024 * 1024,
+};
 
 /// A rendered page, never cached: it shows one person's conversations.
 pub fn html(status: StatusCode, markup: Markup) -> Response {
@@ -173,7 +179,7 @@ pub async fn session(
             return Ok(None);
         };
         let (events, earlier) =
-            read::latest_events(app.log.pool(), tenant, session_id, TIMELINE_LIMIT).await?;
+            read::latest_events(app.log.pool(), tenant, session_id, TIMELINE).await?;
         let waiting = read::waiting(app.log.pool(), tenant).await?;
         Ok::<_, LogError>(Some((state.session, events, earlier, waiting)))
     };
@@ -288,15 +294,17 @@ pub async fn session_fragment(
         };
         let mut conn = app.log.pool().acquire().await?;
         let events: Vec<StoredEvent> =
-            events_after(&mut conn, tenant, Some(session_id), after, FRAGMENT_LIMIT).await?;
+            events_after(&mut conn, tenant, Some(session_id), after, FRAGMENT).await?;
         let waiting = read::waiting(app.log.pool(), tenant).await?;
         Ok::<_, LogError>(Some((state.session, events, waiting)))
     };
     match update.await {
-        Ok(Some((session, events, waiting))) => html(
-            StatusCode::OK,
-            views::session_update(&frame(&app, None), &head(&session), &events, waiting),
-        ),
+        Ok(Some((session, events, waiting))) => {
+            let more = read::filled(&events, FRAGMENT);
+            let update =
+                views::session_update(&frame(&app, None), &head(&session), &events, waiting, more);
+            html(StatusCode::OK, update)
+        }
         Ok(None) => fragment_error(StatusCode::NOT_FOUND, "no such session"),
         Err(e) => fragment_failed(&e),
     }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::eventlog::LogError;
-use crate::eventlog::read::StoredEvent;
+use crate::eventlog::read::{Page, StoredEvent};
 use projections::SessionStatus;
 
 /// Characters of an agent message the list shows (the session page shows all of it).
@@ -74,27 +74,41 @@ pub async fn waiting(pool: &PgPool, tenant_id: Uuid) -> Result<i64, LogError> {
         .await?)
 }
 
+/// A session's newest events, newest first: at most `$3`, fewer when they would carry more than
+/// `$4` bytes (always at least one), as [`crate::eventlog::read::events_after`] bounds its pages.
 const LATEST_EVENTS: &str = "\
 SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text AS data,
        metadata::text AS metadata, recorded_at, txid, prev_hash, hash
-FROM events WHERE tenant_id = $1 AND stream_id = $2
-ORDER BY stream_version DESC LIMIT $3";
+FROM (SELECT *, sum(octet_length(data::text) + octet_length(metadata::text))
+                    OVER (ORDER BY stream_version DESC) AS upto
+      FROM events WHERE tenant_id = $1 AND stream_id = $2
+      ORDER BY stream_version DESC LIMIT $3) e
+WHERE upto - octet_length(data::text) - octet_length(metadata::text) < $4
+ORDER BY stream_version DESC";
 
-/// A session's newest `limit` events, oldest first, and whether there are earlier ones.
+/// A session's newest events within `page`, oldest first, and whether there are earlier ones.
 pub async fn latest_events(
     pool: &PgPool,
     tenant_id: Uuid,
     session_id: Uuid,
-    limit: i64,
+    page: Page,
 ) -> Result<(Vec<StoredEvent>, bool), LogError> {
     let mut events: Vec<StoredEvent> = sqlx::query_as(LATEST_EVENTS)
         .bind(tenant_id)
         .bind(session_id)
-        .bind(limit + 1)
+        .bind(page.rows)
+        .bind(page.bytes)
         .fetch_all(pool)
         .await?;
-    let earlier = events.len() as i64 > limit;
-    events.truncate(limit as usize);
+    let earlier = events
+        .last()
+        .is_some_and(|oldest| oldest.stream_version > 1);
     events.reverse();
     Ok((events, earlier))
+}
+
+/// Whether a page of events read with `page` may have stopped short of the end.
+pub fn filled(events: &[StoredEvent], page: Page) -> bool {
+    let bytes: usize = events.iter().map(|e| e.data.len() + e.metadata.len()).sum();
+    events.len() as i64 >= page.rows || bytes as i64 >= page.bytes
 }

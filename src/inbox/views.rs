@@ -7,9 +7,8 @@ use projections::{Event, Metadata, SessionStatus};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::assets;
-use super::markdown;
 use super::read::Listed;
+use super::{assets, markdown, session_path};
 use crate::eventlog::read::StoredEvent;
 use crate::wire::timestamp;
 
@@ -28,7 +27,7 @@ impl Frame<'_> {
 }
 
 /// "(3) Inbox · Switchboard": the tab title, with the number of open questions.
-pub fn title(waiting: Option<i64>, page: &str) -> String {
+fn title(waiting: Option<i64>, page: &str) -> String {
     match waiting {
         Some(n) if n > 0 => format!("({n}) {page} · Switchboard"),
         _ => format!("{page} · Switchboard"),
@@ -112,7 +111,7 @@ fn when(at: OffsetDateTime, now: OffsetDateTime) -> Markup {
 }
 
 /// "just now", "5 min ago", "3 h ago", "2 days ago", else the date.
-pub fn relative(at: OffsetDateTime, now: OffsetDateTime) -> String {
+fn relative(at: OffsetDateTime, now: OffsetDateTime) -> String {
     let seconds = (now - at).whole_seconds().max(0);
     match seconds {
         0..45 => "just now".into(),
@@ -203,7 +202,7 @@ fn row(frame: &Frame, s: &Listed, now: OffsetDateTime) -> Markup {
     let question = s.question.unwrap_or(false) && s.status() == SessionStatus::AwaitingInput;
     html! {
         li class={ "row " (class) } data-session-id=(s.id) data-message-id=[s.message_id] {
-            a.row-link href=(frame.href(&format!("sessions/{}", s.id))) {
+            a.row-link href=(frame.href(&session_path(s.id))) {
                 span.dot aria-hidden="true" {}
                 span.row-main {
                     span.row-top {
@@ -441,16 +440,18 @@ fn composer(head: &SessionHead) -> Markup {
 }
 
 /// The fragment a session page applies on news: parts replaced whole, new conversation items
-/// (after the sequence number the page has), and whether the reply box still belongs.
+/// (after the sequence number the page has), and whether more are to be asked for.
 pub fn session_update(
     frame: &Frame,
     head: &SessionHead,
     events: &[StoredEvent],
     waiting: i64,
+    more: bool,
 ) -> Markup {
     let now = OffsetDateTime::now_utc();
     html! {
-        div #update data-waiting=(waiting) data-status=(status_label(head.status).0) {
+        div #update data-waiting=(waiting) data-status=(status_label(head.status).0)
+            data-more=(more) {
             (session_parts(frame, head, now))
             ol #new-items { (timeline(events, now)) }
         }

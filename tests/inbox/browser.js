@@ -39,7 +39,12 @@ async function watchedPage(context) {
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   page.incidents = [];
-  page.on('dialog', (d) => { page.incidents.push('dialog: ' + d.message()); d.dismiss(); });
+  // A dialog is accepted when the scenario expects one (page.expectDialog), else an incident.
+  page.on('dialog', (d) => {
+    if (page.expectDialog) { page.expectDialog = false; d.accept(); return; }
+    page.incidents.push('dialog: ' + d.message());
+    d.dismiss();
+  });
   page.on('pageerror', (e) => page.incidents.push('page error: ' + e.message));
   return page;
 }
@@ -151,8 +156,16 @@ const scenarios = {
     await page.locator('#session-head .pill.active').waitFor();
     await page.locator('#changes > details > summary').click();
     await screenshot(page, 'session-desktop', true);
+    const title = await page.title();
+
+    // End the session: it says so, and the reply box gives way.
+    page.expectDialog = true;
+    await page.getByRole('button', { name: 'End session' }).click();
+    await page.locator('#session-head .pill.ended').waitFor();
+    await page.locator('p#composer.ended-note').waitFor();
+    check(!(await page.getByRole('button', { name: 'End session' }).count()), 'still an End session button');
     calm(page);
-    say('DONE', { title: await page.title() });
+    say('DONE', { title });
     await browser.close();
   },
 

@@ -159,7 +159,7 @@
       if (update.dataset.status === 'ended') endComposer();
       setWaiting(Number(update.dataset.waiting));
       if (items.length && nearBottom) window.scrollTo({ top: document.body.scrollHeight });
-      if (items.length < 200) return;
+      if (update.dataset.more !== 'true') return;
     }
   });
 
