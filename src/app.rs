@@ -143,6 +143,14 @@ impl PublicUrl {
     pub fn path(&self) -> &str {
         self.0.path()
     }
+
+    /// What requests authenticated by the inbox cookie are checked against.
+    pub fn site(&self) -> crate::auth::request::Site {
+        crate::auth::request::Site {
+            secure: self.is_https(),
+            origin: self.origin(),
+        }
+    }
 }
 
 impl std::fmt::Display for PublicUrl {
@@ -152,9 +160,11 @@ impl std::fmt::Display for PublicUrl {
 }
 
 /// Every interface, mounted side by side (serve it with [`crate::http::server::serve`]).
+/// `/` belongs to the inbox for browsers and to the REST service description otherwise.
 pub fn router(state: AppState) -> Router {
     let mcp = crate::mcp::routes::<AppState>(state.clone());
-    crate::http::router(state, mcp)
+    let inbox = crate::inbox::routes(crate::http::routes::service::service_info);
+    crate::http::router(state, mcp.merge(inbox))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //!
 //! The tree follows the data: `eventlog` (the append-only, hash-chained log and the inline
 //! projection update) → `commands` (the one domain API) → the interfaces (`http` for REST,
-//! `mcp`), which share what `app` composes and never reach into each other. Read models live
+//! `mcp`, `inbox` for people), which share what `app` composes and never reach into each other. Read models live
 //! in the `projections` crate; `push` wakes waiters; `database` finds or provisions
 //! PostgreSQL; `auth` says who is calling; `wire` holds the JSON shapes clients see.
 
@@ -16,6 +16,7 @@ pub mod database;
 pub mod domain;
 pub mod eventlog;
 pub mod http;
+pub mod inbox;
 pub mod mcp;
 pub mod push;
 pub mod timestamp;

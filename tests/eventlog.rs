@@ -15,6 +15,7 @@ fn metadata() -> Metadata {
         key_id: None,
         client_type: Some("test".into()),
         request_id: None,
+        web_session: None,
     }
 }
 

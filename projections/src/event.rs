@@ -114,6 +114,10 @@ pub struct Metadata {
     pub client_type: Option<String>,
     #[serde(default)]
     pub request_id: Option<String>,
+    /// The inbox sign-in (web session) of the person who appended it, when it was one.
+    /// Absent otherwise, so events from before it existed still parse and hash the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_session: Option<Uuid>,
 }
 
 /// An event as the log holds it: positioned in its tenant's sequence and its session's stream.

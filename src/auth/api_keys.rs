@@ -168,7 +168,8 @@ pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<ApiKey>, KeyStor
     Ok(rows.into_iter().map(api_key).collect())
 }
 
-/// Revoke a key; every node stops accepting it as soon as this commits.
+/// Revoke a key, and end the web sessions made by pasting it; every node stops accepting
+/// them as soon as this commits.
 pub async fn revoke(pool: &PgPool, key_id: Uuid) -> Result<ApiKey, KeyStoreError> {
     let mut tx = pool.begin().await?;
     let row: Option<KeyRow> = sqlx::query_as(REVOKE)
@@ -181,6 +182,7 @@ pub async fn revoke(pool: &PgPool, key_id: Uuid) -> Result<ApiKey, KeyStoreError
         .bind(key_id.to_string())
         .execute(&mut *tx)
         .await?;
+    super::web_sessions::end_for_key(&mut tx, key_id).await?;
     tx.commit().await?;
     Ok(key)
 }

@@ -1,5 +1,6 @@
 //! Who is calling: Bearer JWTs checked against the pinned algorithm and, when they name an
-//! API key (`jti`), against that key's record.
+//! API key (`jti`), against that key's record; or a person's web session (the inbox cookie),
+//! checked against its record.
 //!
 //! Access is checked when a request starts and again whenever it would hand something over
 //! later (a parked long-poll that wakes, a stream about to send, an MCP call whose answer
@@ -7,14 +8,16 @@
 //! credential does: [`Authenticator::guard`] resolves when the key is revoked on any node
 //! (the revoking transaction notifies `switchboard_keys`) or when the credential expires.
 //!
-//! Key records are cached per process, but only while the process listens for revocations,
-//! and each for at most [`KEY_CACHE_TTL`]: a LISTEN connection that went silent without an
-//! error (half-open TCP) can delay a revocation by that long, never longer. The cache holds
-//! at most [`MAX_CACHED_KEYS`] records. Last use is kept in memory and written in batches.
+//! Key and web-session records are cached per process, but only while the process listens
+//! for revocations, and each for at most [`KEY_CACHE_TTL`]: a LISTEN connection that went
+//! silent without an error (half-open TCP) can delay a revocation by that long, never longer.
+//! The cache holds at most [`MAX_CACHED_KEYS`] records. Last use is kept in memory and written
+//! in batches.
 
 pub mod api_keys;
 pub mod request;
 pub mod signing;
+pub mod web_sessions;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,6 +34,7 @@ use uuid::Uuid;
 use crate::commands::Scope;
 use api_keys::StoredKey;
 pub use signing::SigningKeys;
+use web_sessions::StoredWebSession;
 
 /// Longest a cached key record is trusted without reading it again.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
@@ -62,6 +66,8 @@ pub enum Credential {
     /// A signed token without a key record (a dashboard's own session token): valid until
     /// its `exp`, not revocable.
     Token,
+    /// A person signed in to the inbox: the cookie names a row in `web_sessions` (revocable).
+    WebSession(Uuid),
     /// The operator's own tools (CLI, benchmarks), which hold the database itself.
     System,
 }
@@ -83,8 +89,21 @@ impl Grant {
     pub fn key_id(&self) -> Option<Uuid> {
         match self.credential {
             Credential::ApiKey(id) => Some(id),
-            Credential::Token | Credential::System => None,
+            Credential::Token | Credential::WebSession(_) | Credential::System => None,
         }
+    }
+
+    /// The web session a person acts through, when they do.
+    pub fn web_session(&self) -> Option<Uuid> {
+        match self.credential {
+            Credential::WebSession(id) => Some(id),
+            Credential::ApiKey(_) | Credential::Token | Credential::System => None,
+        }
+    }
+
+    /// The id of the revocable record behind this grant, if any (what a revocation names).
+    fn record_id(&self) -> Option<Uuid> {
+        self.key_id().or(self.web_session())
     }
 }
 
@@ -121,15 +140,23 @@ fn unauthorized(reason: &str) -> AuthError {
     AuthError::Unauthorized(format!("Invalid token: {reason}"))
 }
 
-/// Something about keys changed: one key (`Some`) or possibly any (`None`).
+/// Something about credentials changed: one key or web session (`Some`), or possibly any
+/// (`None`). Key and web-session ids are both random UUIDs, so one id names one record.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct KeyChange {
     epoch: u64,
     key: Option<Uuid>,
 }
 
+/// A revocable credential's record, as the store holds it.
+#[derive(Clone)]
+enum Record {
+    Key(StoredKey),
+    WebSession(StoredWebSession),
+}
+
 struct Cached {
-    key: StoredKey,
+    record: Record,
     fetched: Instant,
 }
 
@@ -143,7 +170,8 @@ pub struct Authenticator {
     epoch: AtomicU64,
     /// Tells parked requests that a key changed, so that they check theirs.
     changes: watch::Sender<KeyChange>,
-    last_used: Mutex<HashMap<Uuid, OffsetDateTime>>,
+    /// When API keys and web sessions were last used, not yet written.
+    last_used: Mutex<HashMap<Credential, OffsetDateTime>>,
 }
 
 impl Authenticator {
@@ -211,10 +239,7 @@ impl Authenticator {
         }
         let now = OffsetDateTime::now_utc();
         check_key(&stored, now)?;
-        self.last_used
-            .lock()
-            .expect("not poisoned")
-            .insert(key_id, now);
+        self.used(Credential::ApiKey(key_id), now);
         Ok(Identity {
             tenant_id,
             scope: stored.scope,
@@ -223,6 +248,34 @@ impl Authenticator {
                 expires_at: earliest(token_expiry, stored.expires_at),
             },
         })
+    }
+
+    /// A person's inbox cookie (`<session id>.<secret>`), checked against its web session.
+    pub async fn authenticate_web_session(&self, cookie: &str) -> Result<Identity, AuthError> {
+        let signed_out = || AuthError::Unauthorized("You are not signed in: sign in again".into());
+        let (id, secret) = web_sessions::parse_cookie(cookie).ok_or_else(signed_out)?;
+        let stored = self.stored_web_session(id).await?.ok_or_else(signed_out)?;
+        if stored.token_sha256 != api_keys::token_sha256(secret) {
+            return Err(signed_out());
+        }
+        let now = OffsetDateTime::now_utc();
+        check_web_session(&stored, now)?;
+        self.used(Credential::WebSession(id), now);
+        Ok(Identity {
+            tenant_id: stored.tenant_id,
+            scope: Scope::Agent,
+            grant: Grant {
+                credential: Credential::WebSession(id),
+                expires_at: Some(stored.expires_at),
+            },
+        })
+    }
+
+    fn used(&self, credential: Credential, at: OffsetDateTime) {
+        self.last_used
+            .lock()
+            .expect("not poisoned")
+            .insert(credential, at);
     }
 
     /// Is `grant` still good? Called before handing anything over that was not ready when
@@ -239,6 +292,13 @@ impl Authenticator {
                     .await?
                     .ok_or_else(|| unauthorized("unknown API key"))?;
                 check_key(&stored, now)
+            }
+            Credential::WebSession(id) => {
+                let stored = self
+                    .stored_web_session(id)
+                    .await?
+                    .ok_or_else(|| AuthError::Unauthorized("You are not signed in".into()))?;
+                check_web_session(&stored, now)
             }
             Credential::Token | Credential::System => Ok(()),
         }
@@ -259,15 +319,43 @@ impl Authenticator {
     }
 
     async fn stored_key(&self, key_id: Uuid) -> Result<Option<StoredKey>, AuthError> {
-        if let Some(hit) = self.cache.lock().expect("not poisoned").get(&key_id)
+        let fetch = async {
+            let stored = api_keys::lookup(&self.pool, key_id).await?;
+            Ok(stored.map(Record::Key))
+        };
+        Ok(match self.record(key_id, fetch).await? {
+            Some(Record::Key(key)) => Some(key),
+            _ => None,
+        })
+    }
+
+    async fn stored_web_session(&self, id: Uuid) -> Result<Option<StoredWebSession>, AuthError> {
+        let fetch = async {
+            let stored = web_sessions::lookup(&self.pool, id).await?;
+            Ok(stored.map(Record::WebSession))
+        };
+        Ok(match self.record(id, fetch).await? {
+            Some(Record::WebSession(session)) => Some(session),
+            _ => None,
+        })
+    }
+
+    /// The record `id` names: from the cache while it is fresh, else from `fetch` (cached
+    /// unless an invalidation raced the fetch).
+    async fn record(
+        &self,
+        id: Uuid,
+        fetch: impl Future<Output = Result<Option<Record>, sqlx::Error>>,
+    ) -> Result<Option<Record>, AuthError> {
+        if let Some(hit) = self.cache.lock().expect("not poisoned").get(&id)
             && hit.fetched.elapsed() < KEY_CACHE_TTL
         {
-            return Ok(Some(hit.key.clone()));
+            return Ok(Some(hit.record.clone()));
         }
         let epoch = self.epoch.load(Ordering::Acquire);
         let fetched = Instant::now();
-        let stored = api_keys::lookup(&self.pool, key_id).await.map_err(|e| {
-            tracing::warn!("API key lookup failed: {e}");
+        let stored = fetch.await.map_err(|e| {
+            tracing::warn!("credential lookup failed: {e}");
             AuthError::Unavailable
         })?;
         if let Some(stored) = &stored
@@ -275,16 +363,16 @@ impl Authenticator {
         {
             let mut cache = self.cache.lock().expect("not poisoned");
             if self.epoch.load(Ordering::Acquire) == epoch {
-                if cache.len() >= MAX_CACHED_KEYS && !cache.contains_key(&key_id) {
+                if cache.len() >= MAX_CACHED_KEYS && !cache.contains_key(&id) {
                     cache.retain(|_, c| c.fetched.elapsed() < KEY_CACHE_TTL);
                     if cache.len() >= MAX_CACHED_KEYS {
                         cache.clear();
                     }
                 }
                 cache.insert(
-                    key_id,
+                    id,
                     Cached {
-                        key: stored.clone(),
+                        record: stored.clone(),
                         fetched,
                     },
                 );
@@ -318,20 +406,35 @@ impl Authenticator {
         self.invalidate(None);
     }
 
-    /// Write the recorded last uses (called periodically and at shutdown).
+    /// Write the recorded last uses of keys and web sessions (called periodically and at
+    /// shutdown).
     pub async fn flush_last_used(&self) {
-        let used: Vec<(Uuid, OffsetDateTime)> = {
+        let used: Vec<(Credential, OffsetDateTime)> = {
             let mut map = self.last_used.lock().expect("not poisoned");
             map.drain().collect()
         };
-        if used.is_empty() {
-            return;
+        let (mut keys, mut web) = (Vec::new(), Vec::new());
+        for &(credential, at) in &used {
+            match credential {
+                Credential::ApiKey(id) => keys.push((id, at)),
+                Credential::WebSession(id) => web.push((id, at)),
+                Credential::Token | Credential::System => {}
+            }
         }
-        if let Err(e) = api_keys::record_use(&self.pool, &used).await {
-            tracing::warn!("recording API key use failed: {e}");
+        let recorded = async {
+            if !keys.is_empty() {
+                api_keys::record_use(&self.pool, &keys).await?;
+            }
+            if !web.is_empty() {
+                web_sessions::record_seen(&self.pool, &web).await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        };
+        if let Err(e) = recorded.await {
+            tracing::warn!("recording API key and web session use failed: {e}");
             let mut map = self.last_used.lock().expect("not poisoned");
-            for (id, at) in used {
-                map.entry(id).or_insert(at);
+            for (credential, at) in used {
+                map.entry(credential).or_insert(at);
             }
         }
     }
@@ -343,6 +446,20 @@ fn check_key(stored: &StoredKey, now: OffsetDateTime) -> Result<(), AuthError> {
     }
     if stored.expires_at.is_some_and(|at| at <= now) {
         return Err(unauthorized("the API key has expired"));
+    }
+    Ok(())
+}
+
+fn check_web_session(stored: &StoredWebSession, now: OffsetDateTime) -> Result<(), AuthError> {
+    if stored.revoked {
+        return Err(AuthError::Unauthorized(
+            "You have been signed out: sign in again".into(),
+        ));
+    }
+    if stored.expires_at <= now {
+        return Err(AuthError::Unauthorized(
+            "Your sign-in has expired: sign in again".into(),
+        ));
     }
     Ok(())
 }
@@ -405,10 +522,10 @@ impl AccessGuard {
                 }
             }
             let change = *self.changes.borrow_and_update();
-            // One change since the last look, and about another key: nothing to check.
+            // One change since the last look, and about another credential: nothing to check.
             let only_other_key = change.epoch == self.seen.epoch + 1
                 && change.key.is_some()
-                && change.key != self.grant.key_id();
+                && change.key != self.grant.record_id();
             self.seen = change;
             self.unchecked = !only_other_key;
         }

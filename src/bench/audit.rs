@@ -99,6 +99,7 @@ pub fn generate(args: &AuditArgs, out: &mut impl Write) -> std::io::Result<()> {
                 key_id,
                 client_type: Some("bench".into()),
                 request_id: None,
+                web_session: None,
             })
             .expect("metadata serializes");
             let recorded_at: OffsetDateTime = start + time::Duration::milliseconds(seq * 250);

@@ -4,6 +4,7 @@
 
 pub mod append;
 pub mod audit;
+pub mod inbox;
 pub mod push;
 pub mod rest;
 

@@ -19,6 +19,8 @@ pub enum BenchCommand {
     Push(bench::push::PushArgs),
     /// Replay, verify, export and projection rebuild over a generated log (1M events).
     Audit(bench::audit::AuditArgs),
+    /// A question's commit → its row in an inbox open in Chromium; the inbox's first load.
+    Inbox(bench::inbox::InboxArgs),
 }
 
 pub async fn run(db_args: &DatabaseArgs, command: BenchCommand) -> Outcome {
@@ -43,6 +45,12 @@ pub async fn run(db_args: &DatabaseArgs, command: BenchCommand) -> Outcome {
         BenchCommand::Push(args) => {
             let db = BenchDb::open(db_args.database_url.as_deref(), &db_args.data_dir, 8).await?;
             let outcome = bench::push::run(&db, &args).await;
+            db.close().await;
+            outcome?;
+        }
+        BenchCommand::Inbox(args) => {
+            let db = BenchDb::open(db_args.database_url.as_deref(), &db_args.data_dir, 8).await?;
+            let outcome = bench::inbox::run(&db, &db_args.data_dir, &args).await;
             db.close().await;
             outcome?;
         }

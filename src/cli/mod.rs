@@ -5,6 +5,7 @@
 mod audit;
 mod bench;
 mod keys;
+mod login_link;
 mod mcp_stdio;
 mod projections;
 mod serve;
@@ -44,6 +45,8 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Print a one-time link that signs a person in to the inbox.
+    LoginLink(login_link::LoginLinkArgs),
     /// Rebuild the read models from the log, or check them against it.
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),
@@ -77,6 +80,7 @@ impl Cli {
             Command::Serve(args) => serve::run(&self.db, args).await,
             Command::Users(command) => users::run(&self.db, command).await,
             Command::Keys(command) => keys::run(&self.db, command).await,
+            Command::LoginLink(args) => login_link::run(&self.db, args).await,
             Command::Projections(command) => projections::run(&self.db, command).await,
             Command::Verify(args) => verify::run(&self.db, args).await,
             Command::Export(args) => audit::export(&self.db, args).await,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::Outcome;
 use crate::app::{self, App, AppState, Config, PublicUrl};
+use crate::auth::web_sessions::{self, DEFAULT_LINK_MINUTES};
 use crate::auth::{Authenticator, api_keys};
 use crate::commands::{self, Scope};
 use crate::config::{DatabaseArgs, KeyArgs};
@@ -73,17 +74,22 @@ pub struct ServeArgs {
 
 const DEFAULT_PORT: u16 = 8080;
 
-pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> Outcome {
-    super::raise_open_file_limit();
-    let port = match args.port {
-        Some(port) => port,
+/// The port to serve on: `--port`/`PORT`, else `MCP_SERVER_PORT`, else 8080.
+pub(super) fn port(given: Option<u16>) -> Result<u16, String> {
+    match given {
+        Some(port) => Ok(port),
         None => match std::env::var("MCP_SERVER_PORT") {
             Ok(text) => text
                 .parse()
-                .map_err(|_| format!("MCP_SERVER_PORT={text:?} is not a port"))?,
-            Err(_) => DEFAULT_PORT,
+                .map_err(|_| format!("MCP_SERVER_PORT={text:?} is not a port")),
+            Err(_) => Ok(DEFAULT_PORT),
         },
-    };
+    }
+}
+
+pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> Outcome {
+    super::raise_open_file_limit();
+    let port = port(args.port)?;
     let cors_origins = args
         .cors_origins
         .iter()
@@ -140,10 +146,14 @@ async fn serve(
         commands::create_user(&log, &commands::Context::system(user), name, None).await?;
         let (key, token) =
             api_keys::create(&db.pool, &keys, user, "default", Scope::Agent, None).await?;
+        let link = web_sessions::create_link(&db.pool, user, DEFAULT_LINK_MINUTES).await?;
         println!(
             "\nFirst start: created API key {} for a default user {user}.\n\
-             Use it as `Authorization: Bearer <key>`:\n\n{token}\n",
-            key.id
+             Use it as `Authorization: Bearer <key>`:\n\n{token}\n\n\
+             Open the inbox with this sign-in link (it works once, for {DEFAULT_LINK_MINUTES} \
+             minutes; `switchboard login-link --user {user}` makes another):\n\n{}\n",
+            key.id,
+            super::login_link::login_url(&public_url, &link.token),
         );
     }
     let auth = Arc::new(Authenticator::new(Arc::new(keys), db.pool.clone()));

@@ -95,6 +95,7 @@ impl Context {
             key_id: self.key_id,
             client_type: self.client_type.clone(),
             request_id: self.request_id.clone(),
+            web_session: self.grant.web_session(),
         }
     }
 

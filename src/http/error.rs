@@ -95,6 +95,7 @@ impl From<RequestError> for ApiError {
         match e {
             RequestError::Auth(e) => e.into(),
             RequestError::Invalid(e) => e.into(),
+            RequestError::CrossSite(m) => ApiError::new(StatusCode::FORBIDDEN, m),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -10,18 +11,29 @@ use crate::app::AppState;
 use crate::auth::request;
 use crate::commands::Context;
 
-/// The authenticated caller of an `/api/v1` route, as a command [`Context`].
+/// The authenticated caller of an `/api/v1` route, as a command [`Context`]: a Bearer token,
+/// or a person's inbox cookie (see [`request::caller`]).
 pub struct Caller(pub Context);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Caller, ApiError> {
-        let token = request::bearer_token(&parts.headers)?;
         // Boxed: a request parked after authenticating keeps none of this state.
-        let ctx = Box::pin(request::context(&app.auth, &parts.headers, token)).await?;
+        let ctx = Box::pin(caller(app, &parts.method, &parts.headers, None)).await?;
         Ok(Caller(ctx))
     }
+}
+
+/// The caller of a request, also for routes that take a token in the query (`access_token`).
+pub async fn caller(
+    app: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<Context, ApiError> {
+    let site = app.config.public_url.site();
+    Ok(request::caller(&app.auth, &site, method, headers, query_token).await?)
 }
 
 /// A JSON request body.

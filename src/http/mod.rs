@@ -1,5 +1,7 @@
-//! The HTTP interface: REST at `/api/v1`, plus `/`, `/health` and `/openapi.json`. Handlers
-//! parse, call a command or a read, and render; errors are [`error::ApiError`].
+//! The HTTP interface: REST at `/api/v1`, plus `/health`, `/openapi.json` and the service
+//! description ([`routes::service::service_info`], which the composition root serves at `/` to
+//! clients that are not browsers). Handlers parse, call a command or a read, and render; errors
+//! are [`error::ApiError`].
 
 mod body;
 pub mod error;
@@ -51,7 +53,6 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
 
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .route("/", get(service::root))
         .route("/health", get(service::health))
         .route("/openapi.json", get(service::openapi))
         .nest("/api/v1", api)

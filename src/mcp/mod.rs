@@ -101,6 +101,7 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
             detail(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
         }
         Err(RequestError::Invalid(e)) => detail(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+        Err(RequestError::CrossSite(m)) => detail(StatusCode::FORBIDDEN, &m),
     }
 }
 

@@ -30,6 +30,7 @@ use super::Hub;
 use super::notice::{self, EVENTS_CHANNEL, Notice, REBUILD_CHANNEL};
 use crate::auth::Authenticator;
 use crate::auth::api_keys::KEYS_CHANNEL;
+use crate::auth::web_sessions;
 use crate::eventlog::EventLog;
 
 /// How often the safety net looks for commits nobody announced: a lost NOTIFY is made good
@@ -58,7 +59,7 @@ impl Listeners {
             }
             KEYS_CHANNEL => self
                 .auth
-                .invalidate(Uuid::try_parse(notification.payload()).ok()),
+                .invalidate(web_sessions::changed_credential(notification.payload())),
             REBUILD_CHANNEL => {
                 let log = self.log.clone();
                 tokio::spawn(async move { log.forget_all().await });

@@ -324,6 +324,8 @@ pub async fn switchboard(db: &TestDb, args: &[&str], stdin: Option<&[u8]>) -> st
 pub struct ServerProcess {
     child: std::process::Child,
     pub address: String,
+    /// What it printed before it listened (a first start's API key and sign-in link).
+    pub banner: Vec<String>,
 }
 
 impl ServerProcess {
@@ -356,21 +358,27 @@ impl ServerProcess {
         let mut server = ServerProcess {
             child,
             address: String::new(),
+            banner: Vec::new(),
         };
         let stdout = server.child.stdout.take().unwrap();
-        let address = tokio::task::spawn_blocking(move || {
+        let (address, banner) = tokio::task::spawn_blocking(move || {
             let mut lines = std::io::BufReader::new(stdout).lines();
+            let mut banner = Vec::new();
             let address = lines.by_ref().map_while(Result::ok).find_map(|line| {
-                line.strip_prefix("Switchboard listening on ")
-                    .map(|a| a.trim().to_owned())
+                let address = line
+                    .strip_prefix("Switchboard listening on ")
+                    .map(|a| a.trim().to_owned());
+                banner.push(line);
+                address
             });
             // Keep draining so the server never blocks on a full pipe.
             std::thread::spawn(move || lines.for_each(drop));
-            address
+            (address, banner)
         })
         .await
         .unwrap();
         server.address = address.expect("the server prints its address");
+        server.banner = banner;
         server
     }
 

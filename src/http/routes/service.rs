@@ -1,5 +1,6 @@
-//! Routes about the service itself: `/`, `/health`, `/openapi.json`, `/api/v1/auth/verify`,
-//! and the JSON answers for unknown paths and methods.
+//! Routes about the service itself: the service description at `/` (for clients that are not
+//! browsers), `/health`, `/openapi.json`, `/api/v1/auth/verify`, and the JSON answers for
+//! unknown paths and methods.
 
 use std::time::Duration;
 
@@ -16,7 +17,12 @@ use crate::commands::CommandError;
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 
-pub async fn root() -> Json<Value> {
+/// What `/` answers clients that do not ask for a web page (browsers get the inbox).
+pub fn service_info() -> axum::response::Response {
+    info().into_response()
+}
+
+fn info() -> Json<Value> {
     Json(json!({
         "message": "Switchboard",
         "version": env!("CARGO_PKG_VERSION"),

@@ -13,19 +13,19 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::{AccessGuard, request};
+use crate::auth::AccessGuard;
 use crate::commands::{CommandError, Context};
 use crate::domain::{self, InvalidInput};
 use crate::eventlog::read::{self, Page, StoredEvent};
 use crate::http::error::ApiError;
-use crate::http::extract::{Params, PathParams};
+use crate::http::extract::{self, Params, PathParams};
 use crate::push::Watch;
 
 /// What a stream reads from the log at a time: a subscriber holds at most this (plus one
@@ -79,18 +79,14 @@ pub async fn tenant_stream(
     stream(app, ctx, None, watch, resume).await
 }
 
-/// The Bearer header, else `?access_token=`.
+/// The Bearer header, else `?access_token=`, else the inbox cookie.
 async fn caller(
     app: &AppState,
     headers: &HeaderMap,
     query: &StreamQuery,
 ) -> Result<Context, ApiError> {
-    let token = match (request::bearer_token(headers), &query.access_token) {
-        (Ok(token), _) => token,
-        (Err(_), Some(token)) if !token.is_empty() => token.as_str(),
-        (Err(e), _) => return Err(e.into()),
-    };
-    Ok(Box::pin(request::context(&app.auth, headers, token)).await?)
+    let token = query.access_token.as_deref();
+    Box::pin(extract::caller(app, &Method::GET, headers, token)).await
 }
 
 /// Resume point: `Last-Event-ID` header, else `last_event_id`; without either, from now on.

@@ -1,0 +1,574 @@
+//! The inbox in a real browser: the machine's Chromium, driven by `playwright-core` from npm
+//! (installed by the test under target/prereqs) through `tests/inbox/browser.js`. Agents are
+//! real MCP clients (rmcp) and REST callers. A person signs in with a link, sees a question
+//! arrive live, answers it by keyboard and the agent's blocked call returns the answer; on a
+//! phone-sized screen too. Plus sign-out, bad links, another tenant's session, XSS probes and
+//! notifications. The runs also write the README's screenshots to `docs/screenshots/`.
+//!
+//! Without Chromium, Node.js or the npm registry these tests fail and say what to install.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::TestApp;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use switchboard::auth::web_sessions;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+use uuid::Uuid;
+
+use switchboard::bench::inbox::PLAYWRIGHT_CORE;
+
+/// A scenario of `tests/inbox/browser.js` running in Chromium.
+struct Browser {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    stderr: tokio::task::JoinHandle<String>,
+}
+
+impl Browser {
+    async fn start(app: &TestApp, scenario: &str, mut args: Value) -> Browser {
+        let modules = tokio::task::spawn_blocking(|| {
+            common::prereqs::npm("playwright", &[PLAYWRIGHT_CORE]).join("node_modules")
+        })
+        .await
+        .unwrap();
+        args["chromium"] = json!(common::prereqs::chromium());
+        args["base"] = json!(app.url("/"));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/inbox/browser.js");
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(scenario)
+            .arg(args.to_string())
+            .env("NODE_PATH", modules)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs (install Node.js, or run .ci/run)");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text).await;
+            text
+        });
+        Browser {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The value of the next `word` line the script reports; fails with the script's errors
+    /// if it ends first or takes over a minute.
+    async fn expect(&mut self, word: &str) -> Value {
+        let next = async {
+            while let Some(line) = self.lines.next_line().await.unwrap() {
+                if let Some(rest) = line.strip_prefix(word).and_then(|r| r.strip_prefix(' ')) {
+                    return Some(serde_json::from_str(rest).unwrap());
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(Duration::from_secs(60), next).await {
+            Ok(Some(value)) => value,
+            Ok(None) => {
+                let status = self.child.wait().await.unwrap();
+                let stderr = (&mut self.stderr).await.unwrap();
+                panic!("the browser script ended ({status}) before {word}:\n{stderr}");
+            }
+            Err(_) => panic!("no {word} from the browser script within a minute"),
+        }
+    }
+
+    /// Wait for the script to end; it must succeed.
+    async fn finish(mut self) {
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("the browser script ends")
+            .unwrap();
+        let stderr = self.stderr.await.unwrap();
+        assert!(status.success(), "the browser script failed: {stderr}");
+    }
+}
+
+/// A one-time sign-in link for `tenant`.
+async fn link(app: &TestApp, tenant: Uuid) -> String {
+    let link = web_sessions::create_link(&app.db.pool, tenant, 15)
+        .await
+        .unwrap();
+    app.url(&format!("/login/{}", link.token))
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+type Agent = RunningService<RoleClient, ()>;
+
+/// An MCP client, as Claude Code would connect.
+async fn agent(app: &TestApp) -> Agent {
+    let headers = [(
+        http::HeaderName::from_static("x-client-type"),
+        http::HeaderValue::from_static("claude-code"),
+    )];
+    let config = StreamableHttpClientTransportConfig::with_uri(app.url("/mcp"))
+        .auth_header(&app.token)
+        .custom_headers(headers.into_iter().collect());
+    ().serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("initialize")
+}
+
+async fn call(agent: &Agent, tool: &'static str, args: Value) -> Value {
+    let result = agent
+        .call_tool(
+            CallToolRequestParams::new(tool).with_arguments(args.as_object().unwrap().clone()),
+        )
+        .await
+        .expect("a tool result");
+    assert_ne!(result.is_error, Some(true), "{tool} failed: {result:?}");
+    result.structured_content.expect("structured content")
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> Value {
+    let response = app.post(path, &body).send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+/// Other sessions in the inbox, so that it looks like a day's work: one working, one waiting,
+/// one ended.
+async fn other_sessions(app: &TestApp) {
+    let (working, waiting, ended) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let say = |id: Uuid, agent: &str, content: &str, question: bool| {
+        json!({"agent_instance_id": id, "agent_type": agent, "content": content,
+               "requires_user_input": question})
+    };
+    for body in [
+        say(
+            ended,
+            "codex",
+            "Done: migrated the billing tables to the new schema.",
+            false,
+        ),
+        say(
+            working,
+            "cursor",
+            "Running the test suite: 214 passed, 0 failed. Now profiling the import path.",
+            false,
+        ),
+        say(
+            waiting,
+            "python-sdk",
+            "Deploy to **staging** finished. Promote build `2026.11.29-3` to production?",
+            true,
+        ),
+    ] {
+        post(app, "/api/v1/messages/agent", body).await;
+    }
+    post(
+        app,
+        "/api/v1/sessions/end",
+        json!({"agent_instance_id": ended}),
+    )
+    .await;
+}
+
+const DIFF: &str = "diff --git a/src/storage.rs b/src/storage.rs
+index 3b18e51..a9c4f2d 100644
+--- a/src/storage.rs
++++ b/src/storage.rs
+@@ -10,7 +10,9 @@ impl Storage {
+     pub fn open(path: &Path) -> Result<Storage> {
+-        let file = File::open(path)?;
++        let file = OpenOptions::new().read(true).write(true).open(path)?;
++        file.lock_exclusive()?;
+         Ok(Storage { file })
+     }
+ }
+diff --git a/tests/storage.rs b/tests/storage.rs
+new file mode 100644
+--- /dev/null
++++ b/tests/storage.rs
+@@ -0,0 +1,4 @@
++#[test]
++fn a_second_open_waits_for_the_lock() {
++    assert!(Storage::open(PATH).is_err());
++}
+";
+
+/// An MCP agent's session with some history: steps, a plan with code, a diff.
+async fn session_with_history(app: &TestApp, agent: &Agent) -> String {
+    let step = call(
+        agent,
+        "log_step",
+        json!({"step_description": "Reading `src/storage.rs` to understand how files are locked."}),
+    )
+    .await;
+    let session = step["agent_instance_id"].as_str().unwrap().to_owned();
+    post(
+        app,
+        "/api/v1/messages/agent",
+        json!({
+            "agent_instance_id": session,
+            "content": "Plan:\n\n1. Open the file read-write\n2. Take an **exclusive lock**\n3. Add a test\n\n```rust\nfile.lock_exclusive()?;\n```",
+            "git_diff": DIFF,
+        }),
+    )
+    .await;
+    post(
+        app,
+        "/api/v1/messages/user",
+        json!({"agent_instance_id": session, "content": "Sounds good, go ahead.", "mark_as_read": true}),
+    )
+    .await;
+    session
+}
+
+const QUESTION: &str = "Should I also lock the WAL file? It is opened in `wal.rs` with \
+                        `File::create`, so two processes could write to it at once.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_with_a_link_sees_the_question_arrive_and_answers_the_waiting_agent() {
+    let app = TestApp::spawn().await;
+    other_sessions(&app).await;
+    let agent = agent(&app).await;
+    let session = session_with_history(&app, &agent).await;
+    let mut browser = Browser::start(
+        &app,
+        "answer",
+        json!({
+            "link": link(&app, app.tenant).await,
+            "session": session,
+            "question": "Should I also lock the WAL file?",
+            "answer_lines": ["Yes, lock it too.", "Use the same helper."],
+            // Another agent is waiting too (see `other_sessions`).
+            "title_asked": "(2) Inbox",
+            "title_answered": "(1) ",
+            "screenshots": screenshots(),
+        }),
+    )
+    .await;
+    let ready = browser.expect("READY").await;
+    let bytes = ready["load"]["bytes"].as_u64().unwrap();
+    assert!(
+        bytes <= 150_000,
+        "first load transferred {bytes} bytes: {ready}"
+    );
+    println!("first load: {bytes} bytes, {}", ready["load"]["files"]);
+
+    // The agent asks and blocks until the person answers in the browser.
+    let session_id = session.clone();
+    let asked = tokio::spawn(async move {
+        let answer = call(
+            &agent,
+            "ask_question",
+            json!({"agent_instance_id": session, "question_text": QUESTION}),
+        )
+        .await;
+        (agent, answer)
+    });
+    let seen = browser.expect("SEEN").await;
+    assert!(
+        seen["title"].as_str().unwrap().starts_with("(2) Inbox"),
+        "{seen}"
+    );
+    let done = browser.expect("DONE").await;
+    assert!(
+        done["title"].as_str().unwrap().starts_with("(1) "),
+        "{done}"
+    );
+    browser.finish().await;
+    let (agent, answer) = tokio::time::timeout(Duration::from_secs(10), asked)
+        .await
+        .expect("the agent's call returns")
+        .unwrap();
+    assert_eq!(answer["answer"], "Yes, lock it too.\nUse the same helper.");
+    // The person ended the session from its page.
+    let ended = agent
+        .call_tool(
+            CallToolRequestParams::new("log_step").with_arguments(
+                json!({"agent_instance_id": session_id, "step_description": "more"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .expect("a tool result");
+    assert_eq!(ended.is_error, Some(true), "{ended:?}");
+    agent.cancel().await.unwrap();
+
+    // The log says who answered: the person's web session.
+    let (web_session, actor): (Option<String>, String) = sqlx::query_as(
+        "SELECT metadata->>'web_session', metadata->>'actor' FROM events
+         WHERE tenant_id = $1 AND event_type = 'user_message' ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(app.tenant)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(actor, "user");
+    let web_session = Uuid::parse_str(&web_session.expect("a web session")).unwrap();
+    let tenant: Uuid = sqlx::query_scalar("SELECT tenant_id FROM web_sessions WHERE id = $1")
+        .bind(web_session)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(tenant, app.tenant);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_sized_screen_the_question_is_answered_without_zooming() {
+    let app = TestApp::spawn().await;
+    other_sessions(&app).await;
+    let agent = agent(&app).await;
+    let session = session_with_history(&app, &agent).await;
+    let asked = tokio::spawn({
+        let session = session.clone();
+        async move {
+            let answer = call(
+                &agent,
+                "ask_question",
+                json!({"agent_instance_id": session, "question_text": QUESTION}),
+            )
+            .await;
+            (agent, answer)
+        }
+    });
+    // The question is waiting before the phone opens the inbox.
+    for _ in 0..200 {
+        if app.hub.waiters() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let browser = Browser::start(
+        &app,
+        "phone",
+        json!({
+            "link": link(&app, app.tenant).await,
+            "session": session,
+            "question": "Should I also lock the WAL file?",
+            "answer": "Yes — lock it with the same helper.",
+            "screenshots": screenshots(),
+        }),
+    )
+    .await;
+    browser.finish().await;
+    let (agent, answer) = tokio::time::timeout(Duration::from_secs(10), asked)
+        .await
+        .expect("the agent's call returns")
+        .unwrap();
+    assert_eq!(answer["answer"], "Yes — lock it with the same helper.");
+    agent.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_ends_the_session_and_signing_out_everywhere_ends_every_open_page() {
+    let app = TestApp::spawn().await;
+    let links = [
+        link(&app, app.tenant).await,
+        link(&app, app.tenant).await,
+        link(&app, app.tenant).await,
+    ];
+    let mut browser = Browser::start(&app, "sign_out", json!({ "links": links })).await;
+    let signed_out = browser.expect("SIGNED_OUT").await;
+    // The signed-out cookie no longer opens anything, on the API either.
+    let cookie = signed_out["cookie"].as_str().unwrap();
+    let status = app
+        .client
+        .get(app.url("/api/v1/sessions"))
+        .header("Cookie", format!("switchboard_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401);
+    browser.expect("DONE").await;
+    browser.finish().await;
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM web_sessions WHERE tenant_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(app.tenant)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(open, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_used_and_unknown_links_sign_nobody_in() {
+    let app = TestApp::spawn().await;
+    let expired = link(&app, app.tenant).await;
+    let token = expired.rsplit('/').next().unwrap();
+    sqlx::query(
+        "UPDATE login_links SET expires_at = now() - interval '1 minute' WHERE token_sha256 = $1",
+    )
+    .bind(switchboard::auth::api_keys::token_sha256(token))
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let used = link(&app, app.tenant).await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let first_use = no_redirects
+        .post(&used)
+        .header("Origin", app.url(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first_use.status(), 303);
+    let unknown = app.url("/login/not-a-link-anyone-made");
+    let mut browser = Browser::start(
+        &app,
+        "bad_links",
+        json!({"links": {"expired": expired, "used": used, "unknown": unknown}}),
+    )
+    .await;
+    let seen = browser.expect("DONE").await;
+    browser.finish().await;
+    assert_eq!(seen["expired"]["status"], 410, "{seen}");
+    assert!(
+        seen["expired"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{seen}"
+    );
+    assert_eq!(seen["used"]["status"], 410, "{seen}");
+    assert!(
+        seen["used"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("used already"),
+        "{seen}"
+    );
+    assert_eq!(seen["unknown"]["status"], 404, "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenants_session_page_is_a_404_like_a_missing_one() {
+    let app = TestApp::spawn().await;
+    let other = Uuid::new_v4();
+    let theirs = Uuid::new_v4();
+    let other_key = app.key(other, switchboard::commands::Scope::Agent).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/messages/agent"))
+        .bearer_auth(other_key)
+        .json(&json!({"agent_instance_id": theirs, "agent_type": "x", "content": "private plans"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let mut browser = Browser::start(
+        &app,
+        "other_tenant",
+        json!({"link": link(&app, app.tenant).await, "theirs": theirs, "missing": Uuid::new_v4()}),
+    )
+    .await;
+    let seen = browser.expect("DONE").await;
+    browser.finish().await;
+    assert_eq!(seen["theirs"], 404, "{seen}");
+    assert_eq!(seen["missing"], 404, "{seen}");
+    assert_eq!(seen["same"], true, "{seen}");
+    assert!(!seen["text"].as_str().unwrap().contains("private plans"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_text_that_tries_to_be_markup_or_script_shows_as_harmless_text() {
+    let app = TestApp::spawn().await;
+    let session = Uuid::new_v4();
+    let probes = [
+        "<img src=x onerror=alert(1)>",
+        "[x](javascript:alert(1))",
+        "<img src=x onerror=\"window.xss=1\"> <script>window.xss=2</script>",
+        "<a href=\"javascript:window.xss=3\">click</a> ![i](javascript:window.xss=4)",
+        "<iframe src=\"javascript:alert(5)\"></iframe> <svg onload=alert(6)>",
+    ];
+    let mut browser = Browser::start(
+        &app,
+        "xss",
+        json!({"link": link(&app, app.tenant).await, "session": session, "marker": "probe-end"}),
+    )
+    .await;
+    browser.expect("READY").await;
+    // Live: the probes arrive while the inbox is open, as steps and as a question.
+    for (n, probe) in probes.iter().enumerate() {
+        post(
+            &app,
+            "/api/v1/messages/agent",
+            json!({"agent_instance_id": session, "agent_type": "<b>bold</b>",
+                   "content": probe, "requires_user_input": n == 0}),
+        )
+        .await;
+    }
+    post(
+        &app,
+        "/api/v1/messages/agent",
+        json!({"agent_instance_id": session, "content": "probe-end <img src=x onerror=alert(7)>",
+               "requires_user_input": true}),
+    )
+    .await;
+    let found = browser.expect("DONE").await;
+    browser.finish().await;
+    assert_eq!(found["images"], 0, "{found}");
+    assert_eq!(found["scripts"], 0, "{found}");
+    assert_eq!(found["javascriptLinks"], 0, "{found}");
+    assert_eq!(found["flag"], 0, "{found}");
+    let text = found["text"].as_str().unwrap();
+    assert!(text.contains("<img src=x onerror=alert(1)>"), "{text}");
+    assert!(text.contains("<script>window.xss=2</script>"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_while_the_inbox_is_in_the_background_shows_a_notification_for_its_session() {
+    let app = TestApp::spawn().await;
+    let session = Uuid::new_v4();
+    post(
+        &app,
+        "/api/v1/messages/agent",
+        json!({"agent_instance_id": session, "agent_type": "claude-code", "content": "Starting"}),
+    )
+    .await;
+    let mut browser = Browser::start(
+        &app,
+        "notification",
+        json!({"link": link(&app, app.tenant).await}),
+    )
+    .await;
+    browser.expect("READY").await;
+    post(
+        &app,
+        "/api/v1/messages/agent",
+        json!({"agent_instance_id": session, "content": "May I run the migration on production?",
+               "requires_user_input": true}),
+    )
+    .await;
+    let shown = browser.expect("DONE").await;
+    browser.finish().await;
+    let shown = shown.as_array().unwrap();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(shown[0]["body"], "May I run the migration on production?");
+    assert_eq!(shown[0]["tag"], format!("question-{session}"));
+    assert_eq!(shown[0]["url"], app.url(&format!("/sessions/{session}")));
+}

@@ -1,0 +1,319 @@
+// Drives a real Chromium through the inbox for tests/inbox.rs. One scenario per run, named by
+// the first argument, configured by the JSON second argument. It reports progress as lines
+// "WORD {json}" on stdout, which the Rust test waits for; a failed check exits non-zero with
+// the reason on stderr.
+'use strict';
+
+const { chromium } = require('playwright-core');
+
+const [scenario, json] = process.argv.slice(2);
+const args = JSON.parse(json);
+const base = args.base; // the server's URL, ending in '/'
+const TIMEOUT = 15000;
+
+function say(word, value = {}) {
+  process.stdout.write(word + ' ' + JSON.stringify(value) + '\n');
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function launch() {
+  return chromium.launch({
+    executablePath: args.chromium,
+    args: [
+      '--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run',
+    ],
+  });
+}
+
+const DESKTOP = { viewport: { width: 1280, height: 800 } };
+const PHONE = {
+  viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+};
+
+/** A page that records what must never happen: dialogs (alert) and script errors. */
+async function watchedPage(context) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  page.incidents = [];
+  // A dialog is accepted when the scenario expects one (page.expectDialog), else an incident.
+  page.on('dialog', (d) => {
+    if (page.expectDialog) { page.expectDialog = false; d.accept(); return; }
+    page.incidents.push('dialog: ' + d.message());
+    d.dismiss();
+  });
+  page.on('pageerror', (e) => page.incidents.push('page error: ' + e.message));
+  return page;
+}
+
+function calm(page) {
+  check(page.incidents.length === 0, 'unexpected: ' + page.incidents.join('; '));
+}
+
+async function signIn(context, link) {
+  const page = await watchedPage(context);
+  await page.goto(link);
+  await page.waitForURL(base);
+  await page.waitForSelector('#sessions');
+  return page;
+}
+
+/** A screenshot for the README; `whole` grows the window to show the whole page. */
+async function screenshot(page, name, whole) {
+  if (!args.screenshots) return;
+  // New items arrive with an animation; settle it.
+  await page.evaluate(() => document.querySelectorAll('.fresh').forEach((e) => e.classList.remove('fresh')));
+  if (whole) {
+    // A taller window rather than a full-page capture, which would paint the sticky reply
+    // box in the middle of the page.
+    const size = page.viewportSize();
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    await page.setViewportSize({ width: size.width, height: Math.min(height, 2400) });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: args.screenshots + '/' + name + '.png' });
+    await page.setViewportSize(size);
+  } else {
+    await page.screenshot({ path: args.screenshots + '/' + name + '.png' });
+  }
+}
+
+/** Bytes the browser transferred (headers and compressed bodies) while loading `url`. */
+async function firstLoad(page, url) {
+  const responses = [];
+  const listener = (r) => responses.push(r);
+  page.on('response', listener);
+  await page.goto(url);
+  await page.waitForLoadState('networkidle').catch(() => {});
+  page.off('response', listener);
+  let bytes = 0;
+  const files = [];
+  for (const r of responses) {
+    if ((r.headers()['content-type'] || '').startsWith('text/event-stream')) continue;
+    const sizes = await r.request().sizes();
+    bytes += sizes.responseHeadersSize + sizes.responseBodySize;
+    files.push(new URL(r.url()).pathname);
+  }
+  return { bytes, files };
+}
+
+const scenarios = {
+  /** Sign in with a link; a question asked over MCP appears live; answer it by keyboard. */
+  async answer() {
+    const browser = await launch();
+    const context = await browser.newContext(DESKTOP);
+    const page = await watchedPage(context);
+    await page.goto(args.link);
+    await page.waitForURL(base);
+    await page.waitForSelector('#sessions');
+    // Everything loaded from a cold cache: what a first visit costs.
+    const cold = await browser.newContext(DESKTOP);
+    const coldPage = await watchedPage(cold);
+    await cold.addCookies(await context.cookies());
+    const load = await firstLoad(coldPage, base);
+    await cold.close();
+    await page.evaluate(() => { window.stayed = true; });
+    say('READY', { load });
+
+    // The question arrives without a reload.
+    const row = page.locator('.row.waiting', { hasText: args.question });
+    await row.waitFor();
+    check(await page.evaluate(() => window.stayed === true), 'the page reloaded');
+    await page.waitForFunction((prefix) => document.title.startsWith(prefix), args.title_asked);
+    say('SEEN', { title: await page.title() });
+    await screenshot(page, 'inbox-desktop');
+
+    await row.locator('a').click();
+    await page.waitForURL(base + 'sessions/' + args.session);
+    const reply = page.getByRole('textbox', { name: 'Reply' });
+    const send = page.getByRole('button', { name: 'Send' });
+    check(await send.isVisible(), 'no Send button');
+
+    // Every control is reachable by keyboard: Tab gets to the reply box and on to Send.
+    await page.locator('body').focus();
+    let reached = false;
+    for (let i = 0; i < 60 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => document.activeElement && document.activeElement.id === 'reply');
+    }
+    check(reached, 'Tab never reached the reply box');
+    await page.keyboard.press('Tab');
+    check(await page.evaluate(() => document.activeElement.textContent.trim() === 'Send'),
+      'Tab from the reply box does not reach Send');
+    await reply.focus();
+
+    // Shift+Enter breaks the line, Enter sends.
+    await page.keyboard.type(args.answer_lines[0]);
+    await page.keyboard.press('Shift+Enter');
+    check((await reply.inputValue()).endsWith('\n'), 'Shift+Enter did not break the line');
+    await page.keyboard.type(args.answer_lines[1]);
+    await page.keyboard.press('Enter');
+    await page.locator('#timeline .item.user', { hasText: args.answer_lines[1] }).waitFor();
+    check((await reply.inputValue()) === '', 'the reply box was not cleared');
+    await page.waitForFunction((prefix) => document.title.startsWith(prefix), args.title_answered);
+    await page.locator('#session-head .pill.active').waitFor();
+    await page.locator('#changes > details > summary').click();
+    await screenshot(page, 'session-desktop', true);
+    const title = await page.title();
+
+    // End the session: it says so, and the reply box gives way.
+    page.expectDialog = true;
+    await page.getByRole('button', { name: 'End session' }).click();
+    await page.locator('#session-head .pill.ended').waitFor();
+    await page.locator('p#composer.ended-note').waitFor();
+    check(!(await page.getByRole('button', { name: 'End session' }).count()), 'still an End session button');
+    calm(page);
+    say('DONE', { title });
+    await browser.close();
+  },
+
+  /** The same on a phone-sized screen. */
+  async phone() {
+    const browser = await launch();
+    const context = await browser.newContext(PHONE);
+    const page = await signIn(context, args.link);
+    await page.locator('.row.waiting', { hasText: args.question }).waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(overflow <= 390, 'the inbox is wider than the phone: ' + overflow);
+    await screenshot(page, 'inbox-phone');
+    await page.locator('.row.waiting a').first().tap();
+    await page.waitForURL(base + 'sessions/' + args.session);
+    const reply = page.getByRole('textbox', { name: 'Reply' });
+    const box = await reply.boundingBox();
+    check(box && box.x >= 0 && box.x + box.width <= 390 && box.y >= 0 && box.y + box.height <= 844,
+      'the reply box is not on screen: ' + JSON.stringify(box));
+    // Below 16px, phones zoom in on focus.
+    const size = await reply.evaluate((e) => parseFloat(getComputedStyle(e).fontSize));
+    check(size >= 16, 'the reply box text is ' + size + 'px; phones zoom in below 16px');
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(wide <= 390, 'the session page is wider than the phone: ' + wide);
+    await screenshot(page, 'session-phone');
+    await reply.tap();
+    await reply.fill(args.answer);
+    await page.getByRole('button', { name: 'Send' }).tap();
+    await page.locator('#timeline .item.user', { hasText: args.answer }).waitFor();
+    calm(page);
+    say('DONE');
+    await browser.close();
+  },
+
+  /** Sign out; sign out everywhere ends another browser's open page. */
+  async sign_out() {
+    const browser = await launch();
+    const first = await browser.newContext(DESKTOP);
+    const second = await browser.newContext(DESKTOP);
+    const a = await signIn(first, args.links[0]);
+    const b = await signIn(second, args.links[1]);
+    const cookie = (await first.cookies()).find((c) => c.name === 'switchboard_session');
+    check(cookie && cookie.httpOnly && cookie.sameSite === 'Strict', 'cookie: ' + JSON.stringify(cookie));
+    await a.locator('summary', { hasText: 'Account' }).click();
+    await a.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await a.waitForURL(base + 'login');
+    await a.goto(base);
+    await a.waitForURL(base + 'login');
+    check(await b.evaluate(() => !!document.getElementById('sessions')), 'the other browser lost its page');
+    say('SIGNED_OUT', { cookie: cookie.value });
+
+    const c = await signIn(first, args.links[2]);
+    await c.locator('summary', { hasText: 'Account' }).click();
+    await c.getByRole('button', { name: 'Sign out everywhere' }).click();
+    await c.waitForURL(base + 'login');
+    // The other browser's open page notices at once (its event stream ends) and leaves.
+    await b.waitForURL((url) => url.pathname.endsWith('/login'), { timeout: 10000 });
+    say('DONE');
+    await browser.close();
+  },
+
+  /** Links that do not work: expired, used, unknown. Nobody is signed in by them. */
+  async bad_links() {
+    const browser = await launch();
+    const context = await browser.newContext(DESKTOP);
+    const page = await watchedPage(context);
+    const seen = {};
+    for (const [name, link] of Object.entries(args.links)) {
+      const response = await page.goto(link);
+      seen[name] = { status: response.status(), text: await page.locator('main').innerText() };
+      await page.goto(base);
+      check(page.url().startsWith(base + 'login'), name + ' link signed someone in');
+    }
+    calm(page);
+    say('DONE', seen);
+    await browser.close();
+  },
+
+  /** Another tenant's session URL is a plain 404, like a session that does not exist. */
+  async other_tenant() {
+    const browser = await launch();
+    const context = await browser.newContext(DESKTOP);
+    const page = await signIn(context, args.link);
+    const theirs = await page.goto(base + 'sessions/' + args.theirs);
+    const theirsText = await page.locator('main').innerText();
+    const missing = await page.goto(base + 'sessions/' + args.missing);
+    const missingText = await page.locator('main').innerText();
+    say('DONE', {
+      theirs: theirs.status(), missing: missing.status(), same: theirsText === missingText,
+      text: theirsText,
+    });
+    await browser.close();
+  },
+
+  /** Agent text that tries to be markup stays text, in the list and in the session. */
+  async xss() {
+    const browser = await launch();
+    const context = await browser.newContext(DESKTOP);
+    const page = await signIn(context, args.link);
+    await page.evaluate(() => { window.xss = 0; });
+    say('READY');
+    await page.locator('.row', { hasText: args.marker }).waitFor();
+    await page.goto(base + 'sessions/' + args.session);
+    await page.locator('#timeline .item.agent', { hasText: args.marker }).last().waitFor();
+    await page.waitForTimeout(500);
+    const found = await page.evaluate(() => ({
+      images: document.querySelectorAll('#timeline img').length,
+      scripts: document.querySelectorAll('#timeline script, #timeline iframe').length,
+      javascriptLinks: [...document.querySelectorAll('a')].filter((a) => /^\s*javascript:/i.test(a.getAttribute('href') || '')).length,
+      flag: window.xss || 0,
+      text: document.getElementById('timeline').innerText,
+    }));
+    calm(page);
+    say('DONE', found);
+    await browser.close();
+  },
+
+  /** A question while the tab is in the background shows a notification about its session. */
+  async notification() {
+    const browser = await launch();
+    const context = await browser.newContext(DESKTOP);
+    await context.grantPermissions(['notifications'], { origin: base.replace(/\/$/, '') });
+    // Headless Chromium has no window focus to lose (every tab counts as focused), so the
+    // tab says it is in the background the way a browser says so: document.hasFocus().
+    await context.addInitScript(() => { document.hasFocus = () => false; });
+    const page = await signIn(context, args.link);
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    say('READY');
+    let shown = [];
+    for (const until = Date.now() + TIMEOUT; !shown.length && Date.now() < until;) {
+      await page.waitForTimeout(100);
+      shown = await page.evaluate(async () => {
+        const registration = await navigator.serviceWorker.ready;
+        const list = await registration.getNotifications();
+        return list.map((n) => ({ title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url }));
+      });
+    }
+    calm(page);
+    say('DONE', shown);
+    await browser.close();
+  },
+};
+
+(async () => {
+  const run = scenarios[scenario];
+  check(run, 'no scenario ' + scenario);
+  await run();
+})().catch((e) => {
+  process.stderr.write((e && e.stack) || String(e));
+  process.stderr.write('\n');
+  process.exit(1);
+});
