@@ -20,6 +20,7 @@ pub enum Event {
     MessagesRead(MessagesRead),
     GitDiffUpdated(GitDiffUpdated),
     SessionEnded(SessionEnded),
+    MessagesReturned(MessagesReturned),
 }
 
 /// A session came into being; the first event of every stream.
@@ -62,6 +63,29 @@ pub struct InputRequested {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MessagesRead {
     pub last_read_message_id: Uuid,
+}
+
+/// User messages the agent was handed but never received are unread again: the call that
+/// took them was cancelled, or its client hung up, before the result went out. Each message
+/// carries what its inbox row holds (the log keeps no other copy a fold could reach), and the
+/// read cursor, when `read_cursor` is set, goes back there (to the question the messages
+/// answered), so the agent's next read delivers them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessagesReturned {
+    pub messages: Vec<ReturnedMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_cursor: Option<Uuid>,
+}
+
+/// A user message as it was said, returned to the inbox.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReturnedMessage {
+    pub message_id: Uuid,
+    pub stream_version: i32,
+    pub seq: i64,
+    pub content: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
 }
 
 /// The working tree's diff as the agent last reported it; empty clears it.
@@ -142,6 +166,7 @@ impl Event {
             Event::MessagesRead(_) => "messages_read",
             Event::GitDiffUpdated(_) => "git_diff_updated",
             Event::SessionEnded(_) => "session_ended",
+            Event::MessagesReturned(_) => "messages_returned",
         }
     }
 
@@ -155,6 +180,7 @@ impl Event {
             Event::MessagesRead(d) => serde_json::to_string(d),
             Event::GitDiffUpdated(d) => serde_json::to_string(d),
             Event::SessionEnded(d) => serde_json::to_string(d),
+            Event::MessagesReturned(d) => serde_json::to_string(d),
         };
         data.expect("event data always serializes")
     }
@@ -181,6 +207,7 @@ impl Event {
             "messages_read" => parse(event_type, data, Event::MessagesRead),
             "git_diff_updated" => parse(event_type, data, Event::GitDiffUpdated),
             "session_ended" => parse(event_type, data, Event::SessionEnded),
+            "messages_returned" => parse(event_type, data, Event::MessagesReturned),
             other => Err(UnknownEvent {
                 event_type: other.to_owned(),
                 reason: "unknown event type".to_owned(),
@@ -221,6 +248,16 @@ mod tests {
                 git_diff: String::new(),
             }),
             Event::SessionEnded(SessionEnded {}),
+            Event::MessagesReturned(MessagesReturned {
+                messages: vec![ReturnedMessage {
+                    message_id: Uuid::nil(),
+                    stream_version: 4,
+                    seq: 9,
+                    content: "yes".into(),
+                    created_at: OffsetDateTime::UNIX_EPOCH + time::Duration::microseconds(1_234_567),
+                }],
+                read_cursor: Some(Uuid::max()),
+            }),
         ];
         for event in events {
             let back = Event::from_stored(event.event_type(), &event.data_json()).unwrap();

@@ -67,6 +67,7 @@ pub fn messages<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Vec<
             }
             Event::SessionStarted(_)
             | Event::MessagesRead(_)
+            | Event::MessagesReturned(_)
             | Event::GitDiffUpdated(_)
             | Event::SessionEnded(_) => {}
         }
