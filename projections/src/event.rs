@@ -254,7 +254,8 @@ mod tests {
                     stream_version: 4,
                     seq: 9,
                     content: "yes".into(),
-                    created_at: OffsetDateTime::UNIX_EPOCH + time::Duration::microseconds(1_234_567),
+                    created_at: OffsetDateTime::UNIX_EPOCH
+                        + time::Duration::microseconds(1_234_567),
                 }],
                 read_cursor: Some(Uuid::max()),
             }),

@@ -9,8 +9,9 @@ pub mod message;
 pub mod session;
 
 pub use event::{
-    Actor, AgentMessage, Event, GitDiffUpdated, InputRequested, MessagesRead, MessagesReturned, Metadata,
-    RecordedEvent, ReturnedMessage, SessionEnded, SessionStarted, UnknownEvent, UserMessage,
+    Actor, AgentMessage, Event, GitDiffUpdated, InputRequested, MessagesRead, MessagesReturned,
+    Metadata, RecordedEvent, ReturnedMessage, SessionEnded, SessionStarted, UnknownEvent,
+    UserMessage,
 };
 pub use message::{Message, SenderType, messages};
 pub use session::{InboxMessage, ProjectionError, Session, SessionState, SessionStatus, apply};

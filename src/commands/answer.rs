@@ -25,6 +25,9 @@ use crate::push::Hub;
 pub struct Answer {
     /// The reply's messages, oldest first (usually one).
     pub messages: Vec<Message>,
+    /// This wait took them from the inbox (they were unread until now), rather than finding
+    /// them in the history: if they never reach the agent, they are to be returned.
+    pub taken: bool,
 }
 
 /// Wait up to `wait` for the answer to `question_id`. `None`: not answered yet (or the server
@@ -105,6 +108,7 @@ async fn find_answer(
         if taken.status == PendingStatus::Ok && !taken.messages.is_empty() {
             return Ok(Found::Answer(Answer {
                 messages: taken.messages,
+                taken: true,
             }));
         }
         // Another reader took them first: they are in the history now.
@@ -118,7 +122,10 @@ async fn find_answer(
         )));
     };
     if !reply.is_empty() {
-        return Ok(Found::Answer(Answer { messages: reply }));
+        return Ok(Found::Answer(Answer {
+            messages: reply,
+            taken: false,
+        }));
     }
     if ended {
         return Err(ended_unanswered(session_id, question_id));
