@@ -22,6 +22,8 @@ pub struct App {
     pub log: EventLog,
     pub auth: Arc<Authenticator>,
     pub hub: Arc<Hub>,
+    /// MCP tool calls in flight on this process, reachable by a cancellation from any node.
+    pub mcp_calls: Arc<crate::mcp::Calls>,
     /// Cancelled when the server begins to shut down: parked requests answer at once.
     pub shutdown: CancellationToken,
 }
@@ -32,6 +34,7 @@ impl App {
     pub fn start(config: Config, log: EventLog, auth: Arc<Authenticator>) -> App {
         let app = App {
             config,
+            mcp_calls: crate::mcp::Calls::new(log.pool().clone()),
             log,
             auth,
             hub: Hub::new(),
@@ -41,6 +44,7 @@ impl App {
             hub: app.hub.clone(),
             auth: app.auth.clone(),
             log: app.log.clone(),
+            subscribers: vec![app.mcp_calls.subscriber()],
         };
         listener::start(app.log.pool().clone(), listeners, app.shutdown.clone());
         app
@@ -148,6 +152,12 @@ impl std::fmt::Display for PublicUrl {
     }
 }
 
+/// Every interface, mounted side by side (serve it with [`crate::http::server::serve`]).
+pub fn router(state: AppState) -> Router {
+    let mcp = crate::mcp::routes::<AppState>(state.clone());
+    crate::http::router(state, mcp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::PublicUrl;
@@ -163,10 +173,4 @@ mod tests {
         assert!(PublicUrl::parse("http://x/?a=1").is_err());
         assert!(PublicUrl::parse("not a url").is_err());
     }
-}
-
-/// Every interface, mounted side by side (serve it with [`crate::http::server::serve`]).
-pub fn router(state: AppState) -> Router {
-    let mcp = crate::mcp::routes::<AppState>(state.clone());
-    crate::http::router(state, mcp)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use uuid::Uuid;
 
-use crate::commands::Context;
+use crate::commands::{Context, Undelivered};
 use crate::wire::MessageJson;
 
 /// Who calls a tool.
@@ -38,6 +38,16 @@ pub struct Sent {
     pub queued: Vec<MessageJson>,
 }
 
+/// The answer to a question.
+#[derive(Clone, Debug)]
+pub struct Answered {
+    /// The user's reply, oldest first.
+    pub messages: Vec<MessageJson>,
+    /// This wait took the reply from the inbox (rather than finding it in the history): it is
+    /// to be given back if it does not reach the agent.
+    pub taken: bool,
+}
+
 /// Why a tool failed, in words for the model. Nothing was changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ToolError(pub String);
@@ -62,7 +72,11 @@ pub trait Backend: Send + Sync + 'static {
         session_id: Uuid,
         question_id: Uuid,
         wait: Duration,
-    ) -> Reply<'a, Option<Vec<MessageJson>>>;
+    ) -> Reply<'a, Option<Answered>>;
+
+    /// Return messages a call took but could not hand over to the inbox; answers how many
+    /// are unread again.
+    fn give_back<'a>(&'a self, caller: &'a Caller, undelivered: Undelivered) -> Reply<'a, usize>;
 
     /// End the session; returns its final status.
     fn end<'a>(&'a self, caller: &'a Caller, session_id: Uuid) -> Reply<'a, String>;

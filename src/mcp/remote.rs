@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::backend::{Backend, Caller, Outgoing, Reply, Sent, ToolError};
-use crate::commands::{PendingStatus, reply_to};
+use super::backend::{Answered, Backend, Caller, Outgoing, Reply, Sent, ToolError};
+use crate::commands::{PendingStatus, Undelivered, reply_to};
 use crate::wire::MessageJson;
 
 pub struct Remote {
@@ -126,7 +126,7 @@ impl Backend for Remote {
         session_id: Uuid,
         question_id: Uuid,
         wait: Duration,
-    ) -> Reply<'a, Option<Vec<MessageJson>>> {
+    ) -> Reply<'a, Option<Answered>> {
         Box::pin(async move {
             let seconds = wait.as_secs_f64().min(300.0);
             let request = self
@@ -141,7 +141,10 @@ impl Backend for Remote {
             let pending: PendingResponse = Self::send_json(self.request(caller, request)).await?;
             match pending.status {
                 PendingStatus::Ok if pending.messages.is_empty() => Ok(None),
-                PendingStatus::Ok => Ok(Some(pending.messages)),
+                PendingStatus::Ok => Ok(Some(Answered {
+                    messages: pending.messages,
+                    taken: true,
+                })),
                 // The cursor is elsewhere: the answer, if any, is in the history.
                 PendingStatus::Stale => {
                     let request = self
@@ -153,7 +156,10 @@ impl Backend for Remote {
                         None => Err(ToolError(format!(
                             "question {question_id} not found in session {session_id}"
                         ))),
-                        Some(reply) if !reply.is_empty() => Ok(Some(reply)),
+                        Some(reply) if !reply.is_empty() => Ok(Some(Answered {
+                            messages: reply,
+                            taken: false,
+                        })),
                         Some(_) => {
                             tokio::time::sleep(wait.min(HISTORY_RECHECK)).await;
                             Ok(None)
@@ -161,6 +167,18 @@ impl Backend for Remote {
                     }
                 }
             }
+        })
+    }
+
+    /// The REST API has no way to un-read messages: what the bridge took stays read (and
+    /// `wait_for_answer` still finds an answer in the history).
+    fn give_back<'a>(&'a self, _: &'a Caller, undelivered: Undelivered) -> Reply<'a, usize> {
+        Box::pin(async move {
+            Err(ToolError(format!(
+                "{} message(s) of session {} could not be returned over REST",
+                undelivered.message_ids.len(),
+                undelivered.session_id
+            )))
         })
     }
 
