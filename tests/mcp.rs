@@ -558,10 +558,17 @@ async fn requests_without_a_valid_token_or_from_an_unknown_host_are_refused() {
         }
         request.send()
     };
+    // No credentials: a bare challenge (RFC 6750 §3); bad ones: invalid_token.
     let missing = raw("localhost", None).await.unwrap();
     assert_eq!(missing.status(), 401);
-    assert!(missing.headers().contains_key("www-authenticate"));
-    let body: Value = missing.json().await.unwrap();
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+    let forged = raw("localhost", Some("forged.token")).await.unwrap();
+    assert_eq!(forged.status(), 401);
+    assert_eq!(
+        forged.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
+    let body: Value = forged.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");
 
     let foreign = raw("evil.example", Some(&app.token)).await.unwrap();

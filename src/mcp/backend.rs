@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::commands::{Context, Undelivered};
@@ -64,15 +65,21 @@ pub trait Backend: Send + Sync + 'static {
     /// Send a step or a question; unknown session ids start a session.
     fn send<'a>(&'a self, caller: &'a Caller, message: Outgoing) -> Reply<'a, Sent>;
 
-    /// Wait up to `wait` for the reply to `question_id`; `None` when there is none yet.
-    /// Dropping the future stops the wait.
+    /// Wait up to `wait` for the reply to `question_id`; `None` when there is none yet, or
+    /// when `stop` (from [`Backend::stop_token`]) was cancelled. A reply being taken when
+    /// `stop` fires is taken, and returned: the caller hands it over or gives it back.
+    /// (Dropping the future instead could lose a reply taken in that moment.)
     fn answer<'a>(
         &'a self,
         caller: &'a Caller,
         session_id: Uuid,
         question_id: Uuid,
         wait: Duration,
+        stop: &'a CancellationToken,
     ) -> Reply<'a, Option<Answered>>;
+
+    /// A token to stop one wait with; it is also cancelled when the backend shuts down.
+    fn stop_token(&self) -> CancellationToken;
 
     /// Return messages a call took but could not hand over to the inbox; answers how many
     /// are unread again.

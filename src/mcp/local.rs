@@ -74,6 +74,7 @@ impl Backend for Local {
         session_id: Uuid,
         question_id: Uuid,
         wait: Duration,
+        stop: &'a CancellationToken,
     ) -> Reply<'a, Option<Answered>> {
         Box::pin(async move {
             let ctx = context(caller)?;
@@ -85,7 +86,7 @@ impl Backend for Local {
                 session_id,
                 question_id,
                 wait,
-                &self.shutdown,
+                stop,
                 &mut access,
             )
             .await?;
@@ -94,6 +95,10 @@ impl Backend for Local {
                 taken: a.taken,
             }))
         })
+    }
+
+    fn stop_token(&self) -> CancellationToken {
+        self.shutdown.child_token()
     }
 
     fn give_back<'a>(&'a self, caller: &'a Caller, undelivered: Undelivered) -> Reply<'a, usize> {

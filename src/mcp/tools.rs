@@ -412,9 +412,22 @@ impl AgentTools {
             } else {
                 left
             };
+            // Given up on: stop the wait, but let a reply being taken arrive, so that it is
+            // given back rather than lost.
+            let stop = self.backend.stop_token();
+            let answer = self
+                .backend
+                .answer(caller, session_id, question_id, slice, &stop);
+            tokio::pin!(answer);
             let answer = tokio::select! {
-                answer = self.backend.answer(caller, session_id, question_id, slice) => answer?,
-                () = abandoned(ctx) => return Err(ToolError("cancelled".into())),
+                answer = &mut answer => answer?,
+                () = abandoned(ctx) => {
+                    stop.cancel();
+                    match answer.await? {
+                        None => return Err(ToolError("cancelled".into())),
+                        taken => taken,
+                    }
+                }
             };
             if answer.is_some() {
                 return Ok(answer);
