@@ -394,3 +394,97 @@ async fn a_wait_taken_as_the_host_hangs_up_goes_back_to_wait_for_answer() {
     assert_eq!(answered["answer"], "yes", "{answered}");
     next_steps_deliver_once(&raw, &url, &session, &[]).await;
 }
+
+/// A node script of `tests/sdk` run with the SDK installed, talking JSON lines.
+struct Script {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Script {
+    fn start(name: &str, args: &[&str]) -> Script {
+        let sdk = common::prereqs::npm("mcp-sdk", &[TS_SDK]);
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/sdk")
+            .join(name);
+        let mut child = tokio::process::Command::new("node")
+            .arg(script)
+            .args(args)
+            .env("NODE_PATH", sdk.join("node_modules"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs (install Node.js)");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Script { child, lines }
+    }
+
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(60), self.lines.next_line())
+            .await
+            .expect("the script reports within a minute")
+            .unwrap()
+            .expect("the script reports");
+        let line: Value = serde_json::from_str(&line).unwrap();
+        assert!(line.get("failed").is_none(), "{line}");
+        assert!(line.get("unexpected").is_none(), "{line}");
+        line
+    }
+
+    async fn proceed(&mut self) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").await.unwrap();
+    }
+
+    async fn finish(mut self) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the script ends")
+            .unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+/// The TypeScript SDK gives up (`mode`), the person answers afterwards, and the next call
+/// brings the answer, once.
+async fn the_typescript_sdk_gives_up(mode: &str) {
+    let app = spawn().await;
+    let mut script = Script::start("mcp_give_up.cjs", &[&app.url("/mcp"), &app.token, mode]);
+    let started = script.next().await;
+    let session = started["session"].as_str().unwrap().to_owned();
+    assert!(started["mcp_session"].is_string(), "a session: {started}");
+    let gave_up = script.next().await;
+    assert!(gave_up["gave_up"].is_string(), "{gave_up}");
+    // The cancellation reached the call: it no longer waits.
+    until_waiters(&app, 0).await;
+    reply(&app, &session, "yes, deploy").await;
+    script.proceed().await;
+    let back = script.next().await;
+    assert_eq!(
+        back["next"]["user_feedback"],
+        json!(["yes, deploy"]),
+        "{back}"
+    );
+    assert_eq!(back["after"]["user_feedback"], json!([]), "{back}");
+    script.finish().await;
+    // The host ended its MCP session.
+    let ended: Option<(bool,)> =
+        sqlx::query_as("SELECT ended_at IS NOT NULL FROM mcp_sessions WHERE id = $1::uuid")
+            .bind(started["mcp_session"].as_str())
+            .fetch_optional(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(ended, Some((true,)));
+}
+
+#[tokio::test]
+async fn the_typescript_sdk_times_out_and_its_next_call_brings_the_answer() {
+    the_typescript_sdk_gives_up("timeout").await;
+}
+
+#[tokio::test]
+async fn the_typescript_sdk_aborts_and_its_next_call_brings_the_answer() {
+    the_typescript_sdk_gives_up("abort").await;
+}
