@@ -68,7 +68,7 @@ impl Deref for AppState {
 pub struct Config {
     /// Largest request body accepted.
     pub body_limit: usize,
-    /// Origins allowed by CORS; empty means any origin.
+    /// Origins allowed by CORS; empty means the public URL's origin only (same-origin).
     pub cors_origins: Vec<HeaderValue>,
     /// Longest silence on an event stream before a keep-alive comment.
     pub keep_alive: Duration,
@@ -138,6 +138,15 @@ impl PublicUrl {
             .join(path.trim_start_matches('/'))
             .map(String::from)
             .unwrap_or_else(|_| format!("{}{}", self.0, path.trim_start_matches('/')))
+    }
+
+    /// `host[:port]`, as clients send it in `Host`.
+    pub fn host(&self) -> Option<String> {
+        let host = self.0.host_str()?;
+        Some(match self.0.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        })
     }
 
     /// The path prefix the server is mounted under (`/` unless a proxy adds one).

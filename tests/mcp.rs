@@ -651,9 +651,20 @@ async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
         .arg("--block-seconds")
         .arg("1")
         .env("SWITCHBOARD_CLIENT_TYPE", "stdio-agent")
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "info");
+    let (transport, stderr) = TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = tokio::spawn(async move {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr.unwrap(), &mut text)
+            .await
+            .unwrap();
+        text
+    });
     let client = Recorder::default()
-        .serve(TokioChildProcess::new(command).unwrap())
+        .serve(transport)
         .await
         .expect("the bridge initializes");
     let tools = client.list_all_tools().await.unwrap();
@@ -726,6 +737,13 @@ async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
     let listed: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
     assert_eq!(listed["agent_type"], "stdio-agent");
     client.cancel().await.unwrap();
+    // Its log goes to a pipe here, as under an MCP host: plain text, no colour codes.
+    let stderr = stderr.await.unwrap();
+    assert!(stderr.contains("INFO"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI codes in a pipe: {stderr:?}"
+    );
 }
 
 #[tokio::test]
@@ -754,4 +772,159 @@ async fn malformed_and_oversized_requests_are_refused_and_change_nothing() {
     assert_eq!(oversized.status(), 413);
     let sessions: Value = app.get_json("/api/v1/sessions").await;
     assert_eq!(sessions, json!([]));
+}
+
+async fn initialize_from(app: &TestApp, origin: Option<&str>, token: Option<&str>) -> u16 {
+    let mut request = app
+        .client
+        .post(app.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("host", "localhost")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "browser", "version": "0"}}}),
+        );
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_even_when_the_host_is_allowed() {
+    let app = TestApp::spawn().await;
+    let token = Some(app.token.as_str());
+    assert_eq!(
+        initialize_from(&app, Some("http://evil.example"), token).await,
+        403
+    );
+    assert_eq!(initialize_from(&app, Some("null"), token).await, 403);
+    // Before credentials are even looked at.
+    assert_eq!(
+        initialize_from(&app, Some("http://evil.example"), None).await,
+        403
+    );
+    // Loopback pages, the server's own public origin, and clients that send no Origin.
+    assert_eq!(
+        initialize_from(&app, Some("http://localhost:5173"), token).await,
+        200
+    );
+    assert_eq!(
+        initialize_from(&app, Some("http://127.0.0.1:3000"), token).await,
+        200
+    );
+    assert_eq!(
+        initialize_from(&app, Some("http://localhost:8080"), token).await,
+        200
+    );
+    assert_eq!(initialize_from(&app, None, token).await, 200);
+    // Every method is guarded.
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = app
+            .client
+            .request(method.clone(), app.url("/mcp"))
+            .bearer_auth(&app.token)
+            .header("origin", "http://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{method}");
+    }
+}
+
+#[tokio::test]
+async fn allowed_origins_are_configurable() {
+    let app = spawn_with_mcp(McpConfig {
+        allowed_origins: Some(vec!["https://app.example".into()]),
+        ..McpConfig::default()
+    })
+    .await;
+    let token = Some(app.token.as_str());
+    assert_eq!(
+        initialize_from(&app, Some("https://app.example"), token).await,
+        200
+    );
+    assert_eq!(
+        initialize_from(&app, Some("https://app.example:443"), token).await,
+        200
+    );
+    assert_eq!(
+        initialize_from(&app, Some("http://app.example"), token).await,
+        403
+    );
+    assert_eq!(
+        initialize_from(&app, Some("http://localhost:5173"), token).await,
+        403
+    );
+
+    let any = spawn_with_mcp(McpConfig {
+        allowed_origins: Some(vec!["*".into()]),
+        ..McpConfig::default()
+    })
+    .await;
+    let token = Some(any.token.as_str());
+    assert_eq!(
+        initialize_from(&any, Some("http://evil.example"), token).await,
+        200
+    );
+}
+
+/// `switchboard serve` with `args` on a fresh database: its exit status, or `None` once it
+/// listens (it is then stopped), and what it wrote to stderr.
+async fn serve_briefly(args: &[&str]) -> (Option<std::process::ExitStatus>, String) {
+    use std::io::{BufRead, Read};
+    let db = common::database().await;
+    let (public, private) = common::signing_key_pems().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--port", "0", "--host", "127.0.0.1"])
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("JWT_PUBLIC_KEY", public)
+        .env("JWT_PRIVATE_KEY", private)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let listening = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.starts_with("Switchboard listening on"));
+        let status = if listening {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            None
+        } else {
+            Some(child.wait().unwrap())
+        };
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        (status, text)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_block_limit_hosts_may_not_survive_warns_and_bad_origins_stop_the_start() {
+    let (status, stderr) = serve_briefly(&["--mcp-block-seconds", "120"]).await;
+    assert_eq!(status, None, "it serves: {stderr}");
+    assert!(
+        stderr.contains("--mcp-block-seconds 120 is above 55") && stderr.contains("WARN"),
+        "{stderr}"
+    );
+    let (status, stderr) = serve_briefly(&["--mcp-block-seconds", "50"]).await;
+    assert_eq!(status, None);
+    assert!(!stderr.contains("mcp-block-seconds"), "{stderr}");
+
+    let (status, stderr) = serve_briefly(&["--mcp-allowed-origins", "evil.example"]).await;
+    assert!(status.is_some_and(|s| !s.success()), "{stderr}");
+    assert!(stderr.contains("--mcp-allowed-origins"), "{stderr}");
 }
