@@ -928,3 +928,66 @@ async fn a_block_limit_hosts_may_not_survive_warns_and_bad_origins_stop_the_star
     assert!(status.is_some_and(|s| !s.success()), "{stderr}");
     assert!(stderr.contains("--mcp-allowed-origins"), "{stderr}");
 }
+
+#[tokio::test]
+async fn every_tool_declares_title_annotations_and_a_schema_its_results_match() {
+    let app = spawn_with_mcp(quick(1500)).await;
+    let output = common::node_with_mcp_sdk("mcp_tools.cjs")
+        .args([&app.address, &app.token])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .expect("node runs (install Node.js)");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&output.stdout));
+    });
+    assert!(output.status.success(), "{report}");
+
+    // (readOnly, destructive, idempotent, openWorld), as each tool truly behaves.
+    let hints = [
+        ("log_step", [false, false, false, false]),
+        ("ask_question", [false, false, false, false]),
+        ("wait_for_answer", [false, false, true, false]),
+        ("send_message", [false, false, false, false]),
+        ("end_session", [false, true, true, false]),
+    ];
+    let tools = report["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), hints.len());
+    for (name, [read_only, destructive, idempotent, open_world]) in hints {
+        let tool = tools.iter().find(|t| t["name"] == name).unwrap();
+        assert!(
+            tool["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{tool}"
+        );
+        assert_eq!(tool["outputSchema"]["type"], "object", "{tool}");
+        let annotations = &tool["annotations"];
+        assert_eq!(annotations["readOnlyHint"], read_only, "{name}");
+        assert_eq!(annotations["destructiveHint"], destructive, "{name}");
+        assert_eq!(annotations["idempotentHint"], idempotent, "{name}");
+        assert_eq!(annotations["openWorldHint"], open_world, "{name}");
+    }
+
+    let results = report["results"].as_array().unwrap();
+    for result in results {
+        assert_eq!(result["valid"], true, "{result}");
+    }
+    // Every shape a result takes was checked.
+    let seen = |tool: &str, shape: &dyn Fn(&Value) -> bool| {
+        results
+            .iter()
+            .any(|r| r["tool"] == tool && shape(&r["structured"]))
+    };
+    let answered = |s: &Value| s["status"] == "answered";
+    let pending = |s: &Value| s["status"] == "pending";
+    assert!(seen("log_step", &|s| s["user_feedback"]
+        == json!(["mind the tests"])));
+    assert!(seen("ask_question", &pending));
+    assert!(seen("ask_question", &|s| answered(s)
+        && s["user_feedback"] == json!(["before the question"])));
+    assert!(seen("wait_for_answer", &pending));
+    assert!(seen("wait_for_answer", &|s| s["answer"] == "PostgreSQL"));
+    assert!(seen("send_message", &|s| s.get("status").is_none()));
+    assert!(seen("send_message", &|s| s["answer"] == "fine"));
+    assert!(seen("send_message", &pending));
+    assert!(seen("end_session", &|s| s["final_status"] == "COMPLETED"));
+}

@@ -19,9 +19,6 @@ use switchboard::app::Config;
 use switchboard::mcp::McpConfig;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// The pinned official TypeScript SDK.
-const TS_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
-
 async fn spawn() -> TestApp {
     TestApp::spawn_with(Config {
         mcp: McpConfig {
@@ -403,18 +400,11 @@ struct Script {
 
 impl Script {
     fn start(name: &str, args: &[&str]) -> Script {
-        let sdk = common::prereqs::npm("mcp-sdk", &[TS_SDK]);
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/sdk")
-            .join(name);
-        let mut child = tokio::process::Command::new("node")
-            .arg(script)
+        let mut child = common::node_with_mcp_sdk(name)
             .args(args)
-            .env("NODE_PATH", sdk.join("node_modules"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .expect("node runs (install Node.js)");
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -363,3 +363,22 @@ impl Drop for ServerProcess {
         }
     }
 }
+
+/// The official MCP TypeScript SDK, pinned.
+pub const MCP_TS_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
+
+/// `node tests/sdk/<script>` with the MCP TypeScript SDK installed (and resolvable from the
+/// script through `NODE_PATH`; the scripts are CommonJS for that reason).
+pub fn node_with_mcp_sdk(script: &str) -> tokio::process::Command {
+    let sdk = prereqs::npm("mcp-sdk", &[MCP_TS_SDK]);
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/sdk")
+                .join(script),
+        )
+        .env("NODE_PATH", sdk.join("node_modules"))
+        .kill_on_drop(true);
+    command
+}
