@@ -991,3 +991,181 @@ async fn every_tool_declares_title_annotations_and_a_schema_its_results_match() 
     assert!(seen("send_message", &pending));
     assert!(seen("end_session", &|s| s["final_status"] == "COMPLETED"));
 }
+
+/// POST `body` to `/mcp` with `version` (when given) and the session (when given).
+async fn post_raw(
+    app: &TestApp,
+    body: impl Into<reqwest::Body>,
+    version: Option<&str>,
+    session: Option<&str>,
+) -> (u16, Value) {
+    let mut request = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&app.token)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(version) = version {
+        request = request.header("mcp-protocol-version", version);
+    }
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| {
+        // An event stream: its last message.
+        text.lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .next_back()
+            .unwrap_or(Value::String(text.clone()))
+    });
+    (status, body)
+}
+
+#[tokio::test]
+async fn malformed_messages_are_json_rpc_errors_never_415() {
+    let app = TestApp::spawn().await;
+    for body in ["{\"jsonrpc\": \"2.0\", \"id\": 1,", "not json", "", "[1, 2"] {
+        let (status, reply) = post_raw(&app, body, None, None).await;
+        assert_eq!(status, 400, "{body:?}");
+        assert_eq!(reply["error"]["code"], -32700, "{body:?}: {reply}");
+        assert_eq!(reply["id"], Value::Null);
+    }
+    for body in [
+        json!(42),
+        json!({"id": 7, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": {"an": "object"}, "method": "tools/list"}),
+    ] {
+        let (status, reply) = post_raw(&app, body.to_string(), None, None).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(reply["error"]["code"], -32600, "{body}: {reply}");
+    }
+    let (_, reply) = post_raw(
+        &app,
+        json!({"id": 7, "method": "x"}).to_string(),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(reply["id"], 7, "the id, when there is one: {reply}");
+    let sessions: Value = app.get_json("/api/v1/sessions").await;
+    assert_eq!(sessions, json!([]));
+}
+
+#[tokio::test]
+async fn batches_are_served_for_2025_03_26_and_refused_after() {
+    let app = spawn_with_mcp(quick(300)).await;
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "log_step", "arguments": {"step_description": "batched"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": "two", "method": "tools/list"},
+        {"not": "a message"},
+    ])
+    .to_string();
+    for version in [None, Some("2025-03-26")] {
+        let (status, replies) = post_raw(&app, batch.clone(), version, None).await;
+        assert_eq!(status, 200, "{version:?}: {replies}");
+        let replies = replies.as_array().unwrap();
+        assert_eq!(replies.len(), 3, "{replies:?}");
+        let by_id = |id: Value| replies.iter().find(|r| r["id"] == id).unwrap();
+        assert_eq!(
+            by_id(json!(1))["result"]["structuredContent"]["step_number"],
+            1
+        );
+        assert_eq!(
+            by_id(json!("two"))["result"]["tools"]
+                .as_array()
+                .map(Vec::len),
+            Some(5)
+        );
+        assert_eq!(by_id(Value::Null)["error"]["code"], -32600);
+    }
+    let notifications = json!([{"jsonrpc": "2.0", "method": "notifications/initialized"}]);
+    let (status, _) = post_raw(&app, notifications.to_string(), None, None).await;
+    assert_eq!(status, 202);
+    let (status, reply) = post_raw(&app, "[]", None, None).await;
+    assert_eq!(
+        (status, reply["error"]["code"].clone()),
+        (400, json!(-32600))
+    );
+
+    for version in ["2025-06-18", "2025-11-25"] {
+        let (status, reply) = post_raw(&app, batch.clone(), Some(version), None).await;
+        assert_eq!(status, 400, "{version}");
+        assert_eq!(reply["error"]["code"], -32600, "{reply}");
+        assert!(
+            reply["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("batch")
+        );
+    }
+    // Only the two served batches logged a step.
+    let sessions: Value = app.get_json("/api/v1/sessions").await;
+    assert_eq!(sessions.as_array().map(Vec::len), Some(2), "{sessions}");
+}
+
+#[tokio::test]
+async fn sessions_are_bound_to_their_tenant_and_end_with_delete() {
+    let app = TestApp::spawn().await;
+    let client = connect(&app).await;
+    ok(&tool(
+        &client,
+        "log_step",
+        json!({"step_description": "in a session"}),
+    )
+    .await);
+    let (session,): (uuid::Uuid,) =
+        sqlx::query_as("SELECT id FROM mcp_sessions WHERE tenant_id = $1")
+            .bind(app.tenant)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
+    let session_id = session.to_string();
+    let (status, _) = post_raw(&app, list.clone(), None, Some(&session_id)).await;
+    assert_eq!(status, 200);
+
+    // Another tenant's session answers like an unknown one, and stays open.
+    let bob = app
+        .key(Uuid::new_v4(), switchboard::commands::Scope::Agent)
+        .await;
+    for (token, id) in [
+        (&bob, session_id.clone()),
+        (&app.token, Uuid::new_v4().to_string()),
+        (&app.token, "not-a-session".to_owned()),
+    ] {
+        for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
+            let response = app
+                .client
+                .request(method.clone(), app.url("/mcp"))
+                .bearer_auth(token)
+                .header("accept", "application/json, text/event-stream")
+                .header("content-type", "application/json")
+                .header("mcp-session-id", &id)
+                .body(list.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 404, "{method} {id}");
+        }
+    }
+    let (status, _) = post_raw(&app, list.clone(), None, Some(&session_id)).await;
+    assert_eq!(status, 200, "still open");
+
+    // The client ends it; it is unknown from then on. Requests without a session still work.
+    client.cancel().await.unwrap();
+    let (status, reply) = post_raw(&app, list.clone(), None, Some(&session_id)).await;
+    assert_eq!(status, 404, "{reply}");
+    let (status, _) = post_raw(&app, list, None, None).await;
+    assert_eq!(status, 200);
+    // No stream of server-initiated messages: GET is not offered.
+    let get = app.get("/mcp").send().await.unwrap();
+    assert_eq!(get.status(), 405);
+    assert_eq!(get.headers()["allow"], "POST, DELETE");
+}
