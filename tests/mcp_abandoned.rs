@@ -478,3 +478,48 @@ async fn the_typescript_sdk_times_out_and_its_next_call_brings_the_answer() {
 async fn the_typescript_sdk_aborts_and_its_next_call_brings_the_answer() {
     the_typescript_sdk_gives_up("abort").await;
 }
+
+#[tokio::test]
+async fn hosts_that_give_up_are_not_logged_as_errors() {
+    let app = spawn().await;
+    let log = std::env::temp_dir().join(format!("switchboard-{}.log", uuid::Uuid::new_v4()));
+    let node = ServerProcess::start_logging(
+        &app.db,
+        &[("RUST_LOG", "info")],
+        std::fs::File::create(&log).unwrap().into(),
+    )
+    .await;
+    let url = node.url("/mcp");
+    let raw = Raw::initialize(&url, &app.token).await;
+    let ask = |id: i64, progress: bool| {
+        let mut message = Raw::tool(id, "ask_question", json!({"question_text": "Deploy?"}));
+        if progress {
+            message["params"]["_meta"] = json!({"progressToken": id});
+        }
+        message
+    };
+    // Hang up on a call, with and without progress; cancel one.
+    for (id, progress) in [(1, false), (2, true)] {
+        let asking = raw.post(&url, &ask(id, progress)).send().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(asking);
+    }
+    let asking = raw.post(&url, &ask(3, true)).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    raw.cancel(&url, 3).await;
+    assert!(messages(asking).await.iter().all(|m| m.get("id").is_none()));
+    raw.call(
+        &url,
+        4,
+        "log_step",
+        json!({"step_description": "still fine"}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(node.terminate().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(text.contains("INFO"), "the log was captured: {text}");
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}

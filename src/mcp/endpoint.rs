@@ -17,6 +17,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -24,6 +25,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use futures::StreamExt;
 use futures::future::join_all;
 use http_body::Frame;
 use rmcp::model::{ClientJsonRpcMessage, ClientNotification, ClientRequest, ProtocolVersion};
@@ -537,19 +539,26 @@ fn unauthorized(e: &AuthError) -> Response {
 }
 
 /// A call's response: ends, without its result, when the client abandons the call; and
-/// abandons the call when the client hangs up before it is over.
+/// abandons the call when the client hangs up before it is over. What the call still sends
+/// after that (its last word, a progress notification) is read and dropped, so that the call
+/// ends as calls do rather than writing into a closed channel.
 struct CallBody {
     inner: Body,
+    ended: bool,
     call: Arc<Call>,
     abandoned: Pin<Box<WaitForCancellationFutureOwned>>,
     /// Keeps the call reachable by cancellations while its response lasts.
     _registration: Option<Registration>,
 }
 
+/// How long an abandoned call's remaining output is read before it is dropped.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
 impl CallBody {
     fn new(inner: Body, call: Arc<Call>, registration: Option<Registration>) -> CallBody {
         CallBody {
             inner,
+            ended: false,
             abandoned: Box::pin(call.abandoned()),
             call,
             _registration: registration,
@@ -568,7 +577,11 @@ impl http_body::Body for CallBody {
         if self.abandoned.as_mut().poll(cx).is_ready() {
             return Poll::Ready(None);
         }
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = frame {
+            self.ended = true;
+        }
+        frame
     }
 }
 
@@ -577,5 +590,15 @@ impl Drop for CallBody {
         // Over, or the client is gone: either way nothing more is handed over. A result that
         // was handed over stays so.
         self.call.abandon();
+        if self.ended {
+            return;
+        }
+        let mut rest = std::mem::replace(&mut self.inner, Body::empty()).into_data_stream();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let drained = async { while rest.next().await.is_some() {} };
+                let _ = tokio::time::timeout(DRAIN_LIMIT, drained).await;
+            });
+        }
     }
 }

@@ -306,6 +306,11 @@ impl ServerProcess {
     }
 
     pub async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::start_logging(db, env, Stdio::inherit()).await
+    }
+
+    /// A server whose log (stderr) goes to `log`.
+    pub async fn start_logging(db: &TestDb, env: &[(&str, &str)], log: Stdio) -> ServerProcess {
         use std::io::BufRead;
         let (public, private) = signing_key_pems().await;
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
@@ -316,7 +321,7 @@ impl ServerProcess {
             .env("JWT_PRIVATE_KEY", private)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(log);
         for (key, value) in env {
             command.env(key, value);
         }
