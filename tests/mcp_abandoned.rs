@@ -158,6 +158,19 @@ async fn event_types(app: &TestApp, session: &str) -> Vec<String> {
     rows.into_iter().map(|(t,)| t).collect()
 }
 
+/// Wait until the session's last event is of type `last`; its event types then.
+async fn until_last_event(app: &TestApp, session: &str, last: &str) -> Vec<String> {
+    let mut events = Vec::new();
+    for _ in 0..500 {
+        events = event_types(app, session).await;
+        if events.last().map(String::as_str) == Some(last) {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no {last} event: {events:?}");
+}
+
 /// The agent's next two steps: the first carries `feedback`, the second nothing.
 async fn next_steps_deliver_once(raw: &Raw, url: &str, session: &str, feedback: &[&str]) {
     let next = raw
@@ -304,7 +317,7 @@ async fn an_answer_taken_as_the_cancellation_arrives_goes_back_and_comes_once() 
         sent.iter().all(|m| m.get("id").is_none()),
         "no result for a cancelled call: {sent:?}"
     );
-    let events = event_types(&app, &session).await;
+    let events = until_last_event(&app, &session, "messages_returned").await;
     assert_eq!(
         events[events.len() - 2..],
         ["messages_read", "messages_returned"],
@@ -367,14 +380,7 @@ async fn a_wait_taken_as_the_host_hangs_up_goes_back_to_wait_for_answer() {
     // finish: the call, abandoned, gives the answer back.
     tokio::time::sleep(Duration::from_millis(300)).await;
     release_takes(&app).await;
-    let mut events = Vec::new();
-    for _ in 0..500 {
-        events = event_types(&app, &session).await;
-        if events.last().map(String::as_str) == Some("messages_returned") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let events = until_last_event(&app, &session, "messages_returned").await;
     assert_eq!(
         events[events.len() - 2..],
         ["messages_read", "messages_returned"],
