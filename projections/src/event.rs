@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// One fact about one session (stream). The stream id is the session id.
+/// One fact about one stream of a tenant's log: a session (the stream id is the session id)
+/// or the tenant's account (the stream id is the tenant id; see [`Event::is_account_event`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum Event {
@@ -21,6 +22,24 @@ pub enum Event {
     GitDiffUpdated(GitDiffUpdated),
     SessionEnded(SessionEnded),
     MessagesReturned(MessagesReturned),
+    UserCreated(UserCreated),
+    UserRenamed(UserRenamed),
+}
+
+/// The tenant's account came into being: the first event of its account stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserCreated {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// The account's name (and, when given, e-mail address) changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserRenamed {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// A session came into being; the first event of every stream.
@@ -67,8 +86,8 @@ pub struct MessagesRead {
 
 /// User messages the agent was handed but never received are unread again: the call that
 /// took them was cancelled, or its client hung up, before the result went out. Each message
-/// carries what its inbox row holds (the log keeps no other copy a fold could reach), and the
-/// read cursor, when `read_cursor` is set, goes back there (to the question the messages
+/// is named with the position its inbox row holds (a fold sees no other event), and the read
+/// cursor, when `read_cursor` is set, goes back there (to the question the messages
 /// answered), so the agent's next read delivers them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MessagesReturned {
@@ -77,13 +96,12 @@ pub struct MessagesReturned {
     pub read_cursor: Option<Uuid>,
 }
 
-/// A user message as it was said, returned to the inbox.
+/// A user message returned to the inbox, where it was said.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReturnedMessage {
     pub message_id: Uuid,
     pub stream_version: i32,
     pub seq: i64,
-    pub content: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -167,7 +185,15 @@ impl Event {
             Event::GitDiffUpdated(_) => "git_diff_updated",
             Event::SessionEnded(_) => "session_ended",
             Event::MessagesReturned(_) => "messages_returned",
+            Event::UserCreated(_) => "user_created",
+            Event::UserRenamed(_) => "user_renamed",
         }
+    }
+
+    /// True for events about the tenant's account rather than one session. They live on the
+    /// account stream, whose id is the tenant id.
+    pub fn is_account_event(&self) -> bool {
+        matches!(self, Event::UserCreated(_) | Event::UserRenamed(_))
     }
 
     /// The JSON stored in the `data` column.
@@ -181,6 +207,8 @@ impl Event {
             Event::GitDiffUpdated(d) => serde_json::to_string(d),
             Event::SessionEnded(d) => serde_json::to_string(d),
             Event::MessagesReturned(d) => serde_json::to_string(d),
+            Event::UserCreated(d) => serde_json::to_string(d),
+            Event::UserRenamed(d) => serde_json::to_string(d),
         };
         data.expect("event data always serializes")
     }
@@ -208,6 +236,8 @@ impl Event {
             "git_diff_updated" => parse(event_type, data, Event::GitDiffUpdated),
             "session_ended" => parse(event_type, data, Event::SessionEnded),
             "messages_returned" => parse(event_type, data, Event::MessagesReturned),
+            "user_created" => parse(event_type, data, Event::UserCreated),
+            "user_renamed" => parse(event_type, data, Event::UserRenamed),
             other => Err(UnknownEvent {
                 event_type: other.to_owned(),
                 reason: "unknown event type".to_owned(),
@@ -253,11 +283,18 @@ mod tests {
                     message_id: Uuid::nil(),
                     stream_version: 4,
                     seq: 9,
-                    content: "yes".into(),
                     created_at: OffsetDateTime::UNIX_EPOCH
                         + time::Duration::microseconds(1_234_567),
                 }],
                 read_cursor: Some(Uuid::max()),
+            }),
+            Event::UserCreated(UserCreated {
+                name: "Ada".into(),
+                email: Some("ada@example.com".into()),
+            }),
+            Event::UserRenamed(UserRenamed {
+                name: "Ada L.".into(),
+                email: None,
             }),
         ];
         for event in events {

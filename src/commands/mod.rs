@@ -14,6 +14,7 @@ mod idempotency;
 mod pending;
 mod request_input;
 mod return_undelivered;
+mod user;
 mod user_message;
 
 pub use agent_message::{AgentMessageInput, AgentMessageSent, send_agent_message};
@@ -23,6 +24,7 @@ pub use heartbeat::{Heartbeat, heartbeat};
 pub use pending::{Pending, PendingStatus, pending, wait_for_pending};
 pub use request_input::{InputRequestedResult, request_input};
 pub use return_undelivered::{Undelivered, return_undelivered};
+pub use user::{User, create_user, rename_user};
 pub use user_message::{UserMessageInput, UserMessageSent, send_user_message};
 
 use projections::{Actor, Metadata, SessionState, SessionStatus};
@@ -262,6 +264,11 @@ async fn transact<C: Decide>(
             Err(LogError::Stale) if attempt < crate::eventlog::MAX_ATTEMPTS => {
                 crate::eventlog::backoff(attempt).await;
             }
+            // A keyed retry racing its first request (on another node): the first one's
+            // events (whose ids the key determines) are in the log now, and so is its
+            // response: look the key up again.
+            Err(LogError::DuplicateEvent)
+                if key.is_some() && attempt < crate::eventlog::MAX_ATTEMPTS => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -56,22 +56,26 @@ impl Decide for Undelivered {
         }
         let (version, cursor) = (state.session.version, state.session.read_cursor);
         let unread: Vec<Uuid> = state.inbox.iter().map(|m| m.message_id).collect();
-        let mut messages: Vec<ReturnedMessage> = txn
-            .stream(session_id)
-            .await?
-            .into_iter()
-            .filter(|e| self.message_ids.contains(&e.event_id) && !unread.contains(&e.event_id))
-            .filter_map(|e| match e.event {
-                Event::UserMessage(said) if !said.mark_as_read => Some(ReturnedMessage {
-                    message_id: e.event_id,
-                    stream_version: e.stream_version,
-                    seq: e.seq,
-                    content: said.content,
-                    created_at: e.recorded_at,
-                }),
-                _ => None,
-            })
-            .collect();
+        let mut messages: Vec<ReturnedMessage> = Vec::new();
+        for &id in &self.message_ids {
+            if unread.contains(&id) || messages.iter().any(|m| m.message_id == id) {
+                continue;
+            }
+            let Some(said) = txn.event(id).await? else {
+                continue;
+            };
+            if said.stream_id == session_id
+                && let Event::UserMessage(message) = &said.event
+                && !message.mark_as_read
+            {
+                messages.push(ReturnedMessage {
+                    message_id: id,
+                    stream_version: said.stream_version,
+                    seq: said.seq,
+                    created_at: said.recorded_at,
+                });
+            }
+        }
         messages.sort_by_key(|m| m.seq);
         let Some(last) = messages.last() else {
             return Ok(0);

@@ -143,6 +143,25 @@ impl EventLog {
         read::session_state(&mut conn, tenant_id, session_id).await
     }
 
+    /// The messages of unread entries (a session's inbox), with their text from the log.
+    pub async fn unread_messages(
+        &self,
+        tenant_id: Uuid,
+        unread: &[projections::InboxMessage],
+    ) -> Result<Vec<projections::Message>, LogError> {
+        if unread.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await?;
+        read::unread_messages(&mut conn, tenant_id, unread).await
+    }
+
+    /// The tenant's account (`users` row), if it was created.
+    pub async fn account(&self, tenant_id: Uuid) -> Result<Option<projections::Account>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(read::account_with_generation(&mut conn, tenant_id).await?.1)
+    }
+
     /// The tenant's sessions, newest activity first.
     pub async fn sessions(
         &self,
@@ -171,6 +190,18 @@ impl EventLog {
     ) -> Result<Vec<RecordedEvent>, LogError> {
         let mut conn = self.pool.acquire().await?;
         read::stream(&mut conn, tenant_id, stream_id).await
+    }
+
+    /// The events of one stream from the event `from_event` on (none when the stream has no
+    /// such event).
+    pub async fn stream_from(
+        &self,
+        tenant_id: Uuid,
+        stream_id: Uuid,
+        from_event: Uuid,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        read::stream_from(&mut conn, tenant_id, stream_id, from_event).await
     }
 
     /// Append `events` to one stream. Appending ids that are already in the log writes

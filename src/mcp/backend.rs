@@ -44,9 +44,9 @@ pub struct Sent {
 pub struct Answered {
     /// The user's reply, oldest first.
     pub messages: Vec<MessageJson>,
-    /// This wait took the reply from the inbox (rather than finding it in the history): it is
-    /// to be given back if it does not reach the agent.
-    pub taken: bool,
+    /// Those this wait took from the inbox (rather than finding them read in the history):
+    /// they are to be given back if they do not reach the agent.
+    pub taken: Vec<Uuid>,
 }
 
 /// Why a tool failed, in words for the model. Nothing was changed.

@@ -71,8 +71,8 @@ impl Remote {
         match pending.status {
             PendingStatus::Ok if pending.messages.is_empty() => Ok(None),
             PendingStatus::Ok => Ok(Some(Answered {
+                taken: pending.messages.iter().map(|m| m.id).collect(),
                 messages: pending.messages,
-                taken: true,
             })),
             // The cursor is elsewhere: the answer, if any, is in the history.
             PendingStatus::Stale => {
@@ -87,7 +87,7 @@ impl Remote {
                     ))),
                     Some(reply) if !reply.is_empty() => Ok(Some(Answered {
                         messages: reply,
-                        taken: false,
+                        taken: Vec::new(),
                     })),
                     Some(_) => {
                         tokio::time::sleep(wait.min(HISTORY_RECHECK)).await;

@@ -484,9 +484,10 @@ impl AgentTools {
         let answer = self
             .await_answer(caller, session_id, question_id, ctx)
             .await?;
-        let took = match &answer {
-            Some(a) if a.taken => taken(session_id, &a.messages, Some(question_id)),
-            _ => taken(session_id, &[], None),
+        let took = Undelivered {
+            session_id,
+            message_ids: answer.as_ref().map_or_else(Vec::new, |a| a.taken.clone()),
+            read_cursor: Some(question_id),
         };
         let (status, answer) = match answer {
             Some(answered) => (
