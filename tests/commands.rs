@@ -601,6 +601,11 @@ async fn messages_taken_but_not_handed_over_are_returned_once_and_delivered_next
         .await
         .unwrap();
     assert_eq!(returned, 1);
+    // The inbox row is back before the newer one, in the table as in a rebuild.
+    let report = switchboard::eventlog::rebuild::check(w.log.pool())
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report:?}");
     // Unread again, in the order said, and waiting for the answer finds it at once.
     let unread = commands::pending(&w.log, &w.ctx, session, None)
         .await
