@@ -465,6 +465,9 @@ async fn the_typescript_sdk_gives_up(mode: &str) {
     );
     assert_eq!(back["after"]["user_feedback"], json!([]), "{back}");
     script.finish().await;
+    // The kind of agent is the client's name from initialize (no header said otherwise).
+    let listed: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
+    assert_eq!(listed["agent_type"], "claude-code", "{listed}");
     // The host ended its MCP session.
     let ended: Option<(bool,)> =
         sqlx::query_as("SELECT ended_at IS NOT NULL FROM mcp_sessions WHERE id = $1::uuid")
