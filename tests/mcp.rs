@@ -1085,6 +1085,13 @@ async fn batches_are_served_for_2025_03_26_and_refused_after() {
         );
         assert_eq!(by_id(Value::Null)["error"]["code"], -32600);
     }
+    let initialize = json!([{"jsonrpc": "2.0", "id": 9, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {},
+        "clientInfo": {"name": "batcher", "version": "0"}}}]);
+    let (status, replies) = post_raw(&app, initialize.to_string(), None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(replies[0]["id"], 9);
+    assert_eq!(replies[0]["error"]["code"], -32600, "{replies}");
     let notifications = json!([{"jsonrpc": "2.0", "method": "notifications/initialized"}]);
     let (status, _) = post_raw(&app, notifications.to_string(), None, None).await;
     assert_eq!(status, 202);

@@ -339,6 +339,13 @@ impl Endpoint {
         let replies = join_all(items.iter().map(|item| async move {
             let text = Bytes::copy_from_slice(item.get().as_bytes());
             match serde_json::from_slice::<ClientJsonRpcMessage>(&text) {
+                // A session's first message stands alone: its id travels in a header.
+                Ok(ClientJsonRpcMessage::Request(request))
+                    if matches!(request.request, ClientRequest::InitializeRequest(_)) =>
+                {
+                    Some(json!({"jsonrpc": "2.0", "id": request.id, "error": {
+                        "code": -32600, "message": "Invalid Request: initialize cannot be batched"}}))
+                }
                 Ok(message) => {
                     let is_request = matches!(message, ClientJsonRpcMessage::Request(_));
                     let response = self
