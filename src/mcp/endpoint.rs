@@ -28,7 +28,9 @@ use axum::routing::any;
 use futures::StreamExt;
 use futures::future::join_all;
 use http_body::Frame;
-use rmcp::model::{ClientJsonRpcMessage, ClientNotification, ClientRequest, ProtocolVersion};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorCode, ProtocolVersion,
+};
 use rmcp::transport::common::http_header::{
     EVENT_STREAM_MIME_TYPE, HEADER_MCP_PROTOCOL_VERSION, HEADER_SESSION_ID, JSON_MIME_TYPE,
 };
@@ -48,6 +50,9 @@ use crate::auth::request::{self, RequestError};
 use crate::commands::Context;
 
 type Protocol = StreamableHttpService<AgentTools, NeverSessionManager>;
+
+/// A request named a session this caller does not have (the code the MCP SDKs use).
+const SESSION_NOT_FOUND: ErrorCode = ErrorCode(-32001);
 
 /// The endpoint's fixed parts, shared by its requests.
 pub struct Endpoint {
@@ -193,8 +198,7 @@ impl Endpoint {
             Ok(Some(session)) => Ok(session),
             Ok(None) => Err(rpc_error(
                 StatusCode::NOT_FOUND,
-                None,
-                -32001,
+                SESSION_NOT_FOUND,
                 "Session not found: send initialize to start a new session",
             )),
             Err(e) => Err(unavailable(&e)),
@@ -322,7 +326,11 @@ impl Endpoint {
                 "Invalid Request: protocol version {version} has no JSON-RPC batches; send one \
                  message per request"
             );
-            return rpc_error(StatusCode::BAD_REQUEST, None, -32600, &message);
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::INVALID_REQUEST,
+                &message,
+            );
         }
         let items: Vec<Box<RawValue>> = match serde_json::from_slice(body) {
             Ok(items) => items,
@@ -331,8 +339,7 @@ impl Endpoint {
         if items.is_empty() {
             return rpc_error(
                 StatusCode::BAD_REQUEST,
-                None,
-                -32600,
+                ErrorCode::INVALID_REQUEST,
                 "Invalid Request: empty batch",
             );
         }
@@ -344,7 +351,7 @@ impl Endpoint {
                     if matches!(request.request, ClientRequest::InitializeRequest(_)) =>
                 {
                     Some(json!({"jsonrpc": "2.0", "id": request.id, "error": {
-                        "code": -32600, "message": "Invalid Request: initialize cannot be batched"}}))
+                        "code": ErrorCode::INVALID_REQUEST.0, "message": "Invalid Request: initialize cannot be batched"}}))
                 }
                 Ok(message) => {
                     let is_request = matches!(message, ClientJsonRpcMessage::Request(_));
@@ -358,7 +365,7 @@ impl Endpoint {
                     }
                 }
                 Err(_) => Some(json!({"jsonrpc": "2.0", "id": id_of(&text), "error": {
-                    "code": -32600, "message": "Invalid Request"}})),
+                    "code": ErrorCode::INVALID_REQUEST.0, "message": "Invalid Request"}})),
             }
         }))
         .await;
@@ -373,8 +380,7 @@ impl Endpoint {
         let Some(header) = headers.get(HEADER_SESSION_ID) else {
             return rpc_error(
                 StatusCode::BAD_REQUEST,
-                None,
-                -32600,
+                ErrorCode::INVALID_REQUEST,
                 "Bad Request: Mcp-Session-Id header is required",
             );
         };
@@ -412,7 +418,7 @@ async fn reply(response: Response) -> Option<Value> {
         return last;
     }
     Some(json!({"jsonrpc": "2.0", "id": null, "error": {
-        "code": -32600, "message": text.trim()}}))
+        "code": ErrorCode::INVALID_REQUEST.0, "message": text.trim()}}))
 }
 
 /// The request id as JSON text: `7` and `"7"` differ.
@@ -433,31 +439,32 @@ fn id_of(body: &[u8]) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// A body that is not JSON (-32700), or JSON that is not a JSON-RPC message (-32600).
+/// A body that is not JSON (a parse error), or JSON that is not a JSON-RPC message (an invalid
+/// request).
 fn invalid(error: &serde_json::Error, body: &[u8]) -> Response {
     use serde_json::error::Category;
     match error.classify() {
         Category::Syntax | Category::Eof | Category::Io => rpc_error(
             StatusCode::BAD_REQUEST,
-            None,
-            -32700,
+            ErrorCode::PARSE_ERROR,
             &format!("Parse error: {error}"),
         ),
         Category::Data => rpc_error_with_id(
             StatusCode::BAD_REQUEST,
             id_of(body),
-            -32600,
+            ErrorCode::INVALID_REQUEST,
             &format!("Invalid Request: {error}"),
         ),
     }
 }
 
-fn rpc_error(status: StatusCode, id: Option<Value>, code: i64, message: &str) -> Response {
-    rpc_error_with_id(status, id.unwrap_or(Value::Null), code, message)
+/// A JSON-RPC error that answers no request in particular.
+fn rpc_error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    rpc_error_with_id(status, Value::Null, code, message)
 }
 
-fn rpc_error_with_id(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+fn rpc_error_with_id(status: StatusCode, id: Value, code: ErrorCode, message: &str) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code.0, "message": message}});
     (status, axum::Json(body)).into_response()
 }
 
@@ -465,8 +472,7 @@ fn unavailable(e: &sqlx::Error) -> Response {
     tracing::warn!("MCP session lookup failed: {e}");
     rpc_error(
         StatusCode::SERVICE_UNAVAILABLE,
-        None,
-        -32603,
+        ErrorCode::INTERNAL_ERROR,
         "the database is unavailable; retry shortly",
     )
 }
