@@ -493,7 +493,7 @@ async fn hosts_that_give_up_are_not_logged_as_errors() {
     let app = spawn().await;
     let log = std::env::temp_dir().join(format!("switchboard-{}.log", uuid::Uuid::new_v4()));
     let node = ServerProcess::start_logging(
-        &app.db,
+        &app.db.url,
         &[("RUST_LOG", "info")],
         std::fs::File::create(&log).unwrap().into(),
     )

@@ -1,6 +1,7 @@
 //! The HTTP interface: REST at `/api/v1`, plus `/`, `/health` and `/openapi.json`. Handlers
 //! parse, call a command or a read, and render; errors are [`error::ApiError`].
 
+mod body;
 pub mod error;
 pub mod extract;
 pub mod routes;
@@ -9,6 +10,7 @@ pub mod server;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
+use axum::middleware;
 use axum::routing::{get, patch, post};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -57,6 +59,10 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(middleware::from_fn_with_state(
+            config.clone(),
+            body::read_in_time,
+        ))
         .layer(cors(&config))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod prereqs;
+pub mod proxy;
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -331,17 +332,22 @@ impl ServerProcess {
     }
 
     pub async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> ServerProcess {
-        ServerProcess::start_logging(db, env, Stdio::inherit()).await
+        ServerProcess::start_at(&db.url, env).await
     }
 
-    /// A server whose log (stderr) goes to `log`.
-    pub async fn start_logging(db: &TestDb, env: &[(&str, &str)], log: Stdio) -> ServerProcess {
+    /// A server on the database at `url` (a proxy in front of a test database, say).
+    pub async fn start_at(url: &str, env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::start_logging(url, env, Stdio::inherit()).await
+    }
+
+    /// A server on the database at `url` whose log (stderr) goes to `log`.
+    pub async fn start_logging(url: &str, env: &[(&str, &str)], log: Stdio) -> ServerProcess {
         use std::io::BufRead;
         let (public, private) = signing_key_pems().await;
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         command
             .args(["serve", "--port", "0", "--host", "127.0.0.1"])
-            .env("DATABASE_URL", &db.url)
+            .env("DATABASE_URL", url)
             .env("JWT_PUBLIC_KEY", public)
             .env("JWT_PRIVATE_KEY", private)
             .env("RUST_LOG", "warn")
