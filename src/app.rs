@@ -22,6 +22,8 @@ pub struct App {
     pub log: EventLog,
     pub auth: Arc<Authenticator>,
     pub hub: Arc<Hub>,
+    /// MCP tool calls in flight on this process, reachable by a cancellation from any node.
+    pub mcp_calls: Arc<crate::mcp::Calls>,
     /// Cancelled when the server begins to shut down: parked requests answer at once.
     pub shutdown: CancellationToken,
 }
@@ -32,6 +34,7 @@ impl App {
     pub fn start(config: Config, log: EventLog, auth: Arc<Authenticator>) -> App {
         let app = App {
             config,
+            mcp_calls: crate::mcp::Calls::new(log.pool().clone()),
             log,
             auth,
             hub: Hub::new(),
@@ -41,6 +44,7 @@ impl App {
             hub: app.hub.clone(),
             auth: app.auth.clone(),
             log: app.log.clone(),
+            subscribers: vec![app.mcp_calls.subscriber()],
         };
         listener::start(app.log.pool().clone(), listeners, app.shutdown.clone());
         app
@@ -66,7 +70,7 @@ pub struct Config {
     pub body_limit: usize,
     /// Longest a client may take to send a request body (headers have their own limit).
     pub body_timeout: Duration,
-    /// Origins allowed by CORS; empty means any origin.
+    /// Origins allowed by CORS; empty means the public URL's origin only (same-origin).
     pub cors_origins: Vec<HeaderValue>,
     /// Longest silence on an event stream before a keep-alive comment.
     pub keep_alive: Duration,
@@ -137,6 +141,15 @@ impl PublicUrl {
             .join(path.trim_start_matches('/'))
             .map(String::from)
             .unwrap_or_else(|_| format!("{}{}", self.0, path.trim_start_matches('/')))
+    }
+
+    /// `host[:port]`, as clients send it in `Host`.
+    pub fn host(&self) -> Option<String> {
+        let host = self.0.host_str()?;
+        Some(match self.0.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        })
     }
 
     /// The path prefix the server is mounted under (`/` unless a proxy adds one).

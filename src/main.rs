@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -11,6 +12,8 @@ async fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal: MCP hosts keep a bridge's stderr as a log.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match Cli::parse().run().await {
         Ok(code) => code,

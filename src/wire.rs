@@ -9,13 +9,19 @@ use crate::commands::Said;
 
 pub use crate::timestamp::format as timestamp;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MessageJson {
     pub id: Uuid,
     pub content: String,
+    #[schemars(schema_with = "sender_type_schema")]
     pub sender_type: SenderType,
+    #[schemars(extend("format" = "date-time"))]
     pub created_at: String,
     pub requires_user_input: bool,
+}
+
+fn sender_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["AGENT", "USER"]})
 }
 
 impl From<&Message> for MessageJson {

@@ -579,3 +579,116 @@ async fn git_diffs_are_kept_cleared_and_not_repeated() {
     let state = w.log.session(w.tenant, session).await.unwrap().unwrap();
     assert_eq!(state.session.git_diff, None);
 }
+
+#[tokio::test]
+async fn messages_taken_but_not_handed_over_are_returned_once_and_delivered_next() {
+    let w = world().await;
+    let session = Uuid::new_v4();
+    let question = ask(&w.log, &w.ctx, session, "deploy?").await.message_id;
+    let answer = reply(&w.log, &w.ctx, session, "yes", false).await;
+    let taken = commands::pending(&w.log, &w.ctx, session, Some(question))
+        .await
+        .unwrap();
+    assert_eq!(contents(&taken.messages), ["yes"]);
+    let later = reply(&w.log, &w.ctx, session, "and tag it", false).await;
+
+    let undelivered = commands::Undelivered {
+        session_id: session,
+        message_ids: vec![answer],
+        read_cursor: Some(question),
+    };
+    let returned = commands::return_undelivered(&w.log, &w.ctx, undelivered.clone())
+        .await
+        .unwrap();
+    assert_eq!(returned, 1);
+    // The inbox row is back before the newer one, in the table as in a rebuild.
+    let report = switchboard::eventlog::rebuild::check(w.log.pool())
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report:?}");
+    // Unread again, in the order said, and waiting for the answer finds it at once.
+    let unread = commands::pending(&w.log, &w.ctx, session, None)
+        .await
+        .unwrap();
+    assert_eq!(contents(&unread.messages), ["yes", "and tag it"]);
+    let again = commands::pending(&w.log, &w.ctx, session, Some(question))
+        .await
+        .unwrap();
+    assert_eq!(contents(&again.messages), ["yes", "and tag it"]);
+    assert_eq!(again.messages[1].id, later);
+
+    // Returning what is unread, or was never read, changes nothing.
+    let ask_again = ask(&w.log, &w.ctx, session, "anything else?").await;
+    reply(&w.log, &w.ctx, session, "no", false).await;
+    let version = w.log.session(w.tenant, session).await.unwrap().unwrap();
+    let twice = commands::return_undelivered(
+        &w.log,
+        &w.ctx,
+        commands::Undelivered {
+            session_id: session,
+            message_ids: vec![Uuid::new_v4(), ask_again.message_id],
+            read_cursor: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(twice, 0);
+    let after = w.log.session(w.tenant, session).await.unwrap().unwrap();
+    assert_eq!(after.session.version, version.session.version);
+
+    // Returned after the agent moved on: delivered with its next message; the cursor stays.
+    let asked = ask(&w.log, &w.ctx, session, "which tag?").await;
+    assert_eq!(contents(&asked.queued_user_messages), ["no"]);
+    let question = asked.message_id;
+    let v2 = reply(&w.log, &w.ctx, session, "v2", false).await;
+    let taken = commands::pending(&w.log, &w.ctx, session, Some(question))
+        .await
+        .unwrap();
+    assert_eq!(contents(&taken.messages), ["v2"]);
+    let step = say(&w.log, &w.ctx, session, "tagging").await;
+    assert!(step.queued_user_messages.is_empty());
+    let returned = commands::return_undelivered(
+        &w.log,
+        &w.ctx,
+        commands::Undelivered {
+            session_id: session,
+            message_ids: vec![v2],
+            read_cursor: Some(question),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(returned, 1);
+    let state = w.log.session(w.tenant, session).await.unwrap().unwrap();
+    assert_eq!(state.session.read_cursor, Some(step.message_id));
+    let next = say(&w.log, &w.ctx, session, "done").await;
+    assert_eq!(contents(&next.queued_user_messages), ["v2"]);
+    assert!(
+        say(&w.log, &w.ctx, session, "really done")
+            .await
+            .queued_user_messages
+            .is_empty()
+    );
+
+    // An ended session takes nothing back.
+    commands::end_session(&w.log, &w.ctx, session)
+        .await
+        .unwrap();
+    let ended = commands::return_undelivered(
+        &w.log,
+        &w.ctx,
+        commands::Undelivered {
+            session_id: session,
+            message_ids: vec![answer],
+            read_cursor: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(ended, 0);
+    // The projections still equal a rebuild from the log.
+    let report = switchboard::eventlog::rebuild::check(w.log.pool())
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report:?}");
+}

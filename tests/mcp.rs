@@ -558,10 +558,17 @@ async fn requests_without_a_valid_token_or_from_an_unknown_host_are_refused() {
         }
         request.send()
     };
+    // No credentials: a bare challenge (RFC 6750 §3); bad ones: invalid_token.
     let missing = raw("localhost", None).await.unwrap();
     assert_eq!(missing.status(), 401);
-    assert!(missing.headers().contains_key("www-authenticate"));
-    let body: Value = missing.json().await.unwrap();
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+    let forged = raw("localhost", Some("forged.token")).await.unwrap();
+    assert_eq!(forged.status(), 401);
+    assert_eq!(
+        forged.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
+    let body: Value = forged.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");
 
     let foreign = raw("evil.example", Some(&app.token)).await.unwrap();
@@ -644,9 +651,20 @@ async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
         .arg("--block-seconds")
         .arg("1")
         .env("SWITCHBOARD_CLIENT_TYPE", "stdio-agent")
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "info");
+    let (transport, stderr) = TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = tokio::spawn(async move {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr.unwrap(), &mut text)
+            .await
+            .unwrap();
+        text
+    });
     let client = Recorder::default()
-        .serve(TokioChildProcess::new(command).unwrap())
+        .serve(transport)
         .await
         .expect("the bridge initializes");
     let tools = client.list_all_tools().await.unwrap();
@@ -719,6 +737,13 @@ async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
     let listed: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
     assert_eq!(listed["agent_type"], "stdio-agent");
     client.cancel().await.unwrap();
+    // Its log goes to a pipe here, as under an MCP host: plain text, no colour codes.
+    let stderr = stderr.await.unwrap();
+    assert!(stderr.contains("INFO"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI codes in a pipe: {stderr:?}"
+    );
 }
 
 #[tokio::test]
@@ -747,4 +772,407 @@ async fn malformed_and_oversized_requests_are_refused_and_change_nothing() {
     assert_eq!(oversized.status(), 413);
     let sessions: Value = app.get_json("/api/v1/sessions").await;
     assert_eq!(sessions, json!([]));
+}
+
+async fn initialize_from(app: &TestApp, origin: Option<&str>, token: Option<&str>) -> u16 {
+    let mut request = app
+        .client
+        .post(app.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("host", "localhost")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "browser", "version": "0"}}}),
+        );
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_even_when_the_host_is_allowed() {
+    let app = TestApp::spawn().await;
+    let token = Some(app.token.as_str());
+    assert_eq!(
+        initialize_from(&app, Some("http://evil.example"), token).await,
+        403
+    );
+    assert_eq!(initialize_from(&app, Some("null"), token).await, 403);
+    // Before credentials are even looked at.
+    assert_eq!(
+        initialize_from(&app, Some("http://evil.example"), None).await,
+        403
+    );
+    // Loopback pages, the server's own public origin, and clients that send no Origin.
+    assert_eq!(
+        initialize_from(&app, Some("http://localhost:5173"), token).await,
+        200
+    );
+    assert_eq!(
+        initialize_from(&app, Some("http://127.0.0.1:3000"), token).await,
+        200
+    );
+    assert_eq!(
+        initialize_from(&app, Some("http://localhost:8080"), token).await,
+        200
+    );
+    assert_eq!(initialize_from(&app, None, token).await, 200);
+    // Every method is guarded.
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = app
+            .client
+            .request(method.clone(), app.url("/mcp"))
+            .bearer_auth(&app.token)
+            .header("origin", "http://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{method}");
+    }
+}
+
+#[tokio::test]
+async fn allowed_origins_are_configurable() {
+    let app = spawn_with_mcp(McpConfig {
+        allowed_origins: Some(vec!["https://app.example".into()]),
+        ..McpConfig::default()
+    })
+    .await;
+    let token = Some(app.token.as_str());
+    assert_eq!(
+        initialize_from(&app, Some("https://app.example"), token).await,
+        200
+    );
+    assert_eq!(
+        initialize_from(&app, Some("https://app.example:443"), token).await,
+        200
+    );
+    assert_eq!(
+        initialize_from(&app, Some("http://app.example"), token).await,
+        403
+    );
+    assert_eq!(
+        initialize_from(&app, Some("http://localhost:5173"), token).await,
+        403
+    );
+
+    let any = spawn_with_mcp(McpConfig {
+        allowed_origins: Some(vec!["*".into()]),
+        ..McpConfig::default()
+    })
+    .await;
+    let token = Some(any.token.as_str());
+    assert_eq!(
+        initialize_from(&any, Some("http://evil.example"), token).await,
+        200
+    );
+}
+
+/// `switchboard serve` with `args` on a fresh database: its exit status, or `None` once it
+/// listens (it is then stopped), and what it wrote to stderr.
+async fn serve_briefly(args: &[&str]) -> (Option<std::process::ExitStatus>, String) {
+    use std::io::{BufRead, Read};
+    let db = common::database().await;
+    let (public, private) = common::signing_key_pems().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--port", "0", "--host", "127.0.0.1"])
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("JWT_PUBLIC_KEY", public)
+        .env("JWT_PRIVATE_KEY", private)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let listening = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.starts_with("Switchboard listening on"));
+        let status = if listening {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            None
+        } else {
+            Some(child.wait().unwrap())
+        };
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        (status, text)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_block_limit_hosts_may_not_survive_warns_and_bad_origins_stop_the_start() {
+    let (status, stderr) = serve_briefly(&["--mcp-block-seconds", "120"]).await;
+    assert_eq!(status, None, "it serves: {stderr}");
+    assert!(
+        stderr.contains("--mcp-block-seconds 120 is above 55") && stderr.contains("WARN"),
+        "{stderr}"
+    );
+    let (status, stderr) = serve_briefly(&["--mcp-block-seconds", "50"]).await;
+    assert_eq!(status, None);
+    assert!(!stderr.contains("mcp-block-seconds"), "{stderr}");
+
+    let (status, stderr) = serve_briefly(&["--mcp-allowed-origins", "evil.example"]).await;
+    assert!(status.is_some_and(|s| !s.success()), "{stderr}");
+    assert!(stderr.contains("--mcp-allowed-origins"), "{stderr}");
+}
+
+#[tokio::test]
+async fn every_tool_declares_title_annotations_and_a_schema_its_results_match() {
+    let app = spawn_with_mcp(quick(1500)).await;
+    let output = common::node_with_mcp_sdk("mcp_tools.cjs")
+        .args([&app.address, &app.token])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .expect("node runs (install Node.js)");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&output.stdout));
+    });
+    assert!(output.status.success(), "{report}");
+
+    // (readOnly, destructive, idempotent, openWorld), as each tool truly behaves.
+    let hints = [
+        ("log_step", [false, false, false, false]),
+        ("ask_question", [false, false, false, false]),
+        ("wait_for_answer", [false, false, true, false]),
+        ("send_message", [false, false, false, false]),
+        ("end_session", [false, true, true, false]),
+    ];
+    let tools = report["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), hints.len());
+    for (name, [read_only, destructive, idempotent, open_world]) in hints {
+        let tool = tools.iter().find(|t| t["name"] == name).unwrap();
+        assert!(
+            tool["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{tool}"
+        );
+        assert_eq!(tool["outputSchema"]["type"], "object", "{tool}");
+        let annotations = &tool["annotations"];
+        assert_eq!(annotations["readOnlyHint"], read_only, "{name}");
+        assert_eq!(annotations["destructiveHint"], destructive, "{name}");
+        assert_eq!(annotations["idempotentHint"], idempotent, "{name}");
+        assert_eq!(annotations["openWorldHint"], open_world, "{name}");
+    }
+
+    let results = report["results"].as_array().unwrap();
+    for result in results {
+        assert_eq!(result["valid"], true, "{result}");
+    }
+    // Every shape a result takes was checked.
+    let seen = |tool: &str, shape: &dyn Fn(&Value) -> bool| {
+        results
+            .iter()
+            .any(|r| r["tool"] == tool && shape(&r["structured"]))
+    };
+    let answered = |s: &Value| s["status"] == "answered";
+    let pending = |s: &Value| s["status"] == "pending";
+    assert!(seen("log_step", &|s| s["user_feedback"]
+        == json!(["mind the tests"])));
+    assert!(seen("ask_question", &pending));
+    assert!(seen("ask_question", &|s| answered(s)
+        && s["user_feedback"] == json!(["before the question"])));
+    assert!(seen("wait_for_answer", &pending));
+    assert!(seen("wait_for_answer", &|s| s["answer"] == "PostgreSQL"));
+    assert!(seen("send_message", &|s| s.get("status").is_none()));
+    assert!(seen("send_message", &|s| s["answer"] == "fine"));
+    assert!(seen("send_message", &pending));
+    assert!(seen("end_session", &|s| s["final_status"] == "COMPLETED"));
+}
+
+/// POST `body` to `/mcp` with `version` (when given) and the session (when given).
+async fn post_raw(
+    app: &TestApp,
+    body: impl Into<reqwest::Body>,
+    version: Option<&str>,
+    session: Option<&str>,
+) -> (u16, Value) {
+    let mut request = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&app.token)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(version) = version {
+        request = request.header("mcp-protocol-version", version);
+    }
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| {
+        // An event stream: its last message.
+        text.lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .next_back()
+            .unwrap_or(Value::String(text.clone()))
+    });
+    (status, body)
+}
+
+#[tokio::test]
+async fn malformed_messages_are_json_rpc_errors_never_415() {
+    let app = TestApp::spawn().await;
+    for body in ["{\"jsonrpc\": \"2.0\", \"id\": 1,", "not json", "", "[1, 2"] {
+        let (status, reply) = post_raw(&app, body, None, None).await;
+        assert_eq!(status, 400, "{body:?}");
+        assert_eq!(reply["error"]["code"], -32700, "{body:?}: {reply}");
+        assert_eq!(reply["id"], Value::Null);
+    }
+    for body in [
+        json!(42),
+        json!({"id": 7, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": {"an": "object"}, "method": "tools/list"}),
+    ] {
+        let (status, reply) = post_raw(&app, body.to_string(), None, None).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(reply["error"]["code"], -32600, "{body}: {reply}");
+    }
+    let (_, reply) = post_raw(
+        &app,
+        json!({"id": 7, "method": "x"}).to_string(),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(reply["id"], 7, "the id, when there is one: {reply}");
+    let sessions: Value = app.get_json("/api/v1/sessions").await;
+    assert_eq!(sessions, json!([]));
+}
+
+#[tokio::test]
+async fn batches_are_served_for_2025_03_26_and_refused_after() {
+    let app = spawn_with_mcp(quick(300)).await;
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "log_step", "arguments": {"step_description": "batched"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": "two", "method": "tools/list"},
+        {"not": "a message"},
+    ])
+    .to_string();
+    for version in [None, Some("2025-03-26")] {
+        let (status, replies) = post_raw(&app, batch.clone(), version, None).await;
+        assert_eq!(status, 200, "{version:?}: {replies}");
+        let replies = replies.as_array().unwrap();
+        assert_eq!(replies.len(), 3, "{replies:?}");
+        let by_id = |id: Value| replies.iter().find(|r| r["id"] == id).unwrap();
+        assert_eq!(
+            by_id(json!(1))["result"]["structuredContent"]["step_number"],
+            1
+        );
+        assert_eq!(
+            by_id(json!("two"))["result"]["tools"]
+                .as_array()
+                .map(Vec::len),
+            Some(5)
+        );
+        assert_eq!(by_id(Value::Null)["error"]["code"], -32600);
+    }
+    let initialize = json!([{"jsonrpc": "2.0", "id": 9, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {},
+        "clientInfo": {"name": "batcher", "version": "0"}}}]);
+    let (status, replies) = post_raw(&app, initialize.to_string(), None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(replies[0]["id"], 9);
+    assert_eq!(replies[0]["error"]["code"], -32600, "{replies}");
+    let notifications = json!([{"jsonrpc": "2.0", "method": "notifications/initialized"}]);
+    let (status, _) = post_raw(&app, notifications.to_string(), None, None).await;
+    assert_eq!(status, 202);
+    let (status, reply) = post_raw(&app, "[]", None, None).await;
+    assert_eq!(
+        (status, reply["error"]["code"].clone()),
+        (400, json!(-32600))
+    );
+
+    for version in ["2025-06-18", "2025-11-25"] {
+        let (status, reply) = post_raw(&app, batch.clone(), Some(version), None).await;
+        assert_eq!(status, 400, "{version}");
+        assert_eq!(reply["error"]["code"], -32600, "{reply}");
+        assert!(
+            reply["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("batch")
+        );
+    }
+    // Only the two served batches logged a step.
+    let sessions: Value = app.get_json("/api/v1/sessions").await;
+    assert_eq!(sessions.as_array().map(Vec::len), Some(2), "{sessions}");
+}
+
+#[tokio::test]
+async fn sessions_are_bound_to_their_tenant_and_end_with_delete() {
+    let app = TestApp::spawn().await;
+    let client = connect(&app).await;
+    ok(&tool(
+        &client,
+        "log_step",
+        json!({"step_description": "in a session"}),
+    )
+    .await);
+    let (session,): (uuid::Uuid,) =
+        sqlx::query_as("SELECT id FROM mcp_sessions WHERE tenant_id = $1")
+            .bind(app.tenant)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
+    let session_id = session.to_string();
+    let (status, _) = post_raw(&app, list.clone(), None, Some(&session_id)).await;
+    assert_eq!(status, 200);
+
+    // Another tenant's session answers like an unknown one, and stays open.
+    let bob = app
+        .key(Uuid::new_v4(), switchboard::commands::Scope::Agent)
+        .await;
+    for (token, id) in [
+        (&bob, session_id.clone()),
+        (&app.token, Uuid::new_v4().to_string()),
+        (&app.token, "not-a-session".to_owned()),
+    ] {
+        for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
+            let response = app
+                .client
+                .request(method.clone(), app.url("/mcp"))
+                .bearer_auth(token)
+                .header("accept", "application/json, text/event-stream")
+                .header("content-type", "application/json")
+                .header("mcp-session-id", &id)
+                .body(list.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 404, "{method} {id}");
+        }
+    }
+    let (status, _) = post_raw(&app, list.clone(), None, Some(&session_id)).await;
+    assert_eq!(status, 200, "still open");
+
+    // The client ends it; it is unknown from then on. Requests without a session still work.
+    client.cancel().await.unwrap();
+    let (status, reply) = post_raw(&app, list.clone(), None, Some(&session_id)).await;
+    assert_eq!(status, 404, "{reply}");
+    let (status, _) = post_raw(&app, list, None, None).await;
+    assert_eq!(status, 200);
+    // No stream of server-initiated messages: GET is not offered.
+    let get = app.get("/mcp").send().await.unwrap();
+    assert_eq!(get.status(), 405);
+    assert_eq!(get.headers()["allow"], "POST, DELETE");
 }

@@ -515,8 +515,23 @@ async fn the_openapi_document_describes_every_route() {
     }
 }
 
+/// A cross-origin preflight for a POST from `origin`.
+async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
+    app.client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/messages/agent"))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
-async fn requests_get_an_id_and_cors_allows_any_origin() {
+async fn requests_get_an_id_and_cors_is_same_origin_unless_configured() {
     let app = TestApp::spawn().await;
     let response = app
         .get("/api/v1/auth/verify")
@@ -525,7 +540,12 @@ async fn requests_get_an_id_and_cors_allows_any_origin() {
         .await
         .unwrap();
     assert!(response.headers().contains_key("x-request-id"));
-    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin"),
+        "another origin may not read the answer"
+    );
     let echoed = app
         .get("/api/v1/auth/verify")
         .header("x-request-id", "trace-me")
@@ -533,20 +553,38 @@ async fn requests_get_an_id_and_cors_allows_any_origin() {
         .await
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "trace-me");
-    let preflight = app
-        .client
-        .request(reqwest::Method::OPTIONS, app.url("/api/v1/messages/agent"))
-        .header("Origin", "https://dashboard.example")
-        .header("Access-Control-Request-Method", "POST")
-        .header(
-            "Access-Control-Request-Headers",
-            "authorization, content-type",
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(preflight.status().is_success());
-    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let foreign = preflight(&app, "https://dashboard.example").await;
+    assert!(
+        !foreign
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+    // The server's own origin (its public URL) is allowed.
+    let own = preflight(&app, "http://localhost:8080").await;
+    assert_eq!(
+        own.headers()["access-control-allow-origin"],
+        "http://localhost:8080"
+    );
+
+    let configured = TestApp::spawn_with(switchboard::app::Config {
+        cors_origins: vec![reqwest::header::HeaderValue::from_static(
+            "https://dashboard.example",
+        )],
+        ..switchboard::app::Config::default()
+    })
+    .await;
+    let allowed = preflight(&configured, "https://dashboard.example").await;
+    assert!(allowed.status().is_success());
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://dashboard.example"
+    );
+    assert!(
+        !preflight(&configured, "https://evil.example")
+            .await
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ pub enum Event {
     MessagesRead(MessagesRead),
     GitDiffUpdated(GitDiffUpdated),
     SessionEnded(SessionEnded),
+    MessagesReturned(MessagesReturned),
     UserCreated(UserCreated),
     UserRenamed(UserRenamed),
 }
@@ -81,6 +82,28 @@ pub struct InputRequested {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MessagesRead {
     pub last_read_message_id: Uuid,
+}
+
+/// User messages the agent was handed but never received are unread again: the call that
+/// took them was cancelled, or its client hung up, before the result went out. Each message
+/// is named with the position its inbox row holds (a fold sees no other event), and the read
+/// cursor, when `read_cursor` is set, goes back there (to the question the messages
+/// answered), so the agent's next read delivers them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessagesReturned {
+    pub messages: Vec<ReturnedMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_cursor: Option<Uuid>,
+}
+
+/// A user message returned to the inbox, where it was said.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReturnedMessage {
+    pub message_id: Uuid,
+    pub stream_version: i32,
+    pub seq: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
 }
 
 /// The working tree's diff as the agent last reported it; empty clears it.
@@ -165,6 +188,7 @@ impl Event {
             Event::MessagesRead(_) => "messages_read",
             Event::GitDiffUpdated(_) => "git_diff_updated",
             Event::SessionEnded(_) => "session_ended",
+            Event::MessagesReturned(_) => "messages_returned",
             Event::UserCreated(_) => "user_created",
             Event::UserRenamed(_) => "user_renamed",
         }
@@ -186,6 +210,7 @@ impl Event {
             Event::MessagesRead(d) => serde_json::to_string(d),
             Event::GitDiffUpdated(d) => serde_json::to_string(d),
             Event::SessionEnded(d) => serde_json::to_string(d),
+            Event::MessagesReturned(d) => serde_json::to_string(d),
             Event::UserCreated(d) => serde_json::to_string(d),
             Event::UserRenamed(d) => serde_json::to_string(d),
         };
@@ -214,6 +239,7 @@ impl Event {
             "messages_read" => parse(event_type, data, Event::MessagesRead),
             "git_diff_updated" => parse(event_type, data, Event::GitDiffUpdated),
             "session_ended" => parse(event_type, data, Event::SessionEnded),
+            "messages_returned" => parse(event_type, data, Event::MessagesReturned),
             "user_created" => parse(event_type, data, Event::UserCreated),
             "user_renamed" => parse(event_type, data, Event::UserRenamed),
             other => Err(UnknownEvent {
@@ -256,6 +282,16 @@ mod tests {
                 git_diff: String::new(),
             }),
             Event::SessionEnded(SessionEnded {}),
+            Event::MessagesReturned(MessagesReturned {
+                messages: vec![ReturnedMessage {
+                    message_id: Uuid::nil(),
+                    stream_version: 4,
+                    seq: 9,
+                    created_at: OffsetDateTime::UNIX_EPOCH
+                        + time::Duration::microseconds(1_234_567),
+                }],
+                read_cursor: Some(Uuid::max()),
+            }),
             Event::UserCreated(UserCreated {
                 name: "Ada".into(),
                 email: Some("ada@example.com".into()),

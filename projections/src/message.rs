@@ -54,6 +54,7 @@ pub fn messages<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Vec<
             }
             Event::SessionStarted(_)
             | Event::MessagesRead(_)
+            | Event::MessagesReturned(_)
             | Event::GitDiffUpdated(_)
             | Event::SessionEnded(_)
             | Event::UserCreated(_)

@@ -197,6 +197,29 @@ pub fn apply(
             state.inbox.drain(..=last);
             session.read_cursor = Some(read.last_read_message_id);
         }
+        Event::MessagesReturned(returned) => {
+            for m in &returned.messages {
+                if state.inbox.iter().any(|i| i.message_id == m.message_id) {
+                    return Err(fail("messages_returned names a message that is unread"));
+                }
+                // The inbox stays in the order the messages were said.
+                let at = state.inbox.partition_point(|i| i.seq < m.seq);
+                state.inbox.insert(
+                    at,
+                    InboxMessage {
+                        tenant_id: recorded.tenant_id,
+                        session_id: recorded.stream_id,
+                        message_id: m.message_id,
+                        stream_version: m.stream_version,
+                        seq: m.seq,
+                        created_at: m.created_at,
+                    },
+                );
+            }
+            if let Some(cursor) = returned.read_cursor {
+                session.read_cursor = Some(cursor);
+            }
+        }
         Event::GitDiffUpdated(diff) => {
             session.git_diff = (!diff.git_diff.is_empty()).then(|| diff.git_diff.clone());
         }
@@ -347,6 +370,54 @@ mod tests {
         }));
         assert_eq!(s.unread(), ["two"]);
         assert_eq!(s.session().read_cursor, Some(one));
+    }
+
+    #[test]
+    fn returned_messages_are_unread_again_in_the_order_they_were_said() {
+        let mut s = Stream::new();
+        s.push(started());
+        let question = s.push(agent("deploy?", true));
+        s.push(user("yes", false));
+        let taken = s.state.as_ref().unwrap().inbox[0].clone();
+        s.push(Event::MessagesRead(MessagesRead {
+            last_read_message_id: taken.message_id,
+        }));
+        s.push(user("and tag it", false));
+        assert_eq!(s.unread(), ["and tag it"]);
+        s.push(Event::MessagesReturned(MessagesReturned {
+            messages: vec![ReturnedMessage {
+                message_id: taken.message_id,
+                stream_version: taken.stream_version,
+                seq: taken.seq,
+                created_at: taken.created_at,
+            }],
+            read_cursor: Some(question),
+        }));
+        assert_eq!(s.unread(), ["yes", "and tag it"]);
+        assert_eq!(s.session().read_cursor, Some(question));
+        assert_eq!(s.session().unread_count, 2);
+        assert_eq!(s.state.as_ref().unwrap().inbox[0], taken);
+
+        // A message that is unread cannot be returned again.
+        let mut again = s.state.clone();
+        let recorded = RecordedEvent {
+            tenant_id: s.tenant,
+            seq: s.seq + 1,
+            stream_id: s.session,
+            stream_version: s.seq as i32 + 1,
+            event_id: Uuid::new_v4(),
+            recorded_at: OffsetDateTime::UNIX_EPOCH,
+            event: Event::MessagesReturned(MessagesReturned {
+                messages: vec![ReturnedMessage {
+                    message_id: taken.message_id,
+                    stream_version: taken.stream_version,
+                    seq: taken.seq,
+                    created_at: taken.created_at,
+                }],
+                read_cursor: None,
+            }),
+        };
+        assert!(apply(again.take(), &recorded).is_err());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::config::{DatabaseArgs, KeyArgs};
 use crate::domain::UserName;
 use crate::eventlog::{EventLog, NotifyMode};
 use crate::http;
-use crate::mcp::McpConfig;
+use crate::mcp::{self, HostRule, McpConfig, OriginRule};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -38,7 +38,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
     body_limit: usize,
 
-    /// Comma-separated origins allowed by CORS (default: any origin).
+    /// Comma-separated origins allowed by CORS (default: the public URL's origin only).
     #[arg(long, env = "SWITCHBOARD_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
 
@@ -47,7 +47,8 @@ pub struct ServeArgs {
     db_connections: u32,
 
     /// Seconds an MCP `ask_question` blocks before answering "pending" (the agent then calls
-    /// `wait_for_answer`). Keep it below your MCP client's tool-call timeout.
+    /// `wait_for_answer`). Keep it below your MCP client's tool-call timeout: at most 55 for
+    /// hosts that do not reset their timeout on progress (Claude Desktop allows about 60).
     #[arg(long, env = "SWITCHBOARD_MCP_BLOCK_SECONDS", default_value_t = 50)]
     mcp_block_seconds: u64,
 
@@ -61,6 +62,13 @@ pub struct ServeArgs {
         default_value = "localhost,127.0.0.1,::1"
     )]
     mcp_allowed_hosts: Vec<String>,
+
+    /// Comma-separated `Origin`s the MCP endpoint accepts from browsers (`scheme://host[:port]`,
+    /// `scheme://host:*` for any port, `*` for any origin); a web page from any other origin
+    /// gets 403. Default: loopback origins and the public URL's. Clients that are not
+    /// browsers send no `Origin` and are not affected.
+    #[arg(long, env = "SWITCHBOARD_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    mcp_allowed_origins: Vec<String>,
 
     /// The URL people reach this server at (`https://switchboard.example.com`), used in
     /// sign-in and notification links; default `http://localhost:<port>`.
@@ -157,15 +165,12 @@ async fn serve(
         );
     }
     let auth = Arc::new(Authenticator::new(Arc::new(keys), db.pool.clone()));
+    let mcp = mcp_config(args, &public_url)?;
     let config = Config {
         body_limit: args.body_limit,
         cors_origins,
         public_url,
-        mcp: McpConfig {
-            block_limit: Duration::from_secs(args.mcp_block_seconds.max(1)),
-            allowed_hosts: allowed_hosts(&args.mcp_allowed_hosts),
-            ..McpConfig::default()
-        },
+        mcp,
         ..Config::default()
     };
     let state = AppState(Arc::new(App::start(
@@ -208,17 +213,49 @@ async fn serve(
     Ok(())
 }
 
-/// The configured hosts; any `*` means every host is accepted (an empty list).
-fn allowed_hosts(hosts: &[String]) -> Vec<String> {
-    let hosts: Vec<String> = hosts
-        .iter()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .collect();
-    if hosts.iter().any(|h| h == "*") {
-        return Vec::new();
+/// The MCP endpoint's configuration, checked: a malformed host or origin stops the start
+/// rather than being ignored, and a block limit hosts may not survive is warned about.
+fn mcp_config(args: &ServeArgs, public_url: &PublicUrl) -> Result<McpConfig, String> {
+    let block_limit = Duration::from_secs(args.mcp_block_seconds.max(1));
+    if block_limit > mcp::SAFE_BLOCK_LIMIT {
+        tracing::warn!(
+            "--mcp-block-seconds {} is above {}: MCP hosts that do not reset their tool-call \
+             timeout on progress notifications (Claude Desktop allows about 60 s) will fail \
+             ask_question before it can answer \"pending\"",
+            block_limit.as_secs(),
+            mcp::SAFE_BLOCK_LIMIT.as_secs()
+        );
     }
-    hosts
+    let mut allowed_hosts = entries(&args.mcp_allowed_hosts);
+    if allowed_hosts.iter().any(|h| h == "*") {
+        allowed_hosts.clear();
+    } else if args.public_url.is_some()
+        && let Some(host) = public_url.host()
+    {
+        // The name the server is published under is a host it answers to.
+        allowed_hosts.push(host);
+    }
+    for host in &allowed_hosts {
+        HostRule::parse(host).map_err(|e| format!("--mcp-allowed-hosts: {e}"))?;
+    }
+    let origins = entries(&args.mcp_allowed_origins);
+    for origin in origins.iter().filter(|o| *o != "*") {
+        OriginRule::parse(origin).map_err(|e| format!("--mcp-allowed-origins: {e}"))?;
+    }
+    Ok(McpConfig {
+        block_limit,
+        allowed_hosts,
+        allowed_origins: (!origins.is_empty()).then_some(origins),
+        ..McpConfig::default()
+    })
+}
+
+/// The non-empty entries of a comma-separated list.
+fn entries(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|entry| entry.trim().to_owned())
+        .filter(|entry| !entry.is_empty())
+        .collect()
 }
 
 /// How often the embedded cluster's postmaster is checked on.

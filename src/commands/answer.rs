@@ -29,6 +29,9 @@ use crate::push::Hub;
 pub struct Answer {
     /// The reply's messages, oldest first (usually one).
     pub messages: Vec<Message>,
+    /// Those this wait took from the inbox (all of them, or, for a reply found in the
+    /// history, those still unread): if they never reach the agent, they are to be returned.
+    pub taken: Vec<Uuid>,
 }
 
 /// Wait up to `wait` for the answer to `question_id`. `None`: not answered yet (or the server
@@ -108,6 +111,7 @@ async fn find_answer(
         let taken = pending(log, ctx, session_id, Some(question_id)).await?;
         if taken.status == PendingStatus::Ok && !taken.messages.is_empty() {
             return Ok(Found::Answer(Answer {
+                taken: taken.messages.iter().map(|m| m.id).collect(),
                 messages: taken.messages,
             }));
         }
@@ -137,7 +141,15 @@ async fn find_answer(
             };
             transact(log, ctx, &mark).await?;
         }
-        return Ok(Found::Answer(Answer { messages: reply }));
+        let taken = reply
+            .iter()
+            .map(|m| m.id)
+            .filter(|id| state.inbox.iter().any(|u| u.message_id == *id))
+            .collect();
+        return Ok(Found::Answer(Answer {
+            messages: reply,
+            taken,
+        }));
     }
     if ended {
         return Err(ended_unanswered(session_id, question_id));

@@ -13,6 +13,7 @@ mod heartbeat;
 mod idempotency;
 mod pending;
 mod request_input;
+mod return_undelivered;
 mod user;
 mod user_message;
 
@@ -22,6 +23,7 @@ pub use end_session::{SessionEndedResult, end_session};
 pub use heartbeat::{Heartbeat, heartbeat};
 pub use pending::{Pending, PendingStatus, pending, wait_for_pending};
 pub use request_input::{InputRequestedResult, request_input};
+pub use return_undelivered::{Undelivered, return_undelivered};
 pub use user::{User, create_user, rename_user};
 pub use user_message::{UserMessageInput, UserMessageSent, send_user_message};
 

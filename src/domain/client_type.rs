@@ -19,6 +19,9 @@ const USER_AGENTS: &[(&str, &str)] = &[
     ("postman", "postman"),
 ];
 
+/// What [`detect`] answers when nothing names the client.
+pub const UNKNOWN: &str = "unknown";
+
 pub fn detect(client_type_header: Option<&str>, user_agent: Option<&str>) -> String {
     if let Some(explicit) = client_type_header.map(str::trim).filter(|s| !s.is_empty()) {
         return clean(explicit);
@@ -27,7 +30,7 @@ pub fn detect(client_type_header: Option<&str>, user_agent: Option<&str>) -> Str
     USER_AGENTS
         .iter()
         .find(|(fragment, _)| user_agent.contains(fragment))
-        .map_or_else(|| "unknown".to_owned(), |(_, name)| (*name).to_owned())
+        .map_or_else(|| UNKNOWN.to_owned(), |(_, name)| (*name).to_owned())
 }
 
 /// A header value kept as a short, printable name.

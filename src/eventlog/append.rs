@@ -131,6 +131,9 @@ pub struct TenantTxn {
     account_before: Option<Option<Account>>,
     /// Streams whose state came from cached knowledge rather than the database.
     from_cache: HashSet<Uuid>,
+    /// Messages made unread again here (`messages_returned`): they re-enter the inbox
+    /// wherever they were said, not only at its end.
+    returned: HashSet<Uuid>,
     rows: Vec<EventRow>,
     remembered: Option<Remembered>,
     group: Arc<GroupCommit>,
@@ -156,6 +159,7 @@ impl TenantTxn {
             account: None,
             account_before: None,
             from_cache: HashSet::new(),
+            returned: HashSet::new(),
             rows: Vec::new(),
             remembered: None,
             group,
@@ -348,6 +352,12 @@ impl TenantTxn {
     ) -> Result<Vec<AppendedEvent>, LogError> {
         let current = self.session(stream_id).await?.map(|s| s.session.version);
         self.expect(stream_id, expected, current)?;
+        for new in &events {
+            if let Event::MessagesReturned(returned) = &new.event {
+                self.returned
+                    .extend(returned.messages.iter().map(|m| m.message_id));
+            }
+        }
         let mut state = self.sessions.remove(&stream_id).flatten();
         let appended = self
             .position(stream_id, current, events, metadata, |recorded| {
@@ -526,12 +536,16 @@ impl TenantTxn {
                     below: first_now.unwrap_or(i32::MAX),
                 });
             }
-            // ... and arrive at the end: everything after the last one before.
+            // ... and arrive at the end: everything after the last one before (and, rarely,
+            // messages returned to where they were said).
             append.unread.extend(
                 state
                     .inbox
                     .iter()
-                    .filter(|m| last_before.is_none_or(|last| m.stream_version > last))
+                    .filter(|m| {
+                        last_before.is_none_or(|last| m.stream_version > last)
+                            || self.returned.contains(&m.message_id)
+                    })
                     .cloned(),
             );
         }

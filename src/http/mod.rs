@@ -11,7 +11,7 @@ pub mod server;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Method, Request};
+use axum::http::{HeaderName, HeaderValue, Method, Request};
 use axum::middleware;
 use axum::routing::{get, patch, post};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -85,7 +85,9 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Any origin by default, like the system this replaces; a list when configured.
+/// Same-origin by default (the public URL's origin: the inbox is served from it), a list when
+/// configured. Browsers may send cookies to this server, so a page elsewhere must not read
+/// its answers unless the operator says so.
 fn cors(config: &Config) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([
@@ -97,9 +99,12 @@ fn cors(config: &Config) -> CorsLayer {
         ])
         .allow_headers(Any)
         .expose_headers([HeaderName::from_static("x-request-id")]);
-    if config.cors_origins.is_empty() {
-        layer.allow_origin(Any)
+    let origins = if config.cors_origins.is_empty() {
+        let own =
+            HeaderValue::from_str(&config.public_url.origin()).expect("an origin is a header");
+        vec![own]
     } else {
-        layer.allow_origin(AllowOrigin::list(config.cors_origins.clone()))
-    }
+        config.cors_origins.clone()
+    };
+    layer.allow_origin(AllowOrigin::list(origins))
 }

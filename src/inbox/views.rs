@@ -415,6 +415,9 @@ fn item(stored: &StoredEvent, asked: &[Uuid], now: OffsetDateTime) -> Markup {
         Event::SessionEnded(_) => system("Session ended"),
         Event::InputRequested(_) => system("The agent asked for a reply"),
         Event::MessagesRead(_) => system("The agent received your replies"),
+        Event::MessagesReturned(_) => {
+            system("A reply the agent gave up waiting for was kept for it")
+        }
         Event::GitDiffUpdated(d) if d.git_diff.is_empty() => system("Changes cleared"),
         Event::GitDiffUpdated(_) => system("Changes updated"),
         // Account events are not about a session.

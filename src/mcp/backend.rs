@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::commands::Context;
+use crate::commands::{Context, Undelivered};
 use crate::wire::MessageJson;
 
 /// Who calls a tool.
@@ -38,6 +39,16 @@ pub struct Sent {
     pub queued: Vec<MessageJson>,
 }
 
+/// The answer to a question.
+#[derive(Clone, Debug)]
+pub struct Answered {
+    /// The user's reply, oldest first.
+    pub messages: Vec<MessageJson>,
+    /// Those this wait took from the inbox (rather than finding them read in the history):
+    /// they are to be given back if they do not reach the agent.
+    pub taken: Vec<Uuid>,
+}
+
 /// Why a tool failed, in words for the model. Nothing was changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ToolError(pub String);
@@ -54,15 +65,25 @@ pub trait Backend: Send + Sync + 'static {
     /// Send a step or a question; unknown session ids start a session.
     fn send<'a>(&'a self, caller: &'a Caller, message: Outgoing) -> Reply<'a, Sent>;
 
-    /// Wait up to `wait` for the reply to `question_id`; `None` when there is none yet.
-    /// Dropping the future stops the wait.
+    /// Wait up to `wait` for the reply to `question_id`; `None` when there is none yet, or
+    /// when `stop` (from [`Backend::stop_token`]) was cancelled. A reply being taken when
+    /// `stop` fires is taken, and returned: the caller hands it over or gives it back.
+    /// (Dropping the future instead could lose a reply taken in that moment.)
     fn answer<'a>(
         &'a self,
         caller: &'a Caller,
         session_id: Uuid,
         question_id: Uuid,
         wait: Duration,
-    ) -> Reply<'a, Option<Vec<MessageJson>>>;
+        stop: &'a CancellationToken,
+    ) -> Reply<'a, Option<Answered>>;
+
+    /// A token to stop one wait with; it is also cancelled when the backend shuts down.
+    fn stop_token(&self) -> CancellationToken;
+
+    /// Return messages a call took but could not hand over to the inbox; answers how many
+    /// are unread again.
+    fn give_back<'a>(&'a self, caller: &'a Caller, undelivered: Undelivered) -> Reply<'a, usize>;
 
     /// End the session; returns its final status.
     fn end<'a>(&'a self, caller: &'a Caller, session_id: Uuid) -> Reply<'a, String>;

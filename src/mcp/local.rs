@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::backend::{Backend, Caller, Outgoing, Reply, Sent, ToolError};
+use super::backend::{Answered, Backend, Caller, Outgoing, Reply, Sent, ToolError};
 use crate::auth::Authenticator;
-use crate::commands::{self, AgentMessageInput, CommandError, Context};
+use crate::commands::{self, AgentMessageInput, CommandError, Context, Undelivered};
 use crate::domain::{AgentType, Content};
 use crate::eventlog::EventLog;
 use crate::push::Hub;
-use crate::wire::{self, MessageJson};
+use crate::wire;
 use tokio_util::sync::CancellationToken;
 
 pub struct Local {
@@ -74,7 +74,8 @@ impl Backend for Local {
         session_id: Uuid,
         question_id: Uuid,
         wait: Duration,
-    ) -> Reply<'a, Option<Vec<MessageJson>>> {
+        stop: &'a CancellationToken,
+    ) -> Reply<'a, Option<Answered>> {
         Box::pin(async move {
             let ctx = context(caller)?;
             let mut access = self.auth.guard(ctx.grant);
@@ -85,11 +86,25 @@ impl Backend for Local {
                 session_id,
                 question_id,
                 wait,
-                &self.shutdown,
+                stop,
                 &mut access,
             )
             .await?;
-            Ok(answer.map(|a| wire::messages(&a.messages)))
+            Ok(answer.map(|a| Answered {
+                messages: wire::messages(&a.messages),
+                taken: a.taken,
+            }))
+        })
+    }
+
+    fn stop_token(&self) -> CancellationToken {
+        self.shutdown.child_token()
+    }
+
+    fn give_back<'a>(&'a self, caller: &'a Caller, undelivered: Undelivered) -> Reply<'a, usize> {
+        Box::pin(async move {
+            let ctx = context(caller)?;
+            Ok(commands::return_undelivered(&self.log, ctx, undelivered).await?)
         })
     }
 

@@ -1,32 +1,36 @@
 //! MCP: the agent tools over Streamable HTTP at `/mcp` (rmcp), and over stdio through
 //! `switchboard mcp-stdio`, which forwards to a remote server's REST API.
 //!
-//! The HTTP endpoint is stateless: every POST carries its Bearer token and runs on a fresh
-//! handler, so there is no MCP session that one tenant could open and another reuse, any node
-//! can serve any request, and a client that hangs up cancels its call (and frees its waiter)
-//! at once. Progress notifications travel on the POST's own event stream.
+//! Every HTTP request carries its Bearer token and runs on a fresh handler, so any node can
+//! serve any request. `initialize` opens an MCP session bound to the caller's tenant and
+//! recorded in the database: a client that keeps its `Mcp-Session-Id` can cancel a call from
+//! any node, and a client that never sends it is served just the same. A call the client
+//! abandons (cancelled, or hung up) stops waiting at once, and an answer it took but could
+//! not hand over goes back to the inbox for the agent's next call (`calls.rs`). Progress
+//! notifications travel on the POST's own event stream.
 
 pub mod backend;
+mod calls;
+mod endpoint;
+mod guard;
 mod local;
 pub mod remote;
+mod sessions;
 mod tools;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use serde_json::json;
 
 use crate::app::AppState;
-use crate::auth::AuthError;
-use crate::auth::request::{self, RequestError};
+pub use calls::{CANCEL_CHANNEL, Calls};
+pub use guard::{HostRule, OriginRule};
 pub use tools::{AgentTools, PROGRESS_INTERVAL};
+
+/// Longest block limit that hosts which do not reset their timeout on progress (Claude
+/// Desktop gives a tool call about 60 s) still survive.
+pub const SAFE_BLOCK_LIMIT: Duration = Duration::from_secs(55);
 
 /// How the MCP endpoint behaves.
 #[derive(Clone, Debug)]
@@ -35,8 +39,12 @@ pub struct McpConfig {
     pub block_limit: Duration,
     /// Longest silence towards a waiting client that asked for progress.
     pub progress_interval: Duration,
-    /// `Host` headers accepted (DNS-rebinding guard); empty accepts any.
+    /// `Host` headers accepted (DNS-rebinding guard; `host` or `host:port`); empty accepts any.
     pub allowed_hosts: Vec<String>,
+    /// `Origin` headers accepted (`scheme://host[:port]`, `:*` for any port; `*` for any
+    /// origin). `None`: loopback origins and the public URL's. Requests without an `Origin`
+    /// (anything but a browser) are not affected.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 impl Default for McpConfig {
@@ -47,6 +55,7 @@ impl Default for McpConfig {
             allowed_hosts: ["localhost", "127.0.0.1", "::1"]
                 .map(str::to_owned)
                 .to_vec(),
+            allowed_origins: None,
         }
     }
 }
@@ -61,61 +70,5 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
         shutdown: state.shutdown.clone(),
     });
     let tools = AgentTools::new(backend, mcp.block_limit, mcp.progress_interval, None);
-    let mut config = StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(false)
-        .with_sse_keep_alive(Some(PROGRESS_INTERVAL))
-        .with_cancellation_token(state.shutdown.child_token());
-    config = if mcp.allowed_hosts.is_empty() {
-        config.disable_allowed_hosts()
-    } else {
-        config.with_allowed_hosts(mcp.allowed_hosts.clone())
-    };
-    config.max_request_body_bytes = state.config.body_limit;
-    let service = StreamableHttpService::new(
-        move || Ok(tools.clone()),
-        Arc::new(NeverSessionManager::default()),
-        config,
-    );
-    Router::new()
-        .route_service("/mcp", service.clone())
-        .route_service("/mcp/", service)
-        .layer(middleware::from_fn_with_state(state, authenticate))
-}
-
-/// Every MCP request carries a Bearer token; the tools find the caller's context in the
-/// request's extensions.
-async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    let token = match request::bearer_token(req.headers()) {
-        Ok(token) => token.to_owned(),
-        Err(e) => return unauthorized(&e.to_string()),
-    };
-    match request::context(&app.auth, req.headers(), &token).await {
-        Ok(ctx) => {
-            req.extensions_mut().insert(ctx);
-            next.run(req).await
-        }
-        Err(RequestError::Auth(AuthError::Missing(m) | AuthError::Unauthorized(m))) => {
-            unauthorized(&m)
-        }
-        Err(RequestError::Auth(e @ AuthError::Unavailable)) => {
-            detail(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
-        }
-        Err(RequestError::Invalid(e)) => detail(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
-        Err(RequestError::CrossSite(m)) => detail(StatusCode::FORBIDDEN, &m),
-    }
-}
-
-fn detail(status: StatusCode, detail: &str) -> Response {
-    (status, axum::Json(json!({ "detail": detail }))).into_response()
-}
-
-/// A 401 in the shape MCP clients expect (RFC 6750), so they prompt for credentials.
-fn unauthorized(detail: &str) -> Response {
-    let body = json!({ "error": "invalid_token", "error_description": detail });
-    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer error=\"invalid_token\""),
-    );
-    response
+    endpoint::routes(state, tools)
 }

@@ -8,10 +8,11 @@ use reqwest::{Client, RequestBuilder, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::backend::{Backend, Caller, Outgoing, Reply, Sent, ToolError};
-use crate::commands::{PendingStatus, reply_to};
+use super::backend::{Answered, Backend, Caller, Outgoing, Reply, Sent, ToolError};
+use crate::commands::{PendingStatus, Undelivered, reply_to};
 use crate::wire::MessageJson;
 
 pub struct Remote {
@@ -45,6 +46,56 @@ impl Remote {
 
     fn url(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.base)
+    }
+
+    /// One long-poll for the reply to `question_id`, else a look at the history when another
+    /// reader moved the cursor.
+    async fn long_poll(
+        &self,
+        caller: &Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+        wait: Duration,
+    ) -> Result<Option<Answered>, ToolError> {
+        let seconds = wait.as_secs_f64().min(300.0);
+        let request = self
+            .http
+            .get(self.url("/messages/pending"))
+            .query(&[
+                ("agent_instance_id", session_id.to_string()),
+                ("last_read_message_id", question_id.to_string()),
+                ("wait", format!("{seconds:.3}")),
+            ])
+            .timeout(wait + Duration::from_secs(30));
+        let pending: PendingResponse = Self::send_json(self.request(caller, request)).await?;
+        match pending.status {
+            PendingStatus::Ok if pending.messages.is_empty() => Ok(None),
+            PendingStatus::Ok => Ok(Some(Answered {
+                taken: pending.messages.iter().map(|m| m.id).collect(),
+                messages: pending.messages,
+            })),
+            // The cursor is elsewhere: the answer, if any, is in the history.
+            PendingStatus::Stale => {
+                let request = self
+                    .http
+                    .get(self.url(&format!("/sessions/{session_id}/messages")));
+                let history: Vec<MessageJson> =
+                    Self::send_json(self.request(caller, request)).await?;
+                match reply_to(&history, question_id) {
+                    None => Err(ToolError(format!(
+                        "question {question_id} not found in session {session_id}"
+                    ))),
+                    Some(reply) if !reply.is_empty() => Ok(Some(Answered {
+                        messages: reply,
+                        taken: Vec::new(),
+                    })),
+                    Some(_) => {
+                        tokio::time::sleep(wait.min(HISTORY_RECHECK)).await;
+                        Ok(None)
+                    }
+                }
+            }
+        }
     }
 
     async fn send_json<T: DeserializeOwned>(builder: RequestBuilder) -> Result<T, ToolError> {
@@ -126,41 +177,30 @@ impl Backend for Remote {
         session_id: Uuid,
         question_id: Uuid,
         wait: Duration,
-    ) -> Reply<'a, Option<Vec<MessageJson>>> {
+        stop: &'a CancellationToken,
+    ) -> Reply<'a, Option<Answered>> {
         Box::pin(async move {
-            let seconds = wait.as_secs_f64().min(300.0);
-            let request = self
-                .http
-                .get(self.url("/messages/pending"))
-                .query(&[
-                    ("agent_instance_id", session_id.to_string()),
-                    ("last_read_message_id", question_id.to_string()),
-                    ("wait", format!("{seconds:.3}")),
-                ])
-                .timeout(wait + Duration::from_secs(30));
-            let pending: PendingResponse = Self::send_json(self.request(caller, request)).await?;
-            match pending.status {
-                PendingStatus::Ok if pending.messages.is_empty() => Ok(None),
-                PendingStatus::Ok => Ok(Some(pending.messages)),
-                // The cursor is elsewhere: the answer, if any, is in the history.
-                PendingStatus::Stale => {
-                    let request = self
-                        .http
-                        .get(self.url(&format!("/sessions/{session_id}/messages")));
-                    let history: Vec<MessageJson> =
-                        Self::send_json(self.request(caller, request)).await?;
-                    match reply_to(&history, question_id) {
-                        None => Err(ToolError(format!(
-                            "question {question_id} not found in session {session_id}"
-                        ))),
-                        Some(reply) if !reply.is_empty() => Ok(Some(reply)),
-                        Some(_) => {
-                            tokio::time::sleep(wait.min(HISTORY_RECHECK)).await;
-                            Ok(None)
-                        }
-                    }
-                }
+            // Over REST the server holds what it took; stopping only ends the long-poll.
+            tokio::select! {
+                answer = self.long_poll(caller, session_id, question_id, wait) => answer,
+                () = stop.cancelled() => Ok(None),
             }
+        })
+    }
+
+    fn stop_token(&self) -> CancellationToken {
+        CancellationToken::new()
+    }
+
+    /// The REST API has no way to un-read messages: what the bridge took stays read (and
+    /// `wait_for_answer` still finds an answer in the history).
+    fn give_back<'a>(&'a self, _: &'a Caller, undelivered: Undelivered) -> Reply<'a, usize> {
+        Box::pin(async move {
+            Err(ToolError(format!(
+                "{} message(s) of session {} could not be returned over REST",
+                undelivered.message_ids.len(),
+                undelivered.session_id
+            )))
         })
     }
 

@@ -1,23 +1,34 @@
 //! The five agent tools: arguments, descriptions written for a model, structured results with a
-//! text rendering, and the blocking wait for an answer (progress while waiting, a block limit,
-//! then `wait_for_answer`).
+//! text rendering and a declared schema, and the blocking wait for an answer (progress while
+//! waiting, a block limit, then `wait_for_answer`).
+//!
+//! A call that took user messages from the inbox (the feedback a message collects, the answer
+//! a wait takes) hands them over with its result, or, when its client abandoned the call
+//! first, gives them back so the agent's next call delivers them (see `calls.rs`).
+//!
+//! Each tool is one method with its metadata in its `#[tool]` attribute: title, annotations
+//! (what it does to the world, for hosts deciding what to confirm) and the schema of its
+//! structured result. A new tool follows the same pattern.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ProgressNotificationParam, ServerCapabilities,
-    ServerConfig,
+    CallToolResult, ContentBlock, ErrorCode, Implementation, ProgressNotificationParam,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
-use rmcp::{ErrorData, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::backend::{Backend, Caller, Outgoing, Sent, ToolError};
-use crate::commands::Context;
+use super::backend::{Answered, Backend, Caller, Outgoing, Sent, ToolError};
+use super::calls::Call;
+use super::sessions::McpSession;
+use crate::commands::{Context, Undelivered};
 use crate::domain::client_type;
 use crate::wire::MessageJson;
 
@@ -119,55 +130,70 @@ pub struct EndSessionArgs {
     pub agent_instance_id: String,
 }
 
-#[derive(Debug, Serialize)]
+/// What log_step returns.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct LogStepResult {
     success: bool,
+    /// The session: pass it on every later call.
     agent_instance_id: Uuid,
+    /// Plain steps the session has logged, this one included.
     step_number: i32,
+    /// Messages the person sent since your last call, oldest first: act on them.
     user_feedback: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum AnswerStatus {
+    /// The person answered: see `answer`.
     Answered,
+    /// No answer within the server's limit: call wait_for_answer.
     Pending,
 }
 
-#[derive(Debug, Serialize)]
+/// What ask_question and wait_for_answer return.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct AnswerResult {
     status: AnswerStatus,
     agent_instance_id: Uuid,
     question_id: Uuid,
+    /// The person's answer (when answered).
     #[serde(skip_serializing_if = "Option::is_none")]
     answer: Option<String>,
-    /// Messages the user sent before the question (ask_question / send_message only).
+    /// Messages the person sent before the question, oldest first (when there were any).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     user_feedback: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// What send_message returns.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct SendMessageResult {
     success: bool,
     agent_instance_id: Uuid,
     message_id: Uuid,
+    /// Messages the person sent since your last call, oldest first: act on them.
     queued_user_messages: Vec<MessageJson>,
+    /// For a question (requires_user_input): answered or pending.
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<AnswerStatus>,
+    /// For a question: its id, for wait_for_answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     question_id: Option<Uuid>,
+    /// For an answered question: the answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     answer: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// What end_session returns.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct EndSessionResult {
     success: bool,
     agent_instance_id: Uuid,
+    /// `COMPLETED`.
     final_status: String,
 }
 
-/// The MCP server: one per request (stateless Streamable HTTP) or per stdio connection.
+/// The MCP server: one per request (Streamable HTTP) or per stdio connection.
 #[derive(Clone)]
 pub struct AgentTools {
     backend: Arc<dyn Backend>,
@@ -235,6 +261,56 @@ fn feedback_text(feedback: &[String]) -> String {
     )
 }
 
+/// The user messages a call took from the inbox of `session_id`: handed over with its
+/// result, or given back. `read_cursor`: the question an answer was taken for.
+fn taken(session_id: Uuid, messages: &[MessageJson], read_cursor: Option<Uuid>) -> Undelivered {
+    Undelivered {
+        session_id,
+        message_ids: messages.iter().map(|m| m.id).collect(),
+        read_cursor,
+    }
+}
+
+/// Both lists, in the order they were taken.
+fn also(mut first: Undelivered, then: Undelivered) -> Undelivered {
+    first.message_ids.extend(then.message_ids);
+    first.read_cursor = then.read_cursor;
+    first
+}
+
+/// The HTTP layer's record of this call (none over stdio).
+fn call(ctx: &RequestContext<RoleServer>) -> Option<Arc<Call>> {
+    ctx.extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Arc<Call>>().cloned())
+}
+
+/// Resolves when the client gives up on the call: cancels it, or hangs up.
+async fn abandoned(ctx: &RequestContext<RoleServer>) {
+    match call(ctx) {
+        Some(call) => tokio::select! {
+            () = call.abandoned() => {}
+            () = ctx.ct.cancelled() => {}
+        },
+        None => ctx.ct.cancelled().await,
+    }
+}
+
+/// The result goes out now, unless the client gave up first.
+fn hand_over(ctx: &RequestContext<RoleServer>) -> bool {
+    match call(ctx) {
+        Some(call) => call.hand_over(),
+        None => !ctx.ct.is_cancelled(),
+    }
+}
+
+/// What a call produces: its structured result, its text, and what it took.
+struct Done<T> {
+    result: T,
+    text: String,
+    taken: Option<Undelivered>,
+}
+
 impl AgentTools {
     pub fn new(
         backend: Arc<dyn Backend>,
@@ -252,24 +328,68 @@ impl AgentTools {
     }
 
     /// Who is calling: the request's authenticated context (HTTP), else the bridge's own
-    /// configuration or the client's name from `initialize`.
+    /// configuration; the kind of agent from the request's headers, else from the client's
+    /// name in `initialize`.
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> Caller {
-        let context = ctx
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Context>().cloned());
+        let parts = ctx.extensions.get::<http::request::Parts>();
+        let context = parts.and_then(|parts| parts.extensions.get::<Context>().cloned());
+        let client_name = parts
+            .and_then(|parts| parts.extensions.get::<McpSession>())
+            .map(|session| session.client_name.clone())
+            .or_else(|| Some(ctx.peer.peer_info()?.client_info.name.clone()))
+            .filter(|name| !name.is_empty());
         let agent_type = context
             .as_ref()
             .and_then(|c| c.client_type.clone())
+            .filter(|t| t != client_type::UNKNOWN)
             .or_else(|| self.default_agent_type.clone())
-            .or_else(|| {
-                let info = ctx.peer.peer_info()?;
-                Some(client_type::detect(None, Some(&info.client_info.name)))
-            })
-            .unwrap_or_else(|| "unknown".to_owned());
+            .or_else(|| Some(client_type::detect(None, Some(&client_name?))))
+            .unwrap_or_else(|| client_type::UNKNOWN.to_owned());
         Caller {
             context,
             agent_type,
+        }
+    }
+
+    /// Hand the result over, unless the client abandoned the call first: then what it took
+    /// goes back to the inbox and no result is sent.
+    async fn finish<T: Serialize>(
+        &self,
+        caller: &Caller,
+        ctx: &RequestContext<RoleServer>,
+        done: Result<Done<T>, ToolError>,
+    ) -> Outcome {
+        let done = match done {
+            Ok(done) => done,
+            Err(e) => return failed(e),
+        };
+        if hand_over(ctx) {
+            return structured(done.result, done.text);
+        }
+        if let Some(taken) = done.taken {
+            self.give_back(caller, taken).await;
+        }
+        Err(ErrorData::new(
+            ErrorCode(-32800),
+            "request cancelled by the client",
+            None,
+        ))
+    }
+
+    async fn give_back(&self, caller: &Caller, taken: Undelivered) {
+        if taken.message_ids.is_empty() {
+            return;
+        }
+        let session = taken.session_id;
+        match self.backend.give_back(caller, taken).await {
+            Ok(returned) => tracing::info!(
+                %session,
+                returned,
+                "a call was abandoned; the messages it took are unread again"
+            ),
+            Err(e) => {
+                tracing::warn!(%session, "messages of an abandoned call were not returned: {e}")
+            }
         }
     }
 
@@ -281,7 +401,7 @@ impl AgentTools {
         session_id: Uuid,
         question_id: Uuid,
         ctx: &RequestContext<RoleServer>,
-    ) -> Result<Option<Vec<MessageJson>>, ToolError> {
+    ) -> Result<Option<Answered>, ToolError> {
         let token = ctx.meta.get_progress_token();
         let started = Instant::now();
         let deadline = started + self.block_limit;
@@ -292,9 +412,22 @@ impl AgentTools {
             } else {
                 left
             };
+            // Given up on: stop the wait, but let a reply being taken arrive, so that it is
+            // given back rather than lost.
+            let stop = self.backend.stop_token();
+            let answer = self
+                .backend
+                .answer(caller, session_id, question_id, slice, &stop);
+            tokio::pin!(answer);
             let answer = tokio::select! {
-                answer = self.backend.answer(caller, session_id, question_id, slice) => answer?,
-                () = ctx.ct.cancelled() => return Err(ToolError("cancelled".into())),
+                answer = &mut answer => answer?,
+                () = abandoned(ctx) => {
+                    stop.cancel();
+                    match answer.await? {
+                        None => return Err(ToolError("cancelled".into())),
+                        taken => taken,
+                    }
+                }
             };
             if answer.is_some() {
                 return Ok(answer);
@@ -315,45 +448,62 @@ impl AgentTools {
         }
     }
 
-    /// Ask (send a question) and wait for its answer.
+    /// Ask (send a question) and wait for its answer. Should the wait fail, the feedback the
+    /// question collected goes back to the inbox: it was never delivered.
     async fn ask(
         &self,
         caller: &Caller,
         outgoing: Outgoing,
         ctx: &RequestContext<RoleServer>,
-    ) -> Result<(Sent, AnswerResult), ToolError> {
+    ) -> Result<(Sent, AnswerResult, Undelivered), ToolError> {
         let sent = self.backend.send(caller, outgoing).await?;
-        let mut result = self
+        let feedback = taken(sent.session_id, &sent.queued, None);
+        match self
             .answer_result(caller, sent.session_id, sent.message_id, ctx)
-            .await?;
-        result.user_feedback = contents(&sent.queued);
-        Ok((sent, result))
+            .await
+        {
+            Ok((mut result, answer)) => {
+                result.user_feedback = contents(&sent.queued);
+                Ok((sent, result, also(feedback, answer)))
+            }
+            Err(e) => {
+                self.give_back(caller, feedback).await;
+                Err(e)
+            }
+        }
     }
 
+    /// Wait for the answer; the result, and the messages the wait took.
     async fn answer_result(
         &self,
         caller: &Caller,
         session_id: Uuid,
         question_id: Uuid,
         ctx: &RequestContext<RoleServer>,
-    ) -> Result<AnswerResult, ToolError> {
+    ) -> Result<(AnswerResult, Undelivered), ToolError> {
         let answer = self
             .await_answer(caller, session_id, question_id, ctx)
             .await?;
+        let took = Undelivered {
+            session_id,
+            message_ids: answer.as_ref().map_or_else(Vec::new, |a| a.taken.clone()),
+            read_cursor: Some(question_id),
+        };
         let (status, answer) = match answer {
-            Some(messages) => (
+            Some(answered) => (
                 AnswerStatus::Answered,
-                Some(contents(&messages).join("\n\n")),
+                Some(contents(&answered.messages).join("\n\n")),
             ),
             None => (AnswerStatus::Pending, None),
         };
-        Ok(AnswerResult {
+        let result = AnswerResult {
             status,
             agent_instance_id: session_id,
             question_id,
             answer,
             user_feedback: Vec::new(),
-        })
+        };
+        Ok((result, took))
     }
 
     fn answer_text(&self, result: &AnswerResult) -> String {
@@ -374,7 +524,17 @@ impl AgentTools {
 
 #[tool_router]
 impl AgentTools {
-    #[tool(description = LOG_STEP)]
+    #[tool(
+        title = "Log a step",
+        description = LOG_STEP,
+        output_schema = schema_for_output::<LogStepResult>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
     async fn log_step(
         &self,
         Parameters(args): Parameters<LogStepArgs>,
@@ -396,28 +556,38 @@ impl AgentTools {
                     },
                 )
                 .await?;
-            Ok::<_, ToolError>(LogStepResult {
+            let result = LogStepResult {
                 success: true,
                 agent_instance_id: sent.session_id,
                 step_number: sent.step_number,
                 user_feedback: contents(&sent.queued),
+            };
+            let text = format!(
+                "Step {} logged in session {}.{}",
+                result.step_number,
+                result.agent_instance_id,
+                feedback_text(&result.user_feedback)
+            );
+            Ok(Done {
+                result,
+                text,
+                taken: Some(taken(sent.session_id, &sent.queued, None)),
             })
         };
-        match run.await {
-            Ok(result) => {
-                let text = format!(
-                    "Step {} logged in session {}.{}",
-                    result.step_number,
-                    result.agent_instance_id,
-                    feedback_text(&result.user_feedback)
-                );
-                structured(result, text)
-            }
-            Err(e) => failed(e),
-        }
+        self.finish(&caller, &ctx, run.await).await
     }
 
-    #[tool(description = ASK_QUESTION)]
+    #[tool(
+        title = "Ask the person a question",
+        description = ASK_QUESTION,
+        output_schema = schema_for_output::<AnswerResult>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
     async fn ask_question(
         &self,
         Parameters(args): Parameters<AskQuestionArgs>,
@@ -433,20 +603,27 @@ impl AgentTools {
                 content: args.question_text,
                 requires_user_input: true,
             };
-            self.ask(&caller, outgoing, &ctx)
-                .await
-                .map(|(_, result)| result)
+            let (_, result, took) = self.ask(&caller, outgoing, &ctx).await?;
+            Ok(Done {
+                text: self.answer_text(&result),
+                result,
+                taken: Some(took),
+            })
         };
-        match run.await {
-            Ok(result) => {
-                let text = self.answer_text(&result);
-                structured(result, text)
-            }
-            Err(e) => failed(e),
-        }
+        self.finish(&caller, &ctx, run.await).await
     }
 
-    #[tool(description = WAIT_FOR_ANSWER)]
+    #[tool(
+        title = "Wait for the answer",
+        description = WAIT_FOR_ANSWER,
+        output_schema = schema_for_output::<AnswerResult>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn wait_for_answer(
         &self,
         Parameters(args): Parameters<WaitForAnswerArgs>,
@@ -456,19 +633,29 @@ impl AgentTools {
         let run = async {
             let session_id = parse_id("agent_instance_id", &args.agent_instance_id)?;
             let question_id = parse_id("question_id", &args.question_id)?;
-            self.answer_result(&caller, session_id, question_id, &ctx)
-                .await
+            let (result, took) = self
+                .answer_result(&caller, session_id, question_id, &ctx)
+                .await?;
+            Ok(Done {
+                text: self.answer_text(&result),
+                result,
+                taken: Some(took),
+            })
         };
-        match run.await {
-            Ok(result) => {
-                let text = self.answer_text(&result);
-                structured(result, text)
-            }
-            Err(e) => failed(e),
-        }
+        self.finish(&caller, &ctx, run.await).await
     }
 
-    #[tool(description = SEND_MESSAGE)]
+    #[tool(
+        title = "Send a message",
+        description = SEND_MESSAGE,
+        output_schema = schema_for_output::<SendMessageResult>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
     async fn send_message(
         &self,
         Parameters(args): Parameters<SendMessageArgs>,
@@ -487,13 +674,15 @@ impl AgentTools {
                 content: args.content,
                 requires_user_input: args.requires_user_input.unwrap_or(false),
             };
-            let (sent, answer) = if outgoing.requires_user_input {
-                let (sent, answer) = self.ask(&caller, outgoing, &ctx).await?;
-                (sent, Some(answer))
+            let (sent, answer, took) = if outgoing.requires_user_input {
+                let (sent, answer, took) = self.ask(&caller, outgoing, &ctx).await?;
+                (sent, Some(answer), took)
             } else {
-                (self.backend.send(&caller, outgoing).await?, None)
+                let sent = self.backend.send(&caller, outgoing).await?;
+                let took = taken(sent.session_id, &sent.queued, None);
+                (sent, None, took)
             };
-            Ok::<_, ToolError>(SendMessageResult {
+            let result = SendMessageResult {
                 success: true,
                 agent_instance_id: sent.session_id,
                 message_id: sent.message_id,
@@ -501,32 +690,42 @@ impl AgentTools {
                 question_id: answer.as_ref().map(|a| a.question_id),
                 status: answer.as_ref().map(|a| a.status),
                 answer: answer.and_then(|a| a.answer),
+            };
+            let feedback = feedback_text(&contents(&result.queued_user_messages));
+            let text = match (&result.status, &result.answer) {
+                (Some(_), Some(answer)) => format!("The user answered:\n\n{answer}{feedback}"),
+                (Some(_), None) => format!(
+                    "No answer yet after {} s. Call wait_for_answer with agent_instance_id \
+                     \"{}\" and question_id \"{}\" to keep waiting.{feedback}",
+                    self.block_limit.as_secs(),
+                    result.agent_instance_id,
+                    result.message_id
+                ),
+                (None, _) => format!(
+                    "Message {} sent in session {}.{feedback}",
+                    result.message_id, result.agent_instance_id
+                ),
+            };
+            Ok(Done {
+                result,
+                text,
+                taken: Some(took),
             })
         };
-        match run.await {
-            Ok(result) => {
-                let feedback = feedback_text(&contents(&result.queued_user_messages));
-                let text = match (&result.status, &result.answer) {
-                    (Some(_), Some(answer)) => format!("The user answered:\n\n{answer}{feedback}"),
-                    (Some(_), None) => format!(
-                        "No answer yet after {} s. Call wait_for_answer with agent_instance_id \
-                         \"{}\" and question_id \"{}\" to keep waiting.{feedback}",
-                        self.block_limit.as_secs(),
-                        result.agent_instance_id,
-                        result.message_id
-                    ),
-                    (None, _) => format!(
-                        "Message {} sent in session {}.{feedback}",
-                        result.message_id, result.agent_instance_id
-                    ),
-                };
-                structured(result, text)
-            }
-            Err(e) => failed(e),
-        }
+        self.finish(&caller, &ctx, run.await).await
     }
 
-    #[tool(description = END_SESSION)]
+    #[tool(
+        title = "End the session",
+        description = END_SESSION,
+        output_schema = schema_for_output::<EndSessionResult>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn end_session(
         &self,
         Parameters(args): Parameters<EndSessionArgs>,
@@ -536,22 +735,22 @@ impl AgentTools {
         let run = async {
             let session_id = parse_id("agent_instance_id", &args.agent_instance_id)?;
             let final_status = self.backend.end(&caller, session_id).await?;
-            Ok::<_, ToolError>(EndSessionResult {
+            let result = EndSessionResult {
                 success: true,
                 agent_instance_id: session_id,
                 final_status,
+            };
+            let text = format!(
+                "Session {} ended ({}).",
+                result.agent_instance_id, result.final_status
+            );
+            Ok(Done {
+                result,
+                text,
+                taken: None,
             })
         };
-        match run.await {
-            Ok(result) => {
-                let text = format!(
-                    "Session {} ended ({}).",
-                    result.agent_instance_id, result.final_status
-                );
-                structured(result, text)
-            }
-            Err(e) => failed(e),
-        }
+        self.finish(&caller, &ctx, run.await).await
     }
 }
 

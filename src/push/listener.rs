@@ -47,6 +47,16 @@ pub struct Listeners {
     pub hub: Arc<Hub>,
     pub auth: Arc<Authenticator>,
     pub log: EventLog,
+    /// Interfaces' own channels (MCP cancellations), delivered as they come.
+    pub subscribers: Vec<Subscriber>,
+}
+
+/// A channel an interface listens to on the process's one connection, and what to do with
+/// each payload. Notices sent while the connection was lost are not replayed.
+#[derive(Clone)]
+pub struct Subscriber {
+    pub channel: &'static str,
+    pub deliver: Arc<dyn Fn(&str) + Send + Sync>,
 }
 
 impl Listeners {
@@ -64,7 +74,11 @@ impl Listeners {
                 let log = self.log.clone();
                 tokio::spawn(async move { log.forget_all().await });
             }
-            _ => {}
+            channel => {
+                for subscriber in self.subscribers.iter().filter(|s| s.channel == channel) {
+                    (subscriber.deliver)(notification.payload());
+                }
+            }
         }
     }
 
@@ -84,7 +98,7 @@ async fn listen(pool: PgPool, listeners: Listeners, shutdown: CancellationToken)
     let mut failures = 0u32;
     let mut net = SafetyNet::default();
     while !shutdown.is_cancelled() {
-        let mut listener = match connect(&pool).await {
+        let mut listener = match connect(&pool, &listeners.subscribers).await {
             Ok(listener) => listener,
             Err(e) => {
                 failures += 1;
@@ -154,15 +168,20 @@ async fn listen(pool: PgPool, listeners: Listeners, shutdown: CancellationToken)
 /// The listener's `application_name`, so operators (and tests) can tell it apart.
 pub const APPLICATION_NAME: &str = "switchboard listener";
 
-async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+async fn connect(pool: &PgPool, subscribers: &[Subscriber]) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "SET application_name = '{APPLICATION_NAME}'"
     )))
     .execute(&mut listener)
     .await?;
+    let theirs = subscribers.iter().map(|s| s.channel);
     listener
-        .listen_all([EVENTS_CHANNEL, KEYS_CHANNEL, REBUILD_CHANNEL])
+        .listen_all(
+            [EVENTS_CHANNEL, KEYS_CHANNEL, REBUILD_CHANNEL]
+                .into_iter()
+                .chain(theirs),
+        )
         .await?;
     Ok(listener)
 }

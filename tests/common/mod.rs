@@ -339,6 +339,11 @@ impl ServerProcess {
 
     /// A server on the database at `url` (a proxy in front of a test database, say).
     pub async fn start_at(url: &str, env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::start_logging(url, env, Stdio::inherit()).await
+    }
+
+    /// A server on the database at `url` whose log (stderr) goes to `log`.
+    pub async fn start_logging(url: &str, env: &[(&str, &str)], log: Stdio) -> ServerProcess {
         use std::io::BufRead;
         let (public, private) = signing_key_pems().await;
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
@@ -349,7 +354,7 @@ impl ServerProcess {
             .env("JWT_PRIVATE_KEY", private)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(log);
         for (key, value) in env {
             command.env(key, value);
         }
@@ -401,4 +406,23 @@ impl Drop for ServerProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The official MCP TypeScript SDK, pinned.
+pub const MCP_TS_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
+
+/// `node tests/sdk/<script>` with the MCP TypeScript SDK installed (and resolvable from the
+/// script through `NODE_PATH`; the scripts are CommonJS for that reason).
+pub fn node_with_mcp_sdk(script: &str) -> tokio::process::Command {
+    let sdk = prereqs::npm("mcp-sdk", &[MCP_TS_SDK]);
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/sdk")
+                .join(script),
+        )
+        .env("NODE_PATH", sdk.join("node_modules"))
+        .kill_on_drop(true);
+    command
 }

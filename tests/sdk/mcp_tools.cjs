@@ -1,0 +1,86 @@
+// Every tool through the official TypeScript SDK: its metadata, and every shape of its
+// structured result validated against the output schema it declares, by the SDK itself (it
+// refuses a result that does not match) and by Ajv in strict JSON Schema 2020-12 mode. The
+// person's side is played through the REST API. Prints one JSON report on stdout; driven by
+// tests/mcp.rs, which checks it.
+//
+// usage: node mcp_tools.cjs <server url> <token>
+const { Client } = require('@modelcontextprotocol/sdk/client/index.js');
+const { StreamableHTTPClientTransport } = require('@modelcontextprotocol/sdk/client/streamableHttp.js');
+const Ajv2020 = require('ajv/dist/2020').default;
+const addFormats = require('ajv-formats').default;
+
+const [server, token] = process.argv.slice(2);
+const auth = { Authorization: `Bearer ${token}` };
+
+async function reply(session, content) {
+  const response = await fetch(`${server}/api/v1/messages/user`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ agent_instance_id: session, content, mark_as_read: false }),
+  });
+  if (!response.ok) throw new Error(`reply: HTTP ${response.status}`);
+}
+
+const later = (ms, action) => new Promise((resolve) => setTimeout(resolve, ms)).then(action);
+
+async function main() {
+  const transport = new StreamableHTTPClientTransport(new URL(`${server}/mcp`), {
+    requestInit: { headers: auth },
+  });
+  const client = new Client({ name: 'schema-check', version: '1' });
+  await client.connect(transport);
+
+  const { tools } = await client.listTools();
+  const ajv = new Ajv2020({ strict: true, allErrors: true });
+  addFormats(ajv);
+  const validators = Object.fromEntries(tools.map((t) => [t.name, ajv.compile(t.outputSchema)]));
+  const results = [];
+  const call = async (name, args) => {
+    const result = await client.callTool({ name, arguments: args });
+    if (result.isError) throw new Error(`${name}: ${JSON.stringify(result.content)}`);
+    const valid = validators[name](result.structuredContent);
+    results.push({
+      tool: name,
+      structured: result.structuredContent,
+      valid,
+      errors: validators[name].errors,
+    });
+    return result.structuredContent;
+  };
+
+  const first = await call('log_step', { step_description: 'reading the code' });
+  const session = first.agent_instance_id;
+  await reply(session, 'mind the tests');
+  await call('log_step', { agent_instance_id: session, step_description: 'with feedback' });
+  await call('send_message', { agent_instance_id: session, content: 'a plain message' });
+  const pending = await call('ask_question', { agent_instance_id: session, question_text: 'Which db?' });
+  await call('wait_for_answer', { agent_instance_id: session, question_id: pending.question_id });
+  await reply(session, 'PostgreSQL');
+  await call('wait_for_answer', { agent_instance_id: session, question_id: pending.question_id });
+  await reply(session, 'before the question');
+  await Promise.all([
+    call('ask_question', { agent_instance_id: session, question_text: 'Deploy?' }),
+    later(500, () => reply(session, 'yes')),
+  ]);
+  await Promise.all([
+    call('send_message', { agent_instance_id: session, content: 'OK?', requires_user_input: true }),
+    later(500, () => reply(session, 'fine')),
+  ]);
+  await call('send_message', { agent_instance_id: session, content: 'Still?', requires_user_input: true });
+  await call('end_session', { agent_instance_id: session });
+
+  const metadata = tools.map(({ name, title, annotations, outputSchema }) => ({
+    name,
+    title,
+    annotations,
+    outputSchema,
+  }));
+  console.log(JSON.stringify({ tools: metadata, results }));
+  await client.close();
+}
+
+main().catch((e) => {
+  console.log(JSON.stringify({ failed: String(e && e.stack ? e.stack : e) }));
+  process.exit(1);
+});
