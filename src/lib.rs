@@ -17,6 +17,7 @@ pub mod domain;
 pub mod eventlog;
 pub mod http;
 pub mod mcp;
+pub mod metrics;
 pub mod push;
 pub mod timestamp;
 pub mod wire;

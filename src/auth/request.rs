@@ -1,7 +1,11 @@
 //! Who sent an HTTP request: the Bearer token of its `Authorization` header, checked, and the
-//! request described for the event metadata. REST and MCP both authenticate this way.
+//! request described for the event metadata. REST and MCP both authenticate this way, and
+//! note the tenant for the request's log line (see [`noting_tenant`]).
+
+use std::sync::{Arc, OnceLock};
 
 use axum::http::{HeaderMap, header};
+use uuid::Uuid;
 
 use super::{AuthError, Authenticator};
 use crate::commands::Context;
@@ -55,7 +59,19 @@ pub async fn context(
     token: &str,
 ) -> Result<Context, RequestError> {
     let identity = auth.authenticate(token).await?;
+    let _ = TENANT.try_with(|tenant| tenant.set(identity.tenant_id));
     describe(identity, headers)
+}
+
+tokio::task_local! {
+    /// Where the request being served on this task notes its tenant once authenticated.
+    static TENANT: Arc<OnceLock<Uuid>>;
+}
+
+/// Run `serve` (one request), noting in `tenant` who it turns out to be: the tenant is known
+/// only deep inside the handler, and is wanted outside it, in the request's log line.
+pub async fn noting_tenant<F: Future>(tenant: Arc<OnceLock<Uuid>>, serve: F) -> F::Output {
+    TENANT.scope(tenant, serve).await
 }
 
 /// The command context of an authenticated request.

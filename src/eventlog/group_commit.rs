@@ -23,6 +23,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::write::{self, AppendRows};
+use crate::metrics::{self, AppendOutcome};
 use crate::push::notice::{self, EVENTS_CHANNEL, Notice};
 
 /// Most appends written by one statement.
@@ -152,6 +153,7 @@ impl Writers {
             .unzip();
         match self.write(&appends).await {
             Ok(()) => {
+                metrics::appends(appends.len(), AppendOutcome::Committed);
                 self.announce(notices(&appends)).await;
                 for reply in replies {
                     let _ = reply.send(Ok(()));
@@ -161,6 +163,8 @@ impl Writers {
                 for (append, reply) in appends.into_iter().zip(replies) {
                     let alone = std::slice::from_ref(&append);
                     let outcome = self.write(alone).await;
+                    let counted = outcome.as_ref().map_or_else(failure, |()| AppendOutcome::Committed);
+                    metrics::appends(1, counted);
                     if outcome.is_ok() {
                         self.announce(notices(alone)).await;
                     }
@@ -168,6 +172,7 @@ impl Writers {
                 }
             }
             Err(e) => {
+                metrics::appends(replies.len(), failure(&e));
                 let e = Arc::new(e);
                 for reply in replies {
                     let _ = reply.send(Err(e.clone()));
@@ -244,6 +249,15 @@ async fn notifier(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Vec<Notice>>)
             notices.extend(more);
         }
         send_notify(&pool, &notices).await;
+    }
+}
+
+/// How a statement that failed is counted.
+fn failure(e: &sqlx::Error) -> AppendOutcome {
+    if lost_a_race(e) {
+        AppendOutcome::LostRace
+    } else {
+        AppendOutcome::Failed
     }
 }
 

@@ -1,19 +1,21 @@
-//! Routes about the service itself: `/`, `/health`, `/openapi.json`, `/api/v1/auth/verify`,
-//! and the JSON answers for unknown paths and methods.
+//! Routes about the service itself: `/`, `/health`, `/metrics`, `/openapi.json`,
+//! `/api/v1/auth/verify`, and the JSON answers for unknown paths and methods.
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::request;
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
+use crate::metrics;
 
 pub async fn root() -> Json<Value> {
     Json(json!({
@@ -23,6 +25,7 @@ pub async fn root() -> Json<Value> {
             "api": "/api/v1/* (REST API endpoints)",
             "mcp": "/mcp (MCP tools via Streamable HTTP)",
             "health": "/health",
+            "metrics": "/metrics (Prometheus text format)",
             "openapi": "/openapi.json",
         }
     }))
@@ -38,6 +41,30 @@ pub async fn health(State(app): State<AppState>) -> impl IntoResponse {
             Json(json!({ "status": "unhealthy", "detail": "the database is unavailable" })),
         ),
     }
+}
+
+/// Every metric in the Prometheus text format; with `--metrics-token`, only for its Bearer.
+pub async fn metrics(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(expected) = &app.config.metrics_token {
+        let given = request::bearer_token(&headers)?;
+        // Compared in constant time: the token is a shared secret.
+        let same = given.len() == expected.len()
+            && given
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0, |diff, (a, b)| diff | (a ^ b))
+                == 0;
+        if !same {
+            return Err(ApiError::unauthorized("Invalid metrics token"));
+        }
+    }
+    Ok((
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::render(app.log.pool()),
+    ))
 }
 
 pub async fn openapi() -> impl IntoResponse {
