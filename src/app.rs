@@ -161,10 +161,7 @@ mod tests {
         assert!(url.is_https());
         assert_eq!(url.origin(), "https://sb.example.com");
         assert_eq!(url.join("login/x"), "https://sb.example.com/team/login/x");
-        assert_eq!(
-            PublicUrl::local(8080).join("/"),
-            "http://localhost:8080/"
-        );
+        assert_eq!(PublicUrl::local(8080).join("/"), "http://localhost:8080/");
         assert!(PublicUrl::parse("ftp://x").is_err());
         assert!(PublicUrl::parse("http://x/?a=1").is_err());
         assert!(PublicUrl::parse("not a url").is_err());

@@ -2,17 +2,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use switchboard::cli::Cli;
-use tracing_subscriber::EnvFilter;
+use switchboard::telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().run().await {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match cli.run().await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");

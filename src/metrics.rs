@@ -28,8 +28,7 @@ pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Seconds, from a millisecond to the longest long-poll (300 s).
 const REQUEST_SECONDS: [f64; 16] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-    300.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 /// Seconds, from half a millisecond to past the safety net's 1.5 s.
 const WAKE_SECONDS: [f64; 13] = [

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::DatabaseArgs;
+use crate::telemetry::LogFormat;
 
 /// What a subcommand returns: Ok(exit code) or an error to print.
 pub type Outcome = Result<ExitCode, Box<dyn std::error::Error + Send + Sync>>;
@@ -28,6 +29,16 @@ pub type Outcome = Result<ExitCode, Box<dyn std::error::Error + Send + Sync>>;
 pub struct Cli {
     #[command(flatten)]
     pub db: DatabaseArgs,
+
+    /// How log lines on standard error look: text for people, json for log shippers.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LOG_FORMAT",
+        value_enum,
+        global = true,
+        default_value_t
+    )]
+    pub log_format: LogFormat,
 
     #[command(subcommand)]
     pub command: Command,

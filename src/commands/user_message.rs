@@ -81,7 +81,7 @@ impl Decide for UserMessageInput {
             tracing::info!(
                 tenant = %ctx.tenant_id,
                 session = %sent.session_id,
-                message = %sent.message_id,
+                reply = %sent.message_id,
                 "question answered"
             );
         }

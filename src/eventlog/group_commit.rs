@@ -163,7 +163,9 @@ impl Writers {
                 for (append, reply) in appends.into_iter().zip(replies) {
                     let alone = std::slice::from_ref(&append);
                     let outcome = self.write(alone).await;
-                    let counted = outcome.as_ref().map_or_else(failure, |()| AppendOutcome::Committed);
+                    let counted = outcome
+                        .as_ref()
+                        .map_or_else(failure, |()| AppendOutcome::Committed);
                     metrics::appends(1, counted);
                     if outcome.is_ok() {
                         self.announce(notices(alone)).await;
