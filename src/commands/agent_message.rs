@@ -72,9 +72,10 @@ impl Decide for AgentMessageInput {
             }
             Some(state) => {
                 let state = require_session(Some(state), id, true)?;
-                let queued = state.inbox.iter().map(Message::from).collect();
+                let unread = state.inbox.clone();
                 let version = ExpectedVersion::Exact(state.session.version);
-                (version, queued, state.session.git_diff.clone())
+                let diff = state.session.git_diff.clone();
+                (version, txn.unread_messages(&unread).await?, diff)
             }
         };
         let new_diff = match &input.git_diff {
