@@ -3,14 +3,17 @@
 //!
 //! The default filter keeps Switchboard's own lines at INFO and libraries at WARN: sqlx logs
 //! every slow statement and rmcp every tool call at INFO, which drowns the one line per
-//! request that matters. `RUST_LOG` replaces the filter entirely.
+//! request that matters. rmcp's service loop is silenced altogether: at `/mcp` every request
+//! is its own short-lived service, and when its client hangs up mid-call (an agent
+//! interrupted) rmcp reports the undeliverable answer as an ERROR, while it is as ordinary as
+//! any other client going away. `RUST_LOG` replaces the filter entirely.
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
 /// The filter when `RUST_LOG` is not set.
-const DEFAULT_FILTER: &str = "info,sqlx=warn,rmcp=warn";
+const DEFAULT_FILTER: &str = "info,sqlx=warn,rmcp=warn,rmcp::service=off";
 
 /// How log lines are written (`--log-format`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -235,7 +235,10 @@ async fn refusals_exit_non_zero_and_say_why() {
 
     let not_a_url = run(switchboard("localhost:8080", &app.token, &["inbox"])).await;
     assert_eq!(not_a_url.status.code(), Some(1));
-    assert!(stderr(&not_a_url).contains("is not a server URL"));
+    assert_eq!(
+        stderr(&not_a_url),
+        "error: \"localhost:8080\" is not a server URL such as http://localhost:8080\n"
+    );
 
     let bad_session = run(switchboard(
         &app.address,

@@ -43,6 +43,8 @@ pub enum ClientError {
     Refused { status: u16, detail: String },
     /// The server answered something this client does not understand.
     Unexpected(String),
+    /// The client cannot be set up as asked (a malformed server URL).
+    Unusable(String),
 }
 
 impl ClientError {
@@ -51,7 +53,7 @@ impl ClientError {
         match self {
             ClientError::Unreachable(_) => true,
             ClientError::Refused { status, .. } => *status >= 500 || *status == 429,
-            ClientError::Unexpected(_) => false,
+            ClientError::Unexpected(_) | ClientError::Unusable(_) => false,
         }
     }
 }
@@ -62,6 +64,7 @@ impl std::fmt::Display for ClientError {
             ClientError::Unreachable(e) => write!(f, "the Switchboard server is unreachable: {e}"),
             ClientError::Refused { status, detail } => write!(f, "{detail} (HTTP {status})"),
             ClientError::Unexpected(e) => write!(f, "unexpected response from the server: {e}"),
+            ClientError::Unusable(e) => f.write_str(e),
         }
     }
 }
@@ -126,7 +129,7 @@ impl Client {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
             .ok_or_else(|| {
-                ClientError::Unexpected(format!(
+                ClientError::Unusable(format!(
                     "{url:?} is not a server URL such as http://localhost:8080"
                 ))
             })?;
@@ -138,7 +141,7 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(user_agent)
             .build()
-            .map_err(ClientError::Unreachable)?;
+            .map_err(|e| ClientError::Unusable(format!("cannot set up an HTTP client: {e}")))?;
         Ok(Client {
             http,
             base,
