@@ -5,10 +5,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Output;
 use std::time::Duration;
 
-use common::{TestApp, TestDb};
+use common::{TestApp, switchboard};
 use serde_json::{Value, json};
 use switchboard::commands::Scope;
 use switchboard::eventlog::{export, rebuild};
@@ -320,26 +319,6 @@ async fn exports_while_writers_append_return_every_event_once_in_order() {
     }
 }
 
-fn switchboard(db: &TestDb, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
 /// An export without the exporting database's transaction ids, by tenant and sequence (a
 /// replay writes in one transaction, so the transaction order of tenants may differ).
 fn without_txids(text: &[u8]) -> Vec<Value> {
@@ -376,7 +355,7 @@ async fn replaying_an_export_into_an_empty_database_reproduces_the_log_and_proje
         .unwrap();
     assert_eq!(ended.status(), 200);
 
-    let exported = switchboard(&app.db, &["export"], None);
+    let exported = switchboard(&app.db, &["export"], None).await;
     assert!(
         exported.status.success(),
         "{}",
@@ -386,25 +365,26 @@ async fn replaying_an_export_into_an_empty_database_reproduces_the_log_and_proje
         &app.db,
         &["export", "--user", &app.tenant.to_string()],
         None,
-    );
+    )
+    .await;
     assert!(tenant_only.status.success());
     assert!(without_txids(&tenant_only.stdout).len() < without_txids(&exported.stdout).len());
 
     let empty = common::database().await;
-    let replayed = switchboard(&empty, &["replay", "--from", "-"], Some(&exported.stdout));
+    let replayed = switchboard(&empty, &["replay", "--from", "-"], Some(&exported.stdout)).await;
     assert!(
         replayed.status.success(),
         "{}",
         String::from_utf8_lossy(&replayed.stderr)
     );
-    let again = switchboard(&empty, &["export"], None);
+    let again = switchboard(&empty, &["export"], None).await;
     assert_eq!(
         without_txids(&again.stdout),
         without_txids(&exported.stdout),
         "same events, same bytes"
     );
 
-    let verified = switchboard(&empty, &["verify"], None);
+    let verified = switchboard(&empty, &["verify"], None).await;
     assert!(
         verified.status.success(),
         "{}",
@@ -417,14 +397,14 @@ async fn replaying_an_export_into_an_empty_database_reproduces_the_log_and_proje
         rebuild::load_live(&mut original).await.unwrap(),
         "identical projections"
     );
-    let check = switchboard(&empty, &["projections", "rebuild", "--check"], None);
+    let check = switchboard(&empty, &["projections", "rebuild", "--check"], None).await;
     assert!(check.status.success());
 
     // A second replay into the now non-empty database is refused and changes nothing.
-    let refused = switchboard(&empty, &["replay", "--from", "-"], Some(&exported.stdout));
+    let refused = switchboard(&empty, &["replay", "--from", "-"], Some(&exported.stdout)).await;
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("empty database"));
-    let unchanged = switchboard(&empty, &["export"], None);
+    let unchanged = switchboard(&empty, &["export"], None).await;
     assert_eq!(
         without_txids(&unchanged.stdout),
         without_txids(&exported.stdout)
@@ -435,7 +415,7 @@ async fn replaying_an_export_into_an_empty_database_reproduces_the_log_and_proje
 async fn a_doctored_export_is_refused_and_writes_nothing() {
     let app = TestApp::spawn().await;
     conversation(&app, 2, 2).await;
-    let exported = switchboard(&app.db, &["export"], None);
+    let exported = switchboard(&app.db, &["export"], None).await;
     let text = String::from_utf8(exported.stdout).unwrap();
     let doctored = text.replacen("s1 m0", "s1 m0 (edited)", 1);
     assert_ne!(doctored, text);
@@ -448,7 +428,8 @@ async fn a_doctored_export_is_refused_and_writes_nothing() {
         ("garbage", "{\"not\": \"an event\"}\n"),
     ] {
         let empty = common::database().await;
-        let replayed = switchboard(&empty, &["replay", "--from", "-"], Some(input.as_bytes()));
+        let replayed =
+            switchboard(&empty, &["replay", "--from", "-"], Some(input.as_bytes())).await;
         assert!(!replayed.status.success(), "{what}");
         let stderr = String::from_utf8_lossy(&replayed.stderr);
         assert!(
@@ -467,7 +448,12 @@ async fn a_doctored_export_is_refused_and_writes_nothing() {
 async fn the_verify_command_names_the_first_broken_position() {
     let app = TestApp::spawn().await;
     conversation(&app, 2, 3).await;
-    assert!(switchboard(&app.db, &["verify"], None).status.success());
+    assert!(
+        switchboard(&app.db, &["verify"], None)
+            .await
+            .status
+            .success()
+    );
     let mut tx = app.db.pool.begin().await.unwrap();
     sqlx::query("SET LOCAL session_replication_role = replica")
         .execute(&mut *tx)
@@ -482,7 +468,8 @@ async fn the_verify_command_names_the_first_broken_position() {
         &app.db,
         &["verify", "--user", &app.tenant.to_string()],
         None,
-    );
+    )
+    .await;
     assert!(!verified.status.success());
     let stderr = String::from_utf8_lossy(&verified.stderr);
     assert!(stderr.contains("seq 3"), "{stderr}");
@@ -492,7 +479,7 @@ async fn the_verify_command_names_the_first_broken_position() {
 }
 
 /// The `continue with: switchboard export ...` arguments an export printed.
-fn continuation(output: &Output) -> Vec<String> {
+fn continuation(output: &std::process::Output) -> Vec<String> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let line = stderr
         .lines()
@@ -501,7 +488,7 @@ fn continuation(output: &Output) -> Vec<String> {
     line.split_whitespace().map(str::to_owned).collect()
 }
 
-fn event_ids(output: &Output) -> Vec<String> {
+fn event_ids(output: &std::process::Output) -> Vec<String> {
     lines(std::str::from_utf8(&output.stdout).unwrap())
         .iter()
         .map(|e| e["event_id"].as_str().unwrap().to_owned())
@@ -515,7 +502,7 @@ async fn chained_exports_continue_with_their_own_cursor_and_refuse_the_other_kin
     conversation(&app, 2, 2).await;
     say(&app, &other, Uuid::new_v4(), "another tenant").await;
 
-    let all = switchboard(&app.db, &["export"], None);
+    let all = switchboard(&app.db, &["export"], None).await;
     assert!(
         all.status.success(),
         "{}",
@@ -525,19 +512,19 @@ async fn chained_exports_continue_with_their_own_cursor_and_refuse_the_other_kin
     assert_eq!(cursor[0], "--cursor");
     assert!(cursor[1].starts_with("c1-"), "{cursor:?}");
     let tenant = app.tenant.to_string();
-    let mine = switchboard(&app.db, &["export", "--user", &tenant], None);
+    let mine = switchboard(&app.db, &["export", "--user", &tenant], None).await;
     let mine_next = continuation(&mine);
     assert_eq!(mine_next, ["--user", tenant.as_str(), "--after-seq", "8"]);
 
     conversation(&app, 1, 2).await;
     say(&app, &other, Uuid::new_v4(), "more").await;
-    let rest = switchboard(&app.db, &["export", "--cursor", &cursor[1]], None);
+    let rest = switchboard(&app.db, &["export", "--cursor", &cursor[1]], None).await;
     assert!(
         rest.status.success(),
         "{}",
         String::from_utf8_lossy(&rest.stderr)
     );
-    let whole = switchboard(&app.db, &["export"], None);
+    let whole = switchboard(&app.db, &["export"], None).await;
     let mut chained = event_ids(&all);
     chained.extend(event_ids(&rest));
     let mut everything = event_ids(&whole);
@@ -550,7 +537,7 @@ async fn chained_exports_continue_with_their_own_cursor_and_refuse_the_other_kin
         .into_iter()
         .chain(mine_next.iter().map(String::as_str))
         .collect();
-    let mine_rest = switchboard(&app.db, &args, None);
+    let mine_rest = switchboard(&app.db, &args, None).await;
     let seqs: Vec<i64> = lines(std::str::from_utf8(&mine_rest.stdout).unwrap())
         .iter()
         .map(|e| e["seq"].as_i64().unwrap())
@@ -570,7 +557,7 @@ async fn chained_exports_continue_with_their_own_cursor_and_refuse_the_other_kin
             "--after is gone",
         ),
     ] {
-        let refused = switchboard(&app.db, &args, None);
+        let refused = switchboard(&app.db, &args, None).await;
         let stderr = String::from_utf8_lossy(&refused.stderr);
         assert!(!refused.status.success(), "{args:?}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");

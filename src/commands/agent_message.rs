@@ -54,6 +54,12 @@ impl Decide for AgentMessageInput {
     ) -> Result<AgentMessageSent, CommandError> {
         let input = self;
         let id = input.session_id;
+        if id == ctx.tenant_id {
+            return Err(CommandError::BadRequest(
+                "agent_instance_id must not be your own user id; use a new UUID for a session"
+                    .into(),
+            ));
+        }
         let mut events = Vec::new();
         let (expected, queued, current_diff) = match txn.session(id).await? {
             None => {
