@@ -106,7 +106,14 @@ async fn messages_already_there_are_returned_at_once_and_an_empty_wait_ends_ok()
         .await
         .unwrap();
     assert_eq!(found["messages"][0]["content"], "already here");
-    // A stale cursor does not wait either.
+    // A stale cursor (the agent has spoken since) does not wait either.
+    app.post(
+        "/api/v1/messages/agent",
+        &json!({"agent_instance_id": session, "content": "moving on"}),
+    )
+    .send()
+    .await
+    .unwrap();
     let stale: Value = app
         .get(&wait_url(session, &question, 300))
         .send()

@@ -102,7 +102,8 @@ async fn the_sdk_conversation_over_http() {
     assert_eq!(message["requires_user_input"], false);
     assert!(message["created_at"].as_str().unwrap().ends_with('Z'));
 
-    // A question: pending with the question id is empty, then holds the reply, then is stale.
+    // A question: pending with the question id is empty, then holds the reply, then (a
+    // retry) the same reply again, and stale once the agent has moved on.
     let (_, question) = agent_message(
         &app,
         json!({"agent_instance_id": session, "content": "Which database?", "requires_user_input": true}),
@@ -128,6 +129,13 @@ async fn the_sdk_conversation_over_http() {
     let (_, answer) = pending(&app, &session, Some(&question_id)).await;
     assert_eq!(answer["status"], "ok");
     assert_eq!(answer["messages"][0]["content"], "PostgreSQL");
+    let (_, again) = pending(&app, &session, Some(&question_id)).await;
+    assert_eq!(again["messages"], answer["messages"]);
+    agent_message(
+        &app,
+        json!({"agent_instance_id": session, "content": "Using PostgreSQL"}),
+    )
+    .await;
     let (_, stale) = pending(&app, &session, Some(&question_id)).await;
     assert_eq!(stale["status"], "stale");
     assert_eq!(stale["messages"], json!([]));
@@ -234,11 +242,12 @@ async fn the_sdk_conversation_over_http() {
             "Editing",
             "Which database?",
             "PostgreSQL",
+            "Using PostgreSQL",
             "Done?"
         ]
     );
     assert_eq!(
-        messages[5]["requires_user_input"], true,
+        messages[6]["requires_user_input"], true,
         "request-input marked it"
     );
 }
@@ -452,7 +461,7 @@ async fn service_routes_answer_without_a_token() {
         .unwrap();
     assert_eq!(
         verify,
-        json!({"success": true, "user_id": app.tenant, "message": "Authentication successful"})
+        json!({"success": true, "user_id": app.tenant, "user_name": null, "message": "Authentication successful"})
     );
 }
 
@@ -618,4 +627,54 @@ async fn health_is_503_when_the_database_is_unreachable() {
         .await
         .unwrap();
     assert_eq!(response.status(), 503);
+}
+
+#[tokio::test]
+async fn paging_follows_the_next_link_and_never_skips_sessions_that_tie() {
+    let app = TestApp::spawn().await;
+    let mut made = Vec::new();
+    for i in 0..7 {
+        let session = Uuid::new_v4();
+        agent_message(
+            &app,
+            json!({"agent_instance_id": session, "agent_type": "t", "content": format!("s{i}")}),
+        )
+        .await;
+        made.push(session.to_string());
+    }
+    // Seven sessions whose last activity is the same instant.
+    sqlx::query("UPDATE sessions SET last_activity_at = '2026-01-02T03:04:05.123456Z'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut next = Some("/api/v1/sessions?limit=3".to_owned());
+    while let Some(path) = next.take() {
+        let response = app.get(&path).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        next = response
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .map(|link| {
+                assert!(link.ends_with("; rel=\"next\""), "{link}");
+                link.trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            });
+        let page: Vec<Value> = response.json().await.unwrap();
+        assert!(page.len() <= 3);
+        seen.extend(page.iter().map(|s| s["id"].as_str().unwrap().to_owned()));
+    }
+    seen.sort();
+    made.sort();
+    assert_eq!(seen, made, "every session once");
+    let lone = app
+        .get(&format!("/api/v1/sessions?before_id={}", Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lone.status(), 422);
 }

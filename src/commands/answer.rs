@@ -11,13 +11,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use projections::{Message, SenderType, SessionStatus};
+use projections::{Actor, Event, Message, MessagesRead, SenderType, SessionStatus};
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{CommandError, Context, PendingStatus, pending, session_not_found};
+use super::{
+    CommandError, Context, Decide, PendingStatus, pending, require_session, session_not_found,
+    transact,
+};
 use crate::auth::AccessGuard;
-use crate::eventlog::EventLog;
+use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
 use crate::metrics;
 use crate::push::Hub;
 
@@ -115,8 +119,10 @@ async fn find_answer(
         }
         // Another reader took them first: they are in the history now.
     }
-    let events = log.stream(ctx.tenant_id, session_id).await?;
-    let seen_seq = events.last().map_or(0, |e| e.seq);
+    let events = log
+        .stream_from(ctx.tenant_id, session_id, question_id)
+        .await?;
+    let seen_seq = events.last().map_or(state.session.last_seq, |e| e.seq);
     let messages = projections::messages(&events);
     let Some(reply) = reply_to(&messages, question_id) else {
         return Err(CommandError::NotFound(format!(
@@ -124,12 +130,59 @@ async fn find_answer(
         )));
     };
     if !reply.is_empty() {
+        // Handed over now: whatever of it is still unread is read, so that it is not handed
+        // over a second time (as the next log_step's user feedback, say).
+        let unread = reply
+            .iter()
+            .rev()
+            .find(|m| state.inbox.iter().any(|u| u.message_id == m.id));
+        if let Some(last) = unread {
+            let mark = MarkRead {
+                session_id,
+                through: last.id,
+            };
+            transact(log, ctx, &mark).await?;
+        }
         return Ok(Found::Answer(Answer { messages: reply }));
     }
     if ended {
         return Err(ended_unanswered(session_id, question_id));
     }
     Ok(Found::NotYet { seen_seq })
+}
+
+/// The agent received the session's unread messages up to `through` (if it still has them).
+#[derive(Serialize)]
+struct MarkRead {
+    session_id: Uuid,
+    through: Uuid,
+}
+
+impl Decide for MarkRead {
+    type Output = ();
+    const NAME: &'static str = "mark_read";
+
+    async fn decide(&self, ctx: &Context, txn: &mut TenantTxn) -> Result<(), CommandError> {
+        let state = require_session(txn.session(self.session_id).await?, self.session_id, false)?;
+        if !state.inbox.iter().any(|m| m.message_id == self.through) {
+            return Ok(());
+        }
+        let version = ExpectedVersion::Exact(state.session.version);
+        let read = NewEvent {
+            event_id: ctx.event_id(0),
+            event: Event::MessagesRead(MessagesRead {
+                last_read_message_id: self.through,
+            }),
+        };
+        txn.append(
+            self.session_id,
+            version,
+            vec![read],
+            &ctx.metadata(Actor::Agent),
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 fn ended_unanswered(session_id: Uuid, question_id: Uuid) -> CommandError {

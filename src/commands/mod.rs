@@ -280,6 +280,11 @@ async fn transact<C: Decide>(
             Err(LogError::Stale) if attempt < crate::eventlog::MAX_ATTEMPTS => {
                 crate::eventlog::backoff(attempt).await;
             }
+            // A keyed retry racing its first request (on another node): the first one's
+            // events (whose ids the key determines) are in the log now, and so is its
+            // response: look the key up again.
+            Err(LogError::DuplicateEvent)
+                if key.is_some() && attempt < crate::eventlog::MAX_ATTEMPTS => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -1,14 +1,21 @@
 //! An agent collects the user messages it has not received.
 //!
 //! Without `last_read_message_id` this only looks. With it, the caller claims to have read
-//! up to that message: if the session's read cursor is elsewhere, another reader consumed the
-//! queue and the answer is `stale`; otherwise the unread messages are returned and the
-//! cursor moves to the last of them, so each message is delivered once.
+//! up to that message: the unread messages are returned and the cursor moves to the last of
+//! them, so each message is delivered once.
+//!
+//! When the cursor is elsewhere, either another reader consumed the queue (`stale`), or this
+//! is a retry of a read whose response was lost (the node died between committing the read
+//! and answering). The two cannot be told apart when the only thing that moved the cursor
+//! since `last_read_message_id` is one read of user messages: then the same messages are
+//! returned again, so that a lost response never loses a reply (a reader that raced another
+//! one may then see a message twice; losing a person's answer is the worse failure). Anything
+//! else since — the agent spoke, a reply was marked read by other means — is `stale`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use projections::{Actor, Event, Message, MessagesRead};
+use projections::{Actor, Event, Message, MessagesRead, RecordedEvent, SenderType};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -83,16 +90,14 @@ async fn look(
             status: super::PendingStatus::Ok,
         });
     };
-    if state.session.read_cursor != Some(last_read) {
-        return answer(Pending::stale(session_id));
-    }
-    if state.inbox.is_empty() {
+    if state.session.read_cursor == Some(last_read) && state.inbox.is_empty() {
         return answer(Pending {
             session_id,
             messages: Vec::new(),
             status: PendingStatus::Ok,
         });
     }
+    // Something to take, or the cursor is elsewhere (stale, or a retry to answer again).
     // Boxed: the write path is large and rare; a look that finds nothing stays small.
     let pending = Box::pin(take_unread(log, ctx, session_id, last_read)).await?;
     Ok(Look {
@@ -132,13 +137,19 @@ impl Decide for TakeUnread {
     async fn decide(&self, ctx: &Context, txn: &mut TenantTxn) -> Result<Pending, CommandError> {
         let (session_id, last_read) = (self.session_id, self.last_read);
         let state = require_session(txn.session(session_id).await?, session_id, false)?;
-        if state.session.read_cursor != Some(last_read) {
-            return Ok(Pending::stale(session_id));
-        }
+        let cursor = state.session.read_cursor;
         let unread = state.inbox.clone();
         let version = ExpectedVersion::Exact(state.session.version);
-        let messages: Vec<Message> = txn.unread_messages(&unread).await?;
-        let Some(last) = messages.last() else {
+        let mut messages = Vec::new();
+        if cursor != Some(last_read) {
+            let since = txn.conversation_after(session_id, last_read).await?;
+            match received_before(&since, cursor) {
+                Some(again) => messages = again,
+                None => return Ok(Pending::stale(session_id)),
+            }
+        }
+        let unread: Vec<Message> = txn.unread_messages(&unread).await?;
+        let Some(last) = unread.last() else {
             return Ok(Pending {
                 session_id,
                 messages,
@@ -158,12 +169,44 @@ impl Decide for TakeUnread {
             &ctx.metadata(Actor::Agent),
         )
         .await?;
+        messages.extend(unread);
         Ok(Pending {
             session_id,
             messages,
             status: PendingStatus::Ok,
         })
     }
+}
+
+/// The user messages a reader at `last_read` already received, when `since` (the
+/// conversation after `last_read`, oldest first; `None`: too long to look through) shows that
+/// the only thing that moved the cursor from there to `cursor` was reading them.
+fn received_before(
+    since: &Option<Vec<RecordedEvent>>,
+    cursor: Option<Uuid>,
+) -> Option<Vec<Message>> {
+    let mut said = Vec::new();
+    let mut read_to = None;
+    for recorded in since.as_ref()? {
+        match &recorded.event {
+            Event::UserMessage(m) if !m.mark_as_read => said.push(Message {
+                id: recorded.event_id,
+                content: m.content.clone(),
+                sender_type: SenderType::User,
+                created_at: recorded.recorded_at,
+                requires_user_input: false,
+                seq: recorded.seq,
+            }),
+            // The agent spoke, or a reply was delivered by other means: truly behind.
+            Event::UserMessage(_) | Event::AgentMessage(_) => return None,
+            Event::MessagesRead(read) => read_to = Some(read.last_read_message_id),
+            _ => {}
+        }
+    }
+    let read_to = read_to.filter(|id| Some(*id) == cursor)?;
+    let through = said.iter().position(|m| m.id == read_to)?;
+    said.truncate(through + 1);
+    Some(said)
 }
 
 /// Like [`pending`], but when there is nothing to return yet, wait up to `wait` for a message

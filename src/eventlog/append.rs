@@ -249,6 +249,18 @@ impl TenantTxn {
         read::input_requested(&mut conn, self.tenant_id, stream_id, message_id).await
     }
 
+    /// What was said and read in a session after its message `message_id` (user and agent
+    /// messages, reads), oldest first; `None` when that is more than a long conversation's
+    /// worth (or the session has no such message).
+    pub async fn conversation_after(
+        &mut self,
+        session_id: Uuid,
+        message_id: Uuid,
+    ) -> Result<Option<Vec<RecordedEvent>>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        read::conversation_after(&mut conn, self.tenant_id, session_id, message_id).await
+    }
+
     /// The messages of these unread entries, with their text from the log.
     pub async fn unread_messages(
         &mut self,

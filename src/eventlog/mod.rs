@@ -192,6 +192,18 @@ impl EventLog {
         read::stream(&mut conn, tenant_id, stream_id).await
     }
 
+    /// The events of one stream from the event `from_event` on (none when the stream has no
+    /// such event).
+    pub async fn stream_from(
+        &self,
+        tenant_id: Uuid,
+        stream_id: Uuid,
+        from_event: Uuid,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        read::stream_from(&mut conn, tenant_id, stream_id, from_event).await
+    }
+
     /// Append `events` to one stream. Appending ids that are already in the log writes
     /// nothing and returns the events as first appended.
     pub async fn append(

@@ -46,6 +46,15 @@ const STREAM: &str = "\
 SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text, recorded_at
 FROM events WHERE tenant_id = $1 AND stream_id = $2 ORDER BY stream_version";
 
+const STREAM_FROM: &str = "\
+SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text, recorded_at
+FROM events
+WHERE tenant_id = $1 AND stream_id = $2
+  AND stream_version >= coalesce(
+      (SELECT stream_version FROM events WHERE tenant_id = $1 AND event_id = $3 AND stream_id = $2),
+      2147483647)
+ORDER BY stream_version";
+
 /// The columns every event read selects, in order.
 pub type EventRow = (Uuid, i64, Uuid, i32, Uuid, String, String, OffsetDateTime);
 
@@ -307,6 +316,59 @@ pub async fn stream(
     rows.into_iter().map(recorded).collect()
 }
 
+/// A stream's events from `from_event` on (none when it has no such event).
+pub async fn stream_from(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    stream_id: Uuid,
+    from_event: Uuid,
+) -> Result<Vec<RecordedEvent>, LogError> {
+    let rows: Vec<EventRow> = sqlx::query_as(STREAM_FROM)
+        .bind(tenant_id)
+        .bind(stream_id)
+        .bind(from_event)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.into_iter().map(recorded).collect()
+}
+
+/// How many events after a reader's last read message are looked through at most.
+const CONVERSATION_LIMIT: i64 = 1_000;
+
+const CONVERSATION_AFTER: &str = "\
+SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text, recorded_at
+FROM events
+WHERE tenant_id = $1 AND stream_id = $2
+  AND stream_version > (SELECT stream_version FROM events
+                        WHERE tenant_id = $1 AND event_id = $3 AND stream_id = $2)
+  AND event_type IN ('agent_message', 'user_message', 'messages_read')
+ORDER BY stream_version
+LIMIT $4";
+
+/// Messages and reads of a session after its message `message_id`, oldest first; `None` when
+/// there are more than [`CONVERSATION_LIMIT`] or no such message.
+pub async fn conversation_after(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    stream_id: Uuid,
+    message_id: Uuid,
+) -> Result<Option<Vec<RecordedEvent>>, LogError> {
+    let rows: Vec<EventRow> = sqlx::query_as(CONVERSATION_AFTER)
+        .bind(tenant_id)
+        .bind(stream_id)
+        .bind(message_id)
+        .bind(CONVERSATION_LIMIT + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+    if rows.is_empty() || rows.len() as i64 > CONVERSATION_LIMIT {
+        return Ok(None);
+    }
+    rows.into_iter()
+        .map(recorded)
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
 const INPUT_REQUESTED: &str = "\
 SELECT EXISTS (SELECT 1 FROM events
                WHERE tenant_id = $1 AND stream_id = $2 AND event_type = 'input_requested'
@@ -327,20 +389,26 @@ pub async fn input_requested(
         .await?)
 }
 
+/// A page of sessions, newest activity first, keyset-paged on (last activity, id): sessions
+/// that tie on their last activity are neither skipped nor repeated across pages.
 const LIST_SESSIONS: &str = "\
 SELECT tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at, git_diff,
        version, last_seq, step_count, read_cursor, unread_count
 FROM sessions
 WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2)
-  AND ($3::timestamptz IS NULL OR last_activity_at < $3)
+  AND ($3::timestamptz IS NULL
+       OR ($5::uuid IS NULL AND last_activity_at < $3)
+       OR (last_activity_at, id) < ($3, $5))
 ORDER BY last_activity_at DESC, id DESC
 LIMIT $4";
 
-/// Which sessions a listing shows: newest activity first, older than `before`.
+/// Which sessions a listing shows: newest activity first, after the position `before`
+/// (a last-activity time, and the id of the last session seen at that time when known).
 #[derive(Clone, Copy, Debug)]
 pub struct SessionFilter {
     pub status: Option<SessionStatus>,
     pub before: Option<OffsetDateTime>,
+    pub before_id: Option<Uuid>,
     pub limit: i64,
 }
 
@@ -354,6 +422,7 @@ pub async fn list_sessions(
         .bind(filter.status.map(SessionStatus::as_str))
         .bind(filter.before)
         .bind(filter.limit)
+        .bind(filter.before_id)
         .fetch_all(&mut *conn)
         .await?;
     rows.into_iter().map(SessionRecord::into_session).collect()

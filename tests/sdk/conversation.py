@@ -92,15 +92,22 @@ def sync_conversation():
     waiter.join()
     check(replies == ["Ship it"], "request_user_input receives the reply")
 
-    # Pending messages: a reader behind the cursor is told it is stale.
+    # Pending messages. Reading again from the same place (a retry after a lost response)
+    # gets the same messages again; a reader left behind by the agent's next message is stale.
     latest = agent.send_message(content="Waiting for CI", agent_instance_id=instance_id)
     user.send_user_message(instance_id, "CI is green", mark_as_read=False)
     pending = agent.get_pending_messages(instance_id, latest.message_id)
     check(pending.status == "ok", "pending status ok")
     check([m.content for m in pending.messages] == ["CI is green"], "pending returns the reply")
     check(pending.messages[0].sender_type == "USER", "sender_type is USER")
+    again = agent.get_pending_messages(instance_id, latest.message_id)
+    check(
+        again.status == "ok" and [m.content for m in again.messages] == ["CI is green"],
+        "a retried read gets the same reply again",
+    )
+    agent.send_message(content="CI passed, merging", agent_instance_id=instance_id)
     stale = agent.get_pending_messages(instance_id, latest.message_id)
-    check(stale.status == "stale" and stale.messages == [], "a second reader is stale")
+    check(stale.status == "stale" and stale.messages == [], "a reader left behind is stale")
 
     # The heartbeat the CLI wrappers post through the SDK's session.
     beat = agent.session.post(

@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use projections::SessionStatus;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -68,6 +70,9 @@ pub struct ListQuery {
     limit: Option<String>,
     #[serde(default)]
     before: Option<String>,
+    /// With `before`: the id of the last session seen at that time (keyset paging).
+    #[serde(default)]
+    before_id: Option<String>,
 }
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -98,25 +103,59 @@ impl ListQuery {
                         })
                 })
                 .transpose()?;
+        let before_id = self
+            .before_id
+            .as_deref()
+            .map(|id| domain::parse_uuid("before_id", id))
+            .transpose()?;
+        if before_id.is_some() && before.is_none() {
+            return Err(InvalidInput::new(
+                "before_id",
+                "is only meaningful with before (the last_activity_at of that session)",
+            ));
+        }
         Ok(SessionFilter {
             status,
             before,
+            before_id,
             limit,
         })
     }
 }
 
+/// A page of sessions (a JSON array, as the contract has it). A full page carries a
+/// `Link: <…>; rel="next"` header naming the next page.
 pub async fn list(
     State(app): State<AppState>,
     Caller(ctx): Caller,
     Params(query): Params<ListQuery>,
-) -> Result<Json<Vec<SessionJson>>, ApiError> {
+) -> Result<Response, ApiError> {
+    let filter = query.filter()?;
     let sessions = app
         .log
-        .sessions(ctx.tenant_id, query.filter()?)
+        .sessions(ctx.tenant_id, filter)
         .await
         .map_err(CommandError::from)?;
-    Ok(Json(sessions.iter().map(SessionJson::from).collect()))
+    let next = sessions
+        .last()
+        .filter(|_| sessions.len() as i64 == filter.limit)
+        .map(|last| {
+            let mut next = url::form_urlencoded::Serializer::new(String::new());
+            if let Some(status) = filter.status {
+                next.append_pair("status", status.as_str());
+            }
+            next.append_pair("limit", &filter.limit.to_string());
+            next.append_pair("before", &wire::timestamp(last.last_activity_at));
+            next.append_pair("before_id", &last.id.to_string());
+            format!("</api/v1/sessions?{}>; rel=\"next\"", next.finish())
+        });
+    let body = Json(sessions.iter().map(SessionJson::from).collect::<Vec<_>>());
+    Ok(
+        match next.and_then(|link| HeaderValue::from_str(&link).ok()) {
+            Some(link) => ([(header::LINK, link)], body).into_response(),
+            None => body.into_response(),
+        },
+    )
 }
 
 #[derive(Debug, Serialize)]
