@@ -1,6 +1,7 @@
 //! Operating a server: `/metrics` read by the Prometheus project's own text-format parser
 //! (the `prometheus_client` Python package) and checked to move with traffic of every kind
-//! (REST, long-polls, event streams, MCP), and the request log in both formats: one line per
+//! (REST, long-polls, event streams, MCP) and with a lost LISTEN connection, and the request
+//! log in both formats: one line per
 //! request with its route template, status, duration, request id and tenant, a line per
 //! question asked and answered, never a token or a word anyone wrote, no error for a client
 //! that hangs up, no colour codes in a file.
@@ -321,7 +322,6 @@ async fn metrics_are_prometheus_text_that_moves_with_every_kind_of_traffic() {
     );
     for counter in [
         "switchboard_append_retries_total",
-        "switchboard_listener_reconnects_total",
         "switchboard_safety_net_catches_total",
     ] {
         assert!(
@@ -330,6 +330,20 @@ async fn metrics_are_prometheus_text_that_moves_with_every_kind_of_traffic() {
         );
     }
     mcp.cancel().await.unwrap();
+
+    // The LISTEN connections of this database are cut; the server makes its own again.
+    assert_eq!(after.get("switchboard_listener_reconnects_total", &[]), 0.0);
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'switchboard listener'",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    scrape_until(&http, &server, metrics_token, "a listener reconnect", |s| {
+        s.get("switchboard_listener_reconnects_total", &[]) == 1.0
+    })
+    .await;
 }
 
 /// Traffic whose log lines the tests below read: a REST question answered over REST, an MCP
