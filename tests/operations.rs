@@ -1,10 +1,9 @@
 //! Operating a server: `/metrics` read by the Prometheus project's own text-format parser
 //! (the `prometheus_client` Python package) and checked to move with traffic of every kind
-//! (REST, long-polls, event streams, MCP) and with a lost LISTEN connection, and the request
-//! log in both formats: one line per
-//! request with its route template, status, duration, request id and tenant, a line per
-//! question asked and answered, never a token or a word anyone wrote, no error for a client
-//! that hangs up, no colour codes in a file.
+//! (REST, long-polls, event streams, MCP) and with a lost LISTEN connection; and the request
+//! log in both formats: one line per request with its route template, status, duration,
+//! request id and tenant, a line per question asked and answered, never a token or a word
+//! anyone wrote, no error for a client that hangs up, no colour codes in a file.
 //!
 //! Each test runs the server as its own process, so the metrics it reads are that server's
 //! alone and its log is what an operator would see.
