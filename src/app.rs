@@ -64,6 +64,8 @@ impl Deref for AppState {
 pub struct Config {
     /// Largest request body accepted.
     pub body_limit: usize,
+    /// Longest a client may take to send a request body (headers have their own limit).
+    pub body_timeout: Duration,
     /// Origins allowed by CORS; empty means any origin.
     pub cors_origins: Vec<HeaderValue>,
     /// Longest silence on an event stream before a keep-alive comment.
@@ -80,6 +82,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             body_limit: 2 * 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
             keep_alive: Duration::from_secs(10),
             mcp: crate::mcp::McpConfig::default(),

@@ -422,3 +422,91 @@ async fn odd_but_valid_unicode_is_kept_exactly() {
         .unwrap();
     assert!(chain.ok, "{chain:?}");
 }
+
+/// A client that sends its body a byte at a time cannot hold a connection: the whole body
+/// must arrive within the body timeout, else 408 and the connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_that_trickle_in_are_cut_off_with_408_and_a_closed_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(switchboard::app::Config {
+        body_timeout: std::time::Duration::from_secs(2),
+        ..switchboard::app::Config::default()
+    })
+    .await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let mut clients = Vec::new();
+    for _ in 0..50 {
+        let (host, token) = (host.clone(), app.token.clone());
+        clients.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+            let (mut reader, mut writer) = stream.into_split();
+            let head = format!(
+                "POST /api/v1/messages/agent HTTP/1.1\r\nHost: {host}\r\n\
+                 Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+                 Content-Length: 1000\r\n\r\n{{"
+            );
+            writer.write_all(head.as_bytes()).await.unwrap();
+            let trickle = tokio::spawn(async move {
+                while writer.write_all(b" ").await.is_ok() {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+            });
+            let mut response = Vec::new();
+            let read = reader.read_to_end(&mut response);
+            tokio::time::timeout(std::time::Duration::from_secs(30), read)
+                .await
+                .expect("the server closes the connection")
+                .unwrap();
+            trickle.abort();
+            String::from_utf8_lossy(&response).into_owned()
+        }));
+    }
+    for client in clients {
+        let response = client.await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+        assert!(response.contains("did not arrive"), "{response}");
+    }
+    assert_eq!(state(&app).await, (0, 0, 0, 0), "nothing was appended");
+}
+
+/// Large events come in pages bounded in bytes: `/events` returns fewer than `limit` and says
+/// where to go on, so a reader never holds more than a few MiB whatever the events' size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_large_events_are_bounded_in_bytes() {
+    let app = TestApp::spawn().await;
+    let session = Uuid::new_v4();
+    let big = "x".repeat(1_500_000);
+    for _ in 0..5 {
+        let sent = app
+            .post(
+                "/api/v1/messages/agent",
+                &json!({"agent_instance_id": session, "agent_type": "t", "content": big}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+    }
+    let mut after = 0;
+    let mut pages = 0;
+    loop {
+        let page: Value = app
+            .get(&format!("/api/v1/events?after={after}&limit=1000"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let events = page["events"].as_array().unwrap();
+        if events.is_empty() {
+            break;
+        }
+        let bytes: usize = events.iter().map(|e| e.to_string().len()).sum();
+        assert!(bytes < 6 << 20, "a page of {bytes} bytes");
+        pages += 1;
+        after = page["next_after"].as_i64().unwrap();
+    }
+    assert_eq!(after, 6, "every event was paged through");
+    assert!(pages >= 2, "{pages} pages");
+}

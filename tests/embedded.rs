@@ -338,3 +338,119 @@ fn without_postgres_binaries_serve_says_how_to_install_them() {
     assert!(stderr.contains("apt-get install postgresql"), "{stderr}");
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
 }
+
+#[tokio::test]
+async fn serve_restarts_the_embedded_postgres_when_its_postmaster_is_killed() {
+    let dir = DataDir::new();
+    let serve = Serve::start(&dir);
+    let token = serve.first_key.clone().unwrap();
+    assert_eq!(
+        post_message(&serve, &token, Uuid::new_v4(), "before").await,
+        200
+    );
+    let pid = std::fs::read_to_string(dir.path().join("postgres/postmaster.pid")).unwrap();
+    let pid = pid.lines().next().unwrap().trim().to_owned();
+    Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if post_message(&serve, &token, Uuid::new_v4(), "after").await == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server never recovered");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(sessions(&serve, &token).await.len(), 2, "nothing was lost");
+    assert!(serve.terminate().success());
+}
+
+#[tokio::test]
+async fn a_half_made_cluster_is_made_again_and_never_listens_on_tcp() {
+    let dir = DataDir::new();
+    let serve = Serve::start(&dir);
+    assert!(serve.terminate().success());
+    // A crash between initdb (trust authentication) and the configuration: the marker and
+    // Switchboard's settings are missing.
+    let pgdata = dir.path().join("postgres");
+    std::fs::remove_file(pgdata.join("switchboard-provisioned")).unwrap();
+    let conf = std::fs::read_to_string(pgdata.join("postgresql.conf")).unwrap();
+    let cut = conf.find("# Written by Switchboard").unwrap();
+    std::fs::write(pgdata.join("postgresql.conf"), &conf[..cut]).unwrap();
+
+    let serve = Serve::start(&dir);
+    assert!(
+        serve.first_key.is_some(),
+        "the cluster was provisioned anew"
+    );
+    assert!(pgdata.join("switchboard-provisioned").is_file());
+    let opts = std::fs::read_to_string(pgdata.join("postmaster.opts")).unwrap();
+    assert!(opts.contains("listen_addresses="), "{opts}");
+    assert!(serve.terminate().success());
+}
+
+#[test]
+fn a_socket_directory_that_is_a_symlink_is_refused() {
+    use sha2::Digest;
+    // A data directory path too long for a socket address: the socket goes under /tmp.
+    let dir = DataDir::new();
+    let long = dir.path().join("a".repeat(60)).join("b".repeat(30));
+    std::fs::create_dir_all(&long).unwrap();
+    let canonical = long.canonicalize().unwrap();
+    let digest = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    let socket_dir = PathBuf::from(format!("/tmp/switchboard-{}", &hex::encode(digest)[..16]));
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &socket_dir).unwrap();
+    let output = switchboard(&dir)
+        .env("SWITCHBOARD_DATA_DIR", &long)
+        .args(["serve", "--port", "0", "--host", "127.0.0.1"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&socket_dir);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not a plain directory"), "{stderr}");
+    assert!(
+        !long.join("postgres/PG_VERSION").exists(),
+        "no cluster was made"
+    );
+}
+
+#[tokio::test]
+async fn a_zombie_postmaster_named_by_the_lock_file_counts_as_dead() {
+    let dir = DataDir::new();
+    let serve = Serve::start(&dir);
+    let token = serve.first_key.clone().unwrap();
+    serve.kill();
+    let pid_file = dir.path().join("postgres/postmaster.pid");
+    let contents = std::fs::read_to_string(&pid_file).unwrap();
+    let pid = contents.lines().next().unwrap().trim().to_owned();
+    Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    while postgres_runs(&dir) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A process called postgres that died and was never reaped (its parent, this test, does
+    // not wait for it) now owns the pid in the lock file.
+    let fake = dir.path().join("postgres-fake");
+    std::fs::create_dir_all(&fake).unwrap();
+    let program = fake.join("postgres");
+    std::fs::copy("/bin/sleep", &program).unwrap();
+    let mut zombie = Command::new(&program).arg("600").spawn().unwrap();
+    zombie.kill().unwrap();
+    let stat = format!("/proc/{}/stat", zombie.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&stat).unwrap().contains(") Z") {
+        assert!(
+            Instant::now() < deadline,
+            "the fake postgres became a zombie"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rest: Vec<&str> = contents.lines().skip(1).collect();
+    std::fs::write(&pid_file, format!("{}\n{}\n", zombie.id(), rest.join("\n"))).unwrap();
+
+    // (Taking the zombie for a live postmaster, serve would wait for it and then give up.)
+    let serve = Serve::start(&dir);
+    assert_eq!(sessions(&serve, &token).await.len(), 0);
+    assert!(serve.terminate().success());
+    zombie.wait().unwrap();
+}

@@ -180,11 +180,16 @@ async fn serve(
         }
     });
     let shutdown = state.shutdown.clone();
+    if let Some(cluster) = db.cluster() {
+        tokio::spawn(supervise(cluster.watcher(), shutdown.clone()));
+    }
     let app = app::router(state);
     let address = listener.local_addr()?;
+    // Handlers first: a SIGTERM right after the address is printed must still shut down cleanly.
+    let signalled = shutdown_signal()?;
     println!("Switchboard listening on http://{address}");
     let server = tokio::spawn(http::server::serve(listener, app, shutdown.clone()));
-    shutdown_signal().await;
+    signalled.await;
     // Parked long-polls and streams answer now, so that draining is quick.
     shutdown.cancel();
     if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
@@ -212,17 +217,71 @@ fn allowed_hosts(hosts: &[String]) -> Vec<String> {
     hosts
 }
 
+/// How often the embedded cluster's postmaster is checked on.
+const SUPERVISION_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest pause between attempts to restart it.
+const MAX_RESTART_PAUSE: Duration = Duration::from_secs(30);
+
+/// Keep the embedded cluster running: a postmaster that died (killed, out of memory; a zombie
+/// counts as dead) is started again, with growing pauses between failed attempts, and the
+/// server, whose connections and LISTEN recover by themselves, carries on.
+async fn supervise(
+    cluster: crate::database::Cluster,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let cluster = Arc::new(cluster);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SUPERVISION_INTERVAL) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let watched = cluster.clone();
+        if tokio::task::spawn_blocking(move || watched.is_running())
+            .await
+            .unwrap_or(true)
+        {
+            continue;
+        }
+        tracing::warn!(
+            "the embedded PostgreSQL in {} is not running; starting it again",
+            cluster.pgdata().display()
+        );
+        let mut pause = SUPERVISION_INTERVAL;
+        loop {
+            let restarting = cluster.clone();
+            match tokio::task::spawn_blocking(move || restarting.start_again()).await {
+                Ok(Ok(())) => {
+                    tracing::info!("the embedded PostgreSQL is running again");
+                    break;
+                }
+                Ok(Err(e)) => tracing::warn!(
+                    "restarting the embedded PostgreSQL failed (next try in {} s): {e}",
+                    pause.as_secs()
+                ),
+                Err(e) => tracing::warn!("restarting the embedded PostgreSQL failed: {e}"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            pause = (pause * 2).min(MAX_RESTART_PAUSE);
+        }
+    }
+}
+
 /// How long in-flight requests get to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler installs");
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("shutting down");
+/// Install the SIGINT (Ctrl-C) and SIGTERM handlers; the future resolves at either.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutting down");
+    })
 }

@@ -19,7 +19,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,9 @@ const PORT: u16 = 5432;
 pub const SUPERUSER: &str = "postgres";
 /// Longest usable Unix socket directory: sun_path holds 108 bytes, minus "/.s.PGSQL.5432".
 const MAX_SOCKET_DIR_LEN: usize = 90;
+/// Written into the cluster directory as the last step of provisioning: a cluster without it
+/// was interrupted half-made (trust authentication, no configuration yet) and is made again.
+const PROVISIONED: &str = "switchboard-provisioned";
 
 /// Settings written once into the cluster's configuration.
 const CONFIG: &str = "\
@@ -255,7 +258,7 @@ impl Cluster {
             lease: Some(lease),
         };
         cluster.prepare_socket_dir()?;
-        if !cluster.pgdata.join("PG_VERSION").is_file() {
+        if !cluster.provisioned()? {
             cluster.initdb(extra_settings)?;
         }
         if !cluster.accepts_connections() {
@@ -321,7 +324,19 @@ impl Cluster {
         self.pg_ctl(&["stop", "-m", "fast", "-w", "-t", "60"])
     }
 
-    /// Start the cluster again after [`Cluster::stop_now`].
+    /// A handle on the same cluster that holds no lease (for a supervisor that checks on it
+    /// and restarts it; dropping it changes nothing).
+    pub fn watcher(&self) -> Cluster {
+        Cluster {
+            binaries: self.binaries.clone(),
+            pgdata: self.pgdata.clone(),
+            socket_dir: self.socket_dir.clone(),
+            run_as: self.run_as,
+            lease: None,
+        }
+    }
+
+    /// Start the cluster again after [`Cluster::stop_now`] (or after it died).
     pub fn start_again(&self) -> Result<(), EmbeddedError> {
         self.clear_stale_locks()?;
         self.pg_ctl_start()
@@ -333,16 +348,71 @@ impl Cluster {
         pid_file.lines().next()?.trim().parse().ok()
     }
 
+    /// Is the cluster's postmaster alive (a zombie is not)?
+    pub fn is_running(&self) -> bool {
+        self.postmaster_pid().is_some_and(is_live_postgres)
+    }
+
     fn accepts_connections(&self) -> bool {
         UnixStream::connect(self.socket_dir.join(format!(".s.PGSQL.{PORT}"))).is_ok()
     }
 
+    /// Was this cluster provisioned to the end? Clusters made before the marker existed
+    /// count when their configuration carries Switchboard's settings.
+    fn provisioned(&self) -> Result<bool, EmbeddedError> {
+        let marker = self.pgdata.join(PROVISIONED);
+        if marker.is_file() {
+            return Ok(true);
+        }
+        if !self.pgdata.join("PG_VERSION").is_file() {
+            return Ok(false);
+        }
+        let conf = fs::read_to_string(self.pgdata.join("postgresql.conf")).unwrap_or_default();
+        if !conf.contains(CONFIG) {
+            return Ok(false);
+        }
+        self.mark_provisioned()?;
+        Ok(true)
+    }
+
+    fn mark_provisioned(&self) -> Result<(), EmbeddedError> {
+        fs::write(self.pgdata.join(PROVISIONED), "").map_err(io("mark the cluster provisioned"))
+    }
+
+    /// The socket directory is the cluster's access control (the cluster trusts whoever can
+    /// reach its socket), so it must be a real directory of ours that nobody else can enter:
+    /// made with one `mkdir` (which never follows a symlink), or, when it exists, checked
+    /// without following one.
     fn prepare_socket_dir(&self) -> Result<(), EmbeddedError> {
-        fs::create_dir_all(&self.socket_dir).map_err(io("create socket directory"))?;
-        fs::set_permissions(&self.socket_dir, fs::Permissions::from_mode(0o700))
-            .map_err(io("set socket directory permissions"))?;
-        if let Some(run_as) = self.run_as {
-            run_as.chown(&self.socket_dir)?;
+        let dir = &self.socket_dir;
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {
+                if let Some(run_as) = self.run_as {
+                    run_as.chown(dir)?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(format!("create {}", dir.display()))(e)),
+        }
+        let meta = fs::symlink_metadata(dir).map_err(io(format!("inspect {}", dir.display())))?;
+        let owner = self
+            .run_as
+            .map_or_else(|| nix::unistd::Uid::effective().as_raw(), |r| r.uid);
+        let refuse = |why: &str| {
+            Err(EmbeddedError::RunAs(format!(
+                "the PostgreSQL socket directory {} {why}; it must be a directory owned by uid \
+                 {owner} with mode 0700. Remove it (or choose another --data-dir) and start again.",
+                dir.display()
+            )))
+        };
+        if meta.file_type().is_symlink() || !meta.is_dir() {
+            return refuse("is not a plain directory (a symlink?)");
+        }
+        if meta.uid() != owner {
+            return refuse(&format!("belongs to uid {}", meta.uid()));
+        }
+        if meta.mode() & 0o077 != 0 {
+            return refuse(&format!("has mode {:o}", meta.mode() & 0o777));
         }
         Ok(())
     }
@@ -384,7 +454,9 @@ impl Cluster {
             self.statement_statistics()
         )
         .map_err(io("write postgresql.conf"))?;
-        Ok(())
+        file.sync_all().map_err(io("write postgresql.conf"))?;
+        // The last step: until here, a crash leaves a cluster that the next start makes again.
+        self.mark_provisioned()
     }
 
     /// `pg_stat_statements` (per-statement statistics for operators and benchmarks) when the
@@ -450,7 +522,8 @@ impl Cluster {
             return Ok(());
         }
         let log = self.pgdata.join("postgres.log");
-        let options = format!("-k '{}'", self.socket_dir.display());
+        // No TCP, whatever the configuration file says: the socket directory is the only door.
+        let options = format!("-k '{}' -c listen_addresses=''", self.socket_dir.display());
         self.pg_ctl(&[
             "start",
             "-w",
@@ -541,12 +614,23 @@ fn socket_dir_for(data_dir: &Path) -> PathBuf {
     PathBuf::from(format!("/tmp/switchboard-{}", &hex::encode(digest)[..16]))
 }
 
+/// Is `pid` a running postgres? A zombie (dead, not yet reaped by its parent) is not.
 fn is_live_postgres(pid: i32) -> bool {
     if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
         return false;
     }
-    match fs::read_to_string(format!("/proc/{pid}/comm")) {
-        Ok(comm) => comm.trim() == "postgres" || comm.trim() == "postmaster",
+    // /proc/<pid>/stat: "<pid> (<comm>) <state> ..."
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let Some((comm, rest)) = stat
+                .split_once('(')
+                .and_then(|(_, rest)| rest.rsplit_once(')'))
+            else {
+                return false;
+            };
+            let state = rest.trim_start().chars().next();
+            (comm == "postgres" || comm == "postmaster") && !matches!(state, Some('Z' | 'X'))
+        }
         // No /proc (macOS): trust that the pid is alive.
         Err(_) => true,
     }

@@ -20,15 +20,21 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::LogError;
-use super::read::{self, StoredEvent};
+use super::read::{self, Page, StoredEvent};
 
-/// The tenant's events after `after`, up to and including `until`, in pages of `page`.
+/// What the command-line export reads at a time.
+const CLI_PAGE: Page = Page {
+    rows: 5_000,
+    bytes: 16 << 20,
+};
+
+/// The tenant's events after `after`, up to and including `until`, in pages within `page`.
 pub fn tenant_pages(
     pool: PgPool,
     tenant_id: Uuid,
     after: i64,
     until: i64,
-    page: i64,
+    page: Page,
 ) -> impl Stream<Item = Result<Vec<StoredEvent>, LogError>> + Send + 'static {
     stream::try_unfold(after, move |last| {
         let pool = pool.clone();
@@ -36,9 +42,12 @@ pub fn tenant_pages(
             if last >= until {
                 return Ok(None);
             }
-            let limit = page.min(until - last);
+            let page = Page {
+                rows: page.rows.min(until - last),
+                ..page
+            };
             let mut conn = pool.acquire().await?;
-            let events = read::events_after(&mut conn, tenant_id, None, last, limit).await?;
+            let events = read::events_after(&mut conn, tenant_id, None, last, page).await?;
             match events.last() {
                 Some(newest) => {
                     let next = newest.seq;
@@ -64,7 +73,7 @@ pub async fn export_tenant(
     out: &mut impl Write,
 ) -> Result<u64, ExportError> {
     let head = tenant_head(pool, tenant_id).await?;
-    let mut pages = std::pin::pin!(tenant_pages(pool.clone(), tenant_id, after, head, 5_000));
+    let mut pages = std::pin::pin!(tenant_pages(pool.clone(), tenant_id, after, head, CLI_PAGE));
     let mut written = 0;
     let mut text = String::new();
     while let Some(page) = pages.try_next().await? {

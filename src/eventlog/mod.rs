@@ -118,6 +118,11 @@ impl EventLog {
         }
     }
 
+    /// Bytes of session state this process remembers now (bounded; for tests and metrics).
+    pub fn remembered_bytes(&self) -> usize {
+        self.tenants.remembered_bytes()
+    }
+
     /// Forget everything known about tenants (after the projections were rebuilt).
     pub async fn forget_all(&self) {
         self.tenants.forget_all().await;

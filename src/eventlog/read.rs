@@ -534,44 +534,58 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
+/// Up to `$3` of the tenant's events after seq `$2`, fewer when they would carry more than
+/// `$4` bytes (always at least one). Sizes come from the values' headers, so events left out
+/// are never read in full.
 const STORED_COLUMNS_AFTER: &str = "\
 SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text AS data,
        metadata::text AS metadata, recorded_at, txid, prev_hash, hash
-FROM events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+FROM (SELECT *, sum(octet_length(data::text) + octet_length(metadata::text))
+                    OVER (ORDER BY seq) AS upto
+      FROM events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) e
+WHERE upto - octet_length(data::text) - octet_length(metadata::text) < $4
+ORDER BY seq";
 
+/// [`STORED_COLUMNS_AFTER`] for one session (`$5`).
 const STORED_SESSION_AFTER: &str = "\
 SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text AS data,
        metadata::text AS metadata, recorded_at, txid, prev_hash, hash
-FROM events WHERE tenant_id = $1 AND stream_id = $2 AND seq > $3 ORDER BY stream_version LIMIT $4";
+FROM (SELECT *, sum(octet_length(data::text) + octet_length(metadata::text))
+                    OVER (ORDER BY stream_version) AS upto
+      FROM events WHERE tenant_id = $1 AND stream_id = $5 AND seq > $2
+      ORDER BY stream_version LIMIT $3) e
+WHERE upto - octet_length(data::text) - octet_length(metadata::text) < $4
+ORDER BY stream_version";
 
-/// Up to `limit` of the tenant's events after `after_seq` (of one session, when given), in order.
+/// How much of the log one read may return: at most `rows` events, and no more events once
+/// `bytes` (of data and metadata) are reached, except that the first is always returned.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    pub rows: i64,
+    pub bytes: i64,
+}
+
+/// The tenant's events after `after_seq` (of one session, when given), in order, within `page`.
 pub async fn events_after(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     session_id: Option<Uuid>,
     after_seq: i64,
-    limit: i64,
+    page: Page,
 ) -> Result<Vec<StoredEvent>, LogError> {
-    let rows = match session_id {
-        None => {
-            sqlx::query_as(STORED_COLUMNS_AFTER)
-                .bind(tenant_id)
-                .bind(after_seq)
-                .bind(limit)
-                .fetch_all(&mut *conn)
-                .await?
-        }
-        Some(session_id) => {
-            sqlx::query_as(STORED_SESSION_AFTER)
-                .bind(tenant_id)
-                .bind(session_id)
-                .bind(after_seq)
-                .bind(limit)
-                .fetch_all(&mut *conn)
-                .await?
-        }
+    let query = match session_id {
+        None => sqlx::query_as(STORED_COLUMNS_AFTER),
+        Some(_) => sqlx::query_as(STORED_SESSION_AFTER),
     };
-    Ok(rows)
+    let mut query = query
+        .bind(tenant_id)
+        .bind(after_seq)
+        .bind(page.rows)
+        .bind(page.bytes);
+    if let Some(session_id) = session_id {
+        query = query.bind(session_id);
+    }
+    Ok(query.fetch_all(&mut *conn).await?)
 }
 
 const TENANT_HEAD: &str = "SELECT coalesce(max(seq), 0) FROM events WHERE tenant_id = $1";

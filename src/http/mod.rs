@@ -1,6 +1,7 @@
 //! The HTTP interface: REST at `/api/v1`, plus `/`, `/health` and `/openapi.json`. Handlers
 //! parse, call a command or a read, and render; errors are [`error::ApiError`].
 
+mod body;
 pub mod error;
 pub mod extract;
 mod observe;
@@ -60,6 +61,10 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(middleware::from_fn_with_state(
+            config.clone(),
+            body::read_in_time,
+        ))
         .layer(cors(&config))
         .layer(middleware::from_fn(observe::observe))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

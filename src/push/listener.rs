@@ -39,7 +39,7 @@ use crate::metrics;
 pub const SAFETY_NET_INTERVAL: Duration = Duration::from_millis(1500);
 /// A LISTEN connection that does not answer the safety net's round trip within this is
 /// taken for dead (half-open) and replaced.
-pub const ROUND_TRIP_LIMIT: Duration = Duration::from_secs(5);
+pub const ROUND_TRIP_LIMIT: Duration = Duration::from_secs(10);
 
 /// Everything the listener keeps up to date.
 #[derive(Clone)]

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod prereqs;
+pub mod proxy;
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -331,24 +332,29 @@ impl ServerProcess {
     }
 
     pub async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> ServerProcess {
-        ServerProcess::launch(db, 0, env, None).await
+        ServerProcess::launch(&db.url, 0, env, None).await
+    }
+
+    /// A server on the database at `url` (a proxy in front of a test database, say).
+    pub async fn start_at(url: &str, env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::launch(url, 0, env, None).await
     }
 
     /// A server on `port` (to restart one where its clients expect it).
     pub async fn start_on(db: &TestDb, port: u16) -> ServerProcess {
-        ServerProcess::launch(db, port, &[], None).await
+        ServerProcess::launch(&db.url, port, &[], None).await
     }
 
     /// A server whose standard error is collected (with the server's own default log filter,
     /// as an operator sees it).
     pub async fn start_logged(db: &TestDb, env: &[(&str, &str)]) -> (ServerProcess, Logs) {
         let logs = Logs::default();
-        let server = ServerProcess::launch(db, 0, env, Some(logs.clone())).await;
+        let server = ServerProcess::launch(&db.url, 0, env, Some(logs.clone())).await;
         (server, logs)
     }
 
     async fn launch(
-        db: &TestDb,
+        url: &str,
         port: u16,
         env: &[(&str, &str)],
         logs: Option<Logs>,
@@ -358,7 +364,7 @@ impl ServerProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         command
             .args(["serve", "--port", &port.to_string(), "--host", "127.0.0.1"])
-            .env("DATABASE_URL", &db.url)
+            .env("DATABASE_URL", url)
             .env("JWT_PUBLIC_KEY", public)
             .env("JWT_PRIVATE_KEY", private)
             .stdout(Stdio::piped());

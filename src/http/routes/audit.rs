@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::commands::CommandError;
 use crate::domain::{self, InvalidInput};
 use crate::eventlog::chain::GENESIS;
+use crate::eventlog::read::Page;
 use crate::eventlog::{export, verify};
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, Params};
@@ -29,8 +30,15 @@ pub struct EventsQuery {
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1_000;
-/// Events per database read while exporting.
-const EXPORT_PAGE: i64 = 1_000;
+/// Most bytes (of event data and metadata) one `/events` page carries; a page holds fewer
+/// events than `limit` when they are large (`next_after` says where to go on).
+const PAGE_BYTES: i64 = 4 << 20;
+/// What one database read of an export carries: memory per exporting client stays at about
+/// this, whatever the size of the log or of its events.
+const EXPORT_PAGE: Page = Page {
+    rows: 1_000,
+    bytes: 4 << 20,
+};
 
 fn after(text: Option<&str>) -> Result<i64, InvalidInput> {
     text.map_or(Ok(0), |text| {
@@ -62,12 +70,16 @@ pub async fn events(
     let head = export::tenant_head(pool, ctx.tenant_id)
         .await
         .map_err(CommandError::from)?;
+    let page = Page {
+        rows: limit,
+        bytes: PAGE_BYTES,
+    };
     let mut pages = std::pin::pin!(export::tenant_pages(
         pool.clone(),
         ctx.tenant_id,
         after,
         head,
-        limit
+        page
     ));
     let page = pages
         .try_next()

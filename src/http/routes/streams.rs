@@ -23,14 +23,18 @@ use crate::app::AppState;
 use crate::auth::{AccessGuard, request};
 use crate::commands::{CommandError, Context};
 use crate::domain::{self, InvalidInput};
-use crate::eventlog::read::{self, StoredEvent};
+use crate::eventlog::read::{self, Page, StoredEvent};
 use crate::http::error::ApiError;
 use crate::http::extract::{Params, PathParams};
 use crate::metrics::{Parked, Waiter};
 use crate::push::Watch;
 
-/// Events read from the log at a time.
-const BATCH: i64 = 200;
+/// What a stream reads from the log at a time: a subscriber holds at most this (plus one
+/// event, however large), so idle readers of large events cost little.
+const BATCH: Page = Page {
+    rows: 200,
+    bytes: 1 << 20,
+};
 
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
