@@ -78,6 +78,8 @@ pub struct Config {
     pub mcp: crate::mcp::McpConfig,
     /// Where people reach this server (links in sign-in messages and notifications).
     pub public_url: PublicUrl,
+    /// The Bearer token `GET /metrics` requires; `None` serves metrics to anyone.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -89,6 +91,7 @@ impl Default for Config {
             keep_alive: Duration::from_secs(10),
             mcp: crate::mcp::McpConfig::default(),
             public_url: PublicUrl::local(8080),
+            metrics_token: None,
         }
     }
 }

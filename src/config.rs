@@ -6,6 +6,7 @@ use clap::Args;
 
 use crate::auth::SigningKeys;
 use crate::auth::signing::KeyError;
+use crate::client::{Client, ClientError};
 use crate::database::{Database, DatabaseError};
 
 /// Where the database is: `DATABASE_URL`, else the embedded cluster in the data directory.
@@ -53,4 +54,25 @@ pub struct KeyArgs {
 
     #[arg(long, env = "JWT_PRIVATE_KEY", hide_env_values = true)]
     pub jwt_private_key: Option<String>,
+}
+
+/// A running Switchboard server, for the commands that talk to one over REST.
+#[derive(Args, Clone, Debug)]
+pub struct ServerArgs {
+    /// The server, e.g. https://switchboard.example.com
+    #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://localhost:8080")]
+    pub url: String,
+
+    /// An API key of that server (`switchboard keys create`). Prefer the environment
+    /// variable: other users can read command lines.
+    #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+}
+
+impl ServerArgs {
+    /// A client of the server, introducing itself as `switchboard-<command>`.
+    pub fn client(&self, command: &str) -> Result<Client, ClientError> {
+        let user_agent = format!("switchboard-{command}/{}", env!("CARGO_PKG_VERSION"));
+        Client::new(&self.url, &self.api_key, &user_agent)
+    }
 }

@@ -477,3 +477,90 @@ async fn the_verify_command_names_the_first_broken_position() {
     assert_eq!(body["ok"], false);
     assert_eq!(body["broken"]["seq"], 3, "{body}");
 }
+
+/// The `continue with: switchboard export ...` arguments an export printed.
+fn continuation(output: &std::process::Output) -> Vec<String> {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("continue with: switchboard export "))
+        .unwrap_or_else(|| panic!("no continuation in {stderr}"));
+    line.split_whitespace().map(str::to_owned).collect()
+}
+
+fn event_ids(output: &std::process::Output) -> Vec<String> {
+    lines(std::str::from_utf8(&output.stdout).unwrap())
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn chained_exports_continue_with_their_own_cursor_and_refuse_the_other_kind() {
+    let app = TestApp::spawn().await;
+    let other = app.key(Uuid::new_v4(), Scope::Agent).await;
+    conversation(&app, 2, 2).await;
+    say(&app, &other, Uuid::new_v4(), "another tenant").await;
+
+    let all = switchboard(&app.db, &["export"], None).await;
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    let cursor = continuation(&all);
+    assert_eq!(cursor[0], "--cursor");
+    assert!(cursor[1].starts_with("c1-"), "{cursor:?}");
+    let tenant = app.tenant.to_string();
+    let mine = switchboard(&app.db, &["export", "--user", &tenant], None).await;
+    let mine_next = continuation(&mine);
+    assert_eq!(mine_next, ["--user", tenant.as_str(), "--after-seq", "8"]);
+
+    conversation(&app, 1, 2).await;
+    say(&app, &other, Uuid::new_v4(), "more").await;
+    let rest = switchboard(&app.db, &["export", "--cursor", &cursor[1]], None).await;
+    assert!(
+        rest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rest.stderr)
+    );
+    let whole = switchboard(&app.db, &["export"], None).await;
+    let mut chained = event_ids(&all);
+    chained.extend(event_ids(&rest));
+    let mut everything = event_ids(&whole);
+    assert_eq!(event_ids(&rest).len(), 6, "only what came after");
+    chained.sort();
+    everything.sort();
+    assert_eq!(chained, everything, "the chain has every event once");
+
+    let args: Vec<&str> = ["export"]
+        .into_iter()
+        .chain(mine_next.iter().map(String::as_str))
+        .collect();
+    let mine_rest = switchboard(&app.db, &args, None).await;
+    let seqs: Vec<i64> = lines(std::str::from_utf8(&mine_rest.stdout).unwrap())
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [9, 10, 11, 12]);
+
+    for (args, says) in [
+        (vec!["export", "--after-seq", "3"], "add --user"),
+        (
+            vec!["export", "--user", &tenant, "--cursor", &cursor[1]],
+            "--after-seq",
+        ),
+        (vec!["export", "--cursor", "8"], "not a cursor printed by"),
+        (vec!["export", "--after", "3"], "--after is gone"),
+        (
+            vec!["export", "--user", &tenant, "--after", "3"],
+            "--after is gone",
+        ),
+    ] {
+        let refused = switchboard(&app.db, &args, None).await;
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{args:?}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(refused.stdout.is_empty(), "{args:?} exports nothing");
+    }
+}

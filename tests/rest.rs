@@ -498,6 +498,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v1/events/export", "get"),
         ("/api/v1/events/verify", "get"),
         ("/health", "get"),
+        ("/metrics", "get"),
         ("/", "get"),
     ];
     for (path, method) in routes {

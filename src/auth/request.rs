@@ -1,6 +1,7 @@
 //! Who sent an HTTP request: the Bearer token of its `Authorization` header, or a person's
 //! inbox cookie, checked, and the request described for the event metadata. REST and MCP
-//! authenticate this way.
+//! authenticate this way, and note the tenant for the request's log line (see
+//! [`noting_tenant`]).
 //!
 //! A cookie is sent by the browser whoever made the page that sends the request, so a write
 //! authorised by the cookie must come from the inbox itself: its `Origin` (or, without one, its
@@ -8,7 +9,10 @@
 //! the cookie off cross-site requests in current browsers; this check does not rely on it. The
 //! Bearer API is unaffected: a page cannot make a browser send someone's token.
 
+use std::sync::{Arc, OnceLock};
+
 use axum::http::{HeaderMap, Method, header};
+use uuid::Uuid;
 
 use super::{AuthError, Authenticator};
 use crate::commands::Context;
@@ -183,8 +187,20 @@ pub async fn context(
     describe(identity, headers)
 }
 
+tokio::task_local! {
+    /// Where the request being served on this task notes its tenant once authenticated.
+    static TENANT: Arc<OnceLock<Uuid>>;
+}
+
+/// Run `serve` (one request), noting in `tenant` who it turns out to be: the tenant is known
+/// only deep inside the handler, and is wanted outside it, in the request's log line.
+pub async fn noting_tenant<F: Future>(tenant: Arc<OnceLock<Uuid>>, serve: F) -> F::Output {
+    TENANT.scope(tenant, serve).await
+}
+
 /// The command context of an authenticated request.
 pub fn describe(identity: super::Identity, headers: &HeaderMap) -> Result<Context, RequestError> {
+    let _ = TENANT.try_with(|tenant| tenant.set(identity.tenant_id));
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     // Present but not visible ASCII is refused, never ignored: ignoring it would turn a safe
     // retry into a second append.

@@ -9,18 +9,14 @@ use clap::Args;
 use rmcp::ServiceExt;
 
 use super::Outcome;
+use crate::config::ServerArgs;
 use crate::mcp::remote::Remote;
 use crate::mcp::{AgentTools, PROGRESS_INTERVAL};
 
 #[derive(Args, Debug)]
 pub struct McpStdioArgs {
-    /// The Switchboard server, e.g. https://switchboard.example.com
-    #[arg(long, env = "SWITCHBOARD_URL")]
-    url: String,
-
-    /// An API key of that server (`switchboard keys create`).
-    #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
-    api_key: String,
+    #[command(flatten)]
+    server: ServerArgs,
 
     /// Agent type for new sessions (default: recognised from the MCP client's name).
     #[arg(long, env = "SWITCHBOARD_CLIENT_TYPE")]
@@ -32,7 +28,7 @@ pub struct McpStdioArgs {
 }
 
 pub async fn run(args: McpStdioArgs) -> Outcome {
-    let remote = Remote::new(&args.url, &args.api_key)?;
+    let remote = Remote::new(args.server.client("mcp-stdio")?);
     let tools = AgentTools::new(
         Arc::new(remote),
         Duration::from_secs(args.block_seconds.max(1)),

@@ -1,22 +1,30 @@
-//! The command line: one file per subcommand. Every subcommand finds the database the same
-//! way (`--database-url`/`DATABASE_URL`, else the embedded cluster in `--data-dir`), so they
-//! all work beside a running `serve`.
+//! The command line: one file per subcommand. The operator's subcommands find the database
+//! the same way (`--database-url`/`DATABASE_URL`, else the embedded cluster in `--data-dir`),
+//! so they all work beside a running `serve`. The client subcommands (`ask`, `log`, `inbox`,
+//! `reply`, `watch`, `mcp-stdio`) talk to a running server over REST instead
+//! (`--url`/`SWITCHBOARD_URL`, `--api-key`/`SWITCHBOARD_API_KEY`).
 
+mod ask;
 mod audit;
 mod bench;
+mod inbox;
 mod keys;
+mod log;
 mod login_link;
 mod mcp_stdio;
 mod projections;
+mod reply;
 mod serve;
 mod users;
 mod verify;
+mod watch;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use crate::config::DatabaseArgs;
+use crate::telemetry::LogFormat;
 
 /// What a subcommand returns: Ok(exit code) or an error to print.
 pub type Outcome = Result<ExitCode, Box<dyn std::error::Error + Send + Sync>>;
@@ -30,6 +38,16 @@ pub type Outcome = Result<ExitCode, Box<dyn std::error::Error + Send + Sync>>;
 pub struct Cli {
     #[command(flatten)]
     pub db: DatabaseArgs,
+
+    /// How log lines on standard error look: text for people, json for log shippers.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LOG_FORMAT",
+        value_enum,
+        global = true,
+        default_value_t
+    )]
+    pub log_format: LogFormat,
 
     #[command(subcommand)]
     pub command: Command,
@@ -56,6 +74,16 @@ pub enum Command {
     Export(audit::ExportArgs),
     /// Restore an export into an empty database (events, projections, verified chain).
     Replay(audit::ReplayArgs),
+    /// Ask a person a question; print the answer (exit 124 if --timeout runs out first).
+    Ask(ask::AskArgs),
+    /// Report a step; print the session id (reuse it as --session / SWITCHBOARD_SESSION).
+    Log(log::LogArgs),
+    /// List the questions waiting for an answer.
+    Inbox(inbox::InboxArgs),
+    /// Answer a session's question (the waiting agent receives it).
+    Reply(reply::ReplyArgs),
+    /// Follow the live event stream, across reconnects, printing every event once.
+    Watch(watch::WatchArgs),
     /// Speak MCP on stdin/stdout, forwarding to a remote server's REST API.
     McpStdio(mcp_stdio::McpStdioArgs),
     /// Measure throughput and latency against a real PostgreSQL.
@@ -86,6 +114,11 @@ impl Cli {
             Command::Export(args) => audit::export(&self.db, args).await,
             Command::Replay(args) => audit::replay(&self.db, args).await,
             Command::Bench(command) => bench::run(&self.db, command).await,
+            Command::Ask(args) => ask::run(args).await,
+            Command::Log(args) => log::run(args).await,
+            Command::Inbox(args) => inbox::run(args).await,
+            Command::Reply(args) => reply::run(args).await,
+            Command::Watch(args) => watch::run(args).await,
             Command::McpStdio(args) => mcp_stdio::run(args).await,
         }
     }

@@ -75,6 +75,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     public_url: Option<String>,
 
+    /// A token `GET /metrics` then requires as `Authorization: Bearer <token>` (default:
+    /// metrics are open to anyone who reaches the port).
+    #[arg(long, env = "SWITCHBOARD_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+
     /// Where commits are announced to waiting agents (see `switchboard bench push`).
     #[arg(long, env = "SWITCHBOARD_NOTIFY", value_enum, default_value_t = NotifyMode::default())]
     notify: NotifyMode,
@@ -170,6 +175,7 @@ async fn serve(
         body_limit: args.body_limit,
         cors_origins,
         public_url,
+        metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
         mcp,
         ..Config::default()
     };

@@ -124,4 +124,10 @@ impl Decide for AgentMessageInput {
             step_number,
         })
     }
+
+    fn committed(&self, ctx: &Context, sent: &AgentMessageSent) {
+        if self.requires_user_input {
+            super::question_asked(ctx, sent.session_id, sent.message_id);
+        }
+    }
 }

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::auth::AccessGuard;
 use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
+use crate::metrics;
 use crate::push::Hub;
 
 /// The user's reply to a question.
@@ -58,9 +59,14 @@ pub async fn wait_for_answer(
             // The credential may have ended while this call was parked.
             access.check().await?;
         }
-        woken = true;
+        let parked = std::mem::replace(&mut woken, true);
         match Box::pin(find_answer(log, ctx, session_id, question_id)).await {
-            Ok(Found::Answer(answer)) => return Ok(Some(answer)),
+            Ok(Found::Answer(answer)) => {
+                if parked && let Some(reply) = answer.messages.first() {
+                    metrics::reply_woke(reply.created_at);
+                }
+                return Ok(Some(answer));
+            }
             Ok(Found::NotYet { seen_seq }) => news.observe(seen_seq),
             // The database is away: keep waiting, and read again after a pause.
             Err(CommandError::Unavailable(_)) if tokio::time::Instant::now() < deadline => {

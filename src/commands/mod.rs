@@ -197,6 +197,17 @@ impl From<LogError> for CommandError {
     }
 }
 
+/// The log line and metric of a question (never its text).
+fn question_asked(ctx: &Context, session_id: Uuid, question_id: Uuid) {
+    crate::metrics::question_asked();
+    tracing::info!(
+        tenant = %ctx.tenant_id,
+        session = %session_id,
+        question = %question_id,
+        "question asked"
+    );
+}
+
 fn session_not_found(id: Uuid) -> CommandError {
     CommandError::NotFound(format!("session {id} not found"))
 }
@@ -227,6 +238,10 @@ trait Decide: Serialize + Sync {
         ctx: &Context,
         txn: &mut TenantTxn,
     ) -> impl Future<Output = Result<Self::Output, CommandError>> + Send;
+
+    /// What the command appended is committed (once; not when an Idempotency-Key replays it):
+    /// the place for its log line and metrics.
+    fn committed(&self, _ctx: &Context, _output: &Self::Output) {}
 }
 
 /// Run a command on the caller's tenant log and write what it appended, with Idempotency-Key
@@ -257,7 +272,10 @@ async fn transact<C: Decide>(
                 if let Some(key) = &key {
                     txn.remember(key.record(&result));
                 }
-                txn.commit().await.map(|_| result)
+                txn.commit().await.map(|_| {
+                    command.committed(ctx, &result);
+                    result
+                })
             }
         };
         match decided {

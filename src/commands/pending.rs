@@ -23,6 +23,7 @@ use uuid::Uuid;
 use super::{CommandError, Context, Decide, require_session, session_not_found, transact};
 use crate::auth::AccessGuard;
 use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
+use crate::metrics;
 use crate::push::Hub;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,6 +241,11 @@ pub async fn wait_for_pending(
                     || look.pending.status == PendingStatus::Stale
                     || timed_out;
                 if done {
+                    if found.is_some()
+                        && let Some(reply) = look.pending.messages.first()
+                    {
+                        metrics::reply_woke(reply.created_at);
+                    }
                     return Ok(look.pending);
                 }
                 // News up to what was just read is no news.

@@ -83,4 +83,8 @@ impl Decide for RequestInput {
             status,
         })
     }
+
+    fn committed(&self, ctx: &Context, result: &InputRequestedResult) {
+        super::question_asked(ctx, result.session_id, result.message_id);
+    }
 }

@@ -2,13 +2,14 @@
 //! means (the agent's own terminal, say) and the read cursor moves past it; without, it waits
 //! in the agent's inbox and wakes every waiter of the session.
 
-use projections::{Actor, Event, UserMessage};
+use projections::{Actor, Event, SessionStatus, UserMessage};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{CommandError, Context, Decide, require_session, transact};
 use crate::domain::Content;
 use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
+use crate::metrics;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct UserMessageInput {
@@ -22,6 +23,9 @@ pub struct UserMessageSent {
     pub session_id: Uuid,
     pub message_id: Uuid,
     pub marked_as_read: bool,
+    /// The session was awaiting input: this message answers its question.
+    #[serde(default)]
+    pub answered_question: bool,
 }
 
 pub async fn send_user_message(
@@ -43,9 +47,11 @@ impl Decide for UserMessageInput {
     ) -> Result<UserMessageSent, CommandError> {
         let input = self;
         let id = input.session_id;
-        let version = require_session(txn.session(id).await?, id, true)?
-            .session
-            .version;
+        let session = &require_session(txn.session(id).await?, id, true)?.session;
+        let (version, answered_question) = (
+            session.version,
+            session.status == SessionStatus::AwaitingInput,
+        );
         let message_id = ctx.event_id(0);
         let event = Event::UserMessage(UserMessage {
             content: input.content.as_str().to_owned(),
@@ -65,6 +71,19 @@ impl Decide for UserMessageInput {
             session_id: id,
             message_id,
             marked_as_read: input.mark_as_read,
+            answered_question,
         })
+    }
+
+    fn committed(&self, ctx: &Context, sent: &UserMessageSent) {
+        if sent.answered_question {
+            metrics::question_answered();
+            tracing::info!(
+                tenant = %ctx.tenant_id,
+                session = %sent.session_id,
+                reply = %sent.message_id,
+                "question answered"
+            );
+        }
     }
 }

@@ -30,6 +30,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::write::{self, AppendRows};
+use crate::metrics::{self, AppendOutcome};
 use crate::push::notice::{self, EVENTS_CHANNEL, Notice};
 
 /// Most appends written by one statement.
@@ -181,6 +182,7 @@ impl Writers {
             .unzip();
         match self.write(&appends).await {
             Ok(()) => {
+                metrics::appends(appends.len(), AppendOutcome::Committed);
                 self.announce(notices(&appends)).await;
                 for reply in replies {
                     let _ = reply.send(Ok(()));
@@ -190,6 +192,10 @@ impl Writers {
                 for (append, reply) in appends.into_iter().zip(replies) {
                     let alone = std::slice::from_ref(&append);
                     let outcome = self.write(alone).await;
+                    let counted = outcome
+                        .as_ref()
+                        .map_or_else(failure, |()| AppendOutcome::Committed);
+                    metrics::appends(1, counted);
                     if outcome.is_ok() {
                         self.announce(notices(alone)).await;
                     }
@@ -197,6 +203,7 @@ impl Writers {
                 }
             }
             Err(e) => {
+                metrics::appends(replies.len(), failure(&e));
                 let e = Arc::new(e);
                 for reply in replies {
                     let _ = reply.send(Err(e.clone()));
@@ -273,6 +280,18 @@ async fn notifier(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Vec<Notice>>)
             notices.extend(more);
         }
         send_notify(&pool, &notices).await;
+    }
+}
+
+/// How a statement that failed is counted: a unique violation is an append that lost its
+/// race to another writer.
+fn failure(e: &sqlx::Error) -> AppendOutcome {
+    if e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+    {
+        AppendOutcome::LostRace
+    } else {
+        AppendOutcome::Failed
     }
 }
 

@@ -276,6 +276,7 @@ impl EventLog {
 /// A short, growing, jittered pause before deciding again, so that processes contending for
 /// one tenant do not keep colliding in lockstep.
 pub async fn backoff(attempt: u32) {
+    crate::metrics::append_retried();
     let ceiling_us = 200u64 << attempt.min(6);
     let jitter = u64::from(Uuid::new_v4().as_fields().0) % ceiling_us;
     tokio::time::sleep(Duration::from_micros(jitter)).await;

@@ -6,23 +6,24 @@
 mod body;
 pub mod error;
 pub mod extract;
+mod observe;
 pub mod routes;
 pub mod server;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, Request};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware;
 use axum::routing::{get, patch, post};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::app::{AppState, Config};
 use routes::{audit, messages, service, sessions, streams};
 
 /// The REST service with `others` (interfaces of their own, such as MCP) mounted beside it,
-/// under the layers every request passes (body limit, CORS, request id, tracing).
+/// under the layers every request passes (body limit, CORS, request id, its log line and
+/// metrics).
 pub fn router(state: AppState, others: Router<AppState>) -> Router {
     let config = state.config.clone();
     let api = Router::new()
@@ -55,6 +56,7 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
     Router::new()
         .route("/health", get(service::health))
         .route("/openapi.json", get(service::openapi))
+        .route("/metrics", get(service::metrics))
         .nest("/api/v1", api)
         .merge(others)
         .fallback(service::not_found)
@@ -65,21 +67,7 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
             body::read_in_time,
         ))
         .layer(cors(&config))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                tracing::info_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = %id,
-                )
-            }),
-        )
+        .layer(middleware::from_fn(observe::observe))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)

@@ -10,6 +10,7 @@ use crate::auth::Authenticator;
 use crate::commands::{self, AgentMessageInput, CommandError, Context, Undelivered};
 use crate::domain::{AgentType, Content};
 use crate::eventlog::EventLog;
+use crate::metrics::{Parked, Waiter};
 use crate::push::Hub;
 use crate::wire;
 use tokio_util::sync::CancellationToken;
@@ -78,6 +79,7 @@ impl Backend for Local {
     ) -> Reply<'a, Option<Answered>> {
         Box::pin(async move {
             let ctx = context(caller)?;
+            let _parked = Parked::new(Waiter::Mcp);
             let mut access = self.auth.guard(ctx.grant);
             let answer = commands::wait_for_answer(
                 &self.log,

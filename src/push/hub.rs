@@ -81,15 +81,16 @@ impl Hub {
     }
 
     /// A commit happened: nudge the session's and the tenant's waiters, unless this sequence
-    /// number (or a later one) was announced already.
-    pub fn announce(&self, notice: Notice) {
+    /// number (or a later one) was announced already. True when it was news to a waiter.
+    pub fn announce(&self, notice: Notice) -> bool {
         let watches = self.watches.lock().expect("not poisoned");
+        let mut news_to_someone = false;
         for key in [
             Key::Session(notice.tenant_id, notice.session_id),
             Key::Tenant(notice.tenant_id),
         ] {
             if let Some(sender) = watches.get(&key) {
-                sender.send_if_modified(|news| {
+                news_to_someone |= sender.send_if_modified(|news| {
                     let later = notice.seq > news.seq;
                     if later {
                         news.seq = notice.seq;
@@ -98,6 +99,7 @@ impl Hub {
                 });
             }
         }
+        news_to_someone
     }
 
     /// Notices may have been missed (the listener reconnected): everyone reads again.

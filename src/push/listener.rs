@@ -32,6 +32,7 @@ use crate::auth::Authenticator;
 use crate::auth::api_keys::KEYS_CHANNEL;
 use crate::auth::web_sessions;
 use crate::eventlog::EventLog;
+use crate::metrics;
 
 /// How often the safety net looks for commits nobody announced: a lost NOTIFY is made good
 /// within this (plus one query), well inside the 2 s promise, at well under one database
@@ -96,6 +97,7 @@ pub fn start(pool: PgPool, listeners: Listeners, shutdown: CancellationToken) {
 
 async fn listen(pool: PgPool, listeners: Listeners, shutdown: CancellationToken) {
     let mut failures = 0u32;
+    let mut connected_before = false;
     let mut net = SafetyNet::default();
     while !shutdown.is_cancelled() {
         let mut listener = match connect(&pool, &listeners.subscribers).await {
@@ -114,6 +116,9 @@ async fn listen(pool: PgPool, listeners: Listeners, shutdown: CancellationToken)
         };
         if failures > 0 {
             tracing::info!("LISTEN connection restored");
+        }
+        if std::mem::replace(&mut connected_before, true) {
+            metrics::listener_reconnected();
         }
         failures = 0;
         // Whatever happened before this connection listened is unknown: read again.
@@ -222,12 +227,14 @@ impl SafetyNet {
             .await?;
         for (xmin, tenant_id, session_id, seq) in rows {
             self.horizon = Some(self.horizon.map_or(xmin, |h| h.max(xmin)));
-            if let (Some(tenant_id), Some(session_id), Some(seq)) = (tenant_id, session_id, seq) {
-                hub.announce(Notice {
+            if let (Some(tenant_id), Some(session_id), Some(seq)) = (tenant_id, session_id, seq)
+                && hub.announce(Notice {
                     tenant_id,
                     session_id,
                     seq,
-                });
+                })
+            {
+                metrics::safety_net_caught();
             }
         }
         // Taken before the look: whatever changed after it is seen by the next one.

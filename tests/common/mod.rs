@@ -334,27 +334,46 @@ impl ServerProcess {
     }
 
     pub async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> ServerProcess {
-        ServerProcess::start_at(&db.url, env).await
+        ServerProcess::launch(&db.url, 0, env, None).await
     }
 
     /// A server on the database at `url` (a proxy in front of a test database, say).
     pub async fn start_at(url: &str, env: &[(&str, &str)]) -> ServerProcess {
-        ServerProcess::start_logging(url, env, Stdio::inherit()).await
+        ServerProcess::launch(url, 0, env, None).await
     }
 
-    /// A server on the database at `url` whose log (stderr) goes to `log`.
-    pub async fn start_logging(url: &str, env: &[(&str, &str)], log: Stdio) -> ServerProcess {
+    /// A server on `port` (to restart one where its clients expect it).
+    pub async fn start_on(db: &TestDb, port: u16) -> ServerProcess {
+        ServerProcess::launch(&db.url, port, &[], None).await
+    }
+
+    /// A server whose standard error is collected (with the server's own default log filter,
+    /// as an operator sees it).
+    pub async fn start_logged(db: &TestDb, env: &[(&str, &str)]) -> (ServerProcess, Logs) {
+        let logs = Logs::default();
+        let server = ServerProcess::launch(&db.url, 0, env, Some(logs.clone())).await;
+        (server, logs)
+    }
+
+    async fn launch(
+        url: &str,
+        port: u16,
+        env: &[(&str, &str)],
+        logs: Option<Logs>,
+    ) -> ServerProcess {
         use std::io::BufRead;
         let (public, private) = signing_key_pems().await;
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         command
-            .args(["serve", "--port", "0", "--host", "127.0.0.1"])
+            .args(["serve", "--port", &port.to_string(), "--host", "127.0.0.1"])
             .env("DATABASE_URL", url)
             .env("JWT_PUBLIC_KEY", public)
             .env("JWT_PRIVATE_KEY", private)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(log);
+            .stdout(Stdio::piped());
+        match &logs {
+            Some(_) => command.env_remove("RUST_LOG").stderr(Stdio::piped()),
+            None => command.env("RUST_LOG", "warn").stderr(Stdio::inherit()),
+        };
         for (key, value) in env {
             command.env(key, value);
         }
@@ -365,6 +384,17 @@ impl ServerProcess {
             address: String::new(),
             banner: Vec::new(),
         };
+        if let Some(logs) = logs {
+            let stderr = server.child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    logs.0.lock().unwrap().push(line);
+                }
+            });
+        }
         let stdout = server.child.stdout.take().unwrap();
         let (address, banner) = tokio::task::spawn_blocking(move || {
             let mut lines = std::io::BufReader::new(stdout).lines();
@@ -396,6 +426,27 @@ impl ServerProcess {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
         self.child.wait().unwrap()
+    }
+}
+
+/// What a server process wrote to standard error, line by line, as it runs.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Logs {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Wait (up to 10 s) until some line satisfies `found`; returns it.
+    pub async fn wait_for(&self, found: impl Fn(&str) -> bool) -> String {
+        for _ in 0..200 {
+            if let Some(line) = self.lines().into_iter().find(|l| found(l)) {
+                return line;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no such log line in:\n{}", self.lines().join("\n"));
     }
 }
 

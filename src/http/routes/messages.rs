@@ -15,6 +15,7 @@ use crate::commands::{
 use crate::domain::{self, AgentType, Content, GitDiffUpdate, InvalidInput};
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Caller, Params, PathParams};
+use crate::metrics::{Parked, Waiter};
 use crate::wire::{self, MessageJson};
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +191,7 @@ fn answer<'a>(
         Box::pin(commands::pending(&app.log, ctx, session_id, last_read))
     } else {
         Box::pin(async move {
+            let _parked = Parked::new(Waiter::LongPoll);
             let mut access = app.auth.guard(ctx.grant);
             commands::wait_for_pending(
                 &app.log,

@@ -1,21 +1,23 @@
 //! Routes about the service itself: the service description at `/` (for clients that are not
-//! browsers), `/health`, `/openapi.json`, `/api/v1/auth/verify`, and the JSON answers for
-//! unknown paths and methods.
+//! browsers), `/health`, `/metrics`, `/openapi.json`, `/api/v1/auth/verify`, and the JSON
+//! answers for unknown paths and methods.
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::request;
 use crate::commands::CommandError;
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
+use crate::metrics;
 
 /// What `/` answers clients that do not ask for a web page (browsers get the inbox).
 pub fn service_info() -> axum::response::Response {
@@ -30,6 +32,7 @@ fn info() -> Json<Value> {
             "api": "/api/v1/* (REST API endpoints)",
             "mcp": "/mcp (MCP tools via Streamable HTTP)",
             "health": "/health",
+            "metrics": "/metrics (Prometheus text format)",
             "openapi": "/openapi.json",
         }
     }))
@@ -45,6 +48,30 @@ pub async fn health(State(app): State<AppState>) -> impl IntoResponse {
             Json(json!({ "status": "unhealthy", "detail": "the database is unavailable" })),
         ),
     }
+}
+
+/// Every metric in the Prometheus text format; with `--metrics-token`, only for its Bearer.
+pub async fn metrics(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(expected) = &app.config.metrics_token {
+        let given = request::bearer_token(&headers)?;
+        // Compared in constant time: the token is a shared secret.
+        let same = given.len() == expected.len()
+            && given
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0, |diff, (a, b)| diff | (a ^ b))
+                == 0;
+        if !same {
+            return Err(ApiError::unauthorized("Invalid metrics token"));
+        }
+    }
+    Ok((
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::render(app.log.pool()),
+    ))
 }
 
 pub async fn openapi() -> impl IntoResponse {

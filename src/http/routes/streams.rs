@@ -26,6 +26,7 @@ use crate::domain::{self, InvalidInput};
 use crate::eventlog::read::{self, Page, StoredEvent};
 use crate::http::error::ApiError;
 use crate::http::extract::{self, Params, PathParams};
+use crate::metrics::{Parked, Waiter};
 use crate::push::Watch;
 
 /// What a stream reads from the log at a time: a subscriber holds at most this (plus one
@@ -119,6 +120,7 @@ struct Feed {
     last_sent: i64,
     batch: VecDeque<StoredEvent>,
     watch: Watch,
+    _parked: Parked,
 }
 
 async fn stream(
@@ -148,6 +150,7 @@ async fn stream(
         last_sent,
         batch: VecDeque::new(),
         watch,
+        _parked: Parked::new(Waiter::Sse),
     };
     let events = futures::stream::unfold(feed, next_event);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(keep_alive)))

@@ -1,0 +1,144 @@
+//! `switchboard ask`: a shell script or CI job asks a person a question and gets the answer on
+//! standard output. It blocks on long-polls (woken the moment the answer commits) and rides
+//! out a server restart; exit 0 with the answer, 124 (as `timeout` does) when `--timeout`
+//! runs out first, 1 on any other failure.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::Outcome;
+use crate::client::AgentMessage;
+use crate::config::ServerArgs;
+
+/// The exit code when no answer came in time.
+const TIMED_OUT: u8 = 124;
+/// How long to wait before asking the server again after it was unreachable.
+const UNREACHABLE_PAUSE: Duration = Duration::from_secs(1);
+
+#[derive(Args, Debug)]
+pub struct AskArgs {
+    /// The question.
+    question: String,
+
+    /// A choice to offer the person; repeat for each.
+    #[arg(long = "option", value_name = "CHOICE")]
+    options: Vec<String>,
+
+    /// Ask in this session (default: a new one, named on standard error).
+    #[arg(long, env = "SWITCHBOARD_SESSION")]
+    session: Option<Uuid>,
+
+    /// Give up after this long: 90s, 10m, 2h, 1d (default: wait until answered).
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
+
+    /// The agent type a new session is started with.
+    #[arg(long, default_value = "shell")]
+    agent_type: String,
+
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+pub async fn run(args: AskArgs) -> Outcome {
+    let client = args.server.client("ask")?;
+    let deadline = args.timeout.map(|t| Instant::now() + t);
+    let question = AgentMessage {
+        session_id: args.session.unwrap_or_else(Uuid::now_v7),
+        agent_type: args.agent_type,
+        content: args.question,
+        requires_user_input: true,
+        options: args.options,
+    };
+    let asked = client.send_agent_message(&question).await?;
+    super::log::show_earlier(&asked.queued_user_messages);
+    eprintln!(
+        "asked in session {} (question {}); waiting for the answer",
+        asked.session_id, asked.message_id
+    );
+    loop {
+        let wait = deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if wait.is_zero() {
+            eprintln!("no answer in time; the question stays open");
+            return Ok(ExitCode::from(TIMED_OUT));
+        }
+        match client
+            .wait_for_answer(asked.session_id, asked.message_id, wait)
+            .await
+        {
+            Ok(Some(answer)) => {
+                let mut out = std::io::stdout().lock();
+                for message in answer {
+                    writeln!(out, "{}", message.content)?;
+                }
+                out.flush()?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            Ok(None) => {}
+            Err(e) if e.is_transient() => {
+                eprintln!("{e}; trying again");
+                tokio::time::sleep(UNREACHABLE_PAUSE.min(wait)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// `90`, `90s`, `10m`, `2h`, `1d`: a whole number with an optional unit (default seconds).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let seconds_per = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{text:?}: use a number with s, m, h or d, e.g. 10m"
+            ));
+        }
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: use a whole number with s, m, h or d, e.g. 10m"))?;
+    number
+        .checked_mul(seconds_per)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        for bad in [
+            "",
+            "m",
+            "1.5m",
+            "-3s",
+            "10 minutes",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! A small client of Switchboard's REST API, for everything that talks to a running server
+//! from outside it: the command line (`ask`, `log`, `inbox`, `reply`, `watch`) and the MCP
+//! stdio bridge. It knows the wire contract (paths, JSON shapes, `{"detail"}` errors) and
+//! nothing of the server's insides; waiting is done the server's way, by long-poll and by
+//! event stream, never by polling on a timer.
+
+mod events;
+
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::commands::{PendingStatus, reply_to};
+use crate::wire::MessageJson;
+pub use events::{EventStream, StreamEvent, Streamed};
+
+/// A request that is not a long-poll or a stream gets this long for its answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest wait one long-poll may ask for (the server's limit).
+const MAX_LONG_POLL: Duration = Duration::from_secs(300);
+/// When the read cursor has moved past a question and its answer is not in the history yet,
+/// no long-poll waits for exactly that answer; look again after this long.
+const HISTORY_RECHECK: Duration = Duration::from_secs(2);
+
+/// A Switchboard server, reached with one API key. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: url::Url,
+    api_key: String,
+    client_type: Option<String>,
+}
+
+/// Why a call did not succeed.
+#[derive(Debug)]
+pub enum ClientError {
+    /// The server could not be reached, or the connection broke.
+    Unreachable(reqwest::Error),
+    /// The server refused the request, saying why.
+    Refused { status: u16, detail: String },
+    /// The server answered something this client does not understand.
+    Unexpected(String),
+    /// The client cannot be set up as asked (a malformed server URL).
+    Unusable(String),
+}
+
+impl ClientError {
+    /// True when trying again later may succeed (the server is away or overloaded).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Unreachable(_) => true,
+            ClientError::Refused { status, .. } => *status >= 500 || *status == 429,
+            ClientError::Unexpected(_) | ClientError::Unusable(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Unreachable(e) => write!(f, "the Switchboard server is unreachable: {e}"),
+            ClientError::Refused { status, detail } => write!(f, "{detail} (HTTP {status})"),
+            ClientError::Unexpected(e) => write!(f, "unexpected response from the server: {e}"),
+            ClientError::Unusable(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// What an agent says (`POST /messages/agent`).
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentMessage {
+    #[serde(rename = "agent_instance_id")]
+    pub session_id: Uuid,
+    pub agent_type: String,
+    pub content: String,
+    pub requires_user_input: bool,
+    /// Choices offered with a question.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+/// What the server answered to an [`AgentMessage`].
+#[derive(Clone, Debug, Deserialize)]
+pub struct AgentMessageSent {
+    #[serde(rename = "agent_instance_id")]
+    pub session_id: Uuid,
+    pub message_id: Uuid,
+    /// Messages from the person the agent had not received, oldest first.
+    #[serde(default)]
+    pub queued_user_messages: Vec<MessageJson>,
+    #[serde(default)]
+    pub step_number: i32,
+}
+
+/// A session as listed by `GET /sessions`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SessionSummary {
+    pub id: Uuid,
+    pub agent_type: String,
+    pub status: String,
+    pub last_activity_at: String,
+}
+
+#[derive(Deserialize)]
+struct Pending {
+    messages: Vec<MessageJson>,
+    status: PendingStatus,
+}
+
+#[derive(Deserialize)]
+struct UserMessageSent {
+    message_id: Uuid,
+}
+
+#[derive(Deserialize)]
+struct Ended {
+    final_status: String,
+}
+
+impl Client {
+    /// A client of the server at `url` (`http(s)://host[:port][/prefix]`).
+    pub fn new(url: &str, api_key: &str, user_agent: &str) -> Result<Client, ClientError> {
+        let mut base = url::Url::parse(url.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                ClientError::Unusable(format!(
+                    "{url:?} is not a server URL such as http://localhost:8080"
+                ))
+            })?;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(user_agent)
+            .build()
+            .map_err(|e| ClientError::Unusable(format!("cannot set up an HTTP client: {e}")))?;
+        Ok(Client {
+            http,
+            base,
+            api_key: api_key.trim().to_owned(),
+            client_type: None,
+        })
+    }
+
+    /// The same client, naming itself `client_type` (`X-Client-Type`) to the server.
+    pub fn as_client_type(&self, client_type: &str) -> Client {
+        Client {
+            client_type: Some(client_type.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The absolute URL of an `/api/v1` path.
+    fn url(&self, path: &str) -> String {
+        let path = format!("api/v1/{}", path.trim_start_matches('/'));
+        self.base
+            .join(&path)
+            .map_or_else(|_| format!("{}{path}", self.base), String::from)
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        let builder = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.api_key);
+        match &self.client_type {
+            Some(client_type) => builder.header("x-client-type", client_type),
+            None => builder,
+        }
+    }
+
+    fn get(&self, path: &str) -> RequestBuilder {
+        self.request(reqwest::Method::GET, path)
+            .timeout(REQUEST_TIMEOUT)
+    }
+
+    fn post(&self, path: &str, body: &impl Serialize) -> RequestBuilder {
+        self.request(reqwest::Method::POST, path)
+            .timeout(REQUEST_TIMEOUT)
+            .json(body)
+    }
+
+    /// An agent's step or question; an unknown session id starts that session.
+    pub async fn send_agent_message(
+        &self,
+        message: &AgentMessage,
+    ) -> Result<AgentMessageSent, ClientError> {
+        call(self.post("/messages/agent", message)).await
+    }
+
+    /// The person writes to a session. Unless `mark_as_read`, it waits in the agent's queue
+    /// (and wakes an agent waiting for it). Returns the message's id.
+    pub async fn send_user_message(
+        &self,
+        session_id: Uuid,
+        content: &str,
+        mark_as_read: bool,
+    ) -> Result<Uuid, ClientError> {
+        let body = serde_json::json!({
+            "agent_instance_id": session_id,
+            "content": content,
+            "mark_as_read": mark_as_read,
+        });
+        let sent: UserMessageSent = call(self.post("/messages/user", &body)).await?;
+        Ok(sent.message_id)
+    }
+
+    /// Wait up to `wait` for the answer to `question_id` (what the person said after it);
+    /// `None` when there is none yet. Dropping the future stops the wait.
+    pub async fn wait_for_answer(
+        &self,
+        session_id: Uuid,
+        question_id: Uuid,
+        wait: Duration,
+    ) -> Result<Option<Vec<MessageJson>>, ClientError> {
+        let wait = wait.min(MAX_LONG_POLL);
+        let request = self
+            .request(reqwest::Method::GET, "/messages/pending")
+            .query(&[
+                ("agent_instance_id", session_id.to_string()),
+                ("last_read_message_id", question_id.to_string()),
+                ("wait", format!("{:.3}", wait.as_secs_f64())),
+            ])
+            .timeout(wait + Duration::from_secs(30));
+        let pending: Pending = call(request).await?;
+        match pending.status {
+            PendingStatus::Ok if pending.messages.is_empty() => Ok(None),
+            PendingStatus::Ok => Ok(Some(pending.messages)),
+            // The cursor is elsewhere: the answer, if any, is in the history.
+            PendingStatus::Stale => {
+                let history = self.messages(session_id).await?;
+                match reply_to(&history, question_id) {
+                    None => Err(ClientError::Refused {
+                        status: 404,
+                        detail: format!("question {question_id} not found in session {session_id}"),
+                    }),
+                    Some(reply) if !reply.is_empty() => Ok(Some(reply)),
+                    Some(_) => {
+                        tokio::time::sleep(wait.min(HISTORY_RECHECK)).await;
+                        Ok(None)
+                    }
+                }
+            }
+        }
+    }
+
+    /// A session's messages, oldest first.
+    pub async fn messages(&self, session_id: Uuid) -> Result<Vec<MessageJson>, ClientError> {
+        call(self.get(&format!("/sessions/{session_id}/messages"))).await
+    }
+
+    /// End a session; returns its final status.
+    pub async fn end_session(&self, session_id: Uuid) -> Result<String, ClientError> {
+        let body = serde_json::json!({ "agent_instance_id": session_id });
+        let ended: Ended = call(self.post("/sessions/end", &body)).await?;
+        Ok(ended.final_status)
+    }
+
+    /// One page of the tenant's sessions in `status`, newest activity first, older than
+    /// `before` (a previous page's last `last_activity_at`).
+    pub async fn sessions(
+        &self,
+        status: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, ClientError> {
+        let mut query = vec![("status", status.to_owned()), ("limit", limit.to_string())];
+        query.extend(before.map(|b| ("before", b.to_owned())));
+        call(self.get("/sessions").query(&query)).await
+    }
+
+    /// The live event stream of one session, or of all the tenant's sessions, after tenant
+    /// sequence `after_seq` (`None`: from now on). It reconnects by itself.
+    pub fn events(&self, session_id: Option<Uuid>, after_seq: Option<i64>) -> EventStream {
+        let path = match session_id {
+            Some(id) => format!("/sessions/{id}/stream"),
+            None => "/stream".to_owned(),
+        };
+        EventStream::new(self.clone(), path, after_seq)
+    }
+}
+
+/// Send, and decode the body of a 2xx answer.
+async fn call<T: DeserializeOwned>(request: RequestBuilder) -> Result<T, ClientError> {
+    let response = request.send().await.map_err(ClientError::Unreachable)?;
+    let response = accepted(response).await?;
+    let body = response.bytes().await.map_err(ClientError::Unreachable)?;
+    serde_json::from_slice(&body).map_err(|e| ClientError::Unexpected(e.to_string()))
+}
+
+/// The response when its status is 2xx, else the server's `detail` as the error.
+async fn accepted(response: Response) -> Result<Response, ClientError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    #[derive(Deserialize)]
+    struct Detail {
+        detail: serde_json::Value,
+    }
+    let body = response.bytes().await.map_err(ClientError::Unreachable)?;
+    let detail = serde_json::from_slice::<Detail>(&body).map_or_else(
+        |_| String::from_utf8_lossy(&body).trim().to_owned(),
+        |d| match d.detail {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        },
+    );
+    Err(ClientError::Refused {
+        status: status.as_u16(),
+        detail,
+    })
+}
