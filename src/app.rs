@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
 use crate::eventlog::EventLog;
+use crate::notify::{Notifier, NotifyConfig};
 use crate::push::Hub;
 use crate::push::listener::{self, Listeners};
 
@@ -22,19 +23,27 @@ pub struct App {
     pub log: EventLog,
     pub auth: Arc<Authenticator>,
     pub hub: Arc<Hub>,
+    /// Notification channels and deliveries; its task delivers while the app runs.
+    pub notifier: Arc<Notifier>,
     /// Cancelled when the server begins to shut down: parked requests answer at once.
     pub shutdown: CancellationToken,
 }
 
 impl App {
-    /// The app, with this process's LISTEN connection and safety net started (they stop on
-    /// shutdown). Call inside the runtime.
+    /// The app, with this process's LISTEN connection, safety net and notifier started (they
+    /// stop on shutdown). Call inside the runtime.
     pub fn start(config: Config, log: EventLog, auth: Arc<Authenticator>) -> App {
+        let notifier = Arc::new(Notifier::new(
+            log.pool().clone(),
+            config.public_url.clone(),
+            config.notify.clone(),
+        ));
         let app = App {
             config,
             log,
             auth,
             hub: Hub::new(),
+            notifier,
             shutdown: CancellationToken::new(),
         };
         let listeners = Listeners {
@@ -43,6 +52,7 @@ impl App {
             log: app.log.clone(),
         };
         listener::start(app.log.pool().clone(), listeners, app.shutdown.clone());
+        crate::notify::start(&app);
         app
     }
 }
@@ -72,6 +82,8 @@ pub struct Config {
     pub mcp: crate::mcp::McpConfig,
     /// Where people reach this server (links in sign-in messages and notifications).
     pub public_url: PublicUrl,
+    /// Notification delivery.
+    pub notify: NotifyConfig,
 }
 
 impl Default for Config {
@@ -82,6 +94,7 @@ impl Default for Config {
             keep_alive: Duration::from_secs(10),
             mcp: crate::mcp::McpConfig::default(),
             public_url: PublicUrl::local(8080),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -136,6 +149,11 @@ impl PublicUrl {
             .unwrap_or_else(|_| format!("{}{}", self.0, path.trim_start_matches('/')))
     }
 
+    /// The host name (or address) people reach the server at.
+    pub fn host(&self) -> &str {
+        self.0.host_str().unwrap_or("localhost")
+    }
+
     /// The path prefix the server is mounted under (`/` unless a proxy adds one).
     pub fn path(&self) -> &str {
         self.0.path()
@@ -158,10 +176,7 @@ mod tests {
         assert!(url.is_https());
         assert_eq!(url.origin(), "https://sb.example.com");
         assert_eq!(url.join("login/x"), "https://sb.example.com/team/login/x");
-        assert_eq!(
-            PublicUrl::local(8080).join("/"),
-            "http://localhost:8080/"
-        );
+        assert_eq!(PublicUrl::local(8080).join("/"), "http://localhost:8080/");
         assert!(PublicUrl::parse("ftp://x").is_err());
         assert!(PublicUrl::parse("http://x/?a=1").is_err());
         assert!(PublicUrl::parse("not a url").is_err());

@@ -3,7 +3,8 @@
 //! The tree follows the data: `eventlog` (the append-only, hash-chained log and the inline
 //! projection update) → `commands` (the one domain API) → the interfaces (`http` for REST,
 //! `mcp`), which share what `app` composes and never reach into each other. Read models live
-//! in the `projections` crate; `push` wakes waiters; `database` finds or provisions
+//! in the `projections` crate; `push` wakes waiters; `notify` consumes the log into
+//! notifications for people (webhooks, email, web push); `database` finds or provisions
 //! PostgreSQL; `auth` says who is calling; `wire` holds the JSON shapes clients see.
 
 pub mod app;
@@ -17,6 +18,7 @@ pub mod domain;
 pub mod eventlog;
 pub mod http;
 pub mod mcp;
+pub mod notify;
 pub mod push;
 pub mod timestamp;
 pub mod wire;

@@ -35,7 +35,10 @@ async fn conversation(version: &str) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "omnara {version}:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "omnara {version}:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("SDK CONVERSATION OK"), "{stdout}");
 }
 

@@ -14,7 +14,7 @@ use super::Outcome;
 use crate::app::{self, App, AppState, Config, PublicUrl};
 use crate::auth::{Authenticator, api_keys};
 use crate::commands::Scope;
-use crate::config::{DatabaseArgs, KeyArgs};
+use crate::config::{DatabaseArgs, KeyArgs, NotifyArgs};
 use crate::eventlog::{EventLog, NotifyMode};
 use crate::http;
 use crate::mcp::McpConfig;
@@ -31,6 +31,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     keys: KeyArgs,
+
+    #[command(flatten)]
+    notifications: NotifyArgs,
 
     /// Largest request body in bytes.
     #[arg(long, env = "SWITCHBOARD_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
@@ -142,11 +145,19 @@ async fn serve(
             key.id
         );
     }
+    let (notify, generated) = args.notifications.config(&db_args.data_dir, &public_url)?;
+    if generated {
+        tracing::info!(
+            "generated a VAPID key pair for web push in {}",
+            db_args.data_dir.display()
+        );
+    }
     let auth = Arc::new(Authenticator::new(Arc::new(keys), db.pool.clone()));
     let config = Config {
         body_limit: args.body_limit,
         cors_origins,
         public_url,
+        notify,
         mcp: McpConfig {
             block_limit: Duration::from_secs(args.mcp_block_seconds.max(1)),
             allowed_hosts: allowed_hosts(&args.mcp_allowed_hosts),

@@ -96,7 +96,8 @@ impl Context {
         }
     }
 
-    fn require_write(&self) -> Result<(), CommandError> {
+    /// Refuse keys that may only read.
+    pub fn require_write(&self) -> Result<(), CommandError> {
         match self.scope {
             Scope::Agent => Ok(()),
             Scope::Audit => Err(CommandError::Forbidden(
