@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod keys;
 mod mcp_stdio;
+mod notify;
 mod projections;
 mod serve;
 mod verify;
@@ -51,6 +52,9 @@ pub enum Command {
     Replay(audit::ReplayArgs),
     /// Speak MCP on stdin/stdout, forwarding to a remote server's REST API.
     McpStdio(mcp_stdio::McpStdioArgs),
+    /// Notification channels and deliveries of a user.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
     /// Measure throughput and latency against a real PostgreSQL.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -76,6 +80,7 @@ impl Cli {
             Command::Verify(args) => verify::run(&self.db, args).await,
             Command::Export(args) => audit::export(&self.db, args).await,
             Command::Replay(args) => audit::replay(&self.db, args).await,
+            Command::Notify(command) => notify::run(&self.db, command).await,
             Command::Bench(command) => bench::run(&self.db, command).await,
             Command::McpStdio(args) => mcp_stdio::run(args).await,
         }

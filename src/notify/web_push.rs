@@ -102,15 +102,27 @@ impl VapidKey {
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| format!("encode the VAPID key: {e}"))?;
         fs::create_dir_all(data_dir).map_err(|e| format!("create {}: {e}", data_dir.display()))?;
+        // Written aside and linked into place: a process starting at the same moment either
+        // finds no file or a whole one, and the first link wins.
+        let aside = data_dir.join(format!(".{KEY_FILE}.{}", std::process::id()));
         let mut file = OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .mode(0o600)
-            .open(&path)
-            .map_err(|e| format!("write {}: {e}", path.display()))?;
+            .open(&aside)
+            .map_err(|e| format!("write {}: {e}", aside.display()))?;
         file.write_all(pem.as_bytes())
-            .map_err(|e| format!("write {}: {e}", path.display()))?;
-        Ok((key, true))
+            .map_err(|e| format!("write {}: {e}", aside.display()))?;
+        let linked = fs::hard_link(&aside, &path);
+        let _ = fs::remove_file(&aside);
+        match linked {
+            Ok(()) => Ok((key, true)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                VapidKey::load(None, data_dir)
+            }
+            Err(e) => Err(format!("write {}: {e}", path.display())),
+        }
     }
 
     /// The public key, base64url (uncompressed point).
