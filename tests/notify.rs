@@ -507,7 +507,8 @@ async fn an_email_channel_sends_text_and_escaped_html_through_smtp() {
     assert_eq!(mail["subject"], "claude-code asks: Drop table <users>?");
     assert_eq!(mail["content_type"], "multipart/alternative");
     let link = format!("http://localhost:8080/sessions/{session}");
-    let text = mail["text"].as_str().unwrap();
+    // SMTP carries CRLF line ends.
+    let text = mail["text"].as_str().unwrap().replace("\r\n", "\n");
     assert!(
         text.contains("Drop table <users>?\nIt has 3 rows.") && text.contains(&link),
         "{text}"

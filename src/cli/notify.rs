@@ -82,7 +82,11 @@ pub struct DeliveryArgs {
     #[command(flatten)]
     notify: NotifyArgs,
     /// Where people reach the server (links in notifications).
-    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", default_value = "http://localhost:8080")]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_PUBLIC_URL",
+        default_value = "http://localhost:8080"
+    )]
     public_url: String,
 }
 
@@ -105,9 +109,8 @@ fn web_push(subscription: &str) -> Result<NewChannel, String> {
 pub async fn run(db_args: &DatabaseArgs, command: NotifyCommand) -> Outcome {
     let db = db_args.open(2).await?;
     let notifier = |delivery: Option<&DeliveryArgs>| -> Result<Notifier, String> {
-        let public_url = PublicUrl::parse(
-            delivery.map_or("http://localhost:8080", |d| d.public_url.as_str()),
-        )?;
+        let public_url =
+            PublicUrl::parse(delivery.map_or("http://localhost:8080", |d| d.public_url.as_str()))?;
         let config = match delivery {
             Some(d) => d.notify.config(&db_args.data_dir, &public_url)?.0,
             None => crate::notify::NotifyConfig::default(),
@@ -207,7 +210,9 @@ fn print_delivery(d: &DeliveryView) {
             a.attempt,
             timestamp(a.started_at),
             a.status_code.map_or("no answer".into(), |c| c.to_string()),
-            a.error.as_deref().map_or(String::new(), |e| format!(" — {e}")),
+            a.error
+                .as_deref()
+                .map_or(String::new(), |e| format!(" — {e}")),
         );
     }
     if d.attempts.is_empty()

@@ -250,12 +250,17 @@ pub async fn insert(
 }
 
 const INSERT_CLAIMED: &str = "\
-INSERT INTO notification_deliveries
-    (tenant_id, id, channel_id, event_at, trigger, payload, status, claims, next_attempt_at)
-SELECT c.tenant_id, $3, c.id, now(), 'test', $4, 'pending', 1, now() + make_interval(secs => $5)
-FROM notification_channels c
-WHERE c.tenant_id = $1 AND c.id = $2 AND c.removed_at IS NULL
-RETURNING c.kind, c.target, c.secret, created_at";
+WITH channel AS (
+    SELECT tenant_id, id, kind, target, secret FROM notification_channels
+    WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL
+), inserted AS (
+    INSERT INTO notification_deliveries
+        (tenant_id, id, channel_id, event_at, trigger, payload, status, claims, next_attempt_at)
+    SELECT tenant_id, $3, id, now(), 'test', $4, 'pending', 1, now() + make_interval(secs => $5)
+    FROM channel
+    RETURNING created_at
+)
+SELECT channel.kind, channel.target, channel.secret, inserted.created_at FROM channel, inserted";
 
 /// A delivery created already claimed by the caller (a test the caller sends at once); `None`
 /// when the tenant has no such channel.
