@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use projections::{AgentMessage, Event};
+use projections::{AgentMessage, Event, InputRequested, SessionEnded};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -24,9 +24,8 @@ use uuid::Uuid;
 use super::Notifier;
 use super::channels::Kind;
 use super::deliveries::{self, NewDelivery};
-use super::notification::{Notification, Trigger};
+use super::notification::{MAX_TEXT_CHARS, Notification, Trigger};
 use super::settings;
-use crate::eventlog::read;
 
 /// Apart from questions, at most one notification per session and channel in this window.
 pub const COALESCE_WINDOW: time::Duration = time::Duration::minutes(1);
@@ -46,13 +45,76 @@ ORDER BY c.tenant_id, c.id
 LIMIT $1
 FOR UPDATE OF c SKIP LOCKED";
 
-/// Only these events can call for a notification; the others are skipped in SQL.
+/// Only these events can call for a notification; the others are skipped in SQL. Only the
+/// fields a notification uses are read, the text cut to what it carries, so a pass holds
+/// little memory however large the messages are.
 const RELEVANT_EVENTS: &str = "\
-SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text, recorded_at
+SELECT seq, stream_id, event_id, event_type, recorded_at,
+       left(data->>'content', $4) AS content,
+       (data->>'requires_user_input')::boolean AS requires_user_input,
+       (data->>'send_email')::boolean AS send_email,
+       (data->>'send_sms')::boolean AS send_sms,
+       (data->>'send_push')::boolean AS send_push,
+       (data->>'message_id')::uuid AS asked_id
 FROM events
 WHERE tenant_id = $1 AND seq > $2 AND seq <= $3
   AND event_type IN ('agent_message', 'input_requested', 'session_ended')
 ORDER BY seq";
+
+/// The agent message an input request turned into a question, read the same way.
+const ASKED: &str = "\
+SELECT seq, stream_id, event_id, event_type, recorded_at,
+       left(data->>'content', $3) AS content,
+       (data->>'requires_user_input')::boolean AS requires_user_input,
+       (data->>'send_email')::boolean AS send_email,
+       (data->>'send_sms')::boolean AS send_sms,
+       (data->>'send_push')::boolean AS send_push,
+       NULL::uuid AS asked_id
+FROM events WHERE tenant_id = $1 AND event_id = $2 AND event_type = 'agent_message'";
+
+/// What a notification needs of an event.
+#[derive(sqlx::FromRow)]
+struct Relevant {
+    seq: i64,
+    stream_id: Uuid,
+    event_id: Uuid,
+    event_type: String,
+    recorded_at: OffsetDateTime,
+    content: Option<String>,
+    requires_user_input: Option<bool>,
+    send_email: Option<bool>,
+    send_sms: Option<bool>,
+    send_push: Option<bool>,
+    asked_id: Option<Uuid>,
+}
+
+impl Relevant {
+    /// The event as [`decide`] reads it (message metadata is not needed and not read).
+    fn event(&self) -> Option<Event> {
+        Some(match self.event_type.as_str() {
+            "agent_message" => Event::AgentMessage(self.agent_message()),
+            "input_requested" => Event::InputRequested(InputRequested {
+                message_id: self.asked_id?,
+            }),
+            "session_ended" => Event::SessionEnded(SessionEnded {}),
+            _ => return None,
+        })
+    }
+
+    fn agent_message(&self) -> AgentMessage {
+        AgentMessage {
+            content: self.content.clone().unwrap_or_default(),
+            requires_user_input: self.requires_user_input.unwrap_or(false),
+            send_email: self.send_email,
+            send_sms: self.send_sms,
+            send_push: self.send_push,
+            message_metadata: None,
+        }
+    }
+}
+
+/// Characters of text read per event: one more than notifications carry, to know it was cut.
+const TEXT_READ: i32 = MAX_TEXT_CHARS as i32 + 1;
 
 const AGENT_TYPE: &str = "SELECT agent_type FROM sessions WHERE tenant_id = $1 AND id = $2";
 
@@ -175,10 +237,11 @@ impl Notifier {
         until: i64,
         new: &mut Vec<NewDelivery>,
     ) -> Result<(), sqlx::Error> {
-        let rows: Vec<read::EventRow> = sqlx::query_as(RELEVANT_EVENTS)
+        let rows: Vec<Relevant> = sqlx::query_as(RELEVANT_EVENTS)
             .bind(tenant_id)
             .bind(from)
             .bind(until)
+            .bind(TEXT_READ)
             .fetch_all(&mut *conn)
             .await?;
         if rows.is_empty() {
@@ -188,22 +251,21 @@ impl Notifier {
         let mut agent_types: HashMap<Uuid, Option<String>> = HashMap::new();
         // The newest notification per (channel, session), as far as this pass knows.
         let mut last: HashMap<(Uuid, Uuid), Option<OffsetDateTime>> = HashMap::new();
-        for row in rows {
-            let recorded = match read::recorded(row) {
-                Ok(recorded) => recorded,
-                Err(e) => {
-                    tracing::error!(%tenant_id, "notifications skip an unreadable event: {e}");
-                    continue;
-                }
+        for recorded in rows {
+            let Some(event) = recorded.event() else {
+                continue;
             };
-            let (asked, question_seq) = match &recorded.event {
+            let (asked, question_seq) = match &event {
                 Event::InputRequested(r) => {
-                    match read::event_by_id(&mut *conn, tenant_id, r.message_id).await {
-                        Ok(Some(original)) => match original.event {
-                            Event::AgentMessage(m) => (Some(m), Some(original.seq)),
-                            _ => (None, None),
-                        },
-                        _ => (None, None),
+                    let original: Option<Relevant> = sqlx::query_as(ASKED)
+                        .bind(tenant_id)
+                        .bind(r.message_id)
+                        .bind(TEXT_READ)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    match original {
+                        Some(m) => (Some(m.agent_message()), Some(m.seq)),
+                        None => (None, None),
                     }
                 }
                 Event::AgentMessage(m) if m.requires_user_input => (None, Some(recorded.seq)),
@@ -211,8 +273,7 @@ impl Notifier {
             };
             let session_id = recorded.stream_id;
             for cursor in cursors.iter().filter(|c| c.seq < recorded.seq) {
-                let Some((trigger, sms)) =
-                    decide(cursor.kind, &recorded.event, asked.as_ref(), questions)
+                let Some((trigger, sms)) = decide(cursor.kind, &event, asked.as_ref(), questions)
                 else {
                     continue;
                 };
@@ -241,14 +302,14 @@ impl Notifier {
                         .await?;
                     agent_types.insert(session_id, agent_type);
                 }
-                let text = match (&recorded.event, &asked) {
+                let text = match (&event, &asked) {
                     (Event::AgentMessage(m), _) | (_, Some(m)) => m.content.as_str(),
                     _ => "",
                 };
                 let (text, truncated) = Notification::cut(text);
-                let message_id = match (&recorded.event, question_seq) {
-                    (Event::InputRequested(r), _) => Some(r.message_id),
-                    (Event::AgentMessage(_), _) => Some(recorded.event_id),
+                let message_id = match &event {
+                    Event::InputRequested(r) => Some(r.message_id),
+                    Event::AgentMessage(_) => Some(recorded.event_id),
                     _ => None,
                 };
                 new.push(NewDelivery {
@@ -282,8 +343,6 @@ impl Notifier {
 
 #[cfg(test)]
 mod tests {
-    use projections::{InputRequested, SessionEnded};
-
     use super::*;
 
     fn message(question: bool, email: bool, push: bool, sms: bool) -> AgentMessage {

@@ -55,8 +55,10 @@ pub use consumer::COALESCE_WINDOW;
 pub const SESSION_PATH: &str = "sessions/{id}";
 /// Deliveries one process has in flight at once (default).
 pub const CONCURRENCY: usize = 32;
+/// The shortest time between two looks of one process.
+pub const MIN_LOOK_INTERVAL: Duration = Duration::from_millis(20);
 /// The longest the notifier sleeps without looking at the database.
-pub const SAFETY_LOOK: Duration = Duration::from_secs(5);
+pub const SAFETY_LOOK: Duration = Duration::from_secs(10);
 
 /// How the notifier behaves, from the command line.
 #[derive(Clone, Debug)]
@@ -217,6 +219,7 @@ impl Notifier {
         let finished = Arc::new(Notify::new());
         let mut failing = false;
         while !shutdown.is_cancelled() {
+            let started = tokio::time::Instant::now();
             let pause = match self.look(&slots, &finished).await {
                 Ok(pause) => {
                     if failing {
@@ -233,15 +236,17 @@ impl Notifier {
                     Duration::from_secs(1)
                 }
             };
-            if pause.is_zero() {
-                continue;
+            if !pause.is_zero() {
+                tokio::select! {
+                    _ = news.changed() => {}
+                    _ = finished.notified() => {}
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.cancelled() => {}
+                }
             }
-            tokio::select! {
-                _ = news.changed() => {}
-                _ = finished.notified() => {}
-                _ = tokio::time::sleep(pause) => {}
-                _ = shutdown.cancelled() => {}
-            }
+            // Under a stream of commits one look serves every commit of its interval, so the
+            // notifier's statements stay bounded however fast appends come.
+            tokio::time::sleep_until(started + MIN_LOOK_INTERVAL).await;
         }
     }
 
@@ -251,9 +256,7 @@ impl Notifier {
         slots: &Arc<Semaphore>,
         finished: &Arc<Notify>,
     ) -> Result<Duration, sqlx::Error> {
-        if self.consume().await? {
-            return Ok(Duration::ZERO);
-        }
+        let more = self.consume().await?;
         let free = slots.available_permits();
         if free > 0 {
             let claimed =
@@ -271,8 +274,11 @@ impl Notifier {
             }
             if full {
                 // More may be due; look again when a slot frees up.
-                return Ok(SAFETY_LOOK);
+                return Ok(if more { Duration::ZERO } else { SAFETY_LOOK });
             }
+        }
+        if more {
+            return Ok(Duration::ZERO);
         }
         let due = deliveries::next_due(&self.pool).await?;
         let now = OffsetDateTime::now_utc();
