@@ -166,6 +166,12 @@ impl std::fmt::Display for PublicUrl {
     }
 }
 
+/// Every interface, mounted side by side (serve it with [`crate::http::server::serve`]).
+pub fn router(state: AppState) -> Router {
+    let mcp = crate::mcp::routes::<AppState>(state.clone());
+    crate::http::router(state, mcp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::PublicUrl;
@@ -181,10 +187,4 @@ mod tests {
         assert!(PublicUrl::parse("http://x/?a=1").is_err());
         assert!(PublicUrl::parse("not a url").is_err());
     }
-}
-
-/// Every interface, mounted side by side (serve it with [`crate::http::server::serve`]).
-pub fn router(state: AppState) -> Router {
-    let mcp = crate::mcp::routes::<AppState>(state.clone());
-    crate::http::router(state, mcp)
 }

@@ -294,13 +294,16 @@ impl Notifier {
                     continue;
                 }
                 last.insert((cursor.id, session_id), Some(recorded.recorded_at));
-                if !agent_types.contains_key(&session_id) {
-                    let agent_type: Option<String> = sqlx::query_scalar(AGENT_TYPE)
-                        .bind(tenant_id)
-                        .bind(session_id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                    agent_types.insert(session_id, agent_type);
+                if let std::collections::hash_map::Entry::Vacant(entry) =
+                    agent_types.entry(session_id)
+                {
+                    entry.insert(
+                        sqlx::query_scalar(AGENT_TYPE)
+                            .bind(tenant_id)
+                            .bind(session_id)
+                            .fetch_optional(&mut *conn)
+                            .await?,
+                    );
                 }
                 let text = match (&event, &asked) {
                     (Event::AgentMessage(m), _) | (_, Some(m)) => m.content.as_str(),

@@ -381,6 +381,15 @@ WHERE d.tenant_id = $1 AND ($2::text IS NULL OR d.status = $2)
 ORDER BY d.created_at DESC, d.id DESC
 LIMIT $6";
 
+type AttemptRow = (
+    Uuid,
+    i32,
+    OffsetDateTime,
+    OffsetDateTime,
+    Option<i32>,
+    Option<String>,
+);
+
 const ATTEMPTS: &str = "\
 SELECT delivery_id, attempt, started_at, finished_at, status_code, error
 FROM notification_attempts WHERE tenant_id = $1 AND delivery_id = ANY($2)
@@ -403,14 +412,7 @@ pub async fn list(
         .await
         .map_err(database)?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-    let attempts: Vec<(
-        Uuid,
-        i32,
-        OffsetDateTime,
-        OffsetDateTime,
-        Option<i32>,
-        Option<String>,
-    )> = sqlx::query_as(ATTEMPTS)
+    let attempts: Vec<AttemptRow> = sqlx::query_as(ATTEMPTS)
         .bind(tenant_id)
         .bind(&ids)
         .fetch_all(pool)
