@@ -844,3 +844,30 @@ async fn a_server_killed_mid_delivery_leaves_the_delivery_to_another() {
     assert_eq!(delivery["attempts"][0]["attempt"], 2);
     assert_eq!(delivery["attempts"][0]["status_code"], 200);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_notification_routes() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get_json("/openapi.json").await;
+    for (path, method) in [
+        ("/api/v1/notifications/channels", "post"),
+        ("/api/v1/notifications/channels", "get"),
+        ("/api/v1/notifications/channels/{channel_id}", "delete"),
+        ("/api/v1/notifications/channels/{channel_id}/test", "post"),
+        ("/api/v1/notifications/deliveries", "get"),
+        ("/api/v1/notifications/settings", "get"),
+        ("/api/v1/notifications/settings", "put"),
+        ("/api/v1/notifications/vapid-public-key", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    for schema in [
+        "NewChannel",
+        "Channel",
+        "AddedChannel",
+        "Delivery",
+        "NotificationSettings",
+    ] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+}
