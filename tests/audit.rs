@@ -5,10 +5,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Output;
 use std::time::Duration;
 
-use common::{TestApp, TestDb};
+use common::{TestApp, switchboard};
 use serde_json::{Value, json};
 use switchboard::commands::Scope;
 use switchboard::eventlog::{export, rebuild};
@@ -320,26 +319,6 @@ async fn exports_while_writers_append_return_every_event_once_in_order() {
     }
 }
 
-fn switchboard(db: &TestDb, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
 /// An export without the exporting database's transaction ids, by tenant and sequence (a
 /// replay writes in one transaction, so the transaction order of tenants may differ).
 fn without_txids(text: &[u8]) -> Vec<Value> {
@@ -376,7 +355,7 @@ async fn replaying_an_export_into_an_empty_database_reproduces_the_log_and_proje
         .unwrap();
     assert_eq!(ended.status(), 200);
 
-    let exported = switchboard(&app.db, &["export"], None);
+    let exported = switchboard(&app.db, &["export"], None).await;
     assert!(
         exported.status.success(),
         "{}",
@@ -386,25 +365,26 @@ async fn replaying_an_export_into_an_empty_database_reproduces_the_log_and_proje
         &app.db,
         &["export", "--user", &app.tenant.to_string()],
         None,
-    );
+    )
+    .await;
     assert!(tenant_only.status.success());
     assert!(without_txids(&tenant_only.stdout).len() < without_txids(&exported.stdout).len());
 
     let empty = common::database().await;
-    let replayed = switchboard(&empty, &["replay", "--from", "-"], Some(&exported.stdout));
+    let replayed = switchboard(&empty, &["replay", "--from", "-"], Some(&exported.stdout)).await;
     assert!(
         replayed.status.success(),
         "{}",
         String::from_utf8_lossy(&replayed.stderr)
     );
-    let again = switchboard(&empty, &["export"], None);
+    let again = switchboard(&empty, &["export"], None).await;
     assert_eq!(
         without_txids(&again.stdout),
         without_txids(&exported.stdout),
         "same events, same bytes"
     );
 
-    let verified = switchboard(&empty, &["verify"], None);
+    let verified = switchboard(&empty, &["verify"], None).await;
     assert!(
         verified.status.success(),
         "{}",
@@ -417,14 +397,14 @@ async fn replaying_an_export_into_an_empty_database_reproduces_the_log_and_proje
         rebuild::load_live(&mut original).await.unwrap(),
         "identical projections"
     );
-    let check = switchboard(&empty, &["projections", "rebuild", "--check"], None);
+    let check = switchboard(&empty, &["projections", "rebuild", "--check"], None).await;
     assert!(check.status.success());
 
     // A second replay into the now non-empty database is refused and changes nothing.
-    let refused = switchboard(&empty, &["replay", "--from", "-"], Some(&exported.stdout));
+    let refused = switchboard(&empty, &["replay", "--from", "-"], Some(&exported.stdout)).await;
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("empty database"));
-    let unchanged = switchboard(&empty, &["export"], None);
+    let unchanged = switchboard(&empty, &["export"], None).await;
     assert_eq!(
         without_txids(&unchanged.stdout),
         without_txids(&exported.stdout)
@@ -435,7 +415,7 @@ async fn replaying_an_export_into_an_empty_database_reproduces_the_log_and_proje
 async fn a_doctored_export_is_refused_and_writes_nothing() {
     let app = TestApp::spawn().await;
     conversation(&app, 2, 2).await;
-    let exported = switchboard(&app.db, &["export"], None);
+    let exported = switchboard(&app.db, &["export"], None).await;
     let text = String::from_utf8(exported.stdout).unwrap();
     let doctored = text.replacen("s1 m0", "s1 m0 (edited)", 1);
     assert_ne!(doctored, text);
@@ -448,7 +428,8 @@ async fn a_doctored_export_is_refused_and_writes_nothing() {
         ("garbage", "{\"not\": \"an event\"}\n"),
     ] {
         let empty = common::database().await;
-        let replayed = switchboard(&empty, &["replay", "--from", "-"], Some(input.as_bytes()));
+        let replayed =
+            switchboard(&empty, &["replay", "--from", "-"], Some(input.as_bytes())).await;
         assert!(!replayed.status.success(), "{what}");
         let stderr = String::from_utf8_lossy(&replayed.stderr);
         assert!(
@@ -467,7 +448,12 @@ async fn a_doctored_export_is_refused_and_writes_nothing() {
 async fn the_verify_command_names_the_first_broken_position() {
     let app = TestApp::spawn().await;
     conversation(&app, 2, 3).await;
-    assert!(switchboard(&app.db, &["verify"], None).status.success());
+    assert!(
+        switchboard(&app.db, &["verify"], None)
+            .await
+            .status
+            .success()
+    );
     let mut tx = app.db.pool.begin().await.unwrap();
     sqlx::query("SET LOCAL session_replication_role = replica")
         .execute(&mut *tx)
@@ -482,7 +468,8 @@ async fn the_verify_command_names_the_first_broken_position() {
         &app.db,
         &["verify", "--user", &app.tenant.to_string()],
         None,
-    );
+    )
+    .await;
     assert!(!verified.status.success());
     let stderr = String::from_utf8_lossy(&verified.stderr);
     assert!(stderr.contains("seq 3"), "{stderr}");

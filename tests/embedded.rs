@@ -219,6 +219,7 @@ async fn cli_commands_share_the_database_with_a_running_server() {
             &user.to_string(),
             "--name",
             "ci",
+            "--create-user",
         ],
     );
     assert!(

@@ -167,7 +167,7 @@ async fn check_reports_a_tampered_projection_and_rebuild_repairs_it() {
         .unwrap();
     let report = rebuild::check(&db.pool).await.unwrap();
     assert_eq!(report.differences.len(), 1, "{:#?}", report.differences);
-    assert_eq!(report.differences[0].session_id, sessions[0]);
+    assert_eq!(report.differences[0].stream_id, sessions[0]);
 
     let repaired = rebuild::rebuild(&db.pool).await.unwrap();
     assert_eq!(repaired.differences.len(), 1);

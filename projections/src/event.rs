@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// One fact about one session (stream). The stream id is the session id.
+/// One fact about one stream of a tenant's log: a session (the stream id is the session id)
+/// or the tenant's account (the stream id is the tenant id; see [`Event::is_account_event`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum Event {
@@ -20,6 +21,24 @@ pub enum Event {
     MessagesRead(MessagesRead),
     GitDiffUpdated(GitDiffUpdated),
     SessionEnded(SessionEnded),
+    UserCreated(UserCreated),
+    UserRenamed(UserRenamed),
+}
+
+/// The tenant's account came into being: the first event of its account stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserCreated {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// The account's name (and, when given, e-mail address) changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserRenamed {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// A session came into being; the first event of every stream.
@@ -142,7 +161,15 @@ impl Event {
             Event::MessagesRead(_) => "messages_read",
             Event::GitDiffUpdated(_) => "git_diff_updated",
             Event::SessionEnded(_) => "session_ended",
+            Event::UserCreated(_) => "user_created",
+            Event::UserRenamed(_) => "user_renamed",
         }
+    }
+
+    /// True for events about the tenant's account rather than one session. They live on the
+    /// account stream, whose id is the tenant id.
+    pub fn is_account_event(&self) -> bool {
+        matches!(self, Event::UserCreated(_) | Event::UserRenamed(_))
     }
 
     /// The JSON stored in the `data` column.
@@ -155,6 +182,8 @@ impl Event {
             Event::MessagesRead(d) => serde_json::to_string(d),
             Event::GitDiffUpdated(d) => serde_json::to_string(d),
             Event::SessionEnded(d) => serde_json::to_string(d),
+            Event::UserCreated(d) => serde_json::to_string(d),
+            Event::UserRenamed(d) => serde_json::to_string(d),
         };
         data.expect("event data always serializes")
     }
@@ -181,6 +210,8 @@ impl Event {
             "messages_read" => parse(event_type, data, Event::MessagesRead),
             "git_diff_updated" => parse(event_type, data, Event::GitDiffUpdated),
             "session_ended" => parse(event_type, data, Event::SessionEnded),
+            "user_created" => parse(event_type, data, Event::UserCreated),
+            "user_renamed" => parse(event_type, data, Event::UserRenamed),
             other => Err(UnknownEvent {
                 event_type: other.to_owned(),
                 reason: "unknown event type".to_owned(),
@@ -221,6 +252,14 @@ mod tests {
                 git_diff: String::new(),
             }),
             Event::SessionEnded(SessionEnded {}),
+            Event::UserCreated(UserCreated {
+                name: "Ada".into(),
+                email: Some("ada@example.com".into()),
+            }),
+            Event::UserRenamed(UserRenamed {
+                name: "Ada L.".into(),
+                email: None,
+            }),
         ];
         for event in events {
             let back = Event::from_stored(event.event_type(), &event.data_json()).unwrap();

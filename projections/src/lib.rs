@@ -1,16 +1,20 @@
 //! Switchboard's event vocabulary and the read models derived from it.
 //!
 //! This crate is pure: no I/O, no database. The server stores [`Event`]s in its log and calls
-//! [`session::apply`] to keep the `sessions` and `inbox` tables in step, inside the append
-//! transaction; `switchboard projections rebuild` calls the same function over the whole log.
+//! [`session::apply`] (for a session's stream) or [`account::apply`] (for the tenant's account
+//! stream) to keep the `sessions`, `inbox` and `users` tables in step, inside the append
+//! transaction; `switchboard projections rebuild` calls the same functions over the whole log.
 
+pub mod account;
 pub mod event;
 pub mod message;
 pub mod session;
 
+pub use account::{Account, is_account_stream};
 pub use event::{
     Actor, AgentMessage, Event, GitDiffUpdated, InputRequested, MessagesRead, Metadata,
-    RecordedEvent, SessionEnded, SessionStarted, UnknownEvent, UserMessage,
+    RecordedEvent, SessionEnded, SessionStarted, UnknownEvent, UserCreated, UserMessage,
+    UserRenamed,
 };
 pub use message::{Message, SenderType, messages};
 pub use session::{InboxMessage, ProjectionError, Session, SessionState, SessionStatus, apply};

@@ -26,19 +26,6 @@ pub struct Message {
     pub seq: i64,
 }
 
-impl From<&crate::InboxMessage> for Message {
-    fn from(m: &crate::InboxMessage) -> Message {
-        Message {
-            id: m.message_id,
-            content: m.content.clone(),
-            sender_type: SenderType::User,
-            created_at: m.created_at,
-            requires_user_input: false,
-            seq: m.seq,
-        }
-    }
-}
-
 /// Fold a session's events (in stream order) into its messages, oldest first.
 pub fn messages<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Vec<Message> {
     let mut out: Vec<Message> = Vec::new();
@@ -68,7 +55,9 @@ pub fn messages<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Vec<
             Event::SessionStarted(_)
             | Event::MessagesRead(_)
             | Event::GitDiffUpdated(_)
-            | Event::SessionEnded(_) => {}
+            | Event::SessionEnded(_)
+            | Event::UserCreated(_)
+            | Event::UserRenamed(_) => {}
         }
     }
     out

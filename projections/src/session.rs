@@ -60,7 +60,9 @@ pub struct Session {
     pub unread_count: i32,
 }
 
-/// A row of the `inbox` table: a user message the agent has not received yet.
+/// A row of the `inbox` table: a user message the agent has not received yet. Ids and
+/// positions only: the text stays in the log (the event at `seq`), so what a process keeps of a
+/// session does not grow with the size of the messages waiting in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InboxMessage {
     pub tenant_id: Uuid,
@@ -68,7 +70,6 @@ pub struct InboxMessage {
     pub message_id: Uuid,
     pub stream_version: i32,
     pub seq: i64,
-    pub content: String,
     pub created_at: OffsetDateTime,
 }
 
@@ -104,7 +105,15 @@ pub fn apply(
         seq: recorded.seq,
         reason: reason.to_owned(),
     };
+    if recorded.event.is_account_event() {
+        return Err(fail("an account event on a session stream"));
+    }
     let mut state = match (state, &recorded.event) {
+        (None, Event::SessionStarted(_))
+            if crate::account::is_account_stream(recorded.tenant_id, recorded.stream_id) =>
+        {
+            return Err(fail("a session cannot use the tenant's account stream"));
+        }
         (None, Event::SessionStarted(started)) => {
             return Ok(SessionState {
                 session: Session {
@@ -136,7 +145,9 @@ pub fn apply(
     let session = &mut state.session;
     let open = session.status != SessionStatus::Completed;
     match &recorded.event {
-        Event::SessionStarted(_) => unreachable!("handled above"),
+        Event::SessionStarted(_) | Event::UserCreated(_) | Event::UserRenamed(_) => {
+            unreachable!("handled above")
+        }
         Event::AgentMessage(message) => {
             if open {
                 session.status = if message.requires_user_input {
@@ -165,7 +176,6 @@ pub fn apply(
                     message_id: recorded.event_id,
                     stream_version: recorded.stream_version,
                     seq: recorded.seq,
-                    content: message.content.clone(),
                     created_at: recorded.recorded_at,
                 });
             }
@@ -212,6 +222,8 @@ mod tests {
         session: Uuid,
         seq: i64,
         state: Option<SessionState>,
+        /// What each user message said (the projection keeps ids only).
+        said: std::collections::HashMap<Uuid, String>,
     }
 
     impl Stream {
@@ -221,12 +233,16 @@ mod tests {
                 session: Uuid::new_v4(),
                 seq: 0,
                 state: None,
+                said: Default::default(),
             }
         }
 
         fn push(&mut self, event: Event) -> Uuid {
             self.seq += 1;
             let id = Uuid::new_v4();
+            if let Event::UserMessage(m) = &event {
+                self.said.insert(id, m.content.clone());
+            }
             let recorded = RecordedEvent {
                 tenant_id: self.tenant,
                 seq: self.seq,
@@ -246,7 +262,10 @@ mod tests {
 
         fn unread(&self) -> Vec<&str> {
             let inbox = &self.state.as_ref().unwrap().inbox;
-            inbox.iter().map(|m| m.content.as_str()).collect()
+            inbox
+                .iter()
+                .map(|m| self.said[&m.message_id].as_str())
+                .collect()
         }
     }
 
@@ -358,6 +377,36 @@ mod tests {
             git_diff: String::new(),
         }));
         assert_eq!(s.session().git_diff, None);
+    }
+
+    #[test]
+    fn the_account_stream_is_not_a_session() {
+        let tenant = Uuid::new_v4();
+        let start = RecordedEvent {
+            tenant_id: tenant,
+            seq: 1,
+            stream_id: tenant,
+            stream_version: 1,
+            event_id: Uuid::new_v4(),
+            recorded_at: OffsetDateTime::UNIX_EPOCH,
+            event: started(),
+        };
+        assert!(apply(None, &start).is_err());
+        let mut s = Stream::new();
+        s.push(started());
+        let rename = RecordedEvent {
+            tenant_id: s.tenant,
+            seq: 2,
+            stream_id: s.session,
+            stream_version: 2,
+            event_id: Uuid::new_v4(),
+            recorded_at: OffsetDateTime::UNIX_EPOCH,
+            event: Event::UserRenamed(UserRenamed {
+                name: "x".into(),
+                email: None,
+            }),
+        };
+        assert!(apply(s.state.clone(), &rename).is_err());
     }
 
     #[test]

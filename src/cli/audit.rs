@@ -70,11 +70,11 @@ pub async fn replay(db_args: &DatabaseArgs, args: ReplayArgs) -> Outcome {
     let replayed = replayed?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "replayed {} events of {} tenants ({} sessions) in {seconds:.2}s ({:.0} events/s); \
+        "replayed {} events of {} tenants ({} streams) in {seconds:.2}s ({:.0} events/s); \
          the chain verifies",
         replayed.events,
         replayed.chain.tenants.len(),
-        replayed.sessions,
+        replayed.streams,
         replayed.events as f64 / seconds.max(1e-9)
     );
     Ok(ExitCode::SUCCESS)

@@ -26,6 +26,9 @@ pub enum KeysCommand {
         /// Expire after this many days (default: never).
         #[arg(long)]
         expires_days: Option<u32>,
+        /// Create the user first if it does not exist (named after the key).
+        #[arg(long)]
+        create_user: bool,
         #[command(flatten)]
         keys: KeyArgs,
     },
@@ -63,8 +66,28 @@ pub async fn run(db_args: &DatabaseArgs, command: KeysCommand) -> Outcome {
             name,
             scope,
             expires_days,
+            create_user,
             keys,
         } => {
+            if !super::users::exists(&db, user).await? {
+                if !create_user {
+                    db.close().await;
+                    return Err(format!(
+                        "no user {user}: create one with `switchboard users create --name <name>` \
+                         (it prints the id), or pass --create-user"
+                    )
+                    .into());
+                }
+                let log = crate::eventlog::EventLog::new(db.pool.clone());
+                let user_name = crate::domain::UserName::parse("--name", &name)?;
+                crate::commands::create_user(
+                    &log,
+                    &crate::commands::Context::system(user),
+                    user_name,
+                    None,
+                )
+                .await?;
+            }
             let (signing, _) = db_args.signing_keys(&keys)?;
             let created =
                 api_keys::create(&db.pool, &signing, user, &name, scope.into(), expires_days).await;

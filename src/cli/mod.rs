@@ -9,6 +9,7 @@ mod mcp_stdio;
 mod notify;
 mod projections;
 mod serve;
+mod users;
 mod verify;
 
 use std::process::ExitCode;
@@ -38,6 +39,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (embedded PostgreSQL unless DATABASE_URL is set).
     Serve(serve::ServeArgs),
+    /// Create, rename and list users (the people API keys act for).
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -75,6 +79,7 @@ impl Cli {
     pub async fn run(self) -> Outcome {
         match self.command {
             Command::Serve(args) => serve::run(&self.db, args).await,
+            Command::Users(command) => users::run(&self.db, command).await,
             Command::Keys(command) => keys::run(&self.db, command).await,
             Command::Projections(command) => projections::run(&self.db, command).await,
             Command::Verify(args) => verify::run(&self.db, args).await,

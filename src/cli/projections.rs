@@ -33,32 +33,30 @@ pub async fn run(db_args: &DatabaseArgs, command: ProjectionsCommand) -> Outcome
     for difference in report.differences.iter().take(20) {
         println!("{difference}");
     }
-    if report.differences.len() > 20 {
-        println!("... and {} more differences", report.differences.len() - 20);
+    if report.different > 20 {
+        println!("... and {} more differences", report.different - 20);
     }
     let rate = report.events as f64 / seconds.max(1e-9);
     if check {
         println!(
-            "{} events, {} sessions folded in {seconds:.2}s ({rate:.0} events/s): {}",
+            "{} events, {} streams folded in {seconds:.2}s ({rate:.0} events/s): {}",
             report.events,
-            report.sessions,
-            if report.differences.is_empty() {
+            report.streams,
+            if report.different == 0 {
                 "the projections match the log".to_owned()
             } else {
-                format!("{} differences", report.differences.len())
+                format!("{} differences", report.different)
             }
         );
-        return Ok(if report.differences.is_empty() {
+        return Ok(if report.different == 0 {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
         });
     }
     println!(
-        "Rebuilt {} sessions from {} events in {seconds:.2}s ({rate:.0} events/s); {} differences were corrected.",
-        report.sessions,
-        report.events,
-        report.differences.len()
+        "Rebuilt {} streams from {} events in {seconds:.2}s ({rate:.0} events/s); {} differences were corrected.",
+        report.streams, report.events, report.different
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -13,8 +13,9 @@ use uuid::Uuid;
 use super::Outcome;
 use crate::app::{self, App, AppState, Config, PublicUrl};
 use crate::auth::{Authenticator, api_keys};
-use crate::commands::Scope;
+use crate::commands::{self, Scope};
 use crate::config::{DatabaseArgs, KeyArgs, NotifyArgs};
+use crate::domain::UserName;
 use crate::eventlog::{EventLog, NotifyMode};
 use crate::http;
 use crate::mcp::McpConfig;
@@ -137,6 +138,9 @@ async fn serve(
     );
     if keys.can_sign() && !api_keys::any(&db.pool).await? {
         let user = Uuid::new_v4();
+        let log = EventLog::new(db.pool.clone());
+        let name = UserName::parse("name", "default").expect("a valid name");
+        commands::create_user(&log, &commands::Context::system(user), name, None).await?;
         let (key, token) =
             api_keys::create(&db.pool, &keys, user, "default", Scope::Agent, None).await?;
         println!(

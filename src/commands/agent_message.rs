@@ -54,6 +54,12 @@ impl Decide for AgentMessageInput {
     ) -> Result<AgentMessageSent, CommandError> {
         let input = self;
         let id = input.session_id;
+        if id == ctx.tenant_id {
+            return Err(CommandError::BadRequest(
+                "agent_instance_id must not be your own user id; use a new UUID for a session"
+                    .into(),
+            ));
+        }
         let mut events = Vec::new();
         let (expected, queued, current_diff) = match txn.session(id).await? {
             None => {
@@ -72,9 +78,10 @@ impl Decide for AgentMessageInput {
             }
             Some(state) => {
                 let state = require_session(Some(state), id, true)?;
-                let queued = state.inbox.iter().map(Message::from).collect();
+                let unread = state.inbox.clone();
                 let version = ExpectedVersion::Exact(state.session.version);
-                (version, queued, state.session.git_diff.clone())
+                let diff = state.session.git_diff.clone();
+                (version, txn.unread_messages(&unread).await?, diff)
             }
         };
         let new_diff = match &input.git_diff {

@@ -13,6 +13,7 @@ mod heartbeat;
 mod idempotency;
 mod pending;
 mod request_input;
+mod user;
 mod user_message;
 
 pub use agent_message::{AgentMessageInput, AgentMessageSent, send_agent_message};
@@ -21,6 +22,7 @@ pub use end_session::{SessionEndedResult, end_session};
 pub use heartbeat::{Heartbeat, heartbeat};
 pub use pending::{Pending, PendingStatus, pending, wait_for_pending};
 pub use request_input::{InputRequestedResult, request_input};
+pub use user::{User, create_user, rename_user};
 pub use user_message::{UserMessageInput, UserMessageSent, send_user_message};
 
 use projections::{Actor, Metadata, SessionState, SessionStatus};

@@ -78,7 +78,7 @@ async fn look(
     let Some(last_read) = last_read else {
         return answer(Pending {
             session_id,
-            messages: state.inbox.iter().map(Message::from).collect(),
+            messages: log.unread_messages(ctx.tenant_id, &state.inbox).await?,
             status: super::PendingStatus::Ok,
         });
     };
@@ -134,7 +134,9 @@ impl Decide for TakeUnread {
         if state.session.read_cursor != Some(last_read) {
             return Ok(Pending::stale(session_id));
         }
-        let messages: Vec<Message> = state.inbox.iter().map(Message::from).collect();
+        let unread = state.inbox.clone();
+        let version = ExpectedVersion::Exact(state.session.version);
+        let messages: Vec<Message> = txn.unread_messages(&unread).await?;
         let Some(last) = messages.last() else {
             return Ok(Pending {
                 session_id,
@@ -145,7 +147,6 @@ impl Decide for TakeUnread {
         let read = Event::MessagesRead(MessagesRead {
             last_read_message_id: last.id,
         });
-        let version = ExpectedVersion::Exact(state.session.version);
         txn.append(
             session_id,
             version,

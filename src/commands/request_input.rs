@@ -57,10 +57,11 @@ impl Decide for RequestInput {
         } else {
             PendingStatus::Stale
         };
-        let messages: Vec<Message> = match status {
-            PendingStatus::Ok => state.inbox.iter().map(Message::from).collect(),
+        let unread = match status {
+            PendingStatus::Ok => state.inbox.clone(),
             PendingStatus::Stale => Vec::new(),
         };
+        let messages: Vec<Message> = txn.unread_messages(&unread).await?;
         let mut events = vec![NewEvent {
             event_id: ctx.event_id(0),
             event: Event::InputRequested(InputRequested { message_id }),

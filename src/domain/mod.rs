@@ -99,6 +99,64 @@ impl AgentType {
     }
 }
 
+/// A person's name for their account: 1 to 200 characters, no control characters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct UserName(String);
+
+impl UserName {
+    const MAX_CHARS: usize = 200;
+
+    pub fn parse(field: &str, text: &str) -> Result<UserName, InvalidInput> {
+        let name = text.trim();
+        if name.is_empty() || name.chars().count() > Self::MAX_CHARS {
+            return Err(InvalidInput::new(
+                field,
+                format!("must be 1 to {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(InvalidInput::new(
+                field,
+                "must not contain control characters",
+            ));
+        }
+        Ok(UserName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An e-mail address: `local@domain`, at most 254 characters, no spaces or control
+/// characters. (Deliverability is the mail server's to judge.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(field: &str, text: &str) -> Result<Email, InvalidInput> {
+        let address = text.trim();
+        let valid = address.len() <= 254
+            && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+            && address.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !domain.contains('@')
+            });
+        if !valid {
+            return Err(InvalidInput::new(
+                field,
+                "must be an e-mail address such as ada@example.com",
+            ));
+        }
+        Ok(Email(address.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A session, message or key id given as text.
 pub fn parse_uuid(field: &str, text: &str) -> Result<Uuid, InvalidInput> {
     Uuid::try_parse(text.trim())
@@ -190,6 +248,17 @@ mod tests {
         assert!(message_metadata("m", bad).is_err());
         let bad_key: Map<String, Value> = serde_json::from_str(r#"{"a\u0000":1}"#).unwrap();
         assert!(message_metadata("m", bad_key).is_err());
+    }
+
+    #[test]
+    fn user_names_and_emails() {
+        assert_eq!(UserName::parse("n", " Ada ").unwrap().as_str(), "Ada");
+        assert!(UserName::parse("n", "").is_err());
+        assert!(UserName::parse("n", "a\u{0}b").is_err());
+        assert!(Email::parse("e", "ada@example.com").is_ok());
+        assert!(Email::parse("e", "ada@localhost").is_err());
+        assert!(Email::parse("e", "a b@example.com").is_err());
+        assert!(Email::parse("e", "@example.com").is_err());
     }
 
     #[test]

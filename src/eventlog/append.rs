@@ -1,23 +1,29 @@
 //! Appending: decide on what this process knows, then write in one statement.
 //!
 //! A command runs inside a [`TenantTxn`]: it holds this process's lock on the tenant (so the
-//! process's own appends never race), reads session state from the tenant's cached knowledge
-//! or the database, decides its events, and [`TenantTxn::commit`] writes events, `sessions` and
-//! `inbox` rows (and an idempotency record) as one autocommit statement.
+//! process's own appends never race), reads stream state (a session's, or the tenant's account)
+//! from the tenant's cached knowledge or the database, decides its events, and
+//! [`TenantTxn::commit`] writes events and the projection rows they change (`sessions`,
+//! `inbox`, `users`, and an idempotency record) as one autocommit statement.
 //!
 //! Nothing is locked in the database. The statement inserts `seq = head + 1` and
 //! `stream_version = version + 1`; if another process appended in between, one of those keys
-//! exists and the statement fails as a unique violation: [`LogError::Stale`]. The caller forgets
-//! what it knew, reloads and decides again. A successful write therefore proves that the head
-//! and session state the decision used were current, so each tenant's sequence and hash chain
-//! are gap-free and in commit order, and projections are updated from exactly the state before.
+//! exists and the statement fails as a unique violation: [`LogError::Stale`]. It also fails
+//! as stale when the projections were rebuilt since the state it rests on was read (every state
+//! read carries the projection generation, and the statement checks it). The caller forgets
+//! what it knew, reloads and decides again. A successful write therefore proves that the head,
+//! the generation and the state the decision used were current, so each tenant's sequence and
+//! hash chain are gap-free and in commit order, and projections are updated from exactly the
+//! state before.
+//!
+//! Projection rows are written as changes, never by comparing whole states: unread messages
+//! leave the inbox as a prefix (one range delete) and arrive at its end (inserts of just the
+//! new ones), so what an append writes and compares does not grow with the inbox.
 
-use std::collections::HashMap;
-
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use projections::{Event, Metadata, RecordedEvent, SessionState};
+use projections::{Account, Event, Metadata, RecordedEvent, Session, SessionState};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::OwnedMutexGuard;
@@ -26,7 +32,7 @@ use uuid::Uuid;
 use super::cache::TenantKnowledge;
 use super::chain::{self, GENESIS, Hash, Link};
 use super::group_commit::GroupCommit;
-use super::write::{AppendRows, EventRow};
+use super::write::{AppendRows, EventRow, InboxCut};
 use super::{LogError, read};
 
 /// An event about to be appended, with the id that makes appending it idempotent.
@@ -81,6 +87,31 @@ pub struct Remembered {
     pub response: String,
 }
 
+/// A session as it was before this unit of work: its row, and where its unread messages
+/// began and ended (enough to write the inbox as changes).
+#[derive(Clone, Debug)]
+struct Before {
+    session: Option<Session>,
+    first_unread: Option<i32>,
+    last_unread: Option<i32>,
+}
+
+impl Before {
+    fn of(state: &Option<SessionState>) -> Before {
+        Before {
+            session: state.as_ref().map(|s| s.session.clone()),
+            first_unread: state
+                .as_ref()
+                .and_then(|s| s.inbox.first())
+                .map(|m| m.stream_version),
+            last_unread: state
+                .as_ref()
+                .and_then(|s| s.inbox.last())
+                .map(|m| m.stream_version),
+        }
+    }
+}
+
 /// One command's unit of work on a tenant's log. Dropping it without
 /// [`TenantTxn::commit`] writes nothing.
 pub struct TenantTxn {
@@ -89,11 +120,16 @@ pub struct TenantTxn {
     knowledge: OwnedMutexGuard<TenantKnowledge>,
     /// The head the appended events continue from.
     head: Option<(i64, Hash)>,
+    /// The projection generation every state read here belongs to.
+    generation: Option<i64>,
     /// Session states read or produced here; `None` = no such session.
     sessions: HashMap<Uuid, Option<SessionState>>,
     /// Sessions as they were before this unit of work, to write only what changed.
-    loaded: HashMap<Uuid, Option<SessionState>>,
-    /// Sessions whose state came from cached knowledge rather than the database.
+    before: HashMap<Uuid, Before>,
+    /// The account, when read or produced here (`Some(None)`: not created).
+    account: Option<Option<Account>>,
+    account_before: Option<Option<Account>>,
+    /// Streams whose state came from cached knowledge rather than the database.
     from_cache: HashSet<Uuid>,
     rows: Vec<EventRow>,
     remembered: Option<Remembered>,
@@ -113,9 +149,12 @@ impl TenantTxn {
             pool,
             tenant_id,
             head: knowledge.head,
+            generation: None,
             knowledge,
             sessions: HashMap::new(),
-            loaded: HashMap::new(),
+            before: HashMap::new(),
+            account: None,
+            account_before: None,
             from_cache: HashSet::new(),
             rows: Vec::new(),
             remembered: None,
@@ -127,23 +166,71 @@ impl TenantTxn {
         self.tenant_id
     }
 
+    /// Everything read here must belong to one projection generation.
+    fn note_generation(&mut self, generation: i64) -> Result<(), LogError> {
+        match self.generation {
+            Some(known) if known != generation => {
+                self.knowledge.forget();
+                Err(LogError::Stale)
+            }
+            _ => {
+                self.generation = Some(generation);
+                Ok(())
+            }
+        }
+    }
+
     /// The session's projected state, including anything appended in this transaction.
     pub async fn session(&mut self, session_id: Uuid) -> Result<Option<&SessionState>, LogError> {
         if !self.sessions.contains_key(&session_id) {
-            let state = match self.knowledge.sessions.get(&session_id) {
-                Some(known) => {
+            let cached = match self.knowledge.generation {
+                Some(generation) => self
+                    .knowledge
+                    .sessions
+                    .get(&session_id)
+                    .map(|known| (generation, known.clone())),
+                None => None,
+            };
+            let (generation, state) = match cached {
+                Some(hit) => {
                     self.from_cache.insert(session_id);
-                    known.clone()
+                    hit
                 }
                 None => {
                     let mut conn = self.pool.acquire().await?;
-                    read::session_state(&mut conn, self.tenant_id, session_id).await?
+                    read::session_state_with_generation(&mut conn, self.tenant_id, session_id)
+                        .await?
                 }
             };
-            self.loaded.insert(session_id, state.clone());
+            self.note_generation(generation)?;
+            self.before.insert(session_id, Before::of(&state));
             self.sessions.insert(session_id, state);
         }
         Ok(self.sessions[&session_id].as_ref())
+    }
+
+    /// The tenant's account (its `users` row), including anything appended here.
+    pub async fn account(&mut self) -> Result<Option<&Account>, LogError> {
+        if self.account.is_none() {
+            let cached = match (self.knowledge.generation, &self.knowledge.account) {
+                (Some(generation), Some(known)) => Some((generation, known.clone())),
+                _ => None,
+            };
+            let (generation, account) = match cached {
+                Some(hit) => {
+                    self.from_cache.insert(self.tenant_id);
+                    hit
+                }
+                None => {
+                    let mut conn = self.pool.acquire().await?;
+                    read::account_with_generation(&mut conn, self.tenant_id).await?
+                }
+            };
+            self.note_generation(generation)?;
+            self.account_before = Some(account.clone());
+            self.account = Some(account);
+        }
+        Ok(self.account.as_ref().and_then(Option::as_ref))
     }
 
     /// The stored event with this id, if the tenant has one.
@@ -162,10 +249,13 @@ impl TenantTxn {
         read::input_requested(&mut conn, self.tenant_id, stream_id, message_id).await
     }
 
-    /// The events of one stream, in order.
-    pub async fn stream(&mut self, stream_id: Uuid) -> Result<Vec<RecordedEvent>, LogError> {
+    /// The messages of these unread entries, with their text from the log.
+    pub async fn unread_messages(
+        &mut self,
+        unread: &[projections::InboxMessage],
+    ) -> Result<Vec<projections::Message>, LogError> {
         let mut conn = self.pool.acquire().await?;
-        read::stream(&mut conn, self.tenant_id, stream_id).await
+        read::unread_messages(&mut conn, self.tenant_id, unread).await
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -212,7 +302,31 @@ impl TenantTxn {
         Ok(head)
     }
 
-    /// Position, hash and project `events` on `stream_id`. Nothing is written until commit.
+    /// Check `expected` against the stream's version (`current`).
+    fn expect(
+        &mut self,
+        stream_id: Uuid,
+        expected: ExpectedVersion,
+        current: Option<i32>,
+    ) -> Result<(), LogError> {
+        match (expected, current) {
+            (ExpectedVersion::Any, _) | (ExpectedVersion::NoStream, None) => Ok(()),
+            (ExpectedVersion::Exact(v), Some(actual)) if v == actual => Ok(()),
+            // What this process remembered may be behind: look again before refusing.
+            _ if self.from_cache.contains(&stream_id) => {
+                self.knowledge.forget();
+                Err(LogError::Stale)
+            }
+            (expected, actual) => Err(LogError::VersionConflict {
+                stream_id,
+                expected,
+                actual: actual.unwrap_or(0),
+            }),
+        }
+    }
+
+    /// Position, hash and project `events` on session `stream_id`. Nothing is written until
+    /// commit.
     pub async fn append(
         &mut self,
         stream_id: Uuid,
@@ -221,30 +335,55 @@ impl TenantTxn {
         metadata: &Metadata,
     ) -> Result<Vec<AppendedEvent>, LogError> {
         let current = self.session(stream_id).await?.map(|s| s.session.version);
-        match (expected, current) {
-            (ExpectedVersion::Any, _) | (ExpectedVersion::NoStream, None) => {}
-            (ExpectedVersion::Exact(v), Some(actual)) if v == actual => {}
-            // What this process remembered may be behind: look again before refusing.
-            _ if self.from_cache.contains(&stream_id) => {
-                self.knowledge.forget();
-                return Err(LogError::Stale);
-            }
-            (expected, actual) => {
-                return Err(LogError::VersionConflict {
-                    stream_id,
-                    expected,
-                    actual: actual.unwrap_or(0),
-                });
-            }
-        }
+        self.expect(stream_id, expected, current)?;
+        let mut state = self.sessions.remove(&stream_id).flatten();
+        let appended = self
+            .position(stream_id, current, events, metadata, |recorded| {
+                state = Some(projections::session::apply(state.take(), recorded)?);
+                Ok(())
+            })
+            .await;
+        self.sessions.insert(stream_id, state);
+        appended
+    }
+
+    /// Position, hash and project `events` on the tenant's account stream.
+    pub async fn append_account(
+        &mut self,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        metadata: &Metadata,
+    ) -> Result<Vec<AppendedEvent>, LogError> {
+        let current = self.account().await?.map(|a| a.version);
+        let tenant_id = self.tenant_id;
+        self.expect(tenant_id, expected, current)?;
+        let mut account = self.account.take().flatten();
+        let appended = self
+            .position(tenant_id, current, events, metadata, |recorded| {
+                account = Some(projections::account::apply(account.take(), recorded)?);
+                Ok(())
+            })
+            .await;
+        self.account = Some(account);
+        appended
+    }
+
+    /// Give `events` their places after the head and in the stream (at `version`), fold each
+    /// with `project`, hash them into the chain, and keep their rows for commit.
+    async fn position(
+        &mut self,
+        stream_id: Uuid,
+        version: Option<i32>,
+        events: Vec<NewEvent>,
+        metadata: &Metadata,
+        mut project: impl FnMut(&RecordedEvent) -> Result<(), projections::ProjectionError>,
+    ) -> Result<Vec<AppendedEvent>, LogError> {
         let (mut head_seq, mut head_hash) = self.head().await?;
         let metadata = serde_json::to_string(metadata).expect("metadata serializes");
         let recorded_at = chain::now_micros();
-        let mut state = self.sessions.remove(&stream_id).flatten();
         let mut appended = Vec::with_capacity(events.len());
-        for new in events {
+        for (stream_version, new) in (version.unwrap_or(0) + 1..).zip(events) {
             let seq = head_seq + 1;
-            let stream_version = state.as_ref().map_or(0, |s| s.session.version) + 1;
             let recorded = RecordedEvent {
                 tenant_id: self.tenant_id,
                 seq,
@@ -254,9 +393,8 @@ impl TenantTxn {
                 recorded_at,
                 event: new.event,
             };
-            state = Some(projections::apply(state, &recorded).map_err(|e| {
-                LogError::Corrupt(format!("appending to session {stream_id}: {e}"))
-            })?);
+            project(&recorded)
+                .map_err(|e| LogError::Corrupt(format!("appending to stream {stream_id}: {e}")))?;
             let data = recorded.event.data_json();
             let event_type = recorded.event.event_type();
             let hash = Link {
@@ -295,15 +433,15 @@ impl TenantTxn {
             head_hash = hash;
         }
         self.head = Some((head_seq, head_hash));
-        self.sessions.insert(stream_id, state);
         Ok(appended)
     }
 
     /// Write everything appended, and the idempotency record, as one statement (possibly
     /// shared with other tenants' appends, see `group_commit.rs`).
     ///
-    /// [`LogError::Stale`]: another process appended first; nothing was written, and this
-    /// process's knowledge of the tenant is forgotten so that a retry reloads it.
+    /// [`LogError::Stale`]: another process appended first, or the projections were rebuilt
+    /// since the decision's state was read; nothing was written, and this process's knowledge
+    /// of the tenant is forgotten so that a retry reloads it.
     /// [`LogError::DuplicateEvent`]: an appended event id is already in the log.
     pub async fn commit(mut self) -> Result<Committed, LogError> {
         let events: Vec<AppendedEvent> = self
@@ -318,74 +456,97 @@ impl TenantTxn {
                 recorded_at: r.recorded_at,
             })
             .collect();
-        let rows = append_rows(
-            std::mem::take(&mut self.rows),
-            &self.loaded,
-            &self.sessions,
-            self.remembered.take(),
-        );
+        let generation = match self.generation {
+            Some(generation) => generation,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                read::generation(&mut conn).await?
+            }
+        };
+        let rows = self.changes(generation);
         if !rows.is_empty()
             && let Err(e) = self.group.write(self.tenant_id, rows).await
         {
             self.knowledge.forget();
-            return Err(match violated_constraint(&e).as_deref() {
-                Some("events_tenant_event_id_key") => LogError::DuplicateEvent,
-                // Any other key taken (seq, stream version, session, inbox row, idempotency
-                // key): another process wrote first and the decision was made on old state.
-                Some(_) => LogError::Stale,
-                None => LogError::Database(e),
-            });
+            return Err(classify(e));
         }
         if let Some(head) = self.head {
             let sessions = std::mem::take(&mut self.sessions);
-            self.knowledge.learn(head, sessions);
+            let account = self.account.take();
+            self.knowledge.learn(head, generation, sessions, account);
         }
         Ok(Committed {
             tenant_id: self.tenant_id,
             events,
         })
     }
-}
 
-/// The unique constraint a statement violated, if that is why it failed.
-fn violated_constraint(e: &sqlx::Error) -> Option<String> {
-    let db = e.as_database_error()?;
-    db.is_unique_violation()
-        .then(|| db.constraint().unwrap_or_default().to_owned())
-}
-
-/// The rows and session changes one append writes.
-fn append_rows(
-    events: Vec<EventRow>,
-    loaded: &HashMap<Uuid, Option<SessionState>>,
-    current: &HashMap<Uuid, Option<SessionState>>,
-    remembered: Option<Remembered>,
-) -> AppendRows {
-    let mut append = AppendRows {
-        events,
-        remembered,
-        ..AppendRows::default()
-    };
-    for (id, state) in current {
-        let Some(state) = state else { continue };
-        let before = loaded.get(id).and_then(Option::as_ref);
-        match before {
-            Some(before) if before == state => continue,
-            Some(before) => {
-                let diff_changed = before.session.git_diff != state.session.git_diff;
-                append
-                    .changed_sessions
-                    .push((state.session.clone(), diff_changed));
+    /// The rows and projection changes this unit of work writes.
+    fn changes(&mut self, generation: i64) -> AppendRows {
+        let mut append = AppendRows {
+            events: std::mem::take(&mut self.rows),
+            remembered: self.remembered.take(),
+            generation,
+            ..AppendRows::default()
+        };
+        for (id, state) in &self.sessions {
+            let Some(state) = state else { continue };
+            let before = self.before.get(id);
+            match before.and_then(|b| b.session.as_ref()) {
+                Some(old) if *old == state.session => {}
+                Some(old) => {
+                    let diff_changed = old.git_diff != state.session.git_diff;
+                    append
+                        .changed_sessions
+                        .push((state.session.clone(), diff_changed));
+                }
+                None => append.new_sessions.push(state.session.clone()),
             }
-            None => append.new_sessions.push(state.session.clone()),
+            let (first_before, last_before) =
+                before.map_or((None, None), |b| (b.first_unread, b.last_unread));
+            // Unread messages leave as a prefix: everything before the first one still unread.
+            let first_now = state.inbox.first().map(|m| m.stream_version);
+            if let Some(first_before) = first_before
+                && first_now.is_none_or(|first| first > first_before)
+            {
+                append.read.push(InboxCut {
+                    session_id: *id,
+                    below: first_now.unwrap_or(i32::MAX),
+                });
+            }
+            // ... and arrive at the end: everything after the last one before.
+            append.unread.extend(
+                state
+                    .inbox
+                    .iter()
+                    .filter(|m| last_before.is_none_or(|last| m.stream_version > last))
+                    .cloned(),
+            );
         }
-        let old_inbox = before.map_or(&[][..], |b| &b.inbox[..]);
-        for gone in old_inbox.iter().filter(|m| !state.inbox.contains(m)) {
-            append.read.push((*id, gone.stream_version));
+        if let Some(Some(account)) = &self.account
+            && self.account_before.as_ref().and_then(Option::as_ref) != Some(account)
+        {
+            append.account = Some(account.clone());
         }
-        for new in state.inbox.iter().filter(|m| !old_inbox.contains(m)) {
-            append.unread.push(new.clone());
-        }
+        append
     }
-    append
+}
+
+/// Why the append statement failed, as the log reports it.
+fn classify(e: Arc<sqlx::Error>) -> LogError {
+    let Some(db) = e.as_database_error() else {
+        return LogError::Database(e);
+    };
+    if db.code().as_deref() == Some(super::write::GENERATION_CHANGED) {
+        return LogError::Stale;
+    }
+    if !db.is_unique_violation() {
+        return LogError::Database(e);
+    }
+    match db.constraint() {
+        Some("events_tenant_event_id_key") => LogError::DuplicateEvent,
+        // Any other key taken (seq, stream version, session, inbox row, idempotency key):
+        // another process wrote first and the decision was made on old state.
+        _ => LogError::Stale,
+    }
 }

@@ -1,16 +1,22 @@
-//! What this process knows about each tenant's log: its head (last seq and hash) and the
-//! projected state of sessions it recently touched, behind one async lock per tenant.
+//! What this process knows about each tenant's log: its head (last seq and hash), the
+//! projection generation, and the projected state of streams it recently touched, behind one
+//! async lock per tenant.
 //!
 //! The lock serialises this process's appends to a tenant, so they never race each other.
 //! The knowledge is only ever a guess about the database: an append built on it is a single
-//! statement that fails with a unique violation when another process appended in between
-//! (see `append.rs`), and the failure clears the guess. A correct guess saves every read: the
-//! common append is one round trip.
+//! statement that fails when another process appended in between or the projections were
+//! rebuilt since (see `append.rs`), and the failure clears the guess. A correct guess saves
+//! every read: the common append is one round trip.
+//!
+//! The knowledge is bounded in bytes, per tenant and for the whole process: states hold ids and
+//! versions of unread messages, never their text, but a session's git diff can be large, so each
+//! state is weighed ([`weight`]) and what does not fit is simply not remembered.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use projections::SessionState;
+use projections::{Account, SessionState};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 use uuid::Uuid;
 
@@ -20,35 +26,109 @@ use super::chain::Hash;
 const MAX_TENANTS: usize = 50_000;
 /// Sessions remembered per tenant; beyond this the tenant's sessions are forgotten.
 const MAX_SESSIONS: usize = 256;
+/// Bytes of session state remembered per tenant.
+const MAX_TENANT_BYTES: usize = 4 << 20;
+/// Bytes of session state remembered by the whole process.
+const MAX_TOTAL_BYTES: usize = 128 << 20;
+
+/// Roughly what a remembered session state costs in memory.
+pub fn weight(state: &Option<SessionState>) -> usize {
+    const FIXED: usize = 256;
+    const PER_UNREAD: usize = std::mem::size_of::<projections::InboxMessage>();
+    match state {
+        None => FIXED,
+        Some(s) => {
+            FIXED
+                + s.session.agent_type.len()
+                + s.session.git_diff.as_ref().map_or(0, String::len)
+                + s.inbox.len() * PER_UNREAD
+        }
+    }
+}
 
 /// This process's knowledge of one tenant, valid as of `head`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TenantKnowledge {
     /// Last (seq, hash) known to be committed; `None` = unknown.
     pub head: Option<(i64, Hash)>,
+    /// The projection generation the remembered states were read under.
+    pub generation: Option<i64>,
     /// Session states as of `head`; `None` inside = known not to exist.
     pub sessions: HashMap<Uuid, Option<SessionState>>,
+    /// The account as of `head`: `None` = unknown, `Some(None)` = not created.
+    pub account: Option<Option<Account>>,
+    /// What `sessions` weighs.
+    bytes: usize,
+    /// What every tenant's sessions weigh together.
+    total: Arc<AtomicUsize>,
 }
 
 impl TenantKnowledge {
+    fn new(total: Arc<AtomicUsize>) -> TenantKnowledge {
+        TenantKnowledge {
+            head: None,
+            generation: None,
+            sessions: HashMap::new(),
+            account: None,
+            bytes: 0,
+            total,
+        }
+    }
+
     pub fn forget(&mut self) {
         self.head = None;
+        self.generation = None;
+        self.account = None;
+        self.forget_sessions();
+    }
+
+    fn forget_sessions(&mut self) {
         self.sessions.clear();
+        self.total.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.bytes = 0;
     }
 
     /// Record what a successful append proved current.
     pub fn learn(
         &mut self,
         head: (i64, Hash),
+        generation: i64,
         sessions: impl IntoIterator<Item = (Uuid, Option<SessionState>)>,
+        account: Option<Option<Account>>,
     ) {
+        if self.generation != Some(generation) {
+            self.forget();
+        }
         self.head = Some(head);
+        self.generation = Some(generation);
+        if account.is_some() {
+            self.account = account;
+        }
         for (id, state) in sessions {
-            if self.sessions.len() >= MAX_SESSIONS && !self.sessions.contains_key(&id) {
-                self.sessions.clear();
+            if let Some(old) = self.sessions.remove(&id) {
+                let old = weight(&old);
+                self.bytes -= old;
+                self.total.fetch_sub(old, Ordering::AcqRel);
             }
+            let new = weight(&state);
+            if self.sessions.len() >= MAX_SESSIONS || self.bytes + new > MAX_TENANT_BYTES {
+                self.forget_sessions();
+            }
+            if new > MAX_TENANT_BYTES || self.total.load(Ordering::Acquire) + new > MAX_TOTAL_BYTES
+            {
+                // Too big to remember: the next append reads it again.
+                continue;
+            }
+            self.bytes += new;
+            self.total.fetch_add(new, Ordering::AcqRel);
             self.sessions.insert(id, state);
         }
+    }
+}
+
+impl Drop for TenantKnowledge {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.bytes, Ordering::AcqRel);
     }
 }
 
@@ -56,6 +136,7 @@ impl TenantKnowledge {
 #[derive(Debug, Default)]
 pub struct Tenants {
     map: Mutex<HashMap<Uuid, Arc<AsyncMutex<TenantKnowledge>>>>,
+    total: Arc<AtomicUsize>,
 }
 
 impl Tenants {
@@ -67,7 +148,11 @@ impl Tenants {
                 // Forget tenants nobody is appending to right now.
                 map.retain(|_, entry| Arc::strong_count(entry) > 1);
             }
-            map.entry(tenant_id).or_default().clone()
+            map.entry(tenant_id)
+                .or_insert_with(|| {
+                    Arc::new(AsyncMutex::new(TenantKnowledge::new(self.total.clone())))
+                })
+                .clone()
         };
         entry.lock_owned().await
     }
@@ -84,5 +169,10 @@ impl Tenants {
         for entry in entries {
             entry.lock().await.forget();
         }
+    }
+
+    /// Bytes of session state remembered now (for tests and metrics).
+    pub fn remembered_bytes(&self) -> usize {
+        self.total.load(Ordering::Acquire)
     }
 }

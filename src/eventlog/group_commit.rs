@@ -7,10 +7,17 @@
 //! write them at once; a lone append is written alone, as soon as it arrives, so nothing waits
 //! for company.
 //!
-//! Each append keeps its own guard (see `append.rs`). If any append of a batch loses its race
-//! (a unique violation), the statement wrote nothing, and each append is written again on its
-//! own so that only the loser learns it lost. Any other failure is reported to every append
-//! of the batch as it is: the outcome may be unknown, and retrying could write twice.
+//! Each append keeps its own guard (see `append.rs`). If the database refuses a batch (one
+//! append lost its race, the projections were rebuilt, a deadlock, a value it will not take),
+//! the statement wrote nothing, and each append is written again on its own, so that only the
+//! one at fault learns of it and the others of the batch, other tenants included, commit as if
+//! they had been alone. A failure without an answer from the database (a lost connection) is
+//! reported to every append of the batch as it is: the outcome may be unknown, and retrying
+//! could write twice.
+//!
+//! Batches are written in tenant order, so two processes' batches take their row locks in the
+//! same order and cannot deadlock each other, and are bounded in bytes as well as in appends
+//! (PostgreSQL refuses a message over 1 GB, and a huge batch would hold everyone up).
 //!
 //! Commits are announced on `switchboard_events` (ids only) in one of three ways, chosen by
 //! [`NotifyMode`]; `switchboard bench push` measures them.
@@ -27,6 +34,8 @@ use crate::push::notice::{self, EVENTS_CHANNEL, Notice};
 
 /// Most appends written by one statement.
 const MAX_BATCH: usize = 64;
+/// Most bytes one statement carries; a larger append is written alone.
+const MAX_BATCH_BYTES: usize = 8 << 20;
 /// Statements in flight at once. Measured with `switchboard bench append` (16 writers, 1000
 /// tenants, 2 cores), ratio to pgbench's raw INSERT ceiling: 1 → 0.55×, 2 → 0.61×,
 /// 4 → 0.40×, 8 → 0.35×. Two keep PostgreSQL busy while one batch waits for its WAL flush;
@@ -69,6 +78,8 @@ pub struct GroupCommit {
 struct Writers {
     pool: PgPool,
     requests: Mutex<mpsc::UnboundedReceiver<Request>>,
+    /// An append received while gathering that did not fit the batch: it leads the next.
+    held: std::sync::Mutex<Option<Request>>,
     in_flight: AtomicUsize,
     mode: NotifyMode,
     /// For [`NotifyMode::Coalesced`]: the notifier task's queue.
@@ -87,6 +98,7 @@ impl GroupCommit {
         let writers = Arc::new(Writers {
             pool,
             requests: Mutex::new(receiver),
+            held: std::sync::Mutex::new(None),
             in_flight: AtomicUsize::new(0),
             mode,
             notifier,
@@ -121,17 +133,32 @@ async fn writer(writers: Arc<Writers>) {
     loop {
         let batch = {
             let mut requests = writers.requests.lock().await;
-            let Some(first) = requests.recv().await else {
-                return;
+            let held = writers.held.lock().expect("not poisoned").take();
+            let first = match held {
+                Some(first) => first,
+                None => match requests.recv().await {
+                    Some(first) => first,
+                    None => return,
+                },
             };
+            let mut bytes = first.rows.weight();
             let mut batch = vec![first];
-            for _ in 0..GATHER_YIELDS {
-                while batch.len() < MAX_BATCH
-                    && let Ok(next) = requests.try_recv()
-                {
+            'gather: for _ in 0..GATHER_YIELDS {
+                while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+                    let Ok(next) = requests.try_recv() else { break };
+                    let weight = next.rows.weight();
+                    if bytes + weight > MAX_BATCH_BYTES {
+                        // Too big to join this batch: it leads the next one.
+                        *writers.held.lock().expect("not poisoned") = Some(next);
+                        break 'gather;
+                    }
+                    bytes += weight;
                     batch.push(next);
                 }
-                if batch.len() == MAX_BATCH || writers.in_flight.load(Ordering::Acquire) == 0 {
+                if batch.len() == MAX_BATCH
+                    || bytes >= MAX_BATCH_BYTES
+                    || writers.in_flight.load(Ordering::Acquire) == 0
+                {
                     break;
                 }
                 tokio::task::yield_now().await;
@@ -145,7 +172,9 @@ async fn writer(writers: Arc<Writers>) {
 }
 
 impl Writers {
-    async fn write_batch(&self, batch: Vec<Request>) {
+    async fn write_batch(&self, mut batch: Vec<Request>) {
+        // One lock order for every process: by tenant.
+        batch.sort_by_key(|r| r.tenant_id);
         let (appends, replies): (Vec<_>, Vec<_>) = batch
             .into_iter()
             .map(|r| ((r.tenant_id, r.rows), r.reply))
@@ -157,7 +186,7 @@ impl Writers {
                     let _ = reply.send(Ok(()));
                 }
             }
-            Err(e) if appends.len() > 1 && lost_a_race(&e) => {
+            Err(e) if appends.len() > 1 && refused(&e) => {
                 for (append, reply) in appends.into_iter().zip(replies) {
                     let alone = std::slice::from_ref(&append);
                     let outcome = self.write(alone).await;
@@ -247,8 +276,7 @@ async fn notifier(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Vec<Notice>>)
     }
 }
 
-/// A unique violation: the statement was rolled back before it could commit.
-fn lost_a_race(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
+/// The database answered with an error: the statement was rolled back and wrote nothing.
+fn refused(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some()
 }

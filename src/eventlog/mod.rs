@@ -143,6 +143,25 @@ impl EventLog {
         read::session_state(&mut conn, tenant_id, session_id).await
     }
 
+    /// The messages of unread entries (a session's inbox), with their text from the log.
+    pub async fn unread_messages(
+        &self,
+        tenant_id: Uuid,
+        unread: &[projections::InboxMessage],
+    ) -> Result<Vec<projections::Message>, LogError> {
+        if unread.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await?;
+        read::unread_messages(&mut conn, tenant_id, unread).await
+    }
+
+    /// The tenant's account (`users` row), if it was created.
+    pub async fn account(&self, tenant_id: Uuid) -> Result<Option<projections::Account>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(read::account_with_generation(&mut conn, tenant_id).await?.1)
+    }
+
     /// The tenant's sessions, newest activity first.
     pub async fn sessions(
         &self,

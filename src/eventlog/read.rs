@@ -1,27 +1,42 @@
 //! Reading the log and the projections, one named statement per question.
 
-use projections::{Event, InboxMessage, RecordedEvent, Session, SessionState, SessionStatus};
+use projections::{
+    Account, Event, InboxMessage, Message, RecordedEvent, SenderType, Session, SessionState,
+    SessionStatus,
+};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::LogError;
 
-/// A session row with its unread inbox rows, read in one statement (one snapshot).
+/// The projection generation, a session row and its unread inbox rows, read in one statement
+/// (one snapshot). Always one row: the session columns are NULL when there is no such session.
 const SESSION_STATE: &str = "\
-SELECT s.tenant_id, s.id, s.agent_type, s.status, s.started_at, s.ended_at, s.last_activity_at,
+SELECT g.generation,
+       s.tenant_id, s.id, s.agent_type, s.status, s.started_at, s.ended_at, s.last_activity_at,
        s.git_diff, s.version, s.last_seq, s.step_count, s.read_cursor, s.unread_count,
-       i.stream_versions, i.message_ids, i.seqs, i.contents, i.created_ats
-FROM sessions s
+       i.stream_versions, i.message_ids, i.seqs, i.created_ats
+FROM projection_generation g
+LEFT JOIN sessions s ON s.tenant_id = $1 AND s.id = $2
 LEFT JOIN LATERAL (
     SELECT array_agg(stream_version ORDER BY stream_version) AS stream_versions,
            array_agg(message_id ORDER BY stream_version) AS message_ids,
            array_agg(seq ORDER BY stream_version) AS seqs,
-           array_agg(content ORDER BY stream_version) AS contents,
            array_agg(created_at ORDER BY stream_version) AS created_ats
     FROM inbox WHERE tenant_id = s.tenant_id AND session_id = s.id
-) i ON true
-WHERE s.tenant_id = $1 AND s.id = $2";
+) i ON true";
+
+/// The projection generation and the tenant's `users` row, in one snapshot.
+const ACCOUNT: &str = "\
+SELECT g.generation, u.name, u.email, u.created_at, u.version, u.last_seq
+FROM projection_generation g LEFT JOIN users u ON u.tenant_id = $1";
+
+const GENERATION: &str = "SELECT generation FROM projection_generation";
+
+/// The text of unread user messages, from their events.
+const UNREAD_TEXTS: &str = "\
+SELECT seq, data->>'content' FROM events WHERE tenant_id = $1 AND seq = ANY($2) ORDER BY seq";
 
 const EVENT_BY_ID: &str = "\
 SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text, recorded_at
@@ -68,6 +83,15 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
+    /// (tenant, session): the order the rebuild reads rows in.
+    pub fn key(&self) -> (Uuid, Uuid) {
+        (self.tenant_id, self.id)
+    }
+
+    pub fn git_diff_len(&self) -> usize {
+        self.git_diff.as_ref().map_or(0, String::len)
+    }
+
     pub fn into_session(self) -> Result<Session, LogError> {
         let status = SessionStatus::parse(&self.status).ok_or_else(|| {
             LogError::Corrupt(format!("session {} has status {:?}", self.id, self.status))
@@ -98,8 +122,14 @@ pub struct InboxRecord {
     stream_version: i32,
     message_id: Uuid,
     seq: i64,
-    content: String,
     created_at: OffsetDateTime,
+}
+
+impl InboxRecord {
+    /// (tenant, session): the order the rebuild reads rows in.
+    pub fn key(&self) -> (Uuid, Uuid) {
+        (self.tenant_id, self.session_id)
+    }
 }
 
 impl From<InboxRecord> for InboxMessage {
@@ -110,21 +140,9 @@ impl From<InboxRecord> for InboxMessage {
             message_id: r.message_id,
             stream_version: r.stream_version,
             seq: r.seq,
-            content: r.content,
             created_at: r.created_at,
         }
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct SessionStateRecord {
-    #[sqlx(flatten)]
-    session: SessionRecord,
-    stream_versions: Option<Vec<i32>>,
-    message_ids: Option<Vec<Uuid>>,
-    seqs: Option<Vec<i64>>,
-    contents: Option<Vec<String>>,
-    created_ats: Option<Vec<OffsetDateTime>>,
 }
 
 /// A session's projected state: its `sessions` row and its unread `inbox` rows.
@@ -133,31 +151,134 @@ pub async fn session_state(
     tenant_id: Uuid,
     session_id: Uuid,
 ) -> Result<Option<SessionState>, LogError> {
-    let row: Option<SessionStateRecord> = sqlx::query_as(SESSION_STATE)
+    Ok(session_state_with_generation(conn, tenant_id, session_id)
+        .await?
+        .1)
+}
+
+/// [`session_state`], with the projection generation it belongs to.
+pub async fn session_state_with_generation(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    session_id: Uuid,
+) -> Result<(i64, Option<SessionState>), LogError> {
+    use sqlx::Row;
+    let row = sqlx::query(SESSION_STATE)
         .bind(tenant_id)
         .bind(session_id)
-        .fetch_optional(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    let session = row.session.into_session()?;
-    let inbox = (row.stream_versions.unwrap_or_default().into_iter())
-        .zip(row.message_ids.unwrap_or_default())
-        .zip(row.seqs.unwrap_or_default())
-        .zip(row.contents.unwrap_or_default())
-        .zip(row.created_ats.unwrap_or_default())
+    let generation: i64 = row.try_get(0)?;
+    if row.try_get::<Option<Uuid>, _>(2)?.is_none() {
+        return Ok((generation, None));
+    }
+    let session = SessionRecord {
+        tenant_id: row.try_get(1)?,
+        id: row.try_get(2)?,
+        agent_type: row.try_get(3)?,
+        status: row.try_get(4)?,
+        started_at: row.try_get(5)?,
+        ended_at: row.try_get(6)?,
+        last_activity_at: row.try_get(7)?,
+        git_diff: row.try_get(8)?,
+        version: row.try_get(9)?,
+        last_seq: row.try_get(10)?,
+        step_count: row.try_get(11)?,
+        read_cursor: row.try_get(12)?,
+        unread_count: row.try_get(13)?,
+    }
+    .into_session()?;
+    let versions: Option<Vec<i32>> = row.try_get(14)?;
+    let ids: Option<Vec<Uuid>> = row.try_get(15)?;
+    let seqs: Option<Vec<i64>> = row.try_get(16)?;
+    let created: Option<Vec<OffsetDateTime>> = row.try_get(17)?;
+    let inbox = (versions.unwrap_or_default().into_iter())
+        .zip(ids.unwrap_or_default())
+        .zip(seqs.unwrap_or_default())
+        .zip(created.unwrap_or_default())
         .map(
-            |((((stream_version, message_id), seq), content), created_at)| InboxMessage {
+            |(((stream_version, message_id), seq), created_at)| InboxMessage {
                 tenant_id,
                 session_id,
                 message_id,
                 stream_version,
                 seq,
-                content,
                 created_at,
             },
         )
         .collect();
-    Ok(Some(SessionState { session, inbox }))
+    Ok((generation, Some(SessionState { session, inbox })))
+}
+
+/// The tenant's account (its `users` row), with the projection generation.
+pub async fn account_with_generation(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+) -> Result<(i64, Option<Account>), LogError> {
+    type Row = (
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<OffsetDateTime>,
+        Option<i32>,
+        Option<i64>,
+    );
+    let (generation, name, email, created_at, version, last_seq): Row = sqlx::query_as(ACCOUNT)
+        .bind(tenant_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let account = match (name, created_at, version, last_seq) {
+        (Some(name), Some(created_at), Some(version), Some(last_seq)) => Some(Account {
+            tenant_id,
+            name,
+            email,
+            created_at,
+            version,
+            last_seq,
+        }),
+        _ => None,
+    };
+    Ok((generation, account))
+}
+
+/// The current projection generation.
+pub async fn generation(conn: &mut PgConnection) -> Result<i64, LogError> {
+    Ok(sqlx::query_scalar(GENERATION).fetch_one(&mut *conn).await?)
+}
+
+/// The unread messages `unread` points at, with their text from the log, oldest first.
+pub async fn unread_messages(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    unread: &[InboxMessage],
+) -> Result<Vec<Message>, LogError> {
+    if unread.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seqs: Vec<i64> = unread.iter().map(|m| m.seq).collect();
+    let texts: Vec<(i64, Option<String>)> = sqlx::query_as(UNREAD_TEXTS)
+        .bind(tenant_id)
+        .bind(&seqs)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut texts = texts.into_iter();
+    unread
+        .iter()
+        .map(|m| match texts.next() {
+            Some((seq, Some(content))) if seq == m.seq => Ok(Message {
+                id: m.message_id,
+                content,
+                sender_type: SenderType::User,
+                created_at: m.created_at,
+                requires_user_input: false,
+                seq: m.seq,
+            }),
+            _ => Err(LogError::Corrupt(format!(
+                "tenant {tenant_id}: unread message {} (seq {}) is not a user message in the log",
+                m.message_id, m.seq
+            ))),
+        })
+        .collect()
 }
 
 pub async fn event_by_id(

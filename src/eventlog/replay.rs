@@ -17,8 +17,10 @@ use super::rebuild;
 use super::verify::{self, ChainReport};
 use crate::push::notice::REBUILD_CHANNEL;
 
-/// Events per INSERT.
+/// Events per INSERT at most, and bytes: PostgreSQL refuses messages over 1 GB, and a batch
+/// is held in memory, so a file of large events is written in many small statements.
 const BATCH: usize = 5_000;
+const BATCH_BYTES: usize = 32 << 20;
 
 const INSERT: &str = "\
 INSERT INTO events (tenant_id, seq, stream_id, stream_version, event_id, event_type, data,
@@ -51,6 +53,7 @@ struct Line<'a> {
 
 #[derive(Default)]
 struct Columns {
+    bytes: usize,
     tenant_id: Vec<Uuid>,
     seq: Vec<i64>,
     stream_id: Vec<Uuid>,
@@ -84,6 +87,7 @@ impl Columns {
         self.stream_id.push(line.session_id);
         self.stream_version.push(line.stream_version);
         self.event_id.push(line.event_id);
+        self.bytes += 300 + line.data.get().len() + line.metadata.get().len();
         self.event_type.push(line.event_type);
         self.data.push(line.data.get().to_owned());
         self.metadata.push(line.metadata.get().to_owned());
@@ -92,6 +96,10 @@ impl Columns {
 
     fn len(&self) -> usize {
         self.seq.len()
+    }
+
+    fn full(&self) -> bool {
+        self.len() >= BATCH || self.bytes >= BATCH_BYTES
     }
 
     async fn insert(&mut self, conn: &mut PgConnection) -> Result<(), LogError> {
@@ -118,7 +126,8 @@ impl Columns {
 #[derive(Debug)]
 pub struct Replayed {
     pub events: u64,
-    pub sessions: usize,
+    /// Streams (sessions and accounts) folded into the projections.
+    pub streams: u64,
     pub chain: ChainReport,
 }
 
@@ -195,19 +204,14 @@ pub async fn replay(pool: &PgPool, input: impl BufRead) -> Result<Replayed, Repl
         })?;
         columns.push(number, line)?;
         events += 1;
-        if columns.len() >= BATCH {
+        if columns.full() {
             columns.insert(&mut tx).await?;
         }
     }
     if columns.len() > 0 {
         columns.insert(&mut tx).await?;
     }
-    sqlx::query("DELETE FROM inbox").execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM sessions")
-        .execute(&mut *tx)
-        .await?;
-    let (projection, _) = rebuild::fold_log(&mut tx).await?;
-    rebuild::write(&mut tx, &projection).await?;
+    let streams = rebuild::rewrite(&mut tx).await?;
     let chain = verify::verify_in(&mut tx, None).await?;
     if !chain.ok {
         return Err(ReplayError::Broken(chain));
@@ -220,7 +224,7 @@ pub async fn replay(pool: &PgPool, input: impl BufRead) -> Result<Replayed, Repl
     tx.commit().await?;
     Ok(Replayed {
         events,
-        sessions: projection.len(),
+        streams,
         chain,
     })
 }

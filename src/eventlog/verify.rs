@@ -20,10 +20,13 @@ SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::te
        metadata::text, recorded_at, prev_hash, hash
 FROM events WHERE ($1::uuid IS NULL OR tenant_id = $1) ORDER BY tenant_id, seq";
 
-/// What the projections say each session's log holds: written in the same statements as the
-/// events, so it records the end of every session even after its last events are removed.
+/// What the projections say each stream's log holds (sessions, and accounts, whose stream id is
+/// the tenant id): written in the same statements as the events, so it records the end of every
+/// stream even after its last events are removed.
 const SESSION_ENDS: &str = "\
-SELECT tenant_id, id, version, last_seq FROM sessions WHERE ($1::uuid IS NULL OR tenant_id = $1)";
+SELECT tenant_id, id, version, last_seq FROM sessions WHERE ($1::uuid IS NULL OR tenant_id = $1)
+UNION ALL
+SELECT tenant_id, tenant_id, version, last_seq FROM users WHERE ($1::uuid IS NULL OR tenant_id = $1)";
 
 type Row = (
     Uuid,

@@ -4,12 +4,17 @@
 //! Each kind of row is one part, a data-modifying CTE over `unnest`ed column arrays; parts with
 //! nothing to write are left out, so a plain step writes two (its session row and its event).
 //! All of it commits or none does. Rows carry their tenant, and every join is on a full primary
-//! key, so plans never depend on how many sessions or unread messages a tenant has. The texts
-//! are built once per combination of parts and reused (and so stay prepared).
+//! key (or a prefix of one, for inbox ranges), so plans never depend on how many sessions or
+//! unread messages a tenant has. The texts are built once per combination of parts and reused
+//! (and so stay prepared).
+//!
+//! Every event row carries the projection generation its append was decided under;
+//! `switchboard_require_generation` raises [`GENERATION_CHANGED`] when a rebuild has happened
+//! since, which fails the whole statement (the caller reads again and decides again).
 
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
-use projections::{InboxMessage, Session};
+use projections::{Account, InboxMessage, Session};
 use sqlx::Postgres;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -18,6 +23,9 @@ use uuid::Uuid;
 
 use super::append::Remembered;
 
+/// SQLSTATE raised when the projections were rebuilt after an append was decided.
+pub const GENERATION_CHANGED: &str = "SB001";
+
 /// `$?` stands for the next parameter.
 const INSERT_EVENTS: &str = "\
 INSERT INTO events (tenant_id, seq, stream_id, stream_version, event_id, event_type, data, metadata,
@@ -25,9 +33,10 @@ INSERT INTO events (tenant_id, seq, stream_id, stream_version, event_id, event_t
 SELECT e.tenant_id, e.seq, e.stream_id, e.stream_version, e.event_id, e.event_type, e.data::json,
        e.metadata::json, e.recorded_at, e.prev_hash, e.hash
 FROM unnest($?::uuid[], $?::bigint[], $?::uuid[], $?::int[], $?::uuid[], $?::text[], $?::text[],
-            $?::text[], $?::timestamptz[], $?::bytea[], $?::bytea[])
+            $?::text[], $?::timestamptz[], $?::bytea[], $?::bytea[], $?::bigint[])
      AS e(tenant_id, seq, stream_id, stream_version, event_id, event_type, data, metadata,
-          recorded_at, prev_hash, hash)";
+          recorded_at, prev_hash, hash, generation)
+WHERE switchboard_require_generation(e.generation)";
 
 const INSERT_SESSIONS: &str = "\
 INSERT INTO sessions (tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at,
@@ -55,14 +64,23 @@ FROM unnest($?::uuid[], $?::uuid[], $?::text[], $?::text[], $?::timestamptz[], $
           git_diff_changed, git_diff, version, last_seq, step_count, read_cursor, unread_count)
 WHERE s.tenant_id = u.tenant_id AND s.id = u.id";
 
+/// Messages the agent has now received: each session's unread rows below a version.
 const DELETE_INBOX: &str = "\
-DELETE FROM inbox i USING unnest($?::uuid[], $?::uuid[], $?::int[]) AS r(tenant_id, session_id, stream_version)
-WHERE i.tenant_id = r.tenant_id AND i.session_id = r.session_id AND i.stream_version = r.stream_version";
+DELETE FROM inbox i USING unnest($?::uuid[], $?::uuid[], $?::int[]) AS r(tenant_id, session_id, below)
+WHERE i.tenant_id = r.tenant_id AND i.session_id = r.session_id AND i.stream_version < r.below";
 
 const INSERT_INBOX: &str = "\
-INSERT INTO inbox (tenant_id, session_id, stream_version, message_id, seq, content, created_at)
-SELECT * FROM unnest($?::uuid[], $?::uuid[], $?::int[], $?::uuid[], $?::bigint[], $?::text[],
+INSERT INTO inbox (tenant_id, session_id, stream_version, message_id, seq, created_at)
+SELECT * FROM unnest($?::uuid[], $?::uuid[], $?::int[], $?::uuid[], $?::bigint[],
                      $?::timestamptz[])";
+
+const UPSERT_USERS: &str = "\
+INSERT INTO users (tenant_id, name, email, created_at, version, last_seq)
+SELECT * FROM unnest($?::uuid[], $?::text[], $?::text[], $?::timestamptz[], $?::int[],
+                     $?::bigint[])
+ON CONFLICT (tenant_id) DO UPDATE SET
+    name = EXCLUDED.name, email = EXCLUDED.email, created_at = EXCLUDED.created_at,
+    version = EXCLUDED.version, last_seq = EXCLUDED.last_seq";
 
 const NOTIFY: &str = "SELECT pg_notify('switchboard_events', p) FROM unnest($?::text[]) AS p";
 
@@ -87,6 +105,13 @@ pub(super) struct EventRow {
     pub hash: [u8; 32],
 }
 
+/// A session's unread messages below `below` were received.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct InboxCut {
+    pub session_id: Uuid,
+    pub below: i32,
+}
+
 /// What one append writes.
 #[derive(Clone, Debug, Default)]
 pub(super) struct AppendRows {
@@ -94,10 +119,14 @@ pub(super) struct AppendRows {
     pub new_sessions: Vec<Session>,
     /// Changed session rows, with whether the diff changed.
     pub changed_sessions: Vec<(Session, bool)>,
-    /// Inbox rows the agent has now received: (session, stream version).
-    pub read: Vec<(Uuid, i32)>,
+    /// Inbox rows the agent has now received.
+    pub read: Vec<InboxCut>,
     pub unread: Vec<InboxMessage>,
+    /// The tenant's account row, when it changed.
+    pub account: Option<Account>,
     pub remembered: Option<Remembered>,
+    /// The projection generation the append was decided under.
+    pub generation: i64,
 }
 
 impl AppendRows {
@@ -105,7 +134,24 @@ impl AppendRows {
         self.events.is_empty()
             && self.new_sessions.is_empty()
             && self.changed_sessions.is_empty()
+            && self.account.is_none()
             && self.remembered.is_none()
+    }
+
+    /// Roughly how many bytes the statement carries for this append.
+    pub fn weight(&self) -> usize {
+        let events: usize = self
+            .events
+            .iter()
+            .map(|e| 200 + e.data.len() + e.metadata.len())
+            .sum();
+        let diffs: usize = self
+            .new_sessions
+            .iter()
+            .chain(self.changed_sessions.iter().map(|(s, _)| s))
+            .map(|s| 200 + s.git_diff.as_ref().map_or(0, String::len))
+            .sum();
+        events + diffs + 64 * (self.read.len() + self.unread.len())
     }
 }
 
@@ -178,7 +224,6 @@ pub(crate) struct InboxColumns {
     pub stream_version: Vec<i32>,
     pub message_id: Vec<Uuid>,
     pub seq: Vec<i64>,
-    pub content: Vec<String>,
     pub created_at: Vec<OffsetDateTime>,
 }
 
@@ -189,7 +234,6 @@ impl InboxColumns {
         self.stream_version.push(m.stream_version);
         self.message_id.push(m.message_id);
         self.seq.push(m.seq);
-        self.content.push(m.content.clone());
         self.created_at.push(m.created_at);
     }
 
@@ -200,7 +244,6 @@ impl InboxColumns {
             .bind(self.stream_version)
             .bind(self.message_id)
             .bind(self.seq)
-            .bind(self.content)
             .bind(self.created_at)
     }
 }
@@ -216,40 +259,101 @@ type IdempotencyColumns = (
     Vec<String>,
 );
 
+/// Column arrays for `events` rows.
+#[derive(Default)]
+struct EventColumns {
+    tenant_id: Vec<Uuid>,
+    seq: Vec<i64>,
+    stream_id: Vec<Uuid>,
+    stream_version: Vec<i32>,
+    event_id: Vec<Uuid>,
+    event_type: Vec<&'static str>,
+    data: Vec<String>,
+    metadata: Vec<String>,
+    recorded_at: Vec<OffsetDateTime>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+    generation: Vec<i64>,
+}
+
+impl EventColumns {
+    fn push(&mut self, tenant_id: Uuid, generation: i64, e: &EventRow) {
+        self.tenant_id.push(tenant_id);
+        self.seq.push(e.seq);
+        self.stream_id.push(e.stream_id);
+        self.stream_version.push(e.stream_version);
+        self.event_id.push(e.event_id);
+        self.event_type.push(e.event_type);
+        self.data.push(e.data.clone());
+        self.metadata.push(e.metadata.clone());
+        self.recorded_at.push(e.recorded_at);
+        self.prev_hash.push(e.prev_hash.to_vec());
+        self.hash.push(e.hash.to_vec());
+        self.generation.push(generation);
+    }
+
+    fn bind(self, query: PgQuery) -> PgQuery {
+        query
+            .bind(self.tenant_id)
+            .bind(self.seq)
+            .bind(self.stream_id)
+            .bind(self.stream_version)
+            .bind(self.event_id)
+            .bind(self.event_type)
+            .bind(self.data)
+            .bind(self.metadata)
+            .bind(self.recorded_at)
+            .bind(self.prev_hash)
+            .bind(self.hash)
+            .bind(self.generation)
+    }
+}
+
+/// Column arrays for `users` rows.
+#[derive(Default)]
+struct UserColumns {
+    tenant_id: Vec<Uuid>,
+    name: Vec<String>,
+    email: Vec<Option<String>>,
+    created_at: Vec<OffsetDateTime>,
+    version: Vec<i32>,
+    last_seq: Vec<i64>,
+}
+
+impl UserColumns {
+    fn push(&mut self, a: &Account) {
+        self.tenant_id.push(a.tenant_id);
+        self.name.push(a.name.clone());
+        self.email.push(a.email.clone());
+        self.created_at.push(a.created_at);
+        self.version.push(a.version);
+        self.last_seq.push(a.last_seq);
+    }
+
+    fn bind(self, query: PgQuery) -> PgQuery {
+        query
+            .bind(self.tenant_id)
+            .bind(self.name)
+            .bind(self.email)
+            .bind(self.created_at)
+            .bind(self.version)
+            .bind(self.last_seq)
+    }
+}
+
 /// The statement writing `appends` (each of a different tenant) at once, sending `notify`
 /// payloads inside the same transaction when there are any.
 pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQuery {
-    let mut events = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
+    let mut events = EventColumns::default();
     let mut new_sessions = SessionColumns::default();
     let mut changed_sessions = SessionColumns::default();
     let mut read: (Vec<Uuid>, Vec<Uuid>, Vec<i32>) = Default::default();
     let mut unread = InboxColumns::default();
+    let mut users = UserColumns::default();
     let mut keys: IdempotencyColumns = Default::default();
     for (tenant_id, rows) in appends {
         for e in &rows.events {
-            events.0.push(*tenant_id);
-            events.1.push(e.seq);
-            events.2.push(e.stream_id);
-            events.3.push(e.stream_version);
-            events.4.push(e.event_id);
-            events.5.push(e.event_type);
-            events.6.push(e.data.clone());
-            events.7.push(e.metadata.clone());
-            events.8.push(e.recorded_at);
-            events.9.push(e.prev_hash.to_vec());
-            events.10.push(e.hash.to_vec());
+            events.push(*tenant_id, rows.generation, e);
         }
         for session in &rows.new_sessions {
             new_sessions.push(session, true);
@@ -257,13 +361,16 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQu
         for (session, diff_changed) in &rows.changed_sessions {
             changed_sessions.push(session, *diff_changed);
         }
-        for (session_id, version) in &rows.read {
+        for cut in &rows.read {
             read.0.push(*tenant_id);
-            read.1.push(*session_id);
-            read.2.push(*version);
+            read.1.push(cut.session_id);
+            read.2.push(cut.below);
         }
         for message in &rows.unread {
             unread.push(message);
+        }
+        if let Some(account) = &rows.account {
+            users.push(account);
         }
         if let Some(r) = &rows.remembered {
             keys.0.push(*tenant_id);
@@ -278,8 +385,9 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQu
         !changed_sessions.id.is_empty(),
         !read.0.is_empty(),
         !unread.tenant_id.is_empty(),
+        !users.tenant_id.is_empty(),
         !keys.0.is_empty(),
-        !events.0.is_empty(),
+        !events.tenant_id.is_empty(),
         !notify.is_empty(),
     ];
     let mut query = sqlx::query(sqlx::AssertSqlSafe(statement(used)));
@@ -296,6 +404,9 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQu
         query = unread.bind(query);
     }
     if used[4] {
+        query = users.bind(query);
+    }
+    if used[5] {
         query = query
             .bind(keys.0)
             .bind(keys.1)
@@ -303,21 +414,10 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQu
             .bind(keys.3)
             .bind(keys.4);
     }
-    if used[5] {
-        query = query
-            .bind(events.0)
-            .bind(events.1)
-            .bind(events.2)
-            .bind(events.3)
-            .bind(events.4)
-            .bind(events.5)
-            .bind(events.6)
-            .bind(events.7)
-            .bind(events.8)
-            .bind(events.9)
-            .bind(events.10);
-    }
     if used[6] {
+        query = events.bind(query);
+    }
+    if used[7] {
         query = query.bind(notify);
     }
     query
@@ -325,31 +425,28 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQu
 
 /// In this order; the last one used is the main statement, the others its CTEs (a NOTIFY,
 /// being a SELECT, only runs as the main statement, which it is whenever it is used).
-const PARTS: [&str; 7] = [
+const PARTS: [&str; 8] = [
     INSERT_SESSIONS,
     UPDATE_SESSIONS,
     DELETE_INBOX,
     INSERT_INBOX,
+    UPSERT_USERS,
     INSERT_IDEMPOTENCY,
     INSERT_EVENTS,
     NOTIFY,
 ];
 
-/// The SQL for a combination of parts, built once for all 128 combinations.
-fn statement(used: [bool; 7]) -> &'static str {
-    static BUILT: LazyLock<Vec<String>> = LazyLock::new(|| {
-        (0..128u8)
-            .map(|mask| compose(std::array::from_fn(|i| mask & (1 << i) != 0)))
-            .collect()
-    });
+/// The SQL for a combination of parts, each built once, on first use.
+fn statement(used: [bool; 8]) -> &'static str {
+    static BUILT: [OnceLock<String>; 256] = [const { OnceLock::new() }; 256];
     let mask = used
         .iter()
         .enumerate()
         .fold(0usize, |mask, (i, used)| mask | (usize::from(*used) << i));
-    &BUILT[mask]
+    BUILT[mask].get_or_init(|| compose(used))
 }
 
-fn compose(used: [bool; 7]) -> String {
+fn compose(used: [bool; 8]) -> String {
     let parts: Vec<&str> = PARTS
         .iter()
         .zip(used)
@@ -382,15 +479,15 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_in_order_across_parts() {
-        let sql = statement([false, true, false, false, true, true, false]);
+        let sql = statement([false, true, false, false, false, true, true, false]);
         assert!(sql.starts_with("WITH part0 AS (\nUPDATE sessions"));
         assert!(sql.contains("part1 AS (\nINSERT INTO idempotency_keys"));
         assert!(!sql.contains("$?"));
-        // 14 session columns + 5 idempotency columns + 11 event columns.
-        assert!(sql.contains("$30::bytea[]"));
-        assert!(!sql.contains("$31"));
-        let notifying = statement([false, true, false, false, false, true, true]);
+        // 14 session columns + 5 idempotency columns + 12 event columns.
+        assert!(sql.contains("$31::bigint[]"));
+        assert!(!sql.contains("$32"));
+        let notifying = statement([false, true, false, false, false, false, true, true]);
         assert!(notifying.contains("part1 AS (\nINSERT INTO events"));
-        assert!(notifying.ends_with("FROM unnest($26::text[]) AS p"));
+        assert!(notifying.ends_with("FROM unnest($27::text[]) AS p"));
     }
 }

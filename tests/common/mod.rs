@@ -296,6 +296,31 @@ impl TestApp {
     }
 }
 
+/// Run the `switchboard` command line against `db` (signing with the test keys), feeding it
+/// `stdin`; its output, whatever the exit status.
+pub async fn switchboard(db: &TestDb, args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
+    let (public, private) = signing_key_pems().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("JWT_PUBLIC_KEY", public)
+        .env("JWT_PRIVATE_KEY", private)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        tokio::io::AsyncWriteExt::write_all(&mut input, bytes)
+            .await
+            .unwrap();
+    }
+    drop(input);
+    child.wait_with_output().await.unwrap()
+}
+
 /// `switchboard serve` as a separate process on `db`, signing with the test keys: a second
 /// node beside the in-process server.
 pub struct ServerProcess {

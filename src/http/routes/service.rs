@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::commands::CommandError;
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 
@@ -51,15 +52,26 @@ pub async fn openapi() -> impl IntoResponse {
 pub struct VerifyResponse {
     success: bool,
     user_id: Uuid,
+    /// Extension: the user's name, when the user was created with one.
+    user_name: Option<String>,
     message: &'static str,
 }
 
-pub async fn verify_auth(Caller(ctx): Caller) -> Json<VerifyResponse> {
-    Json(VerifyResponse {
+pub async fn verify_auth(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let account = app
+        .log
+        .account(ctx.tenant_id)
+        .await
+        .map_err(CommandError::from)?;
+    Ok(Json(VerifyResponse {
         success: true,
         user_id: ctx.tenant_id,
+        user_name: account.map(|a| a.name),
         message: "Authentication successful",
-    })
+    }))
 }
 
 pub async fn not_found() -> ApiError {
