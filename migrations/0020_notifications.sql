@@ -17,7 +17,12 @@ CREATE TABLE notification_channels (
     -- {"whsec": ...} for webhooks, {"p256dh": ..., "auth": ...} for web push; wiped on removal.
     secret      jsonb       NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT now(),
+    -- The tenant sequence numbers of the notification_channel_added / _removed events on the
+    -- account stream. A channel is in use from its added event (a row whose event was never
+    -- appended, after a crash in between, is never used) until it is removed.
+    added_seq   bigint,
     removed_at  timestamptz,
+    removed_seq bigint,
     -- The consumer's cursor: the tenant's events up to this sequence number have been turned
     -- into deliveries for this channel. A tenant's sequence is gap-free and in commit order,
     -- so "seq > cursor" never skips an event that commits late.

@@ -34,7 +34,7 @@ impl App {
     /// stop on shutdown). Call inside the runtime.
     pub fn start(config: Config, log: EventLog, auth: Arc<Authenticator>) -> App {
         let notifier = Arc::new(Notifier::new(
-            log.pool().clone(),
+            log.clone(),
             config.public_url.clone(),
             config.notify.clone(),
         ));

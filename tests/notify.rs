@@ -14,7 +14,9 @@ use common::{ServerProcess, TestApp};
 use serde_json::{Value, json};
 use switchboard::app::Config;
 use switchboard::auth::api_keys;
-use switchboard::commands::Scope;
+use switchboard::commands::{self, Scope};
+use switchboard::domain::UserName;
+use switchboard::eventlog::EventLog;
 use switchboard::notify::email::Smtp;
 use switchboard::notify::{NotifyConfig, RetrySchedule};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -126,12 +128,22 @@ fn fast(retry: &str) -> NotifyConfig {
     }
 }
 
+/// A test app whose tenant has a user account (channels are facts on its account stream).
 async fn app_with(notify: NotifyConfig) -> TestApp {
-    TestApp::spawn_with(Config {
+    let app = TestApp::spawn_with(Config {
         notify,
         ..Config::default()
     })
-    .await
+    .await;
+    create_user(&app.log, app.tenant).await;
+    app
+}
+
+async fn create_user(log: &EventLog, tenant: Uuid) {
+    let name = UserName::parse("name", "Ada").unwrap();
+    commands::create_user(log, &common::ctx(tenant), name, None)
+        .await
+        .unwrap();
 }
 
 /// The same settings for a server started as a process.
@@ -468,6 +480,22 @@ async fn a_test_notification_goes_out_at_once_and_removed_channels_hear_nothing(
     assert!(receiver.rest(Duration::from_secs(2)).await.is_empty());
     let listed: Value = app.get_json("/api/v1/notifications/channels").await;
     assert_eq!(listed, json!([]));
+    let log: Value = app.get_json("/api/v1/events?limit=1000").await;
+    let types: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["session_id"] == app.tenant.to_string())
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "user_created",
+            "notification_channel_added",
+            "notification_channel_removed"
+        ]
+    );
     let again = app
         .client
         .delete(app.url(&format!("/api/v1/notifications/channels/{id}")))
@@ -740,6 +768,33 @@ async fn channel_targets_and_bodies_are_checked_and_refusals_change_nothing() {
     assert_eq!(bad_settings.status(), 422);
     let listed: Value = relaxed.get_json("/api/v1/notifications/channels").await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    // A tenant with keys but no account (from before users were recorded) is told why.
+    let accountless = relaxed
+        .client
+        .post(relaxed.url("/api/v1/notifications/channels"))
+        .bearer_auth(&stranger)
+        .json(&json!({ "kind": "webhook", "url": "http://127.0.0.1:9/x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accountless.status(), 409);
+    let detail: Value = accountless.json().await.unwrap();
+    assert!(
+        detail["detail"].as_str().unwrap().contains("users create"),
+        "{detail}"
+    );
+    let theirs: Value = relaxed
+        .client
+        .get(relaxed.url("/api/v1/notifications/channels"))
+        .bearer_auth(&stranger)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs, json!([]), "no half-added channel is left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -790,6 +845,7 @@ async fn a_server_killed_mid_delivery_leaves_the_delivery_to_another() {
     let (_, token) = api_keys::create(&db.pool, &keys, tenant, "test", Scope::Agent, None)
         .await
         .unwrap();
+    create_user(&EventLog::new(db.pool.clone()), tenant).await;
     let client = reqwest::Client::new();
     // The receiver holds the first request open without answering.
     let mut receiver = Receiver::webhook(&["--hang-first", "1"]).await;

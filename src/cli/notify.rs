@@ -12,6 +12,7 @@ use super::Outcome;
 use crate::app::PublicUrl;
 use crate::commands::Context;
 use crate::config::{DatabaseArgs, NotifyArgs};
+use crate::eventlog::EventLog;
 use crate::notify::Notifier;
 use crate::notify::channels::NewChannel;
 use crate::notify::deliveries::{DeliveryFilter, DeliveryView};
@@ -115,7 +116,11 @@ pub async fn run(db_args: &DatabaseArgs, command: NotifyCommand) -> Outcome {
             Some(d) => d.notify.config(&db_args.data_dir, &public_url)?.0,
             None => crate::notify::NotifyConfig::default(),
         };
-        Ok(Notifier::new(db.pool.clone(), public_url, config))
+        Ok(Notifier::new(
+            EventLog::new(db.pool.clone()),
+            public_url,
+            config,
+        ))
     };
     let outcome: Outcome = async {
         match command {

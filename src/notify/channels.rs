@@ -1,7 +1,9 @@
 //! Channels: where a tenant's people are reached. Adding one checks the target (the outbound
-//! guard for URLs, an SMTP server for email), keeps its secret in `notification_channels`
-//! only, and starts its cursor at the tenant's head: a new channel hears about what happens
-//! from now on. Removing one wipes its secret and ends its pending deliveries.
+//! guard for URLs, an SMTP server for email), keeps its target and secret in
+//! `notification_channels` only, and records the fact (`notification_channel_added`: id, kind,
+//! description) on the account stream; its cursor starts at that event, so a new channel hears
+//! about what happens from then on. Removing one wipes its secret, ends its pending deliveries
+//! and records `notification_channel_removed`.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -13,7 +15,7 @@ use super::Notifier;
 use super::email;
 use super::web_push::Subscription;
 use super::webhook;
-use crate::commands::{CommandError, Context};
+use crate::commands::{self, CommandError, Context};
 use crate::domain::InvalidInput;
 
 /// Most channels one tenant may have.
@@ -161,7 +163,8 @@ impl Notifier {
         Ok(url)
     }
 
-    /// Add a channel for the caller's tenant.
+    /// Add a channel for the caller's tenant: the row (with its secret) first, then the
+    /// `notification_channel_added` event; the channel is used from that event on.
     pub async fn add_channel(&self, ctx: &Context, new: NewChannel) -> Result<Added, CommandError> {
         ctx.require_write()?;
         let target = self.check(new).await?;
@@ -182,6 +185,28 @@ impl Notifier {
                 "a tenant may have at most {MAX_CHANNELS} notification channels; remove one first"
             )));
         };
+        let kind = target.kind.as_str();
+        let recorded =
+            commands::record_channel_added(&self.log, ctx, id, kind, &target.description).await;
+        let seq = match recorded {
+            Ok(seq) => seq,
+            Err(e) => {
+                // Never used without its event: take the row back.
+                let _ = sqlx::query(FORGET_CHANNEL)
+                    .bind(ctx.tenant_id)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await;
+                return Err(e);
+            }
+        };
+        sqlx::query(ACTIVATE_CHANNEL)
+            .bind(ctx.tenant_id)
+            .bind(id)
+            .bind(seq)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
         tracing::info!(tenant = %ctx.tenant_id, channel = %id, kind = target.kind.as_str(),
             "notification channel added");
         Ok(Added {
@@ -196,7 +221,9 @@ impl Notifier {
         })
     }
 
-    /// Remove one of the caller's channels; its pending deliveries end as skipped.
+    /// Remove one of the caller's channels: it stops at once (its secret is wiped, its
+    /// pending deliveries end as skipped), then the `notification_channel_removed` event is
+    /// appended. A removal whose event could not be appended is completed by the next try.
     pub async fn remove_channel(&self, ctx: &Context, id: Uuid) -> Result<(), CommandError> {
         ctx.require_write()?;
         let removed: Option<Uuid> = sqlx::query_scalar(REMOVE_CHANNEL)
@@ -205,13 +232,19 @@ impl Notifier {
             .fetch_optional(&self.pool)
             .await
             .map_err(database)?;
-        match removed {
-            Some(_) => {
-                tracing::info!(tenant = %ctx.tenant_id, channel = %id, "notification channel removed");
-                Ok(())
-            }
-            None => Err(channel_not_found(id)),
+        if removed.is_none() {
+            return Err(channel_not_found(id));
         }
+        let seq = commands::record_channel_removed(&self.log, ctx, id).await?;
+        sqlx::query(REMOVED_SEQ)
+            .bind(ctx.tenant_id)
+            .bind(id)
+            .bind(seq)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+        tracing::info!(tenant = %ctx.tenant_id, channel = %id, "notification channel removed");
+        Ok(())
     }
 }
 
@@ -224,13 +257,25 @@ const INSERT_CHANNEL: &str = "\
 INSERT INTO notification_channels (tenant_id, id, kind, description, target, secret, cursor_seq)
 SELECT $1, $2, $3, $4, $5, $6,
        coalesce((SELECT seq FROM events WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1), 0)
-WHERE (SELECT count(*) FROM notification_channels WHERE tenant_id = $1 AND removed_at IS NULL) < $7
+WHERE (SELECT count(*) FROM notification_channels
+       WHERE tenant_id = $1 AND added_seq IS NOT NULL AND removed_at IS NULL) < $7
 RETURNING created_at";
+
+/// In use from its added event on; the cursor starts there.
+const ACTIVATE_CHANNEL: &str = "\
+UPDATE notification_channels SET added_seq = $3, cursor_seq = greatest(cursor_seq, $3)
+WHERE tenant_id = $1 AND id = $2";
+
+const FORGET_CHANNEL: &str =
+    "DELETE FROM notification_channels WHERE tenant_id = $1 AND id = $2 AND added_seq IS NULL";
+
+const REMOVED_SEQ: &str =
+    "UPDATE notification_channels SET removed_seq = $3 WHERE tenant_id = $1 AND id = $2";
 
 const REMOVE_CHANNEL: &str = "\
 WITH removed AS (
-    UPDATE notification_channels SET removed_at = now(), secret = '{}'
-    WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL
+    UPDATE notification_channels SET removed_at = coalesce(removed_at, now()), secret = '{}'
+    WHERE tenant_id = $1 AND id = $2 AND added_seq IS NOT NULL AND removed_seq IS NULL
     RETURNING id
 ), ended AS (
     UPDATE notification_deliveries d
@@ -242,7 +287,8 @@ SELECT id FROM removed";
 
 const LIST_CHANNELS: &str = "\
 SELECT id, kind, description, target, created_at FROM notification_channels
-WHERE tenant_id = $1 AND removed_at IS NULL ORDER BY created_at, id";
+WHERE tenant_id = $1 AND added_seq IS NOT NULL AND removed_at IS NULL
+ORDER BY created_at, id";
 
 /// The tenant's channels, oldest first.
 pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<Channel>, CommandError> {

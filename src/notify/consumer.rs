@@ -40,7 +40,7 @@ FROM notification_channels c
 CROSS JOIN LATERAL (
     SELECT e.seq AS head FROM events e WHERE e.tenant_id = c.tenant_id ORDER BY e.seq DESC LIMIT 1
 ) h
-WHERE c.removed_at IS NULL AND h.head > c.cursor_seq
+WHERE c.added_seq IS NOT NULL AND c.removed_at IS NULL AND h.head > c.cursor_seq
 ORDER BY c.tenant_id, c.id
 LIMIT $1
 FOR UPDATE OF c SKIP LOCKED";

@@ -252,7 +252,7 @@ pub async fn insert(
 const INSERT_CLAIMED: &str = "\
 WITH channel AS (
     SELECT tenant_id, id, kind, target, secret FROM notification_channels
-    WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL
+    WHERE tenant_id = $1 AND id = $2 AND added_seq IS NOT NULL AND removed_at IS NULL
 ), inserted AS (
     INSERT INTO notification_deliveries
         (tenant_id, id, channel_id, event_at, trigger, payload, status, claims, next_attempt_at)

@@ -41,6 +41,7 @@ use uuid::Uuid;
 
 use crate::app::{App, PublicUrl};
 use crate::commands::{CommandError, Context};
+use crate::eventlog::EventLog;
 use crate::push::Hub;
 use channels::Kind;
 use deliveries::{Attempt, Claimed, DeliveryView, Finish};
@@ -176,6 +177,8 @@ pub fn outcomes() -> &'static Outcomes {
 #[derive(Debug)]
 pub struct Notifier {
     pool: PgPool,
+    /// Channel facts are appended to the account stream through the commands.
+    log: EventLog,
     public_url: PublicUrl,
     config: NotifyConfig,
     outbound: Outbound,
@@ -191,11 +194,12 @@ pub fn start(app: &App) {
 }
 
 impl Notifier {
-    pub fn new(pool: PgPool, public_url: PublicUrl, config: NotifyConfig) -> Notifier {
+    pub fn new(log: EventLog, public_url: PublicUrl, config: NotifyConfig) -> Notifier {
         Notifier {
             outbound: Outbound::new(config.allow_private, config.request_timeout),
             smtp: config.smtp.clone(),
-            pool,
+            pool: log.pool().clone(),
+            log,
             public_url,
             config,
         }
