@@ -927,3 +927,108 @@ async fn the_openapi_document_describes_the_notification_routes() {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
 }
+
+/// `switchboard --data-dir <dir> <args>`, which must succeed; its standard output.
+async fn cli(db: &common::TestDb, data_dir: &str, args: &[&str]) -> String {
+    let args: Vec<&str> = [&["--data-dir", data_dir], args].concat();
+    let out = common::switchboard(db, &args, None).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}:\n{stdout}\n{stderr}");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_adds_lists_tests_and_removes_channels() {
+    let db = common::database().await;
+    let tenant = Uuid::new_v4();
+    create_user(&EventLog::new(db.pool.clone()), tenant).await;
+    let data_dir = std::env::temp_dir().join(format!("switchboard-notify-cli-{}", Uuid::new_v4()));
+    let (data_dir, user) = (data_dir.to_str().unwrap().to_owned(), tenant.to_string());
+    let mut receiver = Receiver::webhook(&[]).await;
+    let added = cli(
+        &db,
+        &data_dir,
+        &[
+            "notify",
+            "channels",
+            "add",
+            "--user",
+            &user,
+            "--notify-allow-private",
+            "webhook",
+            receiver.url(),
+        ],
+    )
+    .await;
+    assert!(added.contains("Signing secret (shown once):"), "{added}");
+    receiver.secret(added.lines().last().unwrap()).await;
+    let id = added.split_whitespace().nth(3).unwrap().to_owned();
+    let listed = cli(
+        &db,
+        &data_dir,
+        &["notify", "channels", "list", "--user", &user],
+    )
+    .await;
+    assert!(
+        listed.contains(&id) && listed.contains("webhook"),
+        "{listed}"
+    );
+
+    let tested = cli(
+        &db,
+        &data_dir,
+        &[
+            "notify",
+            "channels",
+            "test",
+            "--user",
+            &user,
+            "--notify-allow-private",
+            &id,
+        ],
+    )
+    .await;
+    assert!(
+        tested.contains("delivered") && tested.contains("attempt 1"),
+        "{tested}"
+    );
+    let hook = receiver.next("WEBHOOK").await;
+    assert_eq!(
+        (hook["verified"].clone(), hook["payload"]["type"].clone()),
+        (json!(true), json!("test"))
+    );
+    let history = cli(
+        &db,
+        &data_dir,
+        &[
+            "notify",
+            "deliveries",
+            "--user",
+            &user,
+            "--status",
+            "delivered",
+        ],
+    )
+    .await;
+    assert!(
+        history.contains("test") && history.contains(": 200"),
+        "{history}"
+    );
+
+    let removed = cli(
+        &db,
+        &data_dir,
+        &["notify", "channels", "remove", "--user", &user, &id],
+    )
+    .await;
+    assert!(removed.contains("Removed channel"), "{removed}");
+    let listed = cli(
+        &db,
+        &data_dir,
+        &["notify", "channels", "list", "--user", &user],
+    )
+    .await;
+    assert!(listed.trim().is_empty(), "{listed}");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
