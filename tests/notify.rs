@@ -1030,5 +1030,8 @@ async fn the_cli_adds_lists_tests_and_removes_channels() {
     )
     .await;
     assert!(listed.trim().is_empty(), "{listed}");
+    // The channel facts fold into the account like any account event, and chain like any.
+    cli(&db, &data_dir, &["projections", "rebuild", "--check"]).await;
+    cli(&db, &data_dir, &["verify"]).await;
     let _ = std::fs::remove_dir_all(&data_dir);
 }

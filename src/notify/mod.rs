@@ -16,7 +16,9 @@
 //! delivery row is due again when its lease ends), several processes deliver each
 //! notification once between them, and receivers deduplicate on the stable delivery id.
 //! Besides the hub's nudges the task wakes when the next retry is due and every
-//! [`SAFETY_LOOK`], the same slow look the push listener keeps for missed notices.
+//! [`SAFETY_LOOK`] (a lease that ran out on a dead process). An idle look is two small
+//! statements (is any channel behind its tenant's log? when is the next delivery due?); under
+//! a stream of commits, one look per [`MIN_LOOK_INTERVAL`] serves them all.
 //! Outbound requests go through the guard in `outbound.rs`.
 
 pub mod channels;
@@ -262,7 +264,9 @@ impl Notifier {
     ) -> Result<Duration, sqlx::Error> {
         let more = self.consume().await?;
         let free = slots.available_permits();
-        if free > 0 {
+        let due = deliveries::next_due(&self.pool).await?;
+        let now = OffsetDateTime::now_utc();
+        if free > 0 && due.is_some_and(|at| at <= now) {
             let claimed =
                 deliveries::claim(&self.pool, free as i64, self.config.lease.as_secs_f64()).await?;
             let full = claimed.len() == free;
@@ -276,24 +280,19 @@ impl Notifier {
                     finished.notify_one();
                 });
             }
-            if full {
-                // More may be due; look again when a slot frees up.
-                return Ok(if more { Duration::ZERO } else { SAFETY_LOOK });
-            }
+            // With every slot busy, look again when one frees up; else see what is due next.
+            return Ok(if full && !more {
+                SAFETY_LOOK
+            } else {
+                Duration::ZERO
+            });
         }
         if more {
             return Ok(Duration::ZERO);
         }
-        let due = deliveries::next_due(&self.pool).await?;
-        let now = OffsetDateTime::now_utc();
         Ok(match due {
-            Some(at) if at <= now => {
-                if free > 0 {
-                    Duration::ZERO
-                } else {
-                    SAFETY_LOOK
-                }
-            }
+            // Due, but every slot is busy: a finishing delivery wakes the loop.
+            Some(at) if at <= now => SAFETY_LOOK,
             Some(at) => Duration::try_from(at - now)
                 .unwrap_or(SAFETY_LOOK)
                 .min(SAFETY_LOOK),

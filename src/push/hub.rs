@@ -120,10 +120,15 @@ impl Hub {
         }
     }
 
-    /// Registered waiters, for tests and metrics.
+    /// Registered waiters of sessions and tenants (parked requests and streams; the
+    /// notifier's watch on every tenant is not one), for tests and metrics.
     pub fn waiters(&self) -> usize {
         let watches = self.watches.lock().expect("not poisoned");
-        watches.values().map(watch::Sender::receiver_count).sum()
+        watches
+            .iter()
+            .filter(|(key, _)| **key != Key::Any)
+            .map(|(_, sender)| sender.receiver_count())
+            .sum()
     }
 }
 
@@ -232,6 +237,7 @@ mod tests {
     async fn a_watch_on_every_tenant_hears_each_of_them() {
         let hub = Hub::new();
         let mut all = hub.watch_all();
+        assert_eq!(hub.waiters(), 0, "the notifier is no parked request");
         hub.announce(notice(Uuid::new_v4(), Uuid::new_v4(), 7));
         assert!(woken(&mut all).await);
         assert!(!woken(&mut all).await);
