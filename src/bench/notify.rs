@@ -24,7 +24,9 @@ use uuid::Uuid;
 
 use super::{BenchDb, Latencies, Server};
 use crate::auth::api_keys;
-use crate::commands::Scope;
+use crate::commands::{self, Context, Scope};
+use crate::domain::UserName;
+use crate::eventlog::EventLog;
 use crate::notify::webhook;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -197,9 +199,18 @@ async fn next(receiver: &mut Receiver) -> Result<Received, BoxError> {
         .ok_or_else(|| "the receiver stopped".into())
 }
 
+/// A new user (channels are facts on its account) and a key for it.
 async fn tenant(db: &BenchDb, keys: &crate::auth::SigningKeys) -> Result<String, BoxError> {
-    let (_, token) =
-        api_keys::create(&db.pool, keys, Uuid::new_v4(), "bench", Scope::Agent, None).await?;
+    let user = Uuid::new_v4();
+    let name = UserName::parse("name", "bench")?;
+    commands::create_user(
+        &EventLog::new(db.pool.clone()),
+        &Context::system(user),
+        name,
+        None,
+    )
+    .await?;
+    let (_, token) = api_keys::create(&db.pool, keys, user, "bench", Scope::Agent, None).await?;
     Ok(token)
 }
 
