@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
 use crate::eventlog::EventLog;
+use crate::notify::{Notifier, NotifyConfig};
 use crate::push::Hub;
 use crate::push::listener::{self, Listeners};
 
@@ -24,20 +25,28 @@ pub struct App {
     pub hub: Arc<Hub>,
     /// MCP tool calls in flight on this process, reachable by a cancellation from any node.
     pub mcp_calls: Arc<crate::mcp::Calls>,
+    /// Notification channels and deliveries; its task delivers while the app runs.
+    pub notifier: Arc<Notifier>,
     /// Cancelled when the server begins to shut down: parked requests answer at once.
     pub shutdown: CancellationToken,
 }
 
 impl App {
-    /// The app, with this process's LISTEN connection and safety net started (they stop on
-    /// shutdown). Call inside the runtime.
+    /// The app, with this process's LISTEN connection, safety net and notifier started (they
+    /// stop on shutdown). Call inside the runtime.
     pub fn start(config: Config, log: EventLog, auth: Arc<Authenticator>) -> App {
+        let notifier = Arc::new(Notifier::new(
+            log.clone(),
+            config.public_url.clone(),
+            config.notify.clone(),
+        ));
         let app = App {
             config,
             mcp_calls: crate::mcp::Calls::new(log.pool().clone()),
             log,
             auth,
             hub: Hub::new(),
+            notifier,
             shutdown: CancellationToken::new(),
         };
         let listeners = Listeners {
@@ -47,6 +56,7 @@ impl App {
             subscribers: vec![app.mcp_calls.subscriber()],
         };
         listener::start(app.log.pool().clone(), listeners, app.shutdown.clone());
+        crate::notify::start(&app);
         app
     }
 }
@@ -80,6 +90,8 @@ pub struct Config {
     pub public_url: PublicUrl,
     /// The Bearer token `GET /metrics` requires; `None` serves metrics to anyone.
     pub metrics_token: Option<String>,
+    /// Notification delivery.
+    pub notify: NotifyConfig,
 }
 
 impl Default for Config {
@@ -92,6 +104,7 @@ impl Default for Config {
             mcp: crate::mcp::McpConfig::default(),
             public_url: PublicUrl::local(8080),
             metrics_token: None,
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -153,6 +166,11 @@ impl PublicUrl {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         })
+    }
+
+    /// The host name (or address) people reach the server at.
+    pub fn host_name(&self) -> &str {
+        self.0.host_str().unwrap_or("localhost")
     }
 
     /// The path prefix the server is mounted under (`/` unless a proxy adds one).

@@ -76,3 +76,90 @@ impl ServerArgs {
         Client::new(&self.url, &self.api_key, &user_agent)
     }
 }
+
+/// Notification delivery (see `crate::notify`).
+#[derive(Args, Clone, Debug)]
+pub struct NotifyArgs {
+    /// SMTP server for email channels: `smtp://host:port` (plain), `smtps://user:pass@host`
+    /// (TLS) or `smtp://host:587?tls=required` (STARTTLS). Unset: no email channels.
+    #[arg(long, env = "SWITCHBOARD_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of notification emails (default `switchboard@<public host>`).
+    #[arg(long, env = "SWITCHBOARD_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+
+    /// Allow webhook and push targets on loopback and private addresses (link-local and
+    /// metadata addresses stay refused).
+    #[arg(long, env = "SWITCHBOARD_NOTIFY_ALLOW_PRIVATE")]
+    pub notify_allow_private: bool,
+
+    /// VAPID private key for web push (PKCS#8 PEM). Unset: generated in the data directory.
+    #[arg(long, env = "SWITCHBOARD_VAPID_PRIVATE_KEY", hide_env_values = true)]
+    pub vapid_private_key: Option<String>,
+
+    /// Pauses between failed delivery attempts (the last repeats).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_NOTIFY_RETRY",
+        default_value = "1s,5s,30s,2m,10m,30m,1h,2h,4h"
+    )]
+    pub notify_retry: String,
+
+    /// How long after its creation a failing delivery is given up (marked failed).
+    #[arg(long, env = "SWITCHBOARD_NOTIFY_GIVE_UP", default_value = "24h")]
+    pub notify_give_up: String,
+
+    /// Longest one webhook, push or SMTP exchange may take.
+    #[arg(long, env = "SWITCHBOARD_NOTIFY_TIMEOUT", default_value = "10s")]
+    pub notify_timeout: String,
+
+    /// How long a delivery stays reserved for the process that claimed it (a process that
+    /// dies mid-delivery leaves it to another after this); longer than the timeout.
+    #[arg(long, env = "SWITCHBOARD_NOTIFY_LEASE", default_value = "60s")]
+    pub notify_lease: String,
+}
+
+impl NotifyArgs {
+    /// The notifier's configuration; links and the SMTP greeting use `public_url`. The flag
+    /// is true when a VAPID key pair was just generated in `data_dir`.
+    pub fn config(
+        &self,
+        data_dir: &std::path::Path,
+        public_url: &crate::app::PublicUrl,
+    ) -> Result<(crate::notify::NotifyConfig, bool), String> {
+        use crate::notify::{self, NotifyConfig, RetrySchedule, email::Smtp, web_push::VapidKey};
+        let request_timeout = notify::parse_duration(&self.notify_timeout)?;
+        let lease = notify::parse_duration(&self.notify_lease)?;
+        if lease <= request_timeout {
+            return Err(format!(
+                "--notify-lease ({}) must be longer than --notify-timeout ({})",
+                self.notify_lease, self.notify_timeout
+            ));
+        }
+        let host = public_url.host_name();
+        let smtp = match &self.smtp_url {
+            None => None,
+            Some(url) => {
+                let from = self
+                    .smtp_from
+                    .clone()
+                    .unwrap_or_else(|| format!("Switchboard <switchboard@{host}>"));
+                Some(Smtp::new(url, &from, host, request_timeout)?)
+            }
+        };
+        let (vapid, generated) = VapidKey::load(self.vapid_private_key.as_deref(), data_dir)?;
+        Ok((
+            NotifyConfig {
+                smtp,
+                allow_private: self.notify_allow_private,
+                retry: RetrySchedule::parse(&self.notify_retry, &self.notify_give_up)?,
+                lease,
+                request_timeout,
+                concurrency: notify::CONCURRENCY,
+                vapid: std::sync::Arc::new(vapid),
+            },
+            generated,
+        ))
+    }
+}

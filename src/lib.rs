@@ -2,8 +2,9 @@
 //!
 //! The tree follows the data: `eventlog` (the append-only, hash-chained log and the inline
 //! projection update) → `commands` (the one domain API) → the interfaces (`http` for REST,
-//! `mcp`, `inbox` for people), which share what `app` composes and never reach into each other. Read models live
-//! in the `projections` crate; `push` wakes waiters; `database` finds or provisions
+//! `mcp`, `inbox` for people), which share what `app` composes and never reach into each other.
+//! Read models live in the `projections` crate; `push` wakes waiters; `notify` consumes the log
+//! into notifications for people (webhooks, email, web push); `database` finds or provisions
 //! PostgreSQL; `auth` says who is calling; `wire` holds the JSON shapes clients see.
 
 pub mod app;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod inbox;
 pub mod mcp;
 pub mod metrics;
+pub mod notify;
 pub mod push;
 pub mod telemetry;
 pub mod timestamp;

@@ -61,6 +61,9 @@ pub fn apply(state: Option<Account>, recorded: &RecordedEvent) -> Result<Account
                 account.email = renamed.email.clone();
             }
         }
+        // Channels themselves (targets, secrets) live outside the log; the account only
+        // records that they came and went.
+        Event::NotificationChannelAdded(_) | Event::NotificationChannelRemoved(_) => {}
         _ => return Err(fail("a session event on the account stream")),
     }
     account.version = recorded.stream_version;
@@ -102,7 +105,15 @@ mod tests {
         assert_eq!(account.name, "Ada L.");
         assert_eq!(account.email.as_deref(), Some("ada@example.com"));
         assert_eq!(account.version, 2);
+        let added = Event::NotificationChannelAdded(crate::NotificationChannelAdded {
+            channel_id: Uuid::nil(),
+            kind: "email".into(),
+            description: "email to …@example.com".into(),
+        });
+        let account = apply(Some(account), &recorded(tenant, tenant, 3, added.clone())).unwrap();
+        assert_eq!((account.version, account.name.as_str()), (3, "Ada L."));
+        assert!(apply(None, &recorded(tenant, tenant, 1, added)).is_err());
         assert!(apply(None, &recorded(tenant, Uuid::new_v4(), 1, created.clone())).is_err());
-        assert!(apply(Some(account), &recorded(tenant, tenant, 3, created)).is_err());
+        assert!(apply(Some(account), &recorded(tenant, tenant, 4, created)).is_err());
     }
 }

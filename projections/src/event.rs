@@ -24,6 +24,8 @@ pub enum Event {
     MessagesReturned(MessagesReturned),
     UserCreated(UserCreated),
     UserRenamed(UserRenamed),
+    NotificationChannelAdded(NotificationChannelAdded),
+    NotificationChannelRemoved(NotificationChannelRemoved),
 }
 
 /// The tenant's account came into being: the first event of its account stream.
@@ -40,6 +42,23 @@ pub struct UserRenamed {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+}
+
+/// The account gained a notification channel. Only what may be shown is recorded: the
+/// target and its secret (webhook URL and signing secret, push keys, email address) are not.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotificationChannelAdded {
+    pub channel_id: Uuid,
+    /// `webhook`, `email` or `web_push`.
+    pub kind: String,
+    /// The webhook's origin, the push service, or the mailbox's domain.
+    pub description: String,
+}
+
+/// The account's notification channel was removed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotificationChannelRemoved {
+    pub channel_id: Uuid,
 }
 
 /// A session came into being; the first event of every stream.
@@ -191,13 +210,21 @@ impl Event {
             Event::MessagesReturned(_) => "messages_returned",
             Event::UserCreated(_) => "user_created",
             Event::UserRenamed(_) => "user_renamed",
+            Event::NotificationChannelAdded(_) => "notification_channel_added",
+            Event::NotificationChannelRemoved(_) => "notification_channel_removed",
         }
     }
 
     /// True for events about the tenant's account rather than one session. They live on the
     /// account stream, whose id is the tenant id.
     pub fn is_account_event(&self) -> bool {
-        matches!(self, Event::UserCreated(_) | Event::UserRenamed(_))
+        matches!(
+            self,
+            Event::UserCreated(_)
+                | Event::UserRenamed(_)
+                | Event::NotificationChannelAdded(_)
+                | Event::NotificationChannelRemoved(_)
+        )
     }
 
     /// The JSON stored in the `data` column.
@@ -213,6 +240,8 @@ impl Event {
             Event::MessagesReturned(d) => serde_json::to_string(d),
             Event::UserCreated(d) => serde_json::to_string(d),
             Event::UserRenamed(d) => serde_json::to_string(d),
+            Event::NotificationChannelAdded(d) => serde_json::to_string(d),
+            Event::NotificationChannelRemoved(d) => serde_json::to_string(d),
         };
         data.expect("event data always serializes")
     }
@@ -242,6 +271,12 @@ impl Event {
             "messages_returned" => parse(event_type, data, Event::MessagesReturned),
             "user_created" => parse(event_type, data, Event::UserCreated),
             "user_renamed" => parse(event_type, data, Event::UserRenamed),
+            "notification_channel_added" => {
+                parse(event_type, data, Event::NotificationChannelAdded)
+            }
+            "notification_channel_removed" => {
+                parse(event_type, data, Event::NotificationChannelRemoved)
+            }
             other => Err(UnknownEvent {
                 event_type: other.to_owned(),
                 reason: "unknown event type".to_owned(),
@@ -299,6 +334,14 @@ mod tests {
             Event::UserRenamed(UserRenamed {
                 name: "Ada L.".into(),
                 email: None,
+            }),
+            Event::NotificationChannelAdded(NotificationChannelAdded {
+                channel_id: Uuid::nil(),
+                kind: "webhook".into(),
+                description: "https://hooks.example.com".into(),
+            }),
+            Event::NotificationChannelRemoved(NotificationChannelRemoved {
+                channel_id: Uuid::nil(),
             }),
         ];
         for event in events {

@@ -58,7 +58,9 @@ pub fn messages<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Vec<
             | Event::GitDiffUpdated(_)
             | Event::SessionEnded(_)
             | Event::UserCreated(_)
-            | Event::UserRenamed(_) => {}
+            | Event::UserRenamed(_)
+            | Event::NotificationChannelAdded(_)
+            | Event::NotificationChannelRemoved(_) => {}
         }
     }
     out

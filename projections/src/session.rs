@@ -145,9 +145,11 @@ pub fn apply(
     let session = &mut state.session;
     let open = session.status != SessionStatus::Completed;
     match &recorded.event {
-        Event::SessionStarted(_) | Event::UserCreated(_) | Event::UserRenamed(_) => {
-            unreachable!("handled above")
-        }
+        Event::SessionStarted(_)
+        | Event::UserCreated(_)
+        | Event::UserRenamed(_)
+        | Event::NotificationChannelAdded(_)
+        | Event::NotificationChannelRemoved(_) => unreachable!("handled above"),
         Event::AgentMessage(message) => {
             if open {
                 session.status = if message.requires_user_input {

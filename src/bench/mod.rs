@@ -5,17 +5,22 @@
 pub mod append;
 pub mod audit;
 pub mod inbox;
+pub mod notify;
 pub mod push;
 pub mod rest;
 
+use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 
+use crate::auth::SigningKeys;
 use crate::database::{self, Binaries, Database, DatabaseError};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Name of the scratch database benchmarks use inside the embedded cluster.
 pub const BENCH_DATABASE: &str = "switchboard_bench";
@@ -212,4 +217,77 @@ pub async fn raw_insert_ceiling(
         .await
         .map_err(|e| e.to_string())?;
     pgbench_tps
+}
+
+/// A fresh Ed25519 token key pair: the keys, and their public and private PEM text (for a
+/// server under test started as a process).
+pub fn scratch_keys() -> Result<(SigningKeys, String, String), BoxError> {
+    let key_dir =
+        std::env::temp_dir().join(format!("switchboard-bench-keys-{}", uuid::Uuid::new_v4()));
+    let (keys, _) = SigningKeys::load(None, None, &key_dir)?;
+    let public = std::fs::read_to_string(key_dir.join("jwt-ed25519-public.pem"));
+    let private = std::fs::read_to_string(key_dir.join("jwt-ed25519-private.pem"));
+    let _ = std::fs::remove_dir_all(&key_dir);
+    Ok((keys, public?, private?))
+}
+
+/// A `switchboard serve` child process on the bench database, with `args` added to its
+/// command line; its data directory is a scratch one, removed with it.
+pub struct Server {
+    child: Child,
+    data_dir: PathBuf,
+    pub address: String,
+}
+
+impl Server {
+    pub fn start(db: &BenchDb, keys: (&str, &str), args: &[&str]) -> Result<Server, BoxError> {
+        let data_dir =
+            std::env::temp_dir().join(format!("switchboard-bench-node-{}", uuid::Uuid::new_v4()));
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--port", "0", "--host", "127.0.0.1"])
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env("SWITCHBOARD_DATA_DIR", &data_dir)
+            .env("JWT_PUBLIC_KEY", keys.0)
+            .env("JWT_PRIVATE_KEY", keys.1)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let address = lines.by_ref().map_while(Result::ok).find_map(|l| {
+            l.strip_prefix("Switchboard listening on ")
+                .map(|a| a.trim().to_owned())
+        });
+        std::thread::spawn(move || lines.for_each(drop));
+        let mut server = Server {
+            child,
+            data_dir,
+            address: String::new(),
+        };
+        server.address = address.ok_or("the server did not start")?;
+        Ok(server)
+    }
+
+    /// Resident memory in MiB, from /proc.
+    pub fn rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
 }

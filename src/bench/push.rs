@@ -11,8 +11,6 @@
 //!
 //! each for every NOTIFY placement asked for (`--notify`).
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,8 +20,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{BenchDb, Latencies};
-use crate::auth::{SigningKeys, api_keys};
+use super::{BenchDb, Latencies, Server};
+use crate::auth::api_keys;
 use crate::commands::Scope;
 use crate::eventlog::NotifyMode;
 
@@ -96,74 +94,6 @@ async fn fill_log(db: &BenchDb, events: u64) -> Result<(), BoxError> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// A `switchboard serve` child process on the bench database.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(db: &BenchDb, keys: (&str, &str), notify: NotifyMode) -> Result<Server, BoxError> {
-        let notify = match notify {
-            NotifyMode::InTransaction => "in-transaction",
-            NotifyMode::AfterCommit => "after-commit",
-            NotifyMode::Coalesced => "coalesced",
-        };
-        let mut child = Command::new(std::env::current_exe()?)
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--host",
-                "127.0.0.1",
-                "--notify",
-                notify,
-            ])
-            .env("DATABASE_URL", &db.url)
-            .env("JWT_PUBLIC_KEY", keys.0)
-            .env("JWT_PRIVATE_KEY", keys.1)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let address = lines.by_ref().map_while(Result::ok).find_map(|l| {
-            l.strip_prefix("Switchboard listening on ")
-                .map(|a| a.trim().to_owned())
-        });
-        std::thread::spawn(move || lines.for_each(drop));
-        match address {
-            Some(address) => Ok(Server { child, address }),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err("the server did not start".into())
-            }
-        }
-    }
-
-    /// Resident memory in MiB, from /proc.
-    fn rss_mib(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kib: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kib / 1024.0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// An agent with a question out: its session, its tenant's key, the message it has read up to.
@@ -476,11 +406,7 @@ pub async fn run(db: &BenchDb, args: &PushArgs) -> Result<(), BoxError> {
     if args.log_events > 0 {
         fill_log(db, args.log_events).await?;
     }
-    let key_dir = std::env::temp_dir().join(format!("switchboard-bench-keys-{}", Uuid::new_v4()));
-    let (keys, _) = SigningKeys::load(None, None, &key_dir)?;
-    let public = std::fs::read_to_string(key_dir.join("jwt-ed25519-public.pem"))?;
-    let private = std::fs::read_to_string(key_dir.join("jwt-ed25519-private.pem"))?;
-    let _ = std::fs::remove_dir_all(&key_dir);
+    let (keys, public, private) = super::scratch_keys()?;
     let mut tokens = Vec::new();
     for _ in 0..args.tenants.max(1) {
         let (_, token) =
@@ -493,7 +419,12 @@ pub async fn run(db: &BenchDb, args: &PushArgs) -> Result<(), BoxError> {
 
     for notify in &args.notify {
         println!("push benchmark, NOTIFY {notify:?}:");
-        let server = Server::start(db, (&public, &private), *notify)?;
+        let mode = match notify {
+            NotifyMode::InTransaction => "in-transaction",
+            NotifyMode::AfterCommit => "after-commit",
+            NotifyMode::Coalesced => "coalesced",
+        };
+        let server = Server::start(db, (&public, &private), &["--notify", mode])?;
         let client = Arc::new(Client {
             http: http.clone(),
             base: server.address.clone(),

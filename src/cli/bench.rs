@@ -17,6 +17,8 @@ pub enum BenchCommand {
     Rest(bench::rest::RestArgs),
     /// Reply → waiting agent latency, throughput and idle cost of parked long-polls.
     Push(bench::push::PushArgs),
+    /// Question → webhook latency and deliveries per second with 100 channels.
+    Notify(bench::notify::NotifyArgs),
     /// Replay, verify, export and projection rebuild over a generated log (1M events).
     Audit(bench::audit::AuditArgs),
     /// A question's commit → its row in an inbox open in Chromium; the inbox's first load.
@@ -51,6 +53,12 @@ pub async fn run(db_args: &DatabaseArgs, command: BenchCommand) -> Outcome {
         BenchCommand::Inbox(args) => {
             let db = BenchDb::open(db_args.database_url.as_deref(), &db_args.data_dir, 8).await?;
             let outcome = bench::inbox::run(&db, &db_args.data_dir, &args).await;
+            db.close().await;
+            outcome?;
+        }
+        BenchCommand::Notify(args) => {
+            let db = BenchDb::open(db_args.database_url.as_deref(), &db_args.data_dir, 4).await?;
+            let outcome = bench::notify::run(&db, &args).await;
             db.close().await;
             outcome?;
         }

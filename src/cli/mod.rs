@@ -12,6 +12,7 @@ mod keys;
 mod log;
 mod login_link;
 mod mcp_stdio;
+mod notify;
 mod projections;
 mod reply;
 mod serve;
@@ -86,6 +87,9 @@ pub enum Command {
     Watch(watch::WatchArgs),
     /// Speak MCP on stdin/stdout, forwarding to a remote server's REST API.
     McpStdio(mcp_stdio::McpStdioArgs),
+    /// Notification channels and deliveries of a user.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
     /// Measure throughput and latency against a real PostgreSQL.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -113,6 +117,7 @@ impl Cli {
             Command::Verify(args) => verify::run(&self.db, args).await,
             Command::Export(args) => audit::export(&self.db, args).await,
             Command::Replay(args) => audit::replay(&self.db, args).await,
+            Command::Notify(command) => notify::run(&self.db, command).await,
             Command::Bench(command) => bench::run(&self.db, command).await,
             Command::Ask(args) => ask::run(args).await,
             Command::Log(args) => log::run(args).await,

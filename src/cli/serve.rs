@@ -15,7 +15,7 @@ use crate::app::{self, App, AppState, Config, PublicUrl};
 use crate::auth::web_sessions::{self, DEFAULT_LINK_MINUTES};
 use crate::auth::{Authenticator, api_keys};
 use crate::commands::{self, Scope};
-use crate::config::{DatabaseArgs, KeyArgs};
+use crate::config::{DatabaseArgs, KeyArgs, NotifyArgs};
 use crate::domain::UserName;
 use crate::eventlog::{EventLog, NotifyMode};
 use crate::http;
@@ -33,6 +33,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     keys: KeyArgs,
+
+    #[command(flatten)]
+    notifications: NotifyArgs,
 
     /// Largest request body in bytes.
     #[arg(long, env = "SWITCHBOARD_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
@@ -169,6 +172,13 @@ async fn serve(
             super::login_link::login_url(&public_url, &link.token),
         );
     }
+    let (notify, generated) = args.notifications.config(&db_args.data_dir, &public_url)?;
+    if generated {
+        tracing::info!(
+            "generated a VAPID key pair for web push in {}",
+            db_args.data_dir.display()
+        );
+    }
     let auth = Arc::new(Authenticator::new(Arc::new(keys), db.pool.clone()));
     let mcp = mcp_config(args, &public_url)?;
     let config = Config {
@@ -176,6 +186,7 @@ async fn serve(
         cors_origins,
         public_url,
         metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
+        notify,
         mcp,
         ..Config::default()
     };

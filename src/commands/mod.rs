@@ -11,6 +11,7 @@ mod answer;
 mod end_session;
 mod heartbeat;
 mod idempotency;
+mod notification_channel;
 mod pending;
 mod request_input;
 mod return_undelivered;
@@ -21,6 +22,7 @@ pub use agent_message::{AgentMessageInput, AgentMessageSent, send_agent_message}
 pub use answer::{Answer, Said, reply_to, wait_for_answer};
 pub use end_session::{SessionEndedResult, end_session};
 pub use heartbeat::{Heartbeat, heartbeat};
+pub use notification_channel::{record_channel_added, record_channel_removed};
 pub use pending::{Pending, PendingStatus, pending, wait_for_pending};
 pub use request_input::{InputRequestedResult, request_input};
 pub use return_undelivered::{Undelivered, return_undelivered};
@@ -101,7 +103,8 @@ impl Context {
         }
     }
 
-    fn require_write(&self) -> Result<(), CommandError> {
+    /// Refuse keys that may only read.
+    pub fn require_write(&self) -> Result<(), CommandError> {
         match self.scope {
             Scope::Agent => Ok(()),
             Scope::Audit => Err(CommandError::Forbidden(

@@ -14,12 +14,12 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::app::{AppState, Config};
-use routes::{audit, messages, service, sessions, streams};
+use routes::{audit, messages, notifications, service, sessions, streams};
 
 /// The REST service with `others` (interfaces of their own, such as MCP) mounted beside it,
 /// under the layers every request passes (body limit, CORS, request id, its log line and
@@ -50,7 +50,28 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
         .route("/auth/verify", get(service::verify_auth))
         .route("/events", get(audit::events))
         .route("/events/export", get(audit::export))
-        .route("/events/verify", get(audit::verify));
+        .route("/events/verify", get(audit::verify))
+        .route(
+            "/notifications/channels",
+            post(notifications::add_channel).get(notifications::list_channels),
+        )
+        .route(
+            "/notifications/channels/{channel_id}",
+            delete(notifications::remove_channel),
+        )
+        .route(
+            "/notifications/channels/{channel_id}/test",
+            post(notifications::test_channel),
+        )
+        .route("/notifications/deliveries", get(notifications::deliveries))
+        .route(
+            "/notifications/settings",
+            get(notifications::get_settings).put(notifications::put_settings),
+        )
+        .route(
+            "/notifications/vapid-public-key",
+            get(notifications::vapid_public_key),
+        );
 
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
@@ -82,6 +103,7 @@ fn cors(config: &Config) -> CorsLayer {
             Method::GET,
             Method::POST,
             Method::PATCH,
+            Method::PUT,
             Method::DELETE,
             Method::OPTIONS,
         ])

@@ -421,7 +421,10 @@ fn item(stored: &StoredEvent, asked: &[Uuid], now: OffsetDateTime) -> Markup {
         Event::GitDiffUpdated(d) if d.git_diff.is_empty() => system("Changes cleared"),
         Event::GitDiffUpdated(_) => system("Changes updated"),
         // Account events are not about a session.
-        Event::UserCreated(_) | Event::UserRenamed(_) => html! {},
+        Event::UserCreated(_)
+        | Event::UserRenamed(_)
+        | Event::NotificationChannelAdded(_)
+        | Event::NotificationChannelRemoved(_) => html! {},
     }
 }
 

@@ -23,6 +23,8 @@ use super::notice::Notice;
 enum Key {
     Session(Uuid, Uuid),
     Tenant(Uuid),
+    /// Every tenant: the notifier, which consumes the whole log.
+    Any,
 }
 
 /// Highest sequence number announced, and how many resyncs there have been.
@@ -62,6 +64,11 @@ impl Hub {
         self.watch(Key::Tenant(tenant_id))
     }
 
+    /// Register for news of any tenant's sessions.
+    pub fn watch_all(self: &Arc<Self>) -> Watch {
+        self.watch(Key::Any)
+    }
+
     fn watch(self: &Arc<Self>, key: Key) -> Watch {
         let mut watches = self.watches.lock().expect("not poisoned");
         let sender = watches
@@ -81,7 +88,8 @@ impl Hub {
     }
 
     /// A commit happened: nudge the session's and the tenant's waiters, unless this sequence
-    /// number (or a later one) was announced already. True when it was news to a waiter.
+    /// number (or a later one) was announced already, and the watchers of every tenant. True
+    /// when it was news to a waiter of the session or tenant.
     pub fn announce(&self, notice: Notice) -> bool {
         let watches = self.watches.lock().expect("not poisoned");
         let mut news_to_someone = false;
@@ -99,6 +107,11 @@ impl Hub {
                 });
             }
         }
+        // Sequence numbers are per tenant, so they say nothing across tenants: every notice
+        // is news (a waiter that has not waited since sees several as one).
+        if let Some(sender) = watches.get(&Key::Any) {
+            sender.send_modify(|news| news.seq += 1);
+        }
         news_to_someone
     }
 
@@ -110,10 +123,15 @@ impl Hub {
         }
     }
 
-    /// Registered waiters, for tests and metrics.
+    /// Registered waiters of sessions and tenants (parked requests and streams; the
+    /// notifier's watch on every tenant is not one), for tests and metrics.
     pub fn waiters(&self) -> usize {
         let watches = self.watches.lock().expect("not poisoned");
-        watches.values().map(watch::Sender::receiver_count).sum()
+        watches
+            .iter()
+            .filter(|(key, _)| **key != Key::Any)
+            .map(|(_, sender)| sender.receiver_count())
+            .sum()
     }
 }
 
@@ -216,6 +234,20 @@ mod tests {
         assert!(woken(&mut slow).await);
         hub.announce(notice(tenant, session, 11));
         assert!(woken(&mut quick).await);
+    }
+
+    #[tokio::test]
+    async fn a_watch_on_every_tenant_hears_each_of_them() {
+        let hub = Hub::new();
+        let mut all = hub.watch_all();
+        assert_eq!(hub.waiters(), 0, "the notifier is no parked request");
+        hub.announce(notice(Uuid::new_v4(), Uuid::new_v4(), 7));
+        assert!(woken(&mut all).await);
+        assert!(!woken(&mut all).await);
+        hub.announce(notice(Uuid::new_v4(), Uuid::new_v4(), 1));
+        hub.announce(notice(Uuid::new_v4(), Uuid::new_v4(), 1));
+        assert!(woken(&mut all).await);
+        assert!(!woken(&mut all).await);
     }
 
     #[test]

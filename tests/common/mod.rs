@@ -40,6 +40,8 @@ struct Server {
     cluster: Option<Cluster>,
     /// The Ed25519 pair (public, private PEM) every test server of this binary uses.
     key_pems: (String, String),
+    /// Data directory for servers started as processes (their generated VAPID key).
+    node_data: std::path::PathBuf,
 }
 
 static SERVER: OnceCell<Server> = OnceCell::const_new();
@@ -109,6 +111,7 @@ async fn start_server() -> Server {
         template,
         cluster,
         key_pems,
+        node_data: scratch.join("node-data"),
     }
 }
 
@@ -367,6 +370,7 @@ impl ServerProcess {
         command
             .args(["serve", "--port", &port.to_string(), "--host", "127.0.0.1"])
             .env("DATABASE_URL", url)
+            .env("SWITCHBOARD_DATA_DIR", &server().await.node_data)
             .env("JWT_PUBLIC_KEY", public)
             .env("JWT_PRIVATE_KEY", private)
             .stdout(Stdio::piped());
@@ -419,6 +423,12 @@ impl ServerProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// SIGKILL: the process dies wherever it is, as in a crash.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// SIGTERM, then wait for the exit status.

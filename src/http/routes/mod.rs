@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod messages;
+pub mod notifications;
 pub mod service;
 pub mod sessions;
 pub mod streams;

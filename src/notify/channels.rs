@@ -1,0 +1,318 @@
+//! Channels: where a tenant's people are reached. Adding one checks the target (the outbound
+//! guard for URLs, an SMTP server for email), keeps its target and secret in
+//! `notification_channels` only, and records the fact (`notification_channel_added`: id, kind,
+//! description) on the account stream; its cursor starts at that event, so a new channel hears
+//! about what happens from then on. Removing one wipes its secret, ends its pending deliveries
+//! and records `notification_channel_removed`.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::Notifier;
+use super::email;
+use super::web_push::Subscription;
+use super::webhook;
+use crate::commands::{self, CommandError, Context};
+use crate::domain::InvalidInput;
+
+/// Most channels one tenant may have.
+pub const MAX_CHANNELS: i64 = 200;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Webhook,
+    Email,
+    WebPush,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Webhook => "webhook",
+            Kind::Email => "email",
+            Kind::WebPush => "web_push",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Kind> {
+        [Kind::Webhook, Kind::Email, Kind::WebPush]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// A channel as someone asks for it, before its target is checked.
+#[derive(Clone, Debug)]
+pub enum NewChannel {
+    Webhook {
+        url: String,
+    },
+    Email {
+        to: String,
+    },
+    WebPush {
+        endpoint: String,
+        p256dh: String,
+        auth: String,
+    },
+}
+
+/// A channel as listed: nothing secret.
+#[derive(Clone, Debug, Serialize)]
+pub struct Channel {
+    pub id: Uuid,
+    pub kind: Kind,
+    /// The webhook's origin, the push service, or the mailbox's domain.
+    pub description: String,
+    /// The email address (email channels only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A channel just added, with its signing secret (webhooks) shown this once.
+#[derive(Clone, Debug, Serialize)]
+pub struct Added {
+    #[serde(flatten)]
+    pub channel: Channel,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// A checked target, ready to store.
+struct Target {
+    kind: Kind,
+    description: String,
+    target: String,
+    secret: Value,
+    /// Shown once to whoever added the channel.
+    shown_secret: Option<String>,
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> CommandError {
+    CommandError::Invalid(InvalidInput::new(field, reason))
+}
+
+impl Notifier {
+    async fn check(&self, new: NewChannel) -> Result<Target, CommandError> {
+        match new {
+            NewChannel::Webhook { url } => {
+                let url = self.checked_url("url", &url).await?;
+                let secret = webhook::new_secret();
+                Ok(Target {
+                    kind: Kind::Webhook,
+                    description: url.origin().ascii_serialization(),
+                    target: url.to_string(),
+                    secret: json!({ "whsec": secret }),
+                    shown_secret: Some(secret),
+                })
+            }
+            NewChannel::Email { to } => {
+                if self.smtp.is_none() {
+                    return Err(CommandError::BadRequest(
+                        "this server cannot send email: its operator has not set --smtp-url".into(),
+                    ));
+                }
+                let to = email::parse_address(&to).map_err(|e| invalid("to", e))?;
+                let domain = to.rsplit_once('@').map_or("", |(_, d)| d).to_owned();
+                Ok(Target {
+                    kind: Kind::Email,
+                    description: format!("email to …@{domain}"),
+                    target: to,
+                    secret: json!({}),
+                    shown_secret: None,
+                })
+            }
+            NewChannel::WebPush {
+                endpoint,
+                p256dh,
+                auth,
+            } => {
+                let url = self.checked_url("subscription.endpoint", &endpoint).await?;
+                let subscription = Subscription::parse(url.clone(), &p256dh, &auth)
+                    .map_err(|e| invalid("subscription", e))?;
+                Ok(Target {
+                    kind: Kind::WebPush,
+                    description: url.origin().ascii_serialization(),
+                    target: url.to_string(),
+                    secret: subscription.keys_json(),
+                    shown_secret: None,
+                })
+            }
+        }
+    }
+
+    /// A URL the guard allows now (its name resolves to allowed addresses only).
+    async fn checked_url(&self, field: &str, text: &str) -> Result<url::Url, CommandError> {
+        if text.len() > 2048 || text.contains('\0') {
+            return Err(invalid(field, "must be a URL of at most 2048 characters"));
+        }
+        let url = self
+            .outbound
+            .check(text)
+            .map_err(|e| CommandError::BadRequest(format!("{field}: {e}")))?;
+        self.outbound
+            .resolve(&url)
+            .await
+            .map_err(|e| CommandError::BadRequest(format!("{field}: {e}")))?;
+        Ok(url)
+    }
+
+    /// Add a channel for the caller's tenant: the row (with its secret) first, then the
+    /// `notification_channel_added` event; the channel is used from that event on.
+    pub async fn add_channel(&self, ctx: &Context, new: NewChannel) -> Result<Added, CommandError> {
+        ctx.require_write()?;
+        let target = self.check(new).await?;
+        let id = Uuid::now_v7();
+        let row: Option<(OffsetDateTime,)> = sqlx::query_as(INSERT_CHANNEL)
+            .bind(ctx.tenant_id)
+            .bind(id)
+            .bind(target.kind.as_str())
+            .bind(&target.description)
+            .bind(&target.target)
+            .bind(&target.secret)
+            .bind(MAX_CHANNELS)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
+        let Some((created_at,)) = row else {
+            return Err(CommandError::Conflict(format!(
+                "a tenant may have at most {MAX_CHANNELS} notification channels; remove one first"
+            )));
+        };
+        let kind = target.kind.as_str();
+        let recorded =
+            commands::record_channel_added(&self.log, ctx, id, kind, &target.description).await;
+        let seq = match recorded {
+            Ok(seq) => seq,
+            Err(e) => {
+                // Never used without its event: take the row back.
+                let _ = sqlx::query(FORGET_CHANNEL)
+                    .bind(ctx.tenant_id)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await;
+                return Err(e);
+            }
+        };
+        sqlx::query(ACTIVATE_CHANNEL)
+            .bind(ctx.tenant_id)
+            .bind(id)
+            .bind(seq)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+        tracing::info!(tenant = %ctx.tenant_id, channel = %id, kind = target.kind.as_str(),
+            "notification channel added");
+        Ok(Added {
+            channel: Channel {
+                id,
+                kind: target.kind,
+                description: target.description,
+                to: (target.kind == Kind::Email).then_some(target.target),
+                created_at,
+            },
+            secret: target.shown_secret,
+        })
+    }
+
+    /// Remove one of the caller's channels: it stops at once (its secret is wiped, its
+    /// pending deliveries end as skipped), then the `notification_channel_removed` event is
+    /// appended. A removal whose event could not be appended is completed by the next try.
+    pub async fn remove_channel(&self, ctx: &Context, id: Uuid) -> Result<(), CommandError> {
+        ctx.require_write()?;
+        let removed: Option<Uuid> = sqlx::query_scalar(REMOVE_CHANNEL)
+            .bind(ctx.tenant_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
+        if removed.is_none() {
+            return Err(channel_not_found(id));
+        }
+        let seq = commands::record_channel_removed(&self.log, ctx, id).await?;
+        sqlx::query(REMOVED_SEQ)
+            .bind(ctx.tenant_id)
+            .bind(id)
+            .bind(seq)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+        tracing::info!(tenant = %ctx.tenant_id, channel = %id, "notification channel removed");
+        Ok(())
+    }
+}
+
+pub fn channel_not_found(id: Uuid) -> CommandError {
+    CommandError::NotFound(format!("notification channel {id} not found"))
+}
+
+/// The cursor starts at the tenant's head; the count check keeps a tenant's channels bounded.
+const INSERT_CHANNEL: &str = "\
+INSERT INTO notification_channels (tenant_id, id, kind, description, target, secret, cursor_seq)
+SELECT $1, $2, $3, $4, $5, $6,
+       coalesce((SELECT seq FROM events WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1), 0)
+WHERE (SELECT count(*) FROM notification_channels
+       WHERE tenant_id = $1 AND added_seq IS NOT NULL AND removed_at IS NULL) < $7
+RETURNING created_at";
+
+/// In use from its added event on; the cursor starts there.
+const ACTIVATE_CHANNEL: &str = "\
+UPDATE notification_channels SET added_seq = $3, cursor_seq = greatest(cursor_seq, $3)
+WHERE tenant_id = $1 AND id = $2";
+
+const FORGET_CHANNEL: &str =
+    "DELETE FROM notification_channels WHERE tenant_id = $1 AND id = $2 AND added_seq IS NULL";
+
+const REMOVED_SEQ: &str =
+    "UPDATE notification_channels SET removed_seq = $3 WHERE tenant_id = $1 AND id = $2";
+
+const REMOVE_CHANNEL: &str = "\
+WITH removed AS (
+    UPDATE notification_channels SET removed_at = coalesce(removed_at, now()), secret = '{}'
+    WHERE tenant_id = $1 AND id = $2 AND added_seq IS NOT NULL AND removed_seq IS NULL
+    RETURNING id
+), ended AS (
+    UPDATE notification_deliveries d
+    SET status = 'skipped', last_error = 'the channel was removed', finished_at = now()
+    FROM removed
+    WHERE d.tenant_id = $1 AND d.channel_id = removed.id AND d.status = 'pending'
+)
+SELECT id FROM removed";
+
+const LIST_CHANNELS: &str = "\
+SELECT id, kind, description, target, created_at FROM notification_channels
+WHERE tenant_id = $1 AND added_seq IS NOT NULL AND removed_at IS NULL
+ORDER BY created_at, id";
+
+/// The tenant's channels, oldest first.
+pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<Channel>, CommandError> {
+    let rows: Vec<(Uuid, String, String, String, OffsetDateTime)> = sqlx::query_as(LIST_CHANNELS)
+        .bind(tenant_id)
+        .fetch_all(pool)
+        .await
+        .map_err(database)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, kind, description, target, created_at)| {
+            let kind = Kind::parse(&kind)?;
+            Some(Channel {
+                id,
+                kind,
+                description,
+                to: (kind == Kind::Email).then_some(target),
+                created_at,
+            })
+        })
+        .collect())
+}
+
+/// A database failure as a command error (unavailable, or internal).
+pub(super) fn database(e: sqlx::Error) -> CommandError {
+    crate::eventlog::LogError::from(e).into()
+}

@@ -1,0 +1,431 @@
+//! The log consumer: turns what each tenant's log says into deliveries, channel by channel.
+//!
+//! Each channel has a cursor (the tenant sequence number it has consumed up to). A pass locks
+//! the channels that are behind their tenant's head with `FOR UPDATE SKIP LOCKED` (so each
+//! channel is consumed by one process at a time), reads the tenant's relevant events after
+//! the cursors, inserts the deliveries they call for and moves the cursors, all in one
+//! transaction: a crash anywhere leaves the cursor where the deliveries are, and delivery ids
+//! derived from (channel, event) make a repeated pass insert nothing twice.
+//!
+//! What calls for a notification ([`decide`]): an agent's question (unless the tenant turned
+//! question notifications off), an agent message whose `send_email` / `send_push` /
+//! `send_sms` flag names the channel's kind (`send_sms` goes to webhooks, flagged), and, for
+//! webhooks, a session's end. Coalescing: apart from questions, a session notifies a channel
+//! at most once per [`COALESCE_WINDOW`] (measured in event time, so a pass that runs late
+//! decides the same).
+
+use std::collections::HashMap;
+
+use projections::{AgentMessage, Event, InputRequested, SessionEnded};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::Notifier;
+use super::channels::Kind;
+use super::deliveries::{self, NewDelivery};
+use super::notification::{MAX_TEXT_CHARS, Notification, Trigger};
+use super::settings;
+
+/// Apart from questions, at most one notification per session and channel in this window.
+pub const COALESCE_WINDOW: time::Duration = time::Duration::minutes(1);
+/// Channels one pass takes.
+const CHANNELS_PER_PASS: i64 = 200;
+/// Tenant sequence numbers one pass reads per tenant.
+const EVENTS_PER_PASS: i64 = 1000;
+
+/// Is any channel behind its tenant's head? Asked first, without locking anything, so that
+/// an idle look is one cheap statement.
+const BEHIND: &str = "\
+SELECT EXISTS (
+    SELECT 1 FROM notification_channels c
+    WHERE c.added_seq IS NOT NULL AND c.removed_at IS NULL
+      AND EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = c.tenant_id AND e.seq > c.cursor_seq)
+)";
+
+const CLAIM_CHANNELS: &str = "\
+SELECT c.tenant_id, c.id, c.kind, c.cursor_seq, h.head
+FROM notification_channels c
+CROSS JOIN LATERAL (
+    SELECT e.seq AS head FROM events e WHERE e.tenant_id = c.tenant_id ORDER BY e.seq DESC LIMIT 1
+) h
+WHERE c.added_seq IS NOT NULL AND c.removed_at IS NULL AND h.head > c.cursor_seq
+ORDER BY c.tenant_id, c.id
+LIMIT $1
+FOR UPDATE OF c SKIP LOCKED";
+
+/// Only these events can call for a notification; the others are skipped in SQL. Only the
+/// fields a notification uses are read, the text cut to what it carries, so a pass holds
+/// little memory however large the messages are.
+const RELEVANT_EVENTS: &str = "\
+SELECT seq, stream_id, event_id, event_type, recorded_at,
+       left(data->>'content', $4) AS content,
+       (data->>'requires_user_input')::boolean AS requires_user_input,
+       (data->>'send_email')::boolean AS send_email,
+       (data->>'send_sms')::boolean AS send_sms,
+       (data->>'send_push')::boolean AS send_push,
+       (data->>'message_id')::uuid AS asked_id
+FROM events
+WHERE tenant_id = $1 AND seq > $2 AND seq <= $3
+  AND event_type IN ('agent_message', 'input_requested', 'session_ended')
+ORDER BY seq";
+
+/// The agent message an input request turned into a question, read the same way.
+const ASKED: &str = "\
+SELECT seq, stream_id, event_id, event_type, recorded_at,
+       left(data->>'content', $3) AS content,
+       (data->>'requires_user_input')::boolean AS requires_user_input,
+       (data->>'send_email')::boolean AS send_email,
+       (data->>'send_sms')::boolean AS send_sms,
+       (data->>'send_push')::boolean AS send_push,
+       NULL::uuid AS asked_id
+FROM events WHERE tenant_id = $1 AND event_id = $2 AND event_type = 'agent_message'";
+
+/// What a notification needs of an event.
+#[derive(sqlx::FromRow)]
+struct Relevant {
+    seq: i64,
+    stream_id: Uuid,
+    event_id: Uuid,
+    event_type: String,
+    recorded_at: OffsetDateTime,
+    content: Option<String>,
+    requires_user_input: Option<bool>,
+    send_email: Option<bool>,
+    send_sms: Option<bool>,
+    send_push: Option<bool>,
+    asked_id: Option<Uuid>,
+}
+
+impl Relevant {
+    /// The event as [`decide`] reads it (message metadata is not needed and not read).
+    fn event(&self) -> Option<Event> {
+        Some(match self.event_type.as_str() {
+            "agent_message" => Event::AgentMessage(self.agent_message()),
+            "input_requested" => Event::InputRequested(InputRequested {
+                message_id: self.asked_id?,
+            }),
+            "session_ended" => Event::SessionEnded(SessionEnded {}),
+            _ => return None,
+        })
+    }
+
+    fn agent_message(&self) -> AgentMessage {
+        AgentMessage {
+            content: self.content.clone().unwrap_or_default(),
+            requires_user_input: self.requires_user_input.unwrap_or(false),
+            send_email: self.send_email,
+            send_sms: self.send_sms,
+            send_push: self.send_push,
+            message_metadata: None,
+        }
+    }
+}
+
+/// Characters of text read per event: one more than notifications carry, to know it was cut.
+const TEXT_READ: i32 = MAX_TEXT_CHARS as i32 + 1;
+
+const AGENT_TYPE: &str = "SELECT agent_type FROM sessions WHERE tenant_id = $1 AND id = $2";
+
+const LAST_NOTIFIED: &str = "\
+SELECT max(event_at) FROM notification_deliveries
+WHERE tenant_id = $1 AND channel_id = $2 AND session_id = $3";
+
+const MOVE_CURSORS: &str = "\
+UPDATE notification_channels c SET cursor_seq = m.cursor_seq
+FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS m(tenant_id, id, cursor_seq)
+WHERE c.tenant_id = m.tenant_id AND c.id = m.id";
+
+/// A channel locked for this pass.
+struct Cursor {
+    tenant_id: Uuid,
+    id: Uuid,
+    kind: Kind,
+    seq: i64,
+    head: i64,
+}
+
+/// Whether a channel of `kind` hears about `event` (`asked` is the agent message an input
+/// request turned into a question), and whether the agent asked for a text message.
+pub fn decide(
+    kind: Kind,
+    event: &Event,
+    asked: Option<&AgentMessage>,
+    questions: bool,
+) -> Option<(Trigger, bool)> {
+    let flagged = |m: &AgentMessage| {
+        let flag = match kind {
+            Kind::Email => m.send_email,
+            Kind::WebPush => m.send_push,
+            Kind::Webhook => m.send_sms,
+        };
+        flag == Some(true)
+    };
+    let sms = |m: &AgentMessage| kind == Kind::Webhook && m.send_sms == Some(true);
+    match event {
+        Event::AgentMessage(m) if m.requires_user_input && (questions || flagged(m)) => {
+            Some((Trigger::Question, sms(m)))
+        }
+        Event::AgentMessage(m) if flagged(m) => Some((Trigger::Message, sms(m))),
+        Event::InputRequested(_) => {
+            let m = asked?;
+            (questions || flagged(m)).then(|| (Trigger::Question, sms(m)))
+        }
+        Event::SessionEnded(_) if kind == Kind::Webhook => Some((Trigger::SessionEnded, false)),
+        _ => None,
+    }
+}
+
+/// The delivery id: the same for the same channel and event, on every process and every pass.
+pub fn delivery_id(channel_id: Uuid, event_id: Uuid) -> Uuid {
+    Uuid::new_v5(&channel_id, event_id.as_bytes())
+}
+
+impl Notifier {
+    /// One pass over the channels that are behind. True when there may be more to consume.
+    pub(super) async fn consume(&self) -> Result<bool, sqlx::Error> {
+        let behind: bool = sqlx::query_scalar(BEHIND).fetch_one(&self.pool).await?;
+        if !behind {
+            return Ok(false);
+        }
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(Uuid, Uuid, String, i64, i64)> = sqlx::query_as(CLAIM_CHANNELS)
+            .bind(CHANNELS_PER_PASS)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        let mut more = rows.len() as i64 == CHANNELS_PER_PASS;
+        let mut by_tenant: HashMap<Uuid, Vec<Cursor>> = HashMap::new();
+        for (tenant_id, id, kind, seq, head) in rows {
+            let Some(kind) = Kind::parse(&kind) else {
+                continue;
+            };
+            by_tenant.entry(tenant_id).or_default().push(Cursor {
+                tenant_id,
+                id,
+                kind,
+                seq,
+                head,
+            });
+        }
+        let mut new = Vec::new();
+        let mut moved = Vec::new();
+        for (tenant_id, cursors) in by_tenant {
+            let from = cursors.iter().map(|c| c.seq).min().unwrap_or(0);
+            let head = cursors.iter().map(|c| c.head).max().unwrap_or(0);
+            let until = head.min(from + EVENTS_PER_PASS);
+            more |= until < head;
+            self.tenant_pass(&mut tx, tenant_id, &cursors, from, until, &mut new)
+                .await?;
+            moved.extend(
+                cursors
+                    .iter()
+                    .filter(|c| c.seq < until)
+                    .map(|c| (c.tenant_id, c.id, until)),
+            );
+        }
+        deliveries::insert(&mut tx, &new).await?;
+        sqlx::query(MOVE_CURSORS)
+            .bind(moved.iter().map(|m| m.0).collect::<Vec<_>>())
+            .bind(moved.iter().map(|m| m.1).collect::<Vec<_>>())
+            .bind(moved.iter().map(|m| m.2).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if !new.is_empty() {
+            tracing::debug!(deliveries = new.len(), "notifications queued");
+        }
+        Ok(more)
+    }
+
+    /// Decide the deliveries for one tenant's events in `(from, until]`.
+    async fn tenant_pass(
+        &self,
+        conn: &mut PgConnection,
+        tenant_id: Uuid,
+        cursors: &[Cursor],
+        from: i64,
+        until: i64,
+        new: &mut Vec<NewDelivery>,
+    ) -> Result<(), sqlx::Error> {
+        let rows: Vec<Relevant> = sqlx::query_as(RELEVANT_EVENTS)
+            .bind(tenant_id)
+            .bind(from)
+            .bind(until)
+            .bind(TEXT_READ)
+            .fetch_all(&mut *conn)
+            .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let questions = settings::get(&mut *conn, tenant_id).await?.questions;
+        let mut agent_types: HashMap<Uuid, Option<String>> = HashMap::new();
+        // The newest notification per (channel, session), as far as this pass knows.
+        let mut last: HashMap<(Uuid, Uuid), Option<OffsetDateTime>> = HashMap::new();
+        for recorded in rows {
+            let Some(event) = recorded.event() else {
+                continue;
+            };
+            let (asked, question_seq) = match &event {
+                Event::InputRequested(r) => {
+                    let original: Option<Relevant> = sqlx::query_as(ASKED)
+                        .bind(tenant_id)
+                        .bind(r.message_id)
+                        .bind(TEXT_READ)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    match original {
+                        Some(m) => (Some(m.agent_message()), Some(m.seq)),
+                        None => (None, None),
+                    }
+                }
+                Event::AgentMessage(m) if m.requires_user_input => (None, Some(recorded.seq)),
+                _ => (None, None),
+            };
+            let session_id = recorded.stream_id;
+            for cursor in cursors.iter().filter(|c| c.seq < recorded.seq) {
+                let Some((trigger, sms)) = decide(cursor.kind, &event, asked.as_ref(), questions)
+                else {
+                    continue;
+                };
+                let newest = match last.get(&(cursor.id, session_id)) {
+                    Some(known) => *known,
+                    None => {
+                        sqlx::query_scalar(LAST_NOTIFIED)
+                            .bind(tenant_id)
+                            .bind(cursor.id)
+                            .bind(session_id)
+                            .fetch_one(&mut *conn)
+                            .await?
+                    }
+                };
+                if trigger != Trigger::Question
+                    && newest.is_some_and(|at| recorded.recorded_at - at < COALESCE_WINDOW)
+                {
+                    continue;
+                }
+                last.insert((cursor.id, session_id), Some(recorded.recorded_at));
+                if let std::collections::hash_map::Entry::Vacant(entry) =
+                    agent_types.entry(session_id)
+                {
+                    entry.insert(
+                        sqlx::query_scalar(AGENT_TYPE)
+                            .bind(tenant_id)
+                            .bind(session_id)
+                            .fetch_optional(&mut *conn)
+                            .await?,
+                    );
+                }
+                let text = match (&event, &asked) {
+                    (Event::AgentMessage(m), _) | (_, Some(m)) => m.content.as_str(),
+                    _ => "",
+                };
+                let (text, truncated) = Notification::cut(text);
+                let message_id = match &event {
+                    Event::InputRequested(r) => Some(r.message_id),
+                    Event::AgentMessage(_) => Some(recorded.event_id),
+                    _ => None,
+                };
+                new.push(NewDelivery {
+                    tenant_id,
+                    id: delivery_id(cursor.id, recorded.event_id),
+                    channel_id: cursor.id,
+                    session_id: Some(session_id),
+                    event_id: Some(recorded.event_id),
+                    event_seq: Some(recorded.seq),
+                    event_at: recorded.recorded_at,
+                    question_seq: (trigger == Trigger::Question)
+                        .then_some(question_seq)
+                        .flatten(),
+                    notification: Notification {
+                        trigger,
+                        session_id: Some(session_id),
+                        message_id,
+                        agent_type: agent_types.get(&session_id).cloned().flatten(),
+                        text,
+                        truncated,
+                        url: self.session_url(session_id),
+                        sms,
+                        occurred_at: crate::wire::timestamp(recorded.recorded_at),
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(question: bool, email: bool, push: bool, sms: bool) -> AgentMessage {
+        AgentMessage {
+            content: "x".into(),
+            requires_user_input: question,
+            send_email: Some(email),
+            send_sms: Some(sms),
+            send_push: Some(push),
+            message_metadata: None,
+        }
+    }
+
+    #[test]
+    fn questions_reach_every_kind_unless_turned_off_and_flags_name_their_kind() {
+        let all = [Kind::Webhook, Kind::Email, Kind::WebPush];
+        let question = Event::AgentMessage(message(true, false, false, false));
+        for kind in all {
+            assert_eq!(
+                decide(kind, &question, None, true),
+                Some((Trigger::Question, false))
+            );
+            assert_eq!(decide(kind, &question, None, false), None);
+        }
+        let step = Event::AgentMessage(message(false, true, false, true));
+        assert_eq!(
+            decide(Kind::Email, &step, None, true),
+            Some((Trigger::Message, false))
+        );
+        assert_eq!(
+            decide(Kind::Webhook, &step, None, true),
+            Some((Trigger::Message, true))
+        );
+        assert_eq!(decide(Kind::WebPush, &step, None, true), None);
+        let flagged_question = Event::AgentMessage(message(true, false, true, false));
+        assert_eq!(
+            decide(Kind::WebPush, &flagged_question, None, false),
+            Some((Trigger::Question, false))
+        );
+    }
+
+    #[test]
+    fn input_requests_are_questions_and_session_ends_reach_webhooks() {
+        let request = Event::InputRequested(InputRequested {
+            message_id: Uuid::nil(),
+        });
+        let asked = message(false, false, false, true);
+        assert_eq!(
+            decide(Kind::Webhook, &request, Some(&asked), true),
+            Some((Trigger::Question, true))
+        );
+        assert_eq!(decide(Kind::Email, &request, None, true), None);
+        let ended = Event::SessionEnded(SessionEnded {});
+        assert_eq!(
+            decide(Kind::Webhook, &ended, None, true),
+            Some((Trigger::SessionEnded, false))
+        );
+        assert_eq!(decide(Kind::Email, &ended, None, true), None);
+    }
+
+    #[test]
+    fn delivery_ids_are_stable_per_channel_and_event() {
+        let (channel, event) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(delivery_id(channel, event), delivery_id(channel, event));
+        assert_ne!(
+            delivery_id(channel, event),
+            delivery_id(Uuid::new_v4(), event)
+        );
+    }
+}

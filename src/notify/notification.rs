@@ -1,0 +1,207 @@
+//! What a notification says, and how each kind of channel shows it. A delivery stores its
+//! [`Notification`] when it is created, so every retry sends the same content whatever
+//! happens to the session afterwards.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::email::escape_html;
+
+/// Why a notification exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// An agent asked something (`requires_user_input`, or an input request).
+    Question,
+    /// An agent message whose `send_email` / `send_push` / `send_sms` asked for it.
+    Message,
+    /// A session ended (webhooks only).
+    SessionEnded,
+    /// Someone asked for a test.
+    Test,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Question => "question",
+            Trigger::Message => "message",
+            Trigger::SessionEnded => "session_ended",
+            Trigger::Test => "test",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Trigger> {
+        [
+            Trigger::Question,
+            Trigger::Message,
+            Trigger::SessionEnded,
+            Trigger::Test,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == text)
+    }
+
+    /// The event type receivers see (`type` of a webhook body).
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Trigger::Question => "question.asked",
+            Trigger::Message => "message.sent",
+            Trigger::SessionEnded => "session.ended",
+            Trigger::Test => "test",
+        }
+    }
+}
+
+/// Most characters of an agent's text a notification carries.
+pub const MAX_TEXT_CHARS: usize = 4000;
+/// Most characters of it a push notification shows.
+const PUSH_TEXT_CHARS: usize = 1000;
+
+/// The content of one notification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub trigger: Trigger,
+    pub session_id: Option<Uuid>,
+    pub message_id: Option<Uuid>,
+    pub agent_type: Option<String>,
+    /// The agent's text, cut to [`MAX_TEXT_CHARS`].
+    pub text: String,
+    pub truncated: bool,
+    /// Where the person answers: the session in the inbox.
+    pub url: String,
+    /// The agent asked for a text message (`send_sms`): a webhook can route it to an SMS
+    /// provider.
+    pub sms: bool,
+    /// When the triggering event was recorded (RFC 3339).
+    pub occurred_at: String,
+}
+
+impl Notification {
+    /// `text` cut to what notifications carry.
+    pub fn cut(text: &str) -> (String, bool) {
+        match text.char_indices().nth(MAX_TEXT_CHARS) {
+            Some((at, _)) => (text[..at].to_owned(), true),
+            None => (text.to_owned(), false),
+        }
+    }
+
+    fn agent(&self) -> &str {
+        self.agent_type.as_deref().unwrap_or("an agent")
+    }
+
+    /// One line for subjects and titles.
+    pub fn title(&self) -> String {
+        match self.trigger {
+            Trigger::Question => format!("{} asks", self.agent()),
+            Trigger::Message => format!("Message from {}", self.agent()),
+            Trigger::SessionEnded => format!("{}'s session ended", self.agent()),
+            Trigger::Test => "Switchboard test notification".to_owned(),
+        }
+    }
+
+    /// The webhook body (Standard Webhooks' `{type, timestamp, data}`).
+    pub fn webhook_body(&self, delivery_id: Uuid) -> Vec<u8> {
+        let body = serde_json::json!({
+            "type": self.trigger.event_type(),
+            "timestamp": self.occurred_at,
+            "data": {
+                "delivery_id": delivery_id,
+                "session_id": self.session_id,
+                "message_id": self.message_id,
+                "agent_type": self.agent_type,
+                "text": self.text,
+                "truncated": self.truncated,
+                "url": self.url,
+                "sms": self.sms,
+            }
+        });
+        serde_json::to_vec(&body).expect("JSON serializes")
+    }
+
+    /// Subject, plain text and HTML of an email.
+    pub fn email(&self) -> (String, String, String) {
+        let first_line = self.text.lines().next().unwrap_or_default();
+        let (short, cut) = match first_line.char_indices().nth(80) {
+            Some((at, _)) => (&first_line[..at], true),
+            None => (first_line, false),
+        };
+        let subject = if short.trim().is_empty() {
+            self.title()
+        } else {
+            format!("{}: {short}{}", self.title(), if cut { "…" } else { "" })
+        };
+        let more = if self.truncated { "\n[…]" } else { "" };
+        let text = format!(
+            "{}:\n\n{}{more}\n\nAnswer here: {}\n",
+            self.title(),
+            self.text,
+            self.url
+        );
+        let html = format!(
+            "<!doctype html><html><body><p>{}:</p><blockquote style=\"white-space:pre-wrap\">{}{}</blockquote>\
+             <p><a href=\"{}\">Open the session</a></p></body></html>",
+            escape_html(&self.title()),
+            escape_html(&self.text),
+            escape_html(more),
+            escape_html(&self.url),
+        );
+        (subject, text, html)
+    }
+
+    /// The push message the inbox's service worker shows.
+    pub fn push_body(&self) -> Vec<u8> {
+        let (body, _) = match self.text.char_indices().nth(PUSH_TEXT_CHARS) {
+            Some((at, _)) => (&self.text[..at], true),
+            None => (self.text.as_str(), false),
+        };
+        let json = serde_json::json!({
+            "type": self.trigger.event_type(),
+            "title": self.title(),
+            "body": body,
+            "url": self.url,
+            "session_id": self.session_id,
+            "message_id": self.message_id,
+            "tag": self.session_id.map(|s| s.to_string()),
+        });
+        serde_json::to_vec(&json).expect("JSON serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question(text: &str) -> Notification {
+        let (text, truncated) = Notification::cut(text);
+        Notification {
+            trigger: Trigger::Question,
+            session_id: Some(Uuid::nil()),
+            message_id: Some(Uuid::max()),
+            agent_type: Some("claude-code".into()),
+            text,
+            truncated,
+            url: "https://sb.example.com/sessions/x".into(),
+            sms: false,
+            occurred_at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_character_boundary() {
+        let n = question(&"é".repeat(MAX_TEXT_CHARS + 5));
+        assert!(n.truncated);
+        assert_eq!(n.text.chars().count(), MAX_TEXT_CHARS);
+        assert!(n.push_body().len() < super::super::web_push::MAX_PLAINTEXT);
+    }
+
+    #[test]
+    fn emails_escape_agent_text_and_keep_subjects_to_one_line() {
+        let n = question("Deploy <b>now</b>?\r\nBcc: victim@example.com");
+        let (subject, text, html) = n.email();
+        assert_eq!(subject, "claude-code asks: Deploy <b>now</b>?");
+        assert!(text.contains("https://sb.example.com/sessions/x"));
+        assert!(html.contains("Deploy &lt;b&gt;now&lt;/b&gt;?"));
+        assert!(!html.contains("<b>"));
+    }
+}

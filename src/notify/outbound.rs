@@ -1,0 +1,412 @@
+//! Safe outbound requests: the only way the notifier talks HTTP to the world.
+//!
+//! A tenant names the URLs (webhooks, push endpoints), so every request is a request the
+//! server makes on a stranger's behalf. The guard therefore:
+//! - accepts `http` and `https` URLs with a host and without credentials;
+//! - resolves the host itself, refuses the request when *any* address is forbidden (so a name
+//!   that resolves to a public and a private address cannot win a race), and connects to the
+//!   address it checked — DNS is asked again before every delivery, never trusted from
+//!   creation time;
+//! - never reaches link-local addresses (169.254.169.254 and the other cloud metadata
+//!   services live there), unspecified, multicast or broadcast addresses; loopback and the
+//!   private ranges only with `--notify-allow-private`;
+//! - bounds each request in time ([`Outbound::timeout`]), follows no redirect at all (a 3xx
+//!   is a failed attempt that names the location), and reads at most [`MAX_REPLY_BYTES`] of
+//!   the answer.
+//!
+//! Requests are HTTP/1.1 on a fresh connection each (hyper; rustls with Mozilla's roots for
+//! `https`), so no connection ever outlives the check that allowed it.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use http::{HeaderName, HeaderValue, Request, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types::ServerName};
+use url::Url;
+
+/// Most bytes of a receiver's answer that are read (and kept for the attempt record).
+pub const MAX_REPLY_BYTES: usize = 4 * 1024;
+
+/// Why a target is not allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a receiver answered.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    /// The start of the body, lossily decoded.
+    pub body: String,
+    /// Where a 3xx pointed (not followed).
+    pub location: Option<String>,
+}
+
+/// Why a request did not get an answer.
+#[derive(Clone, Debug)]
+pub enum SendError {
+    /// The guard refused the target: retrying will not help until the operator or DNS changes.
+    Refused(Refused),
+    /// Connecting, TLS, the exchange or the time limit failed: worth retrying.
+    Failed(String),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Refused(r) => write!(f, "refused: {r}"),
+            SendError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The guarded HTTP client.
+#[derive(Clone)]
+pub struct Outbound {
+    allow_private: bool,
+    timeout: Duration,
+    tls: TlsConnector,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound")
+            .field("allow_private", &self.allow_private)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Outbound {
+    pub fn new(allow_private: bool, timeout: Duration) -> Outbound {
+        let roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let mut config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Outbound {
+            allow_private,
+            timeout,
+            tls: TlsConnector::from(Arc::new(config)),
+        }
+    }
+
+    /// The longest one request may take, from resolving to the last byte read.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `text` as a URL the notifier may call: http(s), a host, no credentials, and, when the
+    /// host is an address, an allowed one. Names are checked by [`Outbound::resolve`].
+    pub fn check(&self, text: &str) -> Result<Url, Refused> {
+        let url = Url::parse(text.trim()).map_err(|e| Refused(format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Refused(format!(
+                "only http and https URLs are allowed, not {}:",
+                url.scheme()
+            )));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Refused("URLs with credentials are not allowed".into()));
+        }
+        match url.host() {
+            None => Err(Refused("the URL has no host".into())),
+            Some(url::Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip)).map(|()| url),
+            Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip)).map(|()| url),
+            Some(url::Host::Domain(_)) => Ok(url),
+        }
+    }
+
+    fn check_ip(&self, ip: IpAddr) -> Result<(), Refused> {
+        match classify(ip) {
+            Reach::Public => Ok(()),
+            Reach::Private if self.allow_private => Ok(()),
+            Reach::Private => Err(Refused(format!(
+                "{ip} is a loopback or private address (the operator may allow those with \
+                 --notify-allow-private)"
+            ))),
+            Reach::Never(what) => Err(Refused(format!("{ip} is {what}"))),
+        }
+    }
+
+    /// The address to connect to for `url`: every address the host resolves to must be allowed.
+    pub async fn resolve(&self, url: &Url) -> Result<SocketAddr, SendError> {
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| SendError::Refused(Refused("the URL has no port".into())))?;
+        let host = match url.host() {
+            Some(url::Host::Ipv4(ip)) => return self.allowed(IpAddr::V4(ip), port),
+            Some(url::Host::Ipv6(ip)) => return self.allowed(IpAddr::V6(ip), port),
+            Some(url::Host::Domain(name)) => name.to_owned(),
+            None => return Err(SendError::Refused(Refused("the URL has no host".into()))),
+        };
+        let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| SendError::Failed(format!("cannot resolve {host}: {e}")))?
+            .collect();
+        for address in &found {
+            self.check_ip(address.ip())
+                .map_err(|r| SendError::Refused(Refused(format!("{host} resolves to {r}"))))?;
+        }
+        found
+            .first()
+            .copied()
+            .ok_or_else(|| SendError::Failed(format!("{host} has no address")))
+    }
+
+    fn allowed(&self, ip: IpAddr, port: u16) -> Result<SocketAddr, SendError> {
+        self.check_ip(ip).map_err(SendError::Refused)?;
+        Ok(SocketAddr::new(ip, port))
+    }
+
+    /// POST `body` to `url` with `headers`, within the time limit.
+    pub async fn post(
+        &self,
+        url: &Url,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: Vec<u8>,
+    ) -> Result<Reply, SendError> {
+        match tokio::time::timeout(self.timeout, self.exchange(url, headers, body)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(SendError::Failed(format!(
+                "no answer within {} s",
+                self.timeout.as_secs_f32()
+            ))),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        url: &Url,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: Vec<u8>,
+    ) -> Result<Reply, SendError> {
+        let address = self.resolve(url).await?;
+        let host = url.host_str().unwrap_or_default();
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let path = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let mut request = Request::post(path)
+            .header(header::HOST, authority)
+            .header(
+                header::USER_AGENT,
+                concat!("Switchboard/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| SendError::Failed(format!("cannot build the request: {e}")))?;
+        request.headers_mut().extend(headers);
+        let tcp = TcpStream::connect(address)
+            .await
+            .map_err(|e| SendError::Failed(format!("cannot connect to {address}: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        if url.scheme() == "https" {
+            let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+                .map_err(|e| SendError::Failed(format!("{host} is not a TLS server name: {e}")))?;
+            let tls = self
+                .tls
+                .connect(name, tcp)
+                .await
+                .map_err(|e| SendError::Failed(format!("TLS with {host} failed: {e}")))?;
+            exchange_on(tls, request).await
+        } else {
+            exchange_on(tcp, request).await
+        }
+    }
+}
+
+/// One request on a fresh connection; the answer's body is read up to [`MAX_REPLY_BYTES`].
+async fn exchange_on<IO>(io: IO, request: Request<Full<Bytes>>) -> Result<Reply, SendError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let failed = |what: &str, e: hyper::Error| SendError::Failed(format!("{what}: {e}"));
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| failed("HTTP handshake failed", e))?;
+    let driver = tokio::spawn(connection);
+    let outcome = async {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| failed("the request failed", e))?;
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut body = response.into_body();
+        let mut read = Vec::new();
+        while read.len() < MAX_REPLY_BYTES {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        let room = MAX_REPLY_BYTES - read.len();
+                        read.extend_from_slice(&data[..data.len().min(room)]);
+                    }
+                }
+                // The status is what counts; a body cut short is kept as far as it came.
+                Some(Err(_)) | None => break,
+            }
+        }
+        Ok(Reply {
+            status,
+            body: String::from_utf8_lossy(&read).into_owned(),
+            location,
+        })
+    }
+    .await;
+    // The rest of the body, if any, is not wanted: close the connection.
+    driver.abort();
+    outcome
+}
+
+/// How far an address is from the public internet.
+#[derive(Debug, PartialEq, Eq)]
+enum Reach {
+    Public,
+    /// Loopback and private ranges: allowed with `--notify-allow-private`.
+    Private,
+    /// Never a notification target.
+    Never(&'static str),
+}
+
+fn classify(ip: IpAddr) -> Reach {
+    match ip {
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => classify_v4(v4),
+            None => classify_v6(v6),
+        },
+    }
+}
+
+fn classify_v4(ip: Ipv4Addr) -> Reach {
+    let [a, b, c, _] = ip.octets();
+    if ip.is_link_local() {
+        Reach::Never("a link-local address (cloud metadata services live there)")
+    } else if ip.is_unspecified() || a == 0 {
+        Reach::Never("an unspecified address")
+    } else if ip.is_multicast() || ip.is_broadcast() || a >= 240 {
+        Reach::Never("a multicast, broadcast or reserved address")
+    } else if ip.is_loopback()
+        || ip.is_private()
+        // Shared address space (carrier-grade NAT; also Alibaba's metadata service).
+        || (a == 100 && (64..128).contains(&b))
+        // Benchmarking and IETF protocol assignments.
+        || (a == 198 && (b == 18 || b == 19))
+        || (a == 192 && b == 0 && c == 0)
+    {
+        Reach::Private
+    } else {
+        Reach::Public
+    }
+}
+
+fn classify_v6(ip: Ipv6Addr) -> Reach {
+    let first = ip.segments()[0];
+    if (first & 0xffc0) == 0xfe80 {
+        Reach::Never("a link-local address")
+    } else if ip.is_unspecified() {
+        Reach::Never("an unspecified address")
+    } else if ip.is_multicast() {
+        Reach::Never("a multicast address")
+    } else if ip.is_loopback()
+        // Unique local addresses (AWS's IPv6 metadata service is one) and the old site-local.
+        || (first & 0xfe00) == 0xfc00
+        || (first & 0xffc0) == 0xfec0
+    {
+        Reach::Private
+    } else {
+        Reach::Public
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(outbound: &Outbound, url: &str) -> bool {
+        outbound.check(url).is_err()
+    }
+
+    #[test]
+    fn only_public_http_targets_unless_private_ones_are_allowed() {
+        let strict = Outbound::new(false, Duration::from_secs(1));
+        let relaxed = Outbound::new(true, Duration::from_secs(1));
+        for url in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fe80::1]/",
+            "http://0.0.0.0:8080/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://224.0.0.1/",
+        ] {
+            assert!(refused(&strict, url), "{url}");
+            assert!(
+                refused(&relaxed, url),
+                "{url} even with private targets allowed"
+            );
+        }
+        for url in [
+            "http://127.0.0.1:9000/hook",
+            "http://10.1.2.3/",
+            "http://192.168.0.10/",
+            "http://172.16.5.4/",
+            "http://100.100.100.200/",
+            "http://[::1]/",
+            "http://[fd00:ec2::254]/",
+            "http://[::ffff:127.0.0.1]/",
+        ] {
+            assert!(refused(&strict, url), "{url}");
+            assert!(
+                !refused(&relaxed, url),
+                "{url} with private targets allowed"
+            );
+        }
+        for url in [
+            "ftp://example.com/",
+            "file:///etc/passwd",
+            "not a url",
+            "http://u:p@example.com/",
+        ] {
+            assert!(refused(&relaxed, url), "{url}");
+        }
+        assert!(!refused(&strict, "https://hooks.example.com/x?y=1"));
+        assert!(!refused(&strict, "http://93.184.216.34/"));
+    }
+
+    #[tokio::test]
+    async fn names_are_resolved_and_checked() {
+        let strict = Outbound::new(false, Duration::from_secs(1));
+        let url = strict.check("http://localhost:9/").unwrap();
+        assert!(matches!(
+            strict.resolve(&url).await,
+            Err(SendError::Refused(_))
+        ));
+        let relaxed = Outbound::new(true, Duration::from_secs(1));
+        let address = relaxed.resolve(&url).await.unwrap();
+        assert!(address.ip().is_loopback());
+    }
+}

@@ -1,0 +1,1037 @@
+//! Notifications reach real receivers: a webhook endpoint that verifies Standard Webhooks
+//! signatures with the `standardwebhooks` package, an SMTP server (aiosmtpd), and a push
+//! endpoint that checks the VAPID JWT and decrypts the RFC 8291 payload with its own key
+//! (`tests/notify/receivers.py`, in a venv the test makes). Faults: a receiver that fails,
+//! a question answered before its retry, a server killed mid-delivery, two servers at once.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{ServerProcess, TestApp};
+use serde_json::{Value, json};
+use switchboard::app::Config;
+use switchboard::auth::api_keys;
+use switchboard::commands::{self, Scope};
+use switchboard::domain::UserName;
+use switchboard::eventlog::EventLog;
+use switchboard::notify::email::Smtp;
+use switchboard::notify::{NotifyConfig, RetrySchedule};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+const RECEIVER_PACKAGES: &[&str] = &[
+    "standardwebhooks==1.1.0",
+    "aiosmtpd==1.4.6",
+    "http-ece==1.2.1",
+    "cryptography==50.0.2",
+    "pyjwt==2.15.1",
+];
+
+/// Long enough for any delivery on a busy 2-core machine, short of a test's patience.
+const WITHIN: Duration = Duration::from_secs(20);
+
+/// One of `receivers.py`'s receivers, with what it printed.
+struct Receiver {
+    _child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<(String, Value)>,
+    ready: Value,
+}
+
+impl Receiver {
+    async fn start(args: &[&str]) -> Receiver {
+        let python = common::prereqs::python("notify-receivers", &[RECEIVER_PACKAGES]);
+        let mut child = Command::new(python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/notify/receivers.py"
+            ))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python starts");
+        let stdin = child.stdin.take().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (tx, mut lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = out.next_line().await {
+                let (kind, json) = line.split_once(' ').expect("KIND {json}");
+                let _ = tx.send((kind.to_owned(), serde_json::from_str(json).unwrap()));
+            }
+        });
+        let (kind, ready) = tokio::time::timeout(WITHIN, lines.recv())
+            .await
+            .expect("the receiver starts")
+            .expect("the receiver prints READY");
+        assert_eq!(kind, "READY");
+        Receiver {
+            _child: child,
+            stdin,
+            lines,
+            ready,
+        }
+    }
+
+    async fn webhook(args: &[&str]) -> Receiver {
+        Receiver::start(&[&["webhook"], args].concat()).await
+    }
+
+    fn url(&self) -> &str {
+        self.ready["url"].as_str().unwrap()
+    }
+
+    /// Tell a webhook receiver a signing secret.
+    async fn secret(&mut self, secret: &str) {
+        self.stdin
+            .write_all(format!("SECRET {secret}\n").as_bytes())
+            .await
+            .unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// The next thing received, which must be of `kind`.
+    async fn next(&mut self, kind: &str) -> Value {
+        let (got, value) = tokio::time::timeout(WITHIN, self.lines.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} within {WITHIN:?}"))
+            .expect("the receiver is running");
+        assert_eq!(got, kind, "{value}");
+        value
+    }
+
+    /// Everything received within `quiet`.
+    async fn rest(&mut self, quiet: Duration) -> Vec<(String, Value)> {
+        let mut got = Vec::new();
+        while let Ok(Some(line)) = tokio::time::timeout(quiet, self.lines.recv()).await {
+            got.push(line);
+        }
+        got
+    }
+}
+
+/// Delivery settings for tests: private targets allowed, retries within a second.
+fn fast(retry: &str) -> NotifyConfig {
+    NotifyConfig {
+        allow_private: true,
+        retry: RetrySchedule::parse(retry, "1h").unwrap(),
+        lease: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(2),
+        ..NotifyConfig::default()
+    }
+}
+
+/// A test app whose tenant has a user account (channels are facts on its account stream).
+async fn app_with(notify: NotifyConfig) -> TestApp {
+    let app = TestApp::spawn_with(Config {
+        notify,
+        ..Config::default()
+    })
+    .await;
+    create_user(&app.log, app.tenant).await;
+    app
+}
+
+async fn create_user(log: &EventLog, tenant: Uuid) {
+    let name = UserName::parse("name", "Ada").unwrap();
+    commands::create_user(log, &common::ctx(tenant), name, None)
+        .await
+        .unwrap();
+}
+
+/// The same settings for a server started as a process.
+const FAST_ENV: &[(&str, &str)] = &[
+    ("SWITCHBOARD_NOTIFY_ALLOW_PRIVATE", "true"),
+    ("SWITCHBOARD_NOTIFY_RETRY", "300ms"),
+    ("SWITCHBOARD_NOTIFY_LEASE", "3s"),
+    ("SWITCHBOARD_NOTIFY_TIMEOUT", "2s"),
+];
+
+async fn add_channel(client: &reqwest::Client, base: &str, token: &str, body: Value) -> Value {
+    let response = client
+        .post(format!("{base}/api/v1/notifications/channels"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{json}");
+    json
+}
+
+async fn webhook_channel(app: &TestApp, receiver: &mut Receiver) -> Value {
+    let body = json!({ "kind": "webhook", "url": receiver.url() });
+    let channel = add_channel(&app.client, &app.address, &app.token, body).await;
+    receiver
+        .secret(
+            channel["secret"]
+                .as_str()
+                .expect("the secret is shown once"),
+        )
+        .await;
+    channel
+}
+
+async fn say(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    session: Uuid,
+    content: &str,
+    extra: Value,
+) -> Uuid {
+    let mut body = json!({
+        "agent_instance_id": session,
+        "agent_type": "claude-code",
+        "content": content,
+    });
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let response = client
+        .post(format!("{base}/api/v1/messages/agent"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let json: Value = response.json().await.unwrap();
+    json["message_id"].as_str().unwrap().parse().unwrap()
+}
+
+async fn ask(app: &TestApp, session: Uuid, question: &str) -> Uuid {
+    let extra = json!({ "requires_user_input": true });
+    say(
+        &app.client,
+        &app.address,
+        &app.token,
+        session,
+        question,
+        extra,
+    )
+    .await
+}
+
+async fn deliveries(app: &TestApp, query: &str) -> Vec<Value> {
+    let page: Value = app
+        .get_json(&format!("/api/v1/notifications/deliveries{query}"))
+        .await;
+    page["deliveries"].as_array().cloned().unwrap_or_default()
+}
+
+/// Poll the deliveries API until `done` holds (the attempt record lands just after the send).
+async fn deliveries_until(app: &TestApp, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let list = deliveries(app, "").await;
+        if done(&list) {
+            return list;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deliveries never settled: {list:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn codes(delivery: &Value) -> Vec<Value> {
+    delivery["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_reaches_a_webhook_once_signed_with_a_link_to_the_session() {
+    let app = app_with(fast("300ms")).await;
+    let mut receiver = Receiver::webhook(&[]).await;
+    let channel = webhook_channel(&app, &mut receiver).await;
+    assert!(channel["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(channel["kind"], "webhook");
+    assert!(
+        channel["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+
+    let session = Uuid::new_v4();
+    let step = json!({});
+    say(
+        &app.client,
+        &app.address,
+        &app.token,
+        session,
+        "reading the code",
+        step,
+    )
+    .await;
+    let question = ask(&app, session, "Ship the <migration> now?").await;
+
+    let hook = receiver.next("WEBHOOK").await;
+    assert_eq!(hook["verified"], true, "{hook}");
+    assert_eq!(hook["path"], "/hooks/switchboard");
+    let payload = &hook["payload"];
+    assert_eq!(payload["type"], "question.asked");
+    let data = &payload["data"];
+    assert_eq!(data["session_id"], session.to_string());
+    assert_eq!(data["message_id"], question.to_string());
+    assert_eq!(data["text"], "Ship the <migration> now?");
+    assert_eq!(data["agent_type"], "claude-code");
+    assert_eq!(data["sms"], false);
+    assert_eq!(
+        data["url"],
+        format!("http://localhost:8080/sessions/{session}")
+    );
+    assert_eq!(hook["id"], data["delivery_id"]);
+    // Nothing for the plain step, nothing twice.
+    assert!(receiver.rest(Duration::from_secs(2)).await.is_empty());
+
+    let list = deliveries_until(&app, |l| {
+        l.first().is_some_and(|d| d["status"] == "delivered")
+    })
+    .await;
+    assert_eq!(list.len(), 1);
+    let delivery = &list[0];
+    assert_eq!(delivery["id"], hook["id"]);
+    assert_eq!(delivery["channel_id"], channel["id"]);
+    assert_eq!(delivery["channel_kind"], "webhook");
+    assert_eq!(delivery["trigger"], "question");
+    assert_eq!(delivery["event_id"], question.to_string());
+    assert_eq!(codes(delivery), [json!(200)]);
+
+    let listed: Value = app.get_json("/api/v1/notifications/channels").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0].get("secret").is_none(), "secrets are shown once");
+    // The secret is nowhere in the log.
+    let log: Value = app.get_json("/api/v1/events?limit=1000").await;
+    assert!(
+        !log.to_string()
+            .contains(channel["secret"].as_str().unwrap())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_receiver_gets_retries_until_it_takes_the_delivery_once() {
+    let app = app_with(fast("300ms,600ms")).await;
+    let mut receiver = Receiver::webhook(&["--fail-first", "2"]).await;
+    webhook_channel(&app, &mut receiver).await;
+    ask(&app, Uuid::new_v4(), "Which region?").await;
+
+    let tries: Vec<Value> = [
+        receiver.next("WEBHOOK").await,
+        receiver.next("WEBHOOK").await,
+        receiver.next("WEBHOOK").await,
+    ]
+    .into();
+    let statuses: Vec<&Value> = tries.iter().map(|t| &t["status"]).collect();
+    assert_eq!(statuses, [&json!(500), &json!(500), &json!(200)]);
+    assert!(
+        tries
+            .iter()
+            .all(|t| t["id"] == tries[0]["id"] && t["verified"] == true)
+    );
+    assert!(receiver.rest(Duration::from_secs(2)).await.is_empty());
+
+    let list = deliveries_until(&app, |l| {
+        l.first().is_some_and(|d| d["status"] == "delivered")
+    })
+    .await;
+    let delivery = &list[0];
+    assert_eq!(codes(delivery), [json!(500), json!(500), json!(200)]);
+    let attempts = delivery["attempts"].as_array().unwrap();
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500: no thanks")
+    );
+    assert_eq!(attempts[2]["error"], Value::Null);
+    assert_eq!(delivery["last_error"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_answered_before_its_retry_is_not_sent_again() {
+    let app = app_with(fast("3s")).await;
+    let mut receiver = Receiver::webhook(&["--fail-first", "1"]).await;
+    webhook_channel(&app, &mut receiver).await;
+    let session = Uuid::new_v4();
+    ask(&app, session, "Proceed?").await;
+    assert_eq!(receiver.next("WEBHOOK").await["status"], 500);
+    let reply = app
+        .post(
+            "/api/v1/messages/user",
+            &json!({ "agent_instance_id": session, "content": "yes" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert!(receiver.rest(Duration::from_secs(5)).await.is_empty());
+    let list = deliveries_until(&app, |l| {
+        l.first().is_some_and(|d| d["status"] == "skipped")
+    })
+    .await;
+    assert!(list[0]["last_error"].as_str().unwrap().contains("answered"));
+    assert_eq!(codes(&list[0]), [json!(500)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flagged_messages_are_coalesced_per_session_but_questions_always_notify() {
+    let app = app_with(fast("300ms")).await;
+    let mut receiver = Receiver::webhook(&[]).await;
+    webhook_channel(&app, &mut receiver).await;
+    let (c, base, token) = (&app.client, app.address.as_str(), app.token.as_str());
+    let session = Uuid::new_v4();
+    for n in 0..3 {
+        let sms = json!({ "send_sms": true });
+        say(c, base, token, session, &format!("build {n} failed"), sms).await;
+    }
+    let first = receiver.next("WEBHOOK").await;
+    assert_eq!(first["payload"]["type"], "message.sent");
+    assert_eq!(first["payload"]["data"]["sms"], true);
+    assert_eq!(first["payload"]["data"]["text"], "build 0 failed");
+    ask(&app, session, "Retry the build?").await;
+    let question = receiver.next("WEBHOOK").await;
+    assert_eq!(question["payload"]["type"], "question.asked");
+    // Another session is not coalesced with this one; a plain step notifies nobody.
+    let other = Uuid::new_v4();
+    say(
+        c,
+        base,
+        token,
+        other,
+        "deploy failed",
+        json!({ "send_sms": true }),
+    )
+    .await;
+    assert_eq!(
+        receiver.next("WEBHOOK").await["payload"]["data"]["session_id"],
+        other.to_string()
+    );
+    assert!(receiver.rest(Duration::from_secs(2)).await.is_empty());
+
+    // The tenant turns question notifications off: only flagged questions go out.
+    let off = app
+        .client
+        .put(app.url("/api/v1/notifications/settings"))
+        .bearer_auth(&app.token)
+        .json(&json!({ "questions": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 200);
+    ask(&app, Uuid::new_v4(), "Unflagged question").await;
+    let flagged = json!({ "requires_user_input": true, "send_sms": true });
+    say(c, base, token, Uuid::new_v4(), "Flagged question", flagged).await;
+    let got = receiver.next("WEBHOOK").await;
+    assert_eq!(got["payload"]["data"]["text"], "Flagged question");
+    assert!(receiver.rest(Duration::from_secs(2)).await.is_empty());
+    let settings: Value = app.get_json("/api/v1/notifications/settings").await;
+    assert_eq!(settings, json!({ "questions": false }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_notification_goes_out_at_once_and_removed_channels_hear_nothing() {
+    let app = app_with(fast("300ms")).await;
+    let mut receiver = Receiver::webhook(&[]).await;
+    let channel = webhook_channel(&app, &mut receiver).await;
+    let id = channel["id"].as_str().unwrap();
+    let tested: Value = app
+        .post(
+            &format!("/api/v1/notifications/channels/{id}/test"),
+            &json!({}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tested["status"], "delivered", "{tested}");
+    assert_eq!(tested["trigger"], "test");
+    assert_eq!(codes(&tested), [json!(200)]);
+    let hook = receiver.next("WEBHOOK").await;
+    assert_eq!(hook["payload"]["type"], "test");
+    assert_eq!(hook["verified"], true);
+
+    let removed = app
+        .client
+        .delete(app.url(&format!("/api/v1/notifications/channels/{id}")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 200);
+    ask(&app, Uuid::new_v4(), "Anyone there?").await;
+    assert!(receiver.rest(Duration::from_secs(2)).await.is_empty());
+    let listed: Value = app.get_json("/api/v1/notifications/channels").await;
+    assert_eq!(listed, json!([]));
+    let log: Value = app.get_json("/api/v1/events?limit=1000").await;
+    let types: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["session_id"] == app.tenant.to_string())
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "user_created",
+            "notification_channel_added",
+            "notification_channel_removed"
+        ]
+    );
+    let again = app
+        .client
+        .delete(app.url(&format!("/api/v1/notifications/channels/{id}")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_channel_sends_text_and_escaped_html_through_smtp() {
+    let mut smtp = Receiver::start(&["smtp"]).await;
+    let notify = NotifyConfig {
+        smtp: Some(
+            Smtp::new(
+                smtp.ready["url"].as_str().unwrap(),
+                "Switchboard <switchboard@example.com>",
+                "localhost",
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+        ),
+        ..fast("300ms")
+    };
+    let app = app_with(notify).await;
+    let body = json!({ "kind": "email", "to": "ada@example.com" });
+    let channel = add_channel(&app.client, &app.address, &app.token, body).await;
+    assert_eq!(channel["to"], "ada@example.com");
+    assert_eq!(channel["description"], "email to …@example.com");
+    let session = Uuid::new_v4();
+    ask(&app, session, "Drop table <users>?\nIt has 3 rows.").await;
+
+    let mail = smtp.next("EMAIL").await;
+    assert_eq!(mail["mail_from"], "switchboard@example.com");
+    assert_eq!(mail["rcpt_tos"], json!(["ada@example.com"]));
+    assert_eq!(mail["subject"], "claude-code asks: Drop table <users>?");
+    assert_eq!(mail["content_type"], "multipart/alternative");
+    let link = format!("http://localhost:8080/sessions/{session}");
+    // SMTP carries CRLF line ends.
+    let text = mail["text"].as_str().unwrap().replace("\r\n", "\n");
+    assert!(
+        text.contains("Drop table <users>?\nIt has 3 rows.") && text.contains(&link),
+        "{text}"
+    );
+    let html = mail["html"].as_str().unwrap();
+    assert!(html.contains("Drop table &lt;users&gt;?"), "{html}");
+    assert!(!html.contains("<users>"));
+    assert!(html.contains(&format!("href=\"{link}\"")));
+    assert!(smtp.rest(Duration::from_secs(1)).await.is_empty());
+    let list = deliveries_until(&app, |l| {
+        l.first().is_some_and(|d| d["status"] == "delivered")
+    })
+    .await;
+    assert_eq!(codes(&list[0]), [json!(250)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_push_is_vapid_signed_and_encrypted_for_the_subscription() {
+    let app = app_with(fast("300ms")).await;
+    // Public: the inbox fetches it before anyone signs a request.
+    let key: Value = app
+        .client
+        .get(app.url("/api/v1/notifications/vapid-public-key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["public_key"].as_str().unwrap();
+    assert_eq!(key.len(), 87, "a base64url uncompressed P-256 point");
+    let mut push = Receiver::start(&["push", "--vapid-key", key]).await;
+    let subscription = push.ready["subscription"].clone();
+    let body = json!({ "kind": "web_push", "subscription": subscription });
+    let channel = add_channel(&app.client, &app.address, &app.token, body).await;
+    assert_eq!(channel["kind"], "web_push");
+    let session = Uuid::new_v4();
+    let question = ask(&app, session, "Approve the deploy?").await;
+
+    let got = push.next("PUSH").await;
+    assert_eq!(got["ttl"], "86400");
+    assert_eq!(got["urgency"], "high");
+    assert_eq!(got["subject"], "http://localhost:8080");
+    let payload = &got["payload"];
+    assert_eq!(payload["title"], "claude-code asks");
+    assert_eq!(payload["body"], "Approve the deploy?");
+    assert_eq!(payload["message_id"], question.to_string());
+    assert_eq!(
+        payload["url"],
+        format!("http://localhost:8080/sessions/{session}")
+    );
+    let list = deliveries_until(&app, |l| {
+        l.first().is_some_and(|d| d["status"] == "delivered")
+    })
+    .await;
+    assert_eq!(codes(&list[0]), [json!(201)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_targets_and_bodies_are_checked_and_refusals_change_nothing() {
+    let strict = TestApp::spawn().await;
+    let relaxed = app_with(fast("300ms")).await;
+    let cases: &[(&TestApp, Value, u16)] = &[
+        (
+            &strict,
+            json!({ "kind": "webhook", "url": "http://127.0.0.1:9/x" }),
+            400,
+        ),
+        (
+            &strict,
+            json!({ "kind": "webhook", "url": "http://localhost:9/x" }),
+            400,
+        ),
+        (
+            &strict,
+            json!({ "kind": "webhook", "url": "http://10.0.0.8/x" }),
+            400,
+        ),
+        (
+            &relaxed,
+            json!({ "kind": "webhook", "url": "http://169.254.169.254/latest/meta-data" }),
+            400,
+        ),
+        (
+            &relaxed,
+            json!({ "kind": "webhook", "url": "http://[::ffff:a9fe:a9fe]/" }),
+            400,
+        ),
+        (
+            &relaxed,
+            json!({ "kind": "webhook", "url": "ftp://example.com/" }),
+            400,
+        ),
+        (
+            &relaxed,
+            json!({ "kind": "webhook", "url": "http://user:pw@127.0.0.1/" }),
+            400,
+        ),
+        (
+            &relaxed,
+            json!({ "kind": "webhook", "url": "not a url" }),
+            400,
+        ),
+        (
+            &relaxed,
+            json!({ "kind": "webhook", "url": "http://no-such-host.invalid/" }),
+            400,
+        ),
+        (
+            &relaxed,
+            json!({ "kind": "webhook", "url": "http://127.0.0.1/\u{0}" }),
+            422,
+        ),
+        (&relaxed, json!({ "kind": "webhook" }), 422),
+        (&relaxed, json!({ "kind": "webhook", "url": 5 }), 422),
+        (
+            &relaxed,
+            json!({ "kind": "pager", "url": "http://127.0.0.1/" }),
+            422,
+        ),
+        (&relaxed, json!({ "url": "http://127.0.0.1/" }), 422),
+        (
+            &relaxed,
+            json!({ "kind": "email", "to": "ada@example.com" }),
+            400,
+        ),
+        (
+            &relaxed,
+            json!({ "kind": "web_push", "subscription": { "endpoint": "http://127.0.0.1:9/p",
+            "keys": { "p256dh": "AAAA", "auth": "AAAA" } } }),
+            422,
+        ),
+        (
+            &relaxed,
+            json!({ "kind": "web_push", "subscription": {} }),
+            422,
+        ),
+    ];
+    for (app, body, status) in cases {
+        let response = app
+            .post("/api/v1/notifications/channels", body)
+            .send()
+            .await
+            .unwrap();
+        let got = response.status().as_u16();
+        let detail: Value = response.json().await.unwrap();
+        assert_eq!(got, *status, "{body}: {detail}");
+        assert!(detail["detail"].is_string(), "{detail}");
+    }
+    for app in [&strict, &relaxed] {
+        let listed: Value = app.get_json("/api/v1/notifications/channels").await;
+        assert_eq!(listed, json!([]));
+    }
+    let malformed = relaxed
+        .client
+        .post(relaxed.url("/api/v1/notifications/channels"))
+        .bearer_auth(&relaxed.token)
+        .header("content-type", "application/json")
+        .body("{\"kind\": \"webhook\", ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+
+    // Audit keys read and never write; another tenant's channel is a missing one.
+    let audit = relaxed.key(relaxed.tenant, Scope::Audit).await;
+    let refused = relaxed
+        .client
+        .post(relaxed.url("/api/v1/notifications/channels"))
+        .bearer_auth(&audit)
+        .json(&json!({ "kind": "webhook", "url": "http://127.0.0.1:9/x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let mine = add_channel(
+        &relaxed.client,
+        &relaxed.address,
+        &relaxed.token,
+        json!({ "kind": "webhook", "url": "http://127.0.0.1:9/x" }),
+    )
+    .await;
+    let stranger = relaxed.key(Uuid::new_v4(), Scope::Agent).await;
+    let id = mine["id"].as_str().unwrap();
+    for (method, path) in [
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/notifications/channels/{id}"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/notifications/channels/{id}/test"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/notifications/channels/{}", Uuid::new_v4()),
+        ),
+    ] {
+        let response = relaxed
+            .client
+            .request(method, relaxed.url(&path))
+            .bearer_auth(&stranger)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    for query in [
+        "?status=lost",
+        "?limit=0",
+        "?channel_id=x",
+        "?before=yesterday",
+    ] {
+        let response = relaxed
+            .get(&format!("/api/v1/notifications/deliveries{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{query}");
+    }
+    let bad_settings = relaxed
+        .client
+        .put(relaxed.url("/api/v1/notifications/settings"))
+        .bearer_auth(&relaxed.token)
+        .json(&json!({ "questions": "sometimes" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_settings.status(), 422);
+    let listed: Value = relaxed.get_json("/api/v1/notifications/channels").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    // A tenant with keys but no account (from before users were recorded) is told why.
+    let accountless = relaxed
+        .client
+        .post(relaxed.url("/api/v1/notifications/channels"))
+        .bearer_auth(&stranger)
+        .json(&json!({ "kind": "webhook", "url": "http://127.0.0.1:9/x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accountless.status(), 409);
+    let detail: Value = accountless.json().await.unwrap();
+    assert!(
+        detail["detail"].as_str().unwrap().contains("users create"),
+        "{detail}"
+    );
+    let theirs: Value = relaxed
+        .client
+        .get(relaxed.url("/api/v1/notifications/channels"))
+        .bearer_auth(&stranger)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs, json!([]), "no half-added channel is left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_deliver_each_notification_once() {
+    let app = app_with(fast("300ms")).await;
+    let other = ServerProcess::start_with(&app.db, FAST_ENV).await;
+    let mut receiver = Receiver::webhook(&[]).await;
+    webhook_channel(&app, &mut receiver).await;
+    let mut questions = Vec::new();
+    for n in 0..20 {
+        let base = if n % 2 == 0 {
+            app.address.as_str()
+        } else {
+            other.address.as_str()
+        };
+        let extra = json!({ "requires_user_input": true });
+        let text = format!("question {n}");
+        questions.push(say(&app.client, base, &app.token, Uuid::new_v4(), &text, extra).await);
+    }
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for _ in 0..20 {
+        let hook = receiver.next("WEBHOOK").await;
+        assert_eq!(hook["verified"], true);
+        *seen
+            .entry(
+                hook["payload"]["data"]["message_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+            .or_default() += 1;
+    }
+    assert!(
+        receiver.rest(Duration::from_secs(3)).await.is_empty(),
+        "a duplicate"
+    );
+    assert_eq!(seen.len(), 20);
+    for question in questions {
+        assert_eq!(seen.get(&question.to_string()), Some(&1));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_delivery_leaves_the_delivery_to_another() {
+    let db = common::database().await;
+    let keys = common::signing_keys().await;
+    let tenant = Uuid::new_v4();
+    let (_, token) = api_keys::create(&db.pool, &keys, tenant, "test", Scope::Agent, None)
+        .await
+        .unwrap();
+    create_user(&EventLog::new(db.pool.clone()), tenant).await;
+    let client = reqwest::Client::new();
+    // The receiver holds the first request open without answering.
+    let mut receiver = Receiver::webhook(&["--hang-first", "1"]).await;
+    let first = ServerProcess::start_with(&db, FAST_ENV).await;
+    let body = json!({ "kind": "webhook", "url": receiver.url() });
+    let channel = add_channel(&client, &first.address, &token, body).await;
+    receiver.secret(channel["secret"].as_str().unwrap()).await;
+    let extra = json!({ "requires_user_input": true });
+    let question = say(
+        &client,
+        &first.address,
+        &token,
+        Uuid::new_v4(),
+        "Merge?",
+        extra,
+    )
+    .await;
+    let hung = receiver.next("HUNG").await;
+    first.kill();
+
+    let second = ServerProcess::start_with(&db, FAST_ENV).await;
+    let hook = receiver.next("WEBHOOK").await;
+    assert_eq!(
+        hook["id"], hung["id"],
+        "the same delivery, the same webhook-id"
+    );
+    assert_eq!(hook["verified"], true);
+    assert_eq!(hook["payload"]["data"]["message_id"], question.to_string());
+    assert!(receiver.rest(Duration::from_secs(2)).await.is_empty());
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    let page = loop {
+        let page: Value = client
+            .get(format!(
+                "{}/api/v1/notifications/deliveries",
+                second.address
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if page["deliveries"][0]["status"] == "delivered" {
+            break page;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let delivery = &page["deliveries"][0];
+    // The dead process's attempt left no record; the second claim is attempt 2.
+    assert_eq!(delivery["attempts"][0]["attempt"], 2);
+    assert_eq!(delivery["attempts"][0]["status_code"], 200);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_notification_routes() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get_json("/openapi.json").await;
+    for (path, method) in [
+        ("/api/v1/notifications/channels", "post"),
+        ("/api/v1/notifications/channels", "get"),
+        ("/api/v1/notifications/channels/{channel_id}", "delete"),
+        ("/api/v1/notifications/channels/{channel_id}/test", "post"),
+        ("/api/v1/notifications/deliveries", "get"),
+        ("/api/v1/notifications/settings", "get"),
+        ("/api/v1/notifications/settings", "put"),
+        ("/api/v1/notifications/vapid-public-key", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    for schema in [
+        "NewChannel",
+        "Channel",
+        "AddedChannel",
+        "Delivery",
+        "NotificationSettings",
+    ] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+}
+
+/// `switchboard --data-dir <dir> <args>`, which must succeed; its standard output.
+async fn cli(db: &common::TestDb, data_dir: &str, args: &[&str]) -> String {
+    let args: Vec<&str> = [&["--data-dir", data_dir], args].concat();
+    let out = common::switchboard(db, &args, None).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}:\n{stdout}\n{stderr}");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_adds_lists_tests_and_removes_channels() {
+    let db = common::database().await;
+    let tenant = Uuid::new_v4();
+    create_user(&EventLog::new(db.pool.clone()), tenant).await;
+    let data_dir = std::env::temp_dir().join(format!("switchboard-notify-cli-{}", Uuid::new_v4()));
+    let (data_dir, user) = (data_dir.to_str().unwrap().to_owned(), tenant.to_string());
+    let mut receiver = Receiver::webhook(&[]).await;
+    let added = cli(
+        &db,
+        &data_dir,
+        &[
+            "notify",
+            "channels",
+            "add",
+            "--user",
+            &user,
+            "--notify-allow-private",
+            "webhook",
+            receiver.url(),
+        ],
+    )
+    .await;
+    assert!(added.contains("Signing secret (shown once):"), "{added}");
+    receiver.secret(added.lines().last().unwrap()).await;
+    let id = added.split_whitespace().nth(3).unwrap().to_owned();
+    let listed = cli(
+        &db,
+        &data_dir,
+        &["notify", "channels", "list", "--user", &user],
+    )
+    .await;
+    assert!(
+        listed.contains(&id) && listed.contains("webhook"),
+        "{listed}"
+    );
+
+    let tested = cli(
+        &db,
+        &data_dir,
+        &[
+            "notify",
+            "channels",
+            "test",
+            "--user",
+            &user,
+            "--notify-allow-private",
+            &id,
+        ],
+    )
+    .await;
+    assert!(
+        tested.contains("delivered") && tested.contains("attempt 1"),
+        "{tested}"
+    );
+    let hook = receiver.next("WEBHOOK").await;
+    assert_eq!(
+        (hook["verified"].clone(), hook["payload"]["type"].clone()),
+        (json!(true), json!("test"))
+    );
+    let history = cli(
+        &db,
+        &data_dir,
+        &[
+            "notify",
+            "deliveries",
+            "--user",
+            &user,
+            "--status",
+            "delivered",
+        ],
+    )
+    .await;
+    assert!(
+        history.contains("test") && history.contains(": 200"),
+        "{history}"
+    );
+
+    let removed = cli(
+        &db,
+        &data_dir,
+        &["notify", "channels", "remove", "--user", &user, &id],
+    )
+    .await;
+    assert!(removed.contains("Removed channel"), "{removed}");
+    let listed = cli(
+        &db,
+        &data_dir,
+        &["notify", "channels", "list", "--user", &user],
+    )
+    .await;
+    assert!(listed.trim().is_empty(), "{listed}");
+    // The channel facts fold into the account like any account event, and chain like any.
+    cli(&db, &data_dir, &["projections", "rebuild", "--check"]).await;
+    cli(&db, &data_dir, &["verify"]).await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
