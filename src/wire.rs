@@ -1,8 +1,11 @@
 //! Shapes on the wire that several routes share. Field names are the contract existing SDKs
-//! parse; the Python SDK builds `Message(**m)`, so a message has exactly these five keys.
+//! parse; the Python SDK builds `Message(**m)`, so a message has exactly these five keys,
+//! plus the decision fields (`options`, `approval`, `chosen_option`, `updated_input`) only
+//! when it carries them: a client that never offers options never sees them.
 
-use projections::{Message, SenderType, Session, SessionStatus};
+use projections::{Approval, Message, SenderType, Session, SessionStatus};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::commands::Said;
@@ -18,6 +21,37 @@ pub struct MessageJson {
     #[schemars(extend("format" = "date-time"))]
     pub created_at: String,
     pub requires_user_input: bool,
+    /// A question's choices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<String>>,
+    /// A question asking leave to run a tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalJson>,
+    /// The option an answer chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_option: Option<String>,
+    /// The tool input an answer allowed instead of the one asked about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_input: Option<Map<String, Value>>,
+}
+
+/// A tool call an approval question asks about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ApprovalJson {
+    pub tool_name: String,
+    pub input: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_use_id: Option<String>,
+}
+
+impl From<&Approval> for ApprovalJson {
+    fn from(a: &Approval) -> ApprovalJson {
+        ApprovalJson {
+            tool_name: a.tool_name.clone(),
+            input: a.input.clone(),
+            tool_use_id: a.tool_use_id.clone(),
+        }
+    }
 }
 
 fn sender_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -32,6 +66,10 @@ impl From<&Message> for MessageJson {
             sender_type: m.sender_type,
             created_at: timestamp(m.created_at),
             requires_user_input: m.requires_user_input,
+            options: m.options.clone(),
+            approval: m.approval.as_ref().map(ApprovalJson::from),
+            chosen_option: m.chosen_option.clone(),
+            updated_input: m.updated_input.clone(),
         }
     }
 }

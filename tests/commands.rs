@@ -23,6 +23,8 @@ fn agent_input(session: Uuid, content: &str, question: bool) -> AgentMessageInpu
         send_push: None,
         git_diff: None,
         message_metadata: None,
+        options: None,
+        approval: None,
     }
 }
 
@@ -52,6 +54,7 @@ async fn reply(
             session_id: session,
             content: Content::parse("content", content.into()).unwrap(),
             mark_as_read,
+            updated_input: None,
         },
     )
     .await
@@ -384,6 +387,7 @@ async fn an_ended_session_refuses_messages_but_can_be_ended_and_read_again() {
             session_id: session,
             content: Content::parse("content", "hello?".into()).unwrap(),
             mark_as_read: false,
+            updated_input: None,
         },
     )
     .await
@@ -432,6 +436,7 @@ async fn unknown_and_foreign_sessions_are_not_found() {
                     session_id: target,
                     content: Content::parse("content", "hi".into()).unwrap(),
                     mark_as_read: false,
+                    updated_input: None,
                 },
             )
             .await

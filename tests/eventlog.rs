@@ -38,6 +38,8 @@ fn step(content: &str) -> NewEvent {
             send_sms: None,
             send_push: None,
             message_metadata: None,
+            options: None,
+            approval: None,
         }),
     }
 }
@@ -338,6 +340,7 @@ async fn user_messages_and_agent_messages_share_one_tenant_sequence() {
         event: Event::UserMessage(UserMessage {
             content: "reply".into(),
             mark_as_read: false,
+            ..UserMessage::default()
         }),
     };
     let committed = log

@@ -38,6 +38,8 @@ async fn actor(log: EventLog, ctx: Context, sessions: Vec<Uuid>, seed: u64, step
                     send_push: rng.random_bool(0.5).then_some(true),
                     git_diff,
                     message_metadata: None,
+                    options: None,
+                    approval: None,
                 };
                 commands::send_agent_message(&log, &ctx, input)
                     .await
@@ -48,6 +50,7 @@ async fn actor(log: EventLog, ctx: Context, sessions: Vec<Uuid>, seed: u64, step
                     session_id: session,
                     content,
                     mark_as_read: rng.random_bool(0.25),
+                    updated_input: None,
                 };
                 commands::send_user_message(&log, &ctx, input)
                     .await

@@ -422,6 +422,8 @@ async fn one_appends_failure_is_never_another_tenants() {
                     send_push: None,
                     git_diff: None,
                     message_metadata: None,
+                    options: None,
+                    approval: None,
                 };
                 let ctx = Context::system(tenant);
                 (

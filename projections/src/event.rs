@@ -69,7 +69,7 @@ pub struct SessionStarted {
 
 /// The agent said something. Its event id is the message id. The agent's read cursor moves
 /// to this message: user messages before it are considered delivered.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentMessage {
     pub content: String,
     pub requires_user_input: bool,
@@ -81,14 +81,41 @@ pub struct AgentMessage {
     pub send_push: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_metadata: Option<Map<String, Value>>,
+    /// The choices a question offers; an answer equal to one records it as chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<String>>,
+    /// The question asks leave to run a tool (its options are "Allow" and "Deny").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+}
+
+/// A tool call an agent asks the person to allow, as the agent's host described it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub tool_name: String,
+    pub input: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_use_id: Option<String>,
+}
+
+impl Approval {
+    /// The options every approval offers.
+    pub const ALLOW: &'static str = "Allow";
+    pub const DENY: &'static str = "Deny";
 }
 
 /// The person said something. Its event id is the message id. With `mark_as_read` the
 /// message was delivered by other means and the read cursor moves past it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserMessage {
     pub content: String,
     pub mark_as_read: bool,
+    /// The option of the open question this answer chose (its content equals it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_option: Option<String>,
+    /// For an answer that allows a tool call: the input the person edited it to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_input: Option<Map<String, Value>>,
 }
 
 /// An earlier agent message became a question.
@@ -302,10 +329,18 @@ mod tests {
                 send_sms: None,
                 send_push: Some(true),
                 message_metadata: Some(Map::from_iter([("k".into(), Value::from(1))])),
+                options: Some(vec!["Allow".into(), "Deny".into()]),
+                approval: Some(Approval {
+                    tool_name: "Bash".into(),
+                    input: Map::from_iter([("command".into(), Value::from("ls"))]),
+                    tool_use_id: Some("toolu_1".into()),
+                }),
             }),
             Event::UserMessage(UserMessage {
-                content: "reply".into(),
+                content: "Allow".into(),
                 mark_as_read: false,
+                chosen_option: Some("Allow".into()),
+                updated_input: Some(Map::from_iter([("command".into(), Value::from("ls -a"))])),
             }),
             Event::InputRequested(InputRequested {
                 message_id: Uuid::nil(),
@@ -348,6 +383,28 @@ mod tests {
             let back = Event::from_stored(event.event_type(), &event.data_json()).unwrap();
             assert_eq!(back, event);
         }
+    }
+
+    #[test]
+    fn messages_without_choices_store_exactly_what_they_stored_before() {
+        let question = AgentMessage {
+            content: "ok?".into(),
+            requires_user_input: true,
+            ..AgentMessage::default()
+        };
+        assert_eq!(
+            Event::AgentMessage(question).data_json(),
+            r#"{"content":"ok?","requires_user_input":true}"#
+        );
+        let reply = UserMessage {
+            content: "yes".into(),
+            mark_as_read: false,
+            ..UserMessage::default()
+        };
+        assert_eq!(
+            Event::UserMessage(reply).data_json(),
+            r#"{"content":"yes","mark_as_read":false}"#
+        );
     }
 
     #[test]

@@ -12,9 +12,10 @@ pub mod session;
 
 pub use account::{Account, is_account_stream};
 pub use event::{
-    Actor, AgentMessage, Event, GitDiffUpdated, InputRequested, MessagesRead, MessagesReturned,
-    Metadata, NotificationChannelAdded, NotificationChannelRemoved, RecordedEvent, ReturnedMessage,
-    SessionEnded, SessionStarted, UnknownEvent, UserCreated, UserMessage, UserRenamed,
+    Actor, AgentMessage, Approval, Event, GitDiffUpdated, InputRequested, MessagesRead,
+    MessagesReturned, Metadata, NotificationChannelAdded, NotificationChannelRemoved,
+    RecordedEvent, ReturnedMessage, SessionEnded, SessionStarted, UnknownEvent, UserCreated,
+    UserMessage, UserRenamed,
 };
 pub use message::{Message, SenderType, messages};
 pub use session::{InboxMessage, ProjectionError, Session, SessionState, SessionStatus, apply};

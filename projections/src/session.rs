@@ -308,6 +308,8 @@ mod tests {
             send_sms: None,
             send_push: None,
             message_metadata: None,
+            options: None,
+            approval: None,
         })
     }
 
@@ -315,6 +317,7 @@ mod tests {
         Event::UserMessage(UserMessage {
             content: content.into(),
             mark_as_read,
+            ..UserMessage::default()
         })
     }
 

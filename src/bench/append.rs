@@ -70,6 +70,8 @@ async fn step(log: &EventLog, ctx: &Context, session: Uuid, n: u64) -> Duration 
         send_push: None,
         git_diff: None,
         message_metadata: None,
+        options: None,
+        approval: None,
     };
     commands::send_agent_message(log, ctx, input)
         .await

@@ -54,6 +54,7 @@ fn nth_event(n: u64, length: u64, last_user_message: Option<Uuid>) -> (Event, Ac
             Event::UserMessage(UserMessage {
                 content: format!("reply {n}: looks good, carry on with the next part"),
                 mark_as_read: false,
+                ..UserMessage::default()
             }),
             Actor::User,
         ),
@@ -65,6 +66,8 @@ fn nth_event(n: u64, length: u64, last_user_message: Option<Uuid>) -> (Event, Ac
                 send_sms: None,
                 send_push: None,
                 message_metadata: None,
+                options: None,
+                approval: None,
             }),
             Actor::Agent,
         ),

@@ -192,6 +192,8 @@ async fn ask(
         send_push: None,
         git_diff: None,
         message_metadata: None,
+        options: None,
+        approval: None,
     };
     Ok(commands::send_agent_message(log, ctx, input)
         .await?

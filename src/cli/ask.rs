@@ -54,6 +54,7 @@ pub async fn run(args: AskArgs) -> Outcome {
         content: args.question,
         requires_user_input: true,
         options: args.options,
+        approval: None,
     };
     let asked = client.send_agent_message(&question).await?;
     super::log::show_earlier(&asked.queued_user_messages);

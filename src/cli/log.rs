@@ -37,6 +37,7 @@ pub async fn run(args: LogArgs) -> Outcome {
         content: args.step,
         requires_user_input: false,
         options: Vec::new(),
+        approval: None,
     };
     let sent = client.send_agent_message(&step).await?;
     show_earlier(&sent.queued_user_messages);

@@ -34,7 +34,8 @@ pub async fn run(args: McpStdioArgs) -> Outcome {
         Duration::from_secs(args.block_seconds.max(1)),
         PROGRESS_INTERVAL,
         args.agent_type.filter(|t| !t.trim().is_empty()),
-    );
+    )
+    .for_one_connection();
     let running = tools
         .serve(rmcp::transport::stdio())
         .await

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::commands::{PendingStatus, reply_to};
-use crate::wire::MessageJson;
+use crate::wire::{ApprovalJson, MessageJson};
 pub use events::{EventStream, StreamEvent, Streamed};
 
 /// A request that is not a long-poll or a stream gets this long for its answer.
@@ -82,6 +82,9 @@ pub struct AgentMessage {
     /// Choices offered with a question.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
+    /// The tool call a question asks leave for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalJson>,
 }
 
 /// What the server answered to an [`AgentMessage`].

@@ -2,13 +2,13 @@
 //! unknown session id starts that session. The reply carries the user messages the agent had
 //! not received yet; the agent's read cursor then moves to its new message.
 
-use projections::{Actor, AgentMessage, Event, GitDiffUpdated, Message, SessionStarted};
+use projections::{Actor, AgentMessage, Approval, Event, GitDiffUpdated, Message, SessionStarted};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{CommandError, Context, Decide, require_session, transact};
-use crate::domain::{AgentType, Content, GitDiffUpdate};
+use crate::domain::{AgentType, Content, GitDiffUpdate, InvalidInput};
 use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
 
 #[derive(Clone, Debug, Serialize)]
@@ -23,6 +23,35 @@ pub struct AgentMessageInput {
     pub send_push: Option<bool>,
     pub git_diff: Option<GitDiffUpdate>,
     pub message_metadata: Option<Map<String, Value>>,
+    /// The choices a question offers (checked by `domain::choices::options`).
+    pub options: Option<Vec<String>>,
+    /// The tool call a question asks leave for; it offers "Allow" and "Deny".
+    pub approval: Option<Approval>,
+}
+
+impl AgentMessageInput {
+    /// The options the question offers: its own, or an approval's two.
+    fn offered(&self) -> Result<Option<Vec<String>>, CommandError> {
+        let only_on_questions = |field: &str| {
+            CommandError::Invalid(InvalidInput::new(
+                field,
+                "is only allowed on a question (requires_user_input: true)",
+            ))
+        };
+        match (&self.options, &self.approval) {
+            (Some(_), Some(_)) => Err(CommandError::Invalid(InvalidInput::new(
+                "options",
+                "an approval offers \"Allow\" and \"Deny\"; do not give options with it",
+            ))),
+            (Some(_), None) if !self.requires_user_input => Err(only_on_questions("options")),
+            (None, Some(_)) if !self.requires_user_input => Err(only_on_questions("approval")),
+            (options, None) => Ok(options.clone()),
+            (None, Some(_)) => Ok(Some(vec![
+                Approval::ALLOW.to_owned(),
+                Approval::DENY.to_owned(),
+            ])),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,6 +83,7 @@ impl Decide for AgentMessageInput {
     ) -> Result<AgentMessageSent, CommandError> {
         let input = self;
         let id = input.session_id;
+        let options = input.offered()?;
         if id == ctx.tenant_id {
             return Err(CommandError::BadRequest(
                 "agent_instance_id must not be your own user id; use a new UUID for a session"
@@ -112,6 +142,8 @@ impl Decide for AgentMessageInput {
                 send_sms: input.send_sms,
                 send_push: input.send_push,
                 message_metadata: input.message_metadata.clone(),
+                options,
+                approval: input.approval.clone(),
             }),
         });
         txn.append(id, expected, events, &ctx.metadata(Actor::Agent))

@@ -129,9 +129,7 @@ async fn find_answer(
     let seen_seq = events.last().map_or(state.session.last_seq, |e| e.seq);
     let messages = projections::messages(&events);
     let Some(reply) = reply_to(&messages, question_id) else {
-        return Err(CommandError::NotFound(format!(
-            "question {question_id} not found in session {session_id}"
-        )));
+        return Err(question_not_found(session_id, question_id));
     };
     if !reply.is_empty() {
         // Handed over now: whatever of it is still unread is read, so that it is not handed
@@ -161,6 +159,28 @@ async fn find_answer(
         return Err(ended_unanswered(session_id, question_id));
     }
     Ok(Found::NotYet { seen_seq })
+}
+
+/// The question `question_id` an agent asked in `session_id` (to read what it offered).
+pub async fn question(
+    log: &EventLog,
+    ctx: &Context,
+    session_id: Uuid,
+    question_id: Uuid,
+) -> Result<Message, CommandError> {
+    match log.event(ctx.tenant_id, question_id).await? {
+        Some(recorded) if recorded.stream_id == session_id => match &recorded.event {
+            Event::AgentMessage(m) => Ok(Message::from_agent(&recorded, m)),
+            _ => Err(question_not_found(session_id, question_id)),
+        },
+        _ => Err(question_not_found(session_id, question_id)),
+    }
+}
+
+fn question_not_found(session_id: Uuid, question_id: Uuid) -> CommandError {
+    CommandError::NotFound(format!(
+        "question {question_id} not found in session {session_id}"
+    ))
 }
 
 /// The agent received the session's unread messages up to `through` (if it still has them).

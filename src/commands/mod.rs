@@ -8,6 +8,7 @@
 
 mod agent_message;
 mod answer;
+mod decision;
 mod end_session;
 mod heartbeat;
 mod idempotency;
@@ -19,7 +20,8 @@ mod user;
 mod user_message;
 
 pub use agent_message::{AgentMessageInput, AgentMessageSent, send_agent_message};
-pub use answer::{Answer, Said, reply_to, wait_for_answer};
+pub use answer::{Answer, Said, question, reply_to, wait_for_answer};
+pub use decision::{Decision, approval_question};
 pub use end_session::{SessionEndedResult, end_session};
 pub use heartbeat::{Heartbeat, heartbeat};
 pub use notification_channel::{record_channel_added, record_channel_removed};

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use projections::{Actor, Event, Message, MessagesRead, RecordedEvent, SenderType};
+use projections::{Actor, Event, Message, MessagesRead, RecordedEvent};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -189,14 +189,12 @@ fn received_before(
     let mut read_to = None;
     for recorded in since.as_ref()? {
         match &recorded.event {
-            Event::UserMessage(m) if !m.mark_as_read => said.push(Message {
-                id: recorded.event_id,
-                content: m.content.clone(),
-                sender_type: SenderType::User,
-                created_at: recorded.recorded_at,
-                requires_user_input: false,
-                seq: recorded.seq,
-            }),
+            Event::UserMessage(m) if !m.mark_as_read => said.push(Message::from_user(
+                recorded.event_id,
+                recorded.seq,
+                recorded.recorded_at,
+                m.clone(),
+            )),
             // The agent spoke, or a reply was delivered by other means: truly behind.
             Event::UserMessage(_) | Event::AgentMessage(_) => return None,
             Event::MessagesRead(read) => read_to = Some(read.last_read_message_id),

@@ -2,6 +2,7 @@
 //! so command functions never re-check it. REST and MCP share these parsers, and so give the
 //! same answer to the same bad input.
 
+pub mod choices;
 pub mod client_type;
 mod git_diff;
 

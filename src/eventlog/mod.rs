@@ -197,6 +197,16 @@ impl EventLog {
         read::stream(&mut conn, tenant_id, stream_id).await
     }
 
+    /// The tenant's event with this id, if it has one.
+    pub async fn event(
+        &self,
+        tenant_id: Uuid,
+        event_id: Uuid,
+    ) -> Result<Option<RecordedEvent>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        read::event_by_id(&mut conn, tenant_id, event_id).await
+    }
+
     /// The events of one stream from the event `from_event` on (none when the stream has no
     /// such event).
     pub async fn stream_from(

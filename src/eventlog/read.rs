@@ -1,8 +1,7 @@
 //! Reading the log and the projections, one named statement per question.
 
 use projections::{
-    Account, Event, InboxMessage, Message, RecordedEvent, SenderType, Session, SessionState,
-    SessionStatus,
+    Account, Event, InboxMessage, Message, RecordedEvent, Session, SessionState, SessionStatus,
 };
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -36,7 +35,7 @@ const GENERATION: &str = "SELECT generation FROM projection_generation";
 
 /// The text of unread user messages, from their events.
 const UNREAD_TEXTS: &str = "\
-SELECT seq, data->>'content' FROM events WHERE tenant_id = $1 AND seq = ANY($2) ORDER BY seq";
+SELECT seq, event_type, data::text FROM events WHERE tenant_id = $1 AND seq = ANY($2) ORDER BY seq";
 
 const EVENT_BY_ID: &str = "\
 SELECT tenant_id, seq, stream_id, stream_version, event_id, event_type, data::text, recorded_at
@@ -265,7 +264,7 @@ pub async fn unread_messages(
         return Ok(Vec::new());
     }
     let seqs: Vec<i64> = unread.iter().map(|m| m.seq).collect();
-    let texts: Vec<(i64, Option<String>)> = sqlx::query_as(UNREAD_TEXTS)
+    let texts: Vec<(i64, String, String)> = sqlx::query_as(UNREAD_TEXTS)
         .bind(tenant_id)
         .bind(&seqs)
         .fetch_all(&mut *conn)
@@ -273,15 +272,10 @@ pub async fn unread_messages(
     let mut texts = texts.into_iter();
     unread
         .iter()
-        .map(|m| match texts.next() {
-            Some((seq, Some(content))) if seq == m.seq => Ok(Message {
-                id: m.message_id,
-                content,
-                sender_type: SenderType::User,
-                created_at: m.created_at,
-                requires_user_input: false,
-                seq: m.seq,
-            }),
+        .map(|m| match texts.next().map(|(seq, t, data)| (seq, Event::from_stored(&t, &data))) {
+            Some((seq, Ok(Event::UserMessage(said)))) if seq == m.seq => {
+                Ok(Message::from_user(m.message_id, m.seq, m.created_at, said))
+            }
             _ => Err(LogError::Corrupt(format!(
                 "tenant {tenant_id}: unread message {} (seq {}) is not a user message in the log",
                 m.message_id, m.seq

@@ -7,6 +7,8 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use projections::Approval;
+
 use crate::commands::{Context, Undelivered};
 use crate::wire::MessageJson;
 
@@ -26,6 +28,10 @@ pub struct Outgoing {
     pub agent_type: String,
     pub content: String,
     pub requires_user_input: bool,
+    /// The choices a question offers (checked).
+    pub options: Option<Vec<String>>,
+    /// The tool call a question asks leave for (checked).
+    pub approval: Option<Approval>,
 }
 
 /// What sending returned.
@@ -77,6 +83,14 @@ pub trait Backend: Send + Sync + 'static {
         wait: Duration,
         stop: &'a CancellationToken,
     ) -> Reply<'a, Option<Answered>>;
+
+    /// The question `question_id` of the session (what it offered).
+    fn question<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+    ) -> Reply<'a, MessageJson>;
 
     /// A token to stop one wait with; it is also cancelled when the backend shuts down.
     fn stop_token(&self) -> CancellationToken;

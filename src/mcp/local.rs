@@ -12,7 +12,7 @@ use crate::domain::{AgentType, Content};
 use crate::eventlog::EventLog;
 use crate::metrics::{Parked, Waiter};
 use crate::push::Hub;
-use crate::wire;
+use crate::wire::{self, MessageJson};
 use tokio_util::sync::CancellationToken;
 
 pub struct Local {
@@ -58,6 +58,8 @@ impl Backend for Local {
                 send_push: None,
                 git_diff: None,
                 message_metadata: None,
+                options: message.options,
+                approval: message.approval,
             };
             let sent = commands::send_agent_message(&self.log, ctx, input).await?;
             Ok(Sent {
@@ -96,6 +98,19 @@ impl Backend for Local {
                 messages: wire::messages(&a.messages),
                 taken: a.taken,
             }))
+        })
+    }
+
+    fn question<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+    ) -> Reply<'a, MessageJson> {
+        Box::pin(async move {
+            let ctx = context(caller)?;
+            let question = commands::question(&self.log, ctx, session_id, question_id).await?;
+            Ok(MessageJson::from(&question))
         })
     }
 

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::backend::{Answered, Backend, Caller, Outgoing, Reply, Sent, ToolError};
 use crate::client::{AgentMessage, Client, ClientError};
 use crate::commands::Undelivered;
+use crate::wire::{ApprovalJson, MessageJson};
 
 pub struct Remote {
     client: Client,
@@ -39,7 +40,8 @@ impl Backend for Remote {
                 agent_type: message.agent_type,
                 content: message.content,
                 requires_user_input: message.requires_user_input,
-                options: Vec::new(),
+                options: message.options.unwrap_or_default(),
+                approval: message.approval.as_ref().map(ApprovalJson::from),
             };
             let sent = self.client(caller).send_agent_message(&message).await?;
             Ok(Sent {
@@ -71,6 +73,25 @@ impl Backend for Remote {
                 }
                 () = stop.cancelled() => Ok(None),
             }
+        })
+    }
+
+    fn question<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+    ) -> Reply<'a, MessageJson> {
+        Box::pin(async move {
+            let history = self.client(caller).messages(session_id).await?;
+            history
+                .into_iter()
+                .find(|m| m.id == question_id)
+                .ok_or_else(|| {
+                    ToolError(format!(
+                        "question {question_id} not found in session {session_id}"
+                    ))
+                })
         })
     }
 

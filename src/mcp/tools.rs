@@ -1,4 +1,4 @@
-//! The five agent tools: arguments, descriptions written for a model, structured results with a
+//! The agent tools: arguments, descriptions written for a model, structured results with a
 //! text rendering and a declared schema, and the blocking wait for an answer (progress while
 //! waiting, a block limit, then `wait_for_answer`).
 //!
@@ -23,18 +23,22 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::backend::{Answered, Backend, Caller, Outgoing, Sent, ToolError};
 use super::calls::Call;
 use super::sessions::McpSession;
-use crate::commands::{Context, Undelivered};
-use crate::domain::client_type;
-use crate::wire::MessageJson;
+use crate::commands::{self, Context, Decision, Undelivered};
+use crate::domain::{choices, client_type};
+use crate::wire::{ApprovalJson, MessageJson};
 
 /// Default longest silence towards a client whose call carries a progress token while it
 /// waits (clients time out calls that stay silent; 15 s is the contract's bound).
 pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Names the session of an MCP session's permission prompts (UUID v5 of its id).
+const PROMPT_SESSION_NAMESPACE: Uuid = Uuid::from_u128(0x0c5f_6a43_2b8e_4f1d_a7c2_91e4_3d6b_5a08);
 
 /// A client that cannot take a progress notification within this long is gone.
 const PROGRESS_SEND_LIMIT: Duration = Duration::from_secs(5);
@@ -78,6 +82,15 @@ a question_id if the wait runs out). Returns the message id and the user's queue
 which you must read and act on. Omit agent_instance_id to start a new session (agent_type then \
 names your kind of agent).";
 
+const PERMISSION_PROMPT: &str = "\
+Ask the person supervising the agent whether a tool call may run, and wait for their decision. \
+This is Claude Code's permission prompt tool (claude --permission-prompt-tool \
+mcp__switchboard__permission_prompt): the host calls it with the tool's name and input. The \
+person sees the call and chooses Allow (possibly after editing the input) or Deny (possibly \
+with a reason). The result's text is {\"behavior\":\"allow\",\"updatedInput\":{...}} or \
+{\"behavior\":\"deny\",\"message\":\"...\"}. If nobody decides within the server's limit, \
+the result is {status: \"pending\", question_id}: call wait_for_answer with the same ids.";
+
 const END_SESSION: &str = "\
 End your session and mark it completed. Call it only when the person has confirmed the work is \
 done (ask them with ask_question first), when they ask you to stop, or when you cannot \
@@ -97,8 +110,12 @@ pub struct AskQuestionArgs {
     /// Your session id; omit it only if you have not logged anything yet.
     #[serde(default)]
     pub agent_instance_id: Option<String>,
-    /// The question, self-contained, with the options if there are any.
+    /// The question, self-contained.
     pub question_text: String,
+    /// The choices to offer as buttons (1 to 20 distinct short texts), if the answer is one
+    /// of a few; the person may still answer in their own words.
+    #[serde(default)]
+    pub options: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -122,6 +139,23 @@ pub struct SendMessageArgs {
     /// True for a question: the call waits for the answer.
     #[serde(default)]
     pub requires_user_input: Option<bool>,
+    /// For a question: the choices to offer as buttons (1 to 20 distinct short texts).
+    #[serde(default)]
+    pub options: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct PermissionPromptArgs {
+    /// The tool that is to run, e.g. "Bash" or "Edit".
+    pub tool_name: String,
+    /// The tool's input.
+    pub input: Map<String, Value>,
+    /// The host's id of this tool call.
+    #[serde(default)]
+    pub tool_use_id: Option<String>,
+    /// The session to ask in (default: one per MCP session).
+    #[serde(default)]
+    pub agent_instance_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -160,9 +194,18 @@ struct AnswerResult {
     /// The person's answer (when answered).
     #[serde(skip_serializing_if = "Option::is_none")]
     answer: Option<String>,
+    /// The option the answer chose (when the question offered options and it chose one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chosen_option: Option<String>,
+    /// For a tool approval that was answered: the decision, as Claude Code expects it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decision: Option<Value>,
     /// Messages the person sent before the question, oldest first (when there were any).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     user_feedback: Vec<String>,
+    /// The answer's messages.
+    #[serde(skip)]
+    reply: Vec<MessageJson>,
 }
 
 /// What send_message returns.
@@ -182,6 +225,9 @@ struct SendMessageResult {
     /// For an answered question: the answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     answer: Option<String>,
+    /// For an answered question: the option the answer chose, if it chose one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chosen_option: Option<String>,
 }
 
 /// What end_session returns.
@@ -203,6 +249,9 @@ pub struct AgentTools {
     progress_interval: Duration,
     /// The agent type when the request says nothing (the stdio bridge's configuration).
     default_agent_type: Option<String>,
+    /// Where permission prompts of a connection without an MCP session are asked (the stdio
+    /// bridge's one connection); `None`: in a new session each.
+    own_session: Option<Uuid>,
     tool_router: ToolRouter<AgentTools>,
 }
 
@@ -243,6 +292,14 @@ fn required(field: &str, text: &str) -> Result<(), ToolError> {
         return Err(ToolError(format!("{field} is required")));
     }
     Ok(())
+}
+
+/// Options as offered: checked, or the reason they are refused.
+fn offered(options: Option<Vec<String>>) -> Result<Option<Vec<String>>, ToolError> {
+    options
+        .map(|o| choices::options("options", o))
+        .transpose()
+        .map_err(|e| ToolError(e.to_string()))
 }
 
 fn contents(messages: &[MessageJson]) -> Vec<String> {
@@ -323,7 +380,30 @@ impl AgentTools {
             block_limit,
             progress_interval,
             default_agent_type,
+            own_session: None,
             tool_router: Self::tool_router(),
+        }
+    }
+
+    /// The same tools for one long-lived connection: its permission prompts share a session.
+    pub fn for_one_connection(self) -> AgentTools {
+        AgentTools {
+            own_session: Some(Uuid::now_v7()),
+            ..self
+        }
+    }
+
+    /// The session a permission prompt is asked in when the host names none: one per MCP
+    /// session (the same on every node), else per connection.
+    fn prompt_session(&self, ctx: &RequestContext<RoleServer>) -> Uuid {
+        let mcp_session = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<McpSession>());
+        match (mcp_session, self.own_session) {
+            (Some(session), _) => Uuid::new_v5(&PROMPT_SESSION_NAMESPACE, session.id.as_bytes()),
+            (None, Some(own)) => own,
+            (None, None) => Uuid::now_v7(),
         }
     }
 
@@ -489,26 +569,43 @@ impl AgentTools {
             message_ids: answer.as_ref().map_or_else(Vec::new, |a| a.taken.clone()),
             read_cursor: Some(question_id),
         };
-        let (status, answer) = match answer {
-            Some(answered) => (
-                AnswerStatus::Answered,
-                Some(contents(&answered.messages).join("\n\n")),
-            ),
-            None => (AnswerStatus::Pending, None),
+        let reply = answer.map(|a| a.messages).unwrap_or_default();
+        let status = if reply.is_empty() {
+            AnswerStatus::Pending
+        } else {
+            AnswerStatus::Answered
         };
         let result = AnswerResult {
             status,
             agent_instance_id: session_id,
             question_id,
-            answer,
+            answer: (!reply.is_empty()).then(|| contents(&reply).join("\n\n")),
+            chosen_option: reply.first().and_then(|m| m.chosen_option.clone()),
+            decision: None,
             user_feedback: Vec::new(),
+            reply,
         };
         Ok((result, took))
     }
 
+    /// An answered approval: its decision, which is also the whole text (Claude Code
+    /// parses it).
+    fn decide(result: &mut AnswerResult, approval: &ApprovalJson) {
+        if result.reply.is_empty() {
+            return;
+        }
+        result.decision = Some(Decision::from_answer(&approval.input, &result.reply).to_json());
+    }
+
     fn answer_text(&self, result: &AnswerResult) -> String {
+        if let Some(decision) = &result.decision {
+            return decision.to_string();
+        }
         let body = match &result.answer {
-            Some(answer) => format!("The user answered:\n\n{answer}"),
+            Some(answer) => match &result.chosen_option {
+                Some(option) => format!("The user chose \"{option}\":\n\n{answer}"),
+                None => format!("The user answered:\n\n{answer}"),
+            },
             None => format!(
                 "No answer yet after {} s; the question is still open and the user can see it. \
                  Call wait_for_answer with agent_instance_id \"{}\" and question_id \"{}\" to keep \
@@ -553,6 +650,8 @@ impl AgentTools {
                         agent_type: caller.agent_type.clone(),
                         content: args.step_description,
                         requires_user_input: false,
+                        options: None,
+                        approval: None,
                     },
                 )
                 .await?;
@@ -602,6 +701,8 @@ impl AgentTools {
                 agent_type: caller.agent_type.clone(),
                 content: args.question_text,
                 requires_user_input: true,
+                options: offered(args.options)?,
+                approval: None,
             };
             let (_, result, took) = self.ask(&caller, outgoing, &ctx).await?;
             Ok(Done {
@@ -633,9 +734,18 @@ impl AgentTools {
         let run = async {
             let session_id = parse_id("agent_instance_id", &args.agent_instance_id)?;
             let question_id = parse_id("question_id", &args.question_id)?;
-            let (result, took) = self
+            let (mut result, took) = self
                 .answer_result(&caller, session_id, question_id, &ctx)
                 .await?;
+            if !result.reply.is_empty() {
+                let question = self
+                    .backend
+                    .question(&caller, session_id, question_id)
+                    .await;
+                if let Some(approval) = question.ok().and_then(|q| q.approval) {
+                    Self::decide(&mut result, &approval);
+                }
+            }
             Ok(Done {
                 text: self.answer_text(&result),
                 result,
@@ -673,6 +783,8 @@ impl AgentTools {
                     .unwrap_or_else(|| caller.agent_type.clone()),
                 content: args.content,
                 requires_user_input: args.requires_user_input.unwrap_or(false),
+                options: offered(args.options)?,
+                approval: None,
             };
             let (sent, answer, took) = if outgoing.requires_user_input {
                 let (sent, answer, took) = self.ask(&caller, outgoing, &ctx).await?;
@@ -689,6 +801,7 @@ impl AgentTools {
                 queued_user_messages: sent.queued,
                 question_id: answer.as_ref().map(|a| a.question_id),
                 status: answer.as_ref().map(|a| a.status),
+                chosen_option: answer.as_ref().and_then(|a| a.chosen_option.clone()),
                 answer: answer.and_then(|a| a.answer),
             };
             let feedback = feedback_text(&contents(&result.queued_user_messages));
@@ -709,6 +822,50 @@ impl AgentTools {
             Ok(Done {
                 result,
                 text,
+                taken: Some(took),
+            })
+        };
+        self.finish(&caller, &ctx, run.await).await
+    }
+
+    #[tool(
+        title = "Ask leave to run a tool",
+        description = PERMISSION_PROMPT,
+        output_schema = schema_for_output::<AnswerResult>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn permission_prompt(
+        &self,
+        Parameters(args): Parameters<PermissionPromptArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Outcome {
+        let caller = self.caller(&ctx);
+        let run = async {
+            let approval =
+                choices::approval(&args.tool_name, args.input, args.tool_use_id.as_deref())
+                    .map_err(|e| ToolError(e.to_string()))?;
+            let session_id = match args.agent_instance_id.as_deref().map(str::trim) {
+                Some(id) if !id.is_empty() => parse_id("agent_instance_id", id)?,
+                _ => self.prompt_session(&ctx),
+            };
+            let outgoing = Outgoing {
+                session_id,
+                agent_type: caller.agent_type.clone(),
+                content: commands::approval_question(&approval),
+                requires_user_input: true,
+                options: None,
+                approval: Some(approval.clone()),
+            };
+            let (_, mut result, took) = self.ask(&caller, outgoing, &ctx).await?;
+            Self::decide(&mut result, &ApprovalJson::from(&approval));
+            Ok(Done {
+                text: self.answer_text(&result),
+                result,
                 taken: Some(took),
             })
         };

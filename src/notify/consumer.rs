@@ -118,6 +118,8 @@ impl Relevant {
             send_sms: self.send_sms,
             send_push: self.send_push,
             message_metadata: None,
+            options: None,
+            approval: None,
         }
     }
 }
@@ -369,6 +371,8 @@ mod tests {
             send_sms: Some(sms),
             send_push: Some(push),
             message_metadata: None,
+            options: None,
+            approval: None,
         }
     }
 

@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::commands::{
     self, AgentMessageInput, CommandError, Context, PendingStatus, UserMessageInput,
 };
-use crate::domain::{self, AgentType, Content, GitDiffUpdate, InvalidInput};
+use crate::domain::{self, AgentType, Content, GitDiffUpdate, InvalidInput, choices};
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Caller, Params, PathParams};
 use crate::metrics::{Parked, Waiter};
@@ -36,6 +36,20 @@ pub struct AgentMessageBody {
     git_diff: Option<String>,
     #[serde(default)]
     message_metadata: Option<Map<String, Value>>,
+    /// Choices a question offers.
+    #[serde(default)]
+    options: Option<Vec<String>>,
+    /// A tool call the question asks leave for.
+    #[serde(default)]
+    approval: Option<ApprovalBody>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ApprovalBody {
+    tool_name: String,
+    input: Map<String, Value>,
+    #[serde(default)]
+    tool_use_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,6 +88,14 @@ pub async fn agent_message(
             .message_metadata
             .map(|m| domain::message_metadata("message_metadata", m))
             .transpose()?,
+        options: body
+            .options
+            .map(|o| choices::options("options", o))
+            .transpose()?,
+        approval: body
+            .approval
+            .map(|a| choices::approval(&a.tool_name, a.input, a.tool_use_id.as_deref()))
+            .transpose()?,
     };
     let sent = commands::send_agent_message(&app.log, &ctx, input).await?;
     Ok(Json(AgentMessageResponse {
@@ -91,6 +113,9 @@ pub struct UserMessageBody {
     content: String,
     #[serde(default = "default_true")]
     mark_as_read: bool,
+    /// Allow a tool call with this input instead (only as the answer "Allow" to an approval).
+    #[serde(default)]
+    updated_input: Option<Map<String, Value>>,
 }
 
 fn default_true() -> bool {
@@ -102,6 +127,9 @@ pub struct UserMessageResponse {
     success: bool,
     message_id: Uuid,
     marked_as_read: bool,
+    /// Extension: the option of the open question this message chose (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chosen_option: Option<String>,
 }
 
 pub async fn user_message(
@@ -113,12 +141,17 @@ pub async fn user_message(
         session_id: domain::parse_uuid("agent_instance_id", &body.agent_instance_id)?,
         content: Content::parse("content", body.content)?,
         mark_as_read: body.mark_as_read,
+        updated_input: body
+            .updated_input
+            .map(|i| choices::tool_input("updated_input", i))
+            .transpose()?,
     };
     let sent = commands::send_user_message(&app.log, &ctx, input).await?;
     Ok(Json(UserMessageResponse {
         success: true,
         message_id: sent.message_id,
         marked_as_read: sent.marked_as_read,
+        chosen_option: sent.chosen_option,
     }))
 }
 
