@@ -17,8 +17,6 @@ use crate::config::ServerArgs;
 
 /// The exit code when no answer came in time.
 const TIMED_OUT: u8 = 124;
-/// How long to wait before asking the server again after it was unreachable.
-const UNREACHABLE_PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(Args, Debug)]
 pub struct AskArgs {
@@ -62,38 +60,23 @@ pub async fn run(args: AskArgs) -> Outcome {
         "asked in session {} (question {}); waiting for the answer",
         asked.session_id, asked.message_id
     );
-    loop {
-        let wait = deadline.map_or(Duration::MAX, |d| {
-            d.saturating_duration_since(Instant::now())
-        });
-        if wait.is_zero() {
-            eprintln!("no answer in time; the question stays open");
-            return Ok(ExitCode::from(TIMED_OUT));
-        }
-        match client
-            .wait_for_answer(asked.session_id, asked.message_id, wait)
-            .await
-        {
-            Ok(Some(answer)) => {
-                let mut out = std::io::stdout().lock();
-                for message in answer {
-                    writeln!(out, "{}", message.content)?;
-                }
-                out.flush()?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            Ok(None) => {}
-            Err(e) if e.is_transient() => {
-                eprintln!("{e}; trying again");
-                tokio::time::sleep(UNREACHABLE_PAUSE.min(wait)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
+    let answer = client
+        .answer_by(asked.session_id, asked.message_id, deadline)
+        .await?;
+    let Some(answer) = answer else {
+        eprintln!("no answer in time; the question stays open");
+        return Ok(ExitCode::from(TIMED_OUT));
+    };
+    let mut out = std::io::stdout().lock();
+    for message in answer {
+        writeln!(out, "{}", message.content)?;
     }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `90`, `90s`, `10m`, `2h`, `1d`: a whole number with an optional unit (default seconds).
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let digits = text
         .find(|c: char| !c.is_ascii_digit())

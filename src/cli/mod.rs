@@ -1,12 +1,13 @@
 //! The command line: one file per subcommand. The operator's subcommands find the database
 //! the same way (`--database-url`/`DATABASE_URL`, else the embedded cluster in `--data-dir`),
 //! so they all work beside a running `serve`. The client subcommands (`ask`, `log`, `inbox`,
-//! `reply`, `watch`, `mcp-stdio`) talk to a running server over REST instead
+//! `reply`, `watch`, `hook`, `mcp-stdio`) talk to a running server over REST instead
 //! (`--url`/`SWITCHBOARD_URL`, `--api-key`/`SWITCHBOARD_API_KEY`).
 
 mod ask;
 mod audit;
 mod bench;
+mod hook;
 mod inbox;
 mod keys;
 mod log;
@@ -85,6 +86,9 @@ pub enum Command {
     Reply(reply::ReplyArgs),
     /// Follow the live event stream, across reconnects, printing every event once.
     Watch(watch::WatchArgs),
+    /// Answer an agent host's hooks from Switchboard (permission requests, session events).
+    #[command(subcommand)]
+    Hook(hook::HookCommand),
     /// Speak MCP on stdin/stdout, forwarding to a remote server's REST API.
     McpStdio(mcp_stdio::McpStdioArgs),
     /// Notification channels and deliveries of a user.
@@ -125,6 +129,7 @@ impl Cli {
             Command::Reply(args) => reply::run(args).await,
             Command::Watch(args) => watch::run(args).await,
             Command::McpStdio(args) => mcp_stdio::run(args).await,
+            Command::Hook(command) => hook::run(command).await,
         }
     }
 }

@@ -21,6 +21,8 @@ pub use events::{EventStream, StreamEvent, Streamed};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The longest wait one long-poll may ask for (the server's limit).
 const MAX_LONG_POLL: Duration = Duration::from_secs(300);
+/// How long to wait before asking the server again after it was unreachable.
+const UNREACHABLE_PAUSE: Duration = Duration::from_secs(1);
 /// When the read cursor has moved past a question and its answer is not in the history yet,
 /// no long-poll waits for exactly that answer; look again after this long.
 const HISTORY_RECHECK: Duration = Duration::from_secs(2);
@@ -253,6 +255,43 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Wait for the answer to `question_id` until `deadline` (`None`: until answered), riding
+    /// out a server that is away for a while. `None`: no answer in time.
+    pub async fn answer_by(
+        &self,
+        session_id: Uuid,
+        question_id: Uuid,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Option<Vec<MessageJson>>, ClientError> {
+        loop {
+            let wait = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(tokio::time::Instant::now())
+            });
+            if wait.is_zero() {
+                return Ok(None);
+            }
+            match self.wait_for_answer(session_id, question_id, wait).await {
+                Ok(Some(answer)) => return Ok(Some(answer)),
+                Ok(None) => {}
+                Err(e) if e.is_transient() => {
+                    eprintln!("{e}; trying again");
+                    tokio::time::sleep(UNREACHABLE_PAUSE.min(wait)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The tenant (user id) the API key acts for.
+    pub async fn user_id(&self) -> Result<Uuid, ClientError> {
+        #[derive(Deserialize)]
+        struct Verified {
+            user_id: Uuid,
+        }
+        let verified: Verified = call(self.get("/auth/verify")).await?;
+        Ok(verified.user_id)
     }
 
     /// A session's messages, oldest first.
