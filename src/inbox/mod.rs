@@ -13,6 +13,7 @@
 //! scripts, denies framing and sniffing, and is gzip-compressed.
 
 mod assets;
+mod decisions;
 mod markdown;
 mod pages;
 mod read;

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::read::Listed;
-use super::{assets, markdown, session_path};
+use super::{assets, decisions, markdown, session_path};
 use crate::eventlog::read::StoredEvent;
 use crate::wire::timestamp;
 
@@ -344,9 +344,15 @@ pub fn timeline(events: &[StoredEvent], now: OffsetDateTime) -> Markup {
             _ => None,
         })
         .collect();
+    // A question is open until a person says something after it.
+    let last_reply = events
+        .iter()
+        .rev()
+        .find(|e| e.event_type == "user_message")
+        .map_or(0, |e| e.seq);
     html! {
         @for stored in events {
-            (item(stored, &asked, now))
+            (item(stored, &asked, stored.seq > last_reply, now))
         }
     }
 }
@@ -369,7 +375,7 @@ fn message(content: &str) -> Markup {
     }
 }
 
-fn item(stored: &StoredEvent, asked: &[Uuid], now: OffsetDateTime) -> Markup {
+fn item(stored: &StoredEvent, asked: &[Uuid], unanswered: bool, now: OffsetDateTime) -> Markup {
     let Ok(event) = Event::from_stored(&stored.event_type, &stored.data) else {
         return html! {};
     };
@@ -390,10 +396,12 @@ fn item(stored: &StoredEvent, asked: &[Uuid], now: OffsetDateTime) -> Markup {
                     div.bubble {
                         div.who {
                             span.name { "Agent" }
-                            @if question { span.tag { "Question" } }
+                            @if m.approval.is_some() { span.tag { "Approval" } }
+                            @else if question { span.tag { "Question" } }
                             (at)
                         }
-                        div.md { (message(&m.content)) }
+                        @if m.approval.is_none() { div.md { (message(&m.content)) } }
+                        (decisions::controls(&m, question && unanswered))
                     }
                 }
             }
@@ -405,9 +413,11 @@ fn item(stored: &StoredEvent, asked: &[Uuid], now: OffsetDateTime) -> Markup {
                     div.who {
                         span.name { "You" }
                         @if !from_inbox { span.via { "via API" } }
+                        @if let Some(option) = &m.chosen_option { span.tag { "Chose " (option) } }
                         (at)
                     }
                     div.md { (message(&m.content)) }
+                    (decisions::answer(&m))
                 }
             }
         },

@@ -157,6 +157,7 @@
         timeline.append(document.adoptNode(li));
       }
       if (update.dataset.status === 'ended') endComposer();
+      settleAnswered();
       setWaiting(Number(update.dataset.waiting));
       if (items.length && nearBottom) window.scrollTo({ top: document.body.scrollHeight });
       if (update.dataset.more !== 'true') return;
@@ -317,6 +318,79 @@
       }
     });
   }
+
+  // ---------------------------------------------------------------- decisions
+
+  /** A question someone answered (a person's message follows it) offers no more choices. */
+  function settleAnswered() {
+    let answered = false;
+    const items = [...document.querySelectorAll('#timeline > li')].reverse();
+    for (const li of items) {
+      if (li.classList.contains('user')) answered = true;
+      if (!answered || !li.classList.contains('question')) continue;
+      for (const controls of li.querySelectorAll('.choices, .decide')) controls.remove();
+    }
+  }
+
+  /** Answer the question `within` belongs to; `extra` adds fields (an edited input). */
+  async function decide(within, content, extra) {
+    const box = within.closest('li');
+    const error = box.querySelector('.decide .error');
+    const buttons = box.querySelectorAll('.choices button, .decide button');
+    for (const b of buttons) b.disabled = true;
+    if (error) error.textContent = '';
+    try {
+      const sent = await post('api/v1/messages/user', Object.assign({
+        agent_instance_id: sessionId, content, mark_as_read: false,
+      }, extra || {}), randomKey());
+      if (sent) refreshSession();
+    } catch (err) {
+      for (const b of buttons) b.disabled = false;
+      if (error) error.textContent = err.message; else window.alert(err.message);
+    }
+  }
+
+  function toggle(button, form) {
+    const open = form.hidden;
+    form.hidden = !open;
+    button.setAttribute('aria-expanded', String(open));
+    if (open) form.querySelector('input, textarea').focus();
+  }
+
+  document.addEventListener('click', (e) => {
+    const target = e.target.closest && e.target.closest('button');
+    if (!target || !target.closest('#timeline')) return;
+    const decideBox = target.closest('.decide');
+    if (target.dataset.answer !== undefined) {
+      decide(target, target.dataset.answer);
+    } else if (target.classList.contains('deny-open')) {
+      toggle(target, decideBox.querySelector('.deny-form'));
+    } else if (target.classList.contains('edit-open')) {
+      toggle(target, decideBox.querySelector('.edit-form'));
+    }
+  });
+
+  document.addEventListener('submit', (e) => {
+    const form = e.target;
+    if (form.classList.contains('deny-form')) {
+      e.preventDefault();
+      const reason = form.elements.reason.value.trim();
+      decide(form, reason || 'Deny');
+    } else if (form.classList.contains('edit-form')) {
+      e.preventDefault();
+      const error = form.closest('.decide').querySelector('.error');
+      let input;
+      try { input = JSON.parse(form.elements.input.value); } catch (err) { input = null; }
+      if (!input || typeof input !== 'object' || Array.isArray(input)) {
+        error.textContent = 'The tool input must be a JSON object.';
+        form.elements.input.focus();
+        return;
+      }
+      decide(form, 'Allow', { updated_input: input });
+    }
+  });
+
+  settleAnswered();
 
   document.addEventListener('click', async (e) => {
     const button = e.target.closest && e.target.closest('#end-session');
