@@ -949,6 +949,7 @@ async fn every_tool_declares_title_annotations_and_a_schema_its_results_match() 
         ("ask_question", [false, false, false, false]),
         ("wait_for_answer", [false, false, true, false]),
         ("send_message", [false, false, false, false]),
+        ("permission_prompt", [false, false, false, false]),
         ("end_session", [false, true, true, false]),
     ];
     let tools = report["tools"].as_array().unwrap();
@@ -990,6 +991,47 @@ async fn every_tool_declares_title_annotations_and_a_schema_its_results_match() 
     assert!(seen("send_message", &|s| s["answer"] == "fine"));
     assert!(seen("send_message", &pending));
     assert!(seen("end_session", &|s| s["final_status"] == "COMPLETED"));
+
+    // Options: the answer names the option it chose.
+    assert!(seen("ask_question", &|s| s["answer"] == "Green"
+        && s["chosen_option"] == "Green"));
+    assert!(seen("send_message", &|s| s["chosen_option"] == "Wait"));
+    assert!(seen("send_message", &|s| s["answer"] == "fine"
+        && s.get("chosen_option").is_none()));
+
+    // Tool approvals: the text is exactly what Claude Code parses.
+    let decisions: Vec<Value> = results
+        .iter()
+        .filter(|r| {
+            (r["tool"] == "permission_prompt" || r["tool"] == "wait_for_answer")
+                && r["structured"].get("decision").is_some()
+        })
+        .map(|r| {
+            let text: Value = serde_json::from_str(r["text"].as_str().unwrap()).unwrap();
+            assert_eq!(text, r["structured"]["decision"], "{r}");
+            text
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            json!({"behavior": "allow", "updatedInput": {"command": "rm -rf build"}}),
+            json!({"behavior": "deny", "message": "Not the root directory, please"}),
+            json!({"behavior": "allow", "updatedInput": {"file_path": "/tmp/b.txt", "content": "hi"}}),
+            json!({"behavior": "deny", "message": "Deny"}),
+            json!({"behavior": "allow", "updatedInput": {"command": "ls -la"}}),
+        ]
+    );
+    // Prompts that name no session share one per MCP session, apart from the agent's.
+    let prompts: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["tool"] == "permission_prompt" && r["structured"]["status"] == "pending")
+        .map(|r| &r["structured"]["agent_instance_id"])
+        .collect();
+    assert_eq!(prompts.len(), 2);
+    assert_eq!(prompts[0], prompts[1]);
+    let agent_session = &results[0]["structured"]["agent_instance_id"];
+    assert_ne!(prompts[0], agent_session);
 }
 
 /// POST `body` to `/mcp` with `version` (when given) and the session (when given).

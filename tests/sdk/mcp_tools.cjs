@@ -13,11 +13,11 @@ const addFormats = require('ajv-formats').default;
 const [server, token] = process.argv.slice(2);
 const auth = { Authorization: `Bearer ${token}` };
 
-async function reply(session, content) {
+async function reply(session, content, extra) {
   const response = await fetch(`${server}/api/v1/messages/user`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ agent_instance_id: session, content, mark_as_read: false }),
+    body: JSON.stringify({ agent_instance_id: session, content, mark_as_read: false, ...extra }),
   });
   if (!response.ok) throw new Error(`reply: HTTP ${response.status}`);
 }
@@ -45,6 +45,7 @@ async function main() {
       structured: result.structuredContent,
       valid,
       errors: validators[name].errors,
+      text: result.content[0].text,
     });
     return result.structuredContent;
   };
@@ -68,6 +69,43 @@ async function main() {
     later(500, () => reply(session, 'fine')),
   ]);
   await call('send_message', { agent_instance_id: session, content: 'Still?', requires_user_input: true });
+
+  // Questions with options, and tool approvals (Claude Code's permission prompt tool).
+  await reply(session, 'sorry, busy');
+  await Promise.all([
+    call('ask_question', { agent_instance_id: session, question_text: 'Colour?', options: ['Red', 'Green'] }),
+    later(500, () => reply(session, 'Green')),
+  ]);
+  await Promise.all([
+    call('send_message', {
+      agent_instance_id: session, content: 'Ship it?', requires_user_input: true, options: ['Ship', 'Wait'],
+    }),
+    later(500, () => reply(session, 'Wait')),
+  ]);
+  const bash = (command) => ({ tool_name: 'Bash', input: { command } });
+  await Promise.all([
+    call('permission_prompt', { agent_instance_id: session, ...bash('rm -rf build'), tool_use_id: 'toolu_01' }),
+    later(500, () => reply(session, 'Allow')),
+  ]);
+  await Promise.all([
+    call('permission_prompt', { agent_instance_id: session, ...bash('rm -rf /') }),
+    later(500, () => reply(session, 'Not the root directory, please')),
+  ]);
+  await Promise.all([
+    call('permission_prompt', {
+      agent_instance_id: session, tool_name: 'Write', input: { file_path: '/tmp/a.txt', content: 'hi' },
+    }),
+    later(500, () => reply(session, 'Allow', { updated_input: { file_path: '/tmp/b.txt', content: 'hi' } })),
+  ]);
+  // As Claude Code calls it (no session named): pending, then decided, then wait_for_answer.
+  const edit = { tool_name: 'Edit', input: { file_path: 'src/lib.rs', old_string: 'a', new_string: 'b' } };
+  const waiting = await call('permission_prompt', edit);
+  await reply(waiting.agent_instance_id, 'Deny');
+  await call('wait_for_answer', { agent_instance_id: waiting.agent_instance_id, question_id: waiting.question_id });
+  const again = await call('permission_prompt', bash('ls'));
+  await reply(again.agent_instance_id, 'Allow', { updated_input: { command: 'ls -la' } });
+  await call('wait_for_answer', { agent_instance_id: again.agent_instance_id, question_id: again.question_id });
+
   await call('end_session', { agent_instance_id: session });
 
   const metadata = tools.map(({ name, title, annotations, outputSchema }) => ({
