@@ -76,7 +76,12 @@ fn file_change(approval: &Approval) -> Markup {
     if let (Some(old), Some(new)) = (text("old_string"), text("new_string")) {
         edits.push((old, new));
     }
-    for edit in input.get("edits").and_then(Value::as_array).into_iter().flatten() {
+    for edit in input
+        .get("edits")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let field = |key: &str| edit.get(key).and_then(Value::as_str);
         if let (Some(old), Some(new)) = (field("old_string"), field("new_string")) {
             edits.push((old, new));
