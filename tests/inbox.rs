@@ -572,3 +572,106 @@ async fn a_question_while_the_inbox_is_in_the_background_shows_a_notification_fo
     assert_eq!(shown[0]["tag"], format!("question-{session}"));
     assert_eq!(shown[0]["url"], app.url(&format!("/sessions/{session}")));
 }
+
+/// The agent's decisions, as the person makes them in the browser: an option pressed, a
+/// command edited then allowed, a file edit denied with a reason, another tool allowed.
+async fn decisions_in_the_browser(phone: bool) {
+    let app = TestApp::spawn().await;
+    let agent = agent(&app).await;
+    let started = call(
+        &agent,
+        "log_step",
+        json!({"step_description": "Cleaning up the build before the release"}),
+    )
+    .await;
+    let session = started["agent_instance_id"].as_str().unwrap().to_owned();
+    let browser = Browser::start(
+        &app,
+        "decide",
+        json!({
+            "link": link(&app, app.tenant).await,
+            "session": session,
+            "phone": phone,
+            "option": "Squash",
+            "command": "rm -rf build && cargo build --release",
+            "edited_command": "rm -rf build/tmp && cargo build --release",
+            "old_line": "fn open(path: &Path)",
+            "new_line": "fn open(path: &Path, timeout: Duration)",
+            "reason": "Keep the old signature; add open_with_timeout instead",
+            "other_tool_text": "https://docs.rs/tokio",
+            "screenshots": screenshots(),
+        }),
+    )
+    .await;
+    let asked = async {
+        let merge = call(
+            &agent,
+            "ask_question",
+            json!({"agent_instance_id": session, "question_text": "How should I merge the branch?",
+                   "options": ["Squash", "Rebase", "Merge commit"]}),
+        )
+        .await;
+        let mut decisions = Vec::new();
+        for (tool, input) in [
+            (
+                "Bash",
+                json!({"command": "rm -rf build && cargo build --release",
+                            "description": "Clean build for the release"}),
+            ),
+            (
+                "Edit",
+                json!({"file_path": "/home/me/app/src/storage.rs",
+                            "old_string": "pub fn open(path: &Path) -> Result<Storage> {",
+                            "new_string": "pub fn open(path: &Path, timeout: Duration) -> Result<Storage> {"}),
+            ),
+            (
+                "WebFetch",
+                json!({"url": "https://docs.rs/tokio", "prompt": "How do timeouts work?"}),
+            ),
+        ] {
+            let decided = call(
+                &agent,
+                "permission_prompt",
+                json!({"agent_instance_id": session, "tool_name": tool, "input": input}),
+            )
+            .await;
+            decisions.push(decided["decision"].clone());
+        }
+        (merge, decisions)
+    };
+    let ((merge, decisions), ()) = tokio::join!(asked, browser.finish());
+    assert_eq!(merge["chosen_option"], "Squash");
+    assert_eq!(
+        decisions,
+        [
+            json!({"behavior": "allow",
+                   "updatedInput": {"command": "rm -rf build/tmp && cargo build --release"}}),
+            json!({"behavior": "deny",
+                   "message": "Keep the old signature; add open_with_timeout instead"}),
+            json!({"behavior": "allow",
+                   "updatedInput": {"url": "https://docs.rs/tokio", "prompt": "How do timeouts work?"}}),
+        ]
+    );
+    // The log says who decided: the person's web session, on every decision.
+    let deciders: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT metadata->>'web_session' FROM events
+         WHERE tenant_id = $1 AND event_type = 'user_message' ORDER BY seq",
+    )
+    .bind(app.tenant)
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(deciders.len(), 4);
+    assert!(deciders.iter().all(Option::is_some), "{deciders:?}");
+    agent.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_are_buttons_and_approvals_are_allowed_edited_or_denied_in_the_browser() {
+    decisions_in_the_browser(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_options_and_approvals_fit_the_screen_and_work_by_touch() {
+    decisions_in_the_browser(true).await;
+}

@@ -306,6 +306,64 @@ const scenarios = {
     say('DONE', shown);
     await browser.close();
   },
+
+  /**
+   * Decisions on the session page, on a desktop or (args.phone) a phone: options are buttons;
+   * approvals show the tool call and are allowed after an edit, denied with a reason, allowed.
+   */
+  async decide() {
+    const browser = await launch();
+    const screen = args.phone ? PHONE : DESKTOP;
+    const suffix = args.phone ? '-phone' : '-desktop';
+    const page = await signIn(await browser.newContext(screen), args.link);
+    await page.goto(base + 'sessions/' + args.session);
+    const fits = async (what) => {
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      check(wide <= screen.viewport.width, what + ' is wider than the screen: ' + wide);
+    };
+    const button = (name) => page.getByRole('button', { name, exact: true });
+
+    // Options: one press answers.
+    await button(args.option).waitFor();
+    await fits('a question with options');
+    await screenshot(page, 'options' + suffix);
+    await (args.phone ? button(args.option).tap() : button(args.option).click());
+    await page.locator('#timeline .item.user .tag', { hasText: 'Chose ' + args.option }).waitFor();
+    await page.waitForFunction(() => !document.querySelector('#timeline .choices'));
+
+    // A command to run: shown as a command; edited (invalid JSON first), then allowed.
+    await page.locator('#timeline pre.command', { hasText: args.command }).waitFor();
+    await fits('an approval');
+    await screenshot(page, 'approval' + suffix);
+    await button('Edit…').click();
+    const input = page.getByRole('textbox', { name: 'Tool input (JSON)' });
+    check(JSON.parse(await input.inputValue()).command === args.command, 'the editor holds the input');
+    await input.fill('{"command": ');
+    await button('Allow edited').click();
+    await page.locator('.decide .error', { hasText: 'JSON object' }).waitFor();
+    await input.fill(JSON.stringify({ command: args.edited_command }));
+    await button('Allow edited').click();
+    await page.locator('#timeline .edited', { hasText: args.edited_command }).waitFor();
+
+    // A file edit: shown as a diff; denied with a reason.
+    await page.locator('#timeline pre.diff .del', { hasText: args.old_line }).waitFor();
+    await page.locator('#timeline pre.diff .add', { hasText: args.new_line }).waitFor();
+    await fits('a file edit');
+    await screenshot(page, 'approval-diff' + suffix, true);
+    await button('Deny…').click();
+    await page.getByRole('textbox', { name: 'Reason (optional)' }).fill(args.reason);
+    await button('Deny').click();
+    await page.locator('#timeline .item.user', { hasText: args.reason }).waitFor();
+
+    // Anything else: formatted JSON; allowed by keyboard.
+    await page.locator('#timeline pre.json', { hasText: args.other_tool_text }).waitFor();
+    await button('Allow').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#timeline .item.user .tag', { hasText: 'Chose Allow' }).nth(1).waitFor();
+    calm(page);
+    say('DONE');
+    await browser.close();
+  },
 };
 
 (async () => {

@@ -350,7 +350,7 @@
     }
   }
 
-  function toggle(button, form) {
+  function reveal(button, form) {
     const open = form.hidden;
     form.hidden = !open;
     button.setAttribute('aria-expanded', String(open));
@@ -364,9 +364,9 @@
     if (target.dataset.answer !== undefined) {
       decide(target, target.dataset.answer);
     } else if (target.classList.contains('deny-open')) {
-      toggle(target, decideBox.querySelector('.deny-form'));
+      reveal(target, decideBox.querySelector('.deny-form'));
     } else if (target.classList.contains('edit-open')) {
-      toggle(target, decideBox.querySelector('.edit-form'));
+      reveal(target, decideBox.querySelector('.edit-form'));
     }
   });
 
