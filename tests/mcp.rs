@@ -158,7 +158,7 @@ async fn until_waiters(app: &TestApp, n: usize) {
 }
 
 #[tokio::test]
-async fn initialize_and_list_the_five_tools() {
+async fn initialize_and_list_the_six_tools() {
     let app = TestApp::spawn().await;
     let client = connect(&app).await;
     let info = client.peer_info().expect("initialized");
@@ -181,6 +181,7 @@ async fn initialize_and_list_the_five_tools() {
             "ask_question",
             "end_session",
             "log_step",
+            "permission_prompt",
             "send_message",
             "wait_for_answer"
         ]
@@ -668,7 +669,7 @@ async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
         .await
         .expect("the bridge initializes");
     let tools = client.list_all_tools().await.unwrap();
-    assert_eq!(tools.len(), 5);
+    assert_eq!(tools.len(), 6);
 
     let first = ok(&tool(
         &client,
@@ -719,6 +720,38 @@ async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
     reply(&app, &session, "go ahead").await;
     let answered = waiting.await.unwrap();
     assert_eq!(answered["answer"], "go ahead");
+
+    // A permission prompt through the bridge: pending, allowed with an edit over REST, then
+    // decided by wait_for_answer (which finds the approval in the session's history).
+    let prompt = ok(&tool(
+        &client,
+        "permission_prompt",
+        json!({"tool_name": "Bash", "input": {"command": "make clean"}}),
+    )
+    .await);
+    assert_eq!(prompt["status"], "pending");
+    let prompt_session = prompt["agent_instance_id"].as_str().unwrap().to_owned();
+    let status = app
+        .post(
+            "/api/v1/messages/user",
+            &json!({"agent_instance_id": prompt_session, "content": "Allow",
+                    "mark_as_read": false, "updated_input": {"command": "make clean-tmp"}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let decided = ok(&tool(
+        &client,
+        "wait_for_answer",
+        json!({"agent_instance_id": prompt_session, "question_id": prompt["question_id"]}),
+    )
+    .await);
+    assert_eq!(
+        decided["decision"],
+        json!({"behavior": "allow", "updatedInput": {"command": "make clean-tmp"}})
+    );
 
     let bad = tool(
         &client,
@@ -1123,7 +1156,7 @@ async fn batches_are_served_for_2025_03_26_and_refused_after() {
             by_id(json!("two"))["result"]["tools"]
                 .as_array()
                 .map(Vec::len),
-            Some(5)
+            Some(6)
         );
         assert_eq!(by_id(Value::Null)["error"]["code"], -32600);
     }
