@@ -608,7 +608,8 @@ async fn on_the_settings_page_a_person_adds_tests_and_removes_channels_and_sees_
     common::create_user(&app.log, app.tenant).await;
     let mut webhook = Receiver::webhook(&[]).await;
     let mut refusing = Receiver::webhook(&["--fail-first", "1000"]).await;
-    let vapid_key = app.notifier.vapid_public_key().to_owned();
+    let vapid: Value = app.get_json("/api/v1/notifications/vapid-public-key").await;
+    let vapid_key = vapid["public_key"].as_str().unwrap().to_owned();
     let mut push = Receiver::start(&["push", "--vapid-key", &vapid_key]).await;
     let session = Uuid::new_v4();
     post(

@@ -59,7 +59,7 @@ pub fn problem(app: &AppState, status: StatusCode, heading: &str, text: &str) ->
     )
 }
 
-pub(super) fn unavailable(app: &AppState, e: &LogError) -> Response {
+fn unavailable(app: &AppState, e: &LogError) -> Response {
     tracing::warn!("inbox page failed: {e}");
     if e.is_unavailable() {
         problem(

@@ -382,7 +382,7 @@ const scenarios = {
     await hear('TOLD');
 
     const webhook = 'Webhook ' + new URL(args.webhook).origin;
-    await page.getByRole('button', { name: 'Send a test to ' + webhook }).click();
+    await page.getByRole('button', { name: 'Send a test to ' + webhook, exact: true }).click();
     await page.locator('#channels-status', { hasText: 'The test reached ' + webhook }).waitFor();
     await page.locator('.delivery.delivered', { hasText: 'Test' }).waitFor();
 
@@ -390,7 +390,7 @@ const scenarios = {
     await page.getByLabel('Webhook URL').fill(args.refusing);
     await page.getByRole('button', { name: 'Add webhook' }).click();
     const refusing = 'Webhook ' + new URL(args.refusing).origin;
-    const refusingTest = page.getByRole('button', { name: 'Send a test to ' + refusing });
+    const refusingTest = page.getByRole('button', { name: 'Send a test to ' + refusing, exact: true });
     await refusingTest.waitFor();
     await refusingTest.click();
     await page.locator('#channels-status', { hasText: 'it will be tried again' }).waitFor();
@@ -410,12 +410,13 @@ const scenarios = {
 
     // Notifications on this device: the page subscribes and registers the subscription.
     await page.getByRole('button', { name: 'Turn on notifications on this device' }).click();
-    await page.locator('.channel', { hasText: 'This device' }).waitFor();
+    const thisDevice = page.locator('.channel[data-kind="web_push"] .this-device:not([hidden])');
+    await thisDevice.waitFor();
     await page.locator('#device-state', { hasText: 'On:' }).waitFor();
     const key = await page.evaluate(() => window.subscribedWith);
     // The reloaded page no longer has the secret anywhere.
     await page.reload();
-    await page.locator('.channel', { hasText: 'This device' }).waitFor();
+    await thisDevice.waitFor();
     check(!(await page.content()).includes(shown), 'the secret is shown again');
     await screenshot(page, 'settings-desktop', true);
     say('PUSH_ON', { key, notice, failure, attempts });
@@ -459,11 +460,11 @@ const scenarios = {
     // Off again, and a channel removed.
     await page.getByRole('button', { name: 'Turn off on this device' }).click();
     await page.locator('#device-state', { hasText: 'Off.' }).waitFor();
-    check(!(await page.locator('.channel', { hasText: 'This device' }).count()), 'the device channel stayed');
+    check(!(await page.locator('.channel[data-kind="web_push"]').count()), 'the device channel stayed');
     page.expectDialog = true;
-    await page.getByRole('button', { name: 'Remove ' + webhook }).click();
+    await page.getByRole('button', { name: 'Remove ' + webhook, exact: true }).click();
     await page.locator('#channels-status', { hasText: 'Removed ' + webhook }).waitFor();
-    check(!(await page.getByRole('button', { name: 'Remove ' + webhook }).count()), 'the webhook stayed');
+    check(!(await page.getByRole('button', { name: 'Remove ' + webhook, exact: true }).count()), 'the webhook stayed');
     calm(page);
     told.lines.close();
     say('DONE', { notifications });

@@ -11,7 +11,8 @@ self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim(
 
 // A push is JSON (`Notification::push_body` on the server): title, body, url, type,
 // session_id. A question's notification has the tag the open inbox gives its own, so the two
-// never show the same question twice.
+// never show the same question twice. It opens the session in this inbox (the scope the worker
+// serves), whatever public URL the server was told.
 self.addEventListener('push', (event) => {
   let push = {};
   try { push = event.data ? event.data.json() : {}; } catch (e) { /* show the default */ }
@@ -21,7 +22,10 @@ self.addEventListener('push', (event) => {
   event.waitUntil(self.registration.showNotification(text(push.title, 'Switchboard'), {
     body: text(push.body, 'An agent needs you.'),
     tag,
-    data: { url: text(push.url, self.registration.scope) },
+    data: {
+      url: self.registration.scope + (typeof push.session_id === 'string'
+        ? 'sessions/' + encodeURIComponent(push.session_id) : ''),
+    },
     icon: self.registration.scope + 'assets/icon-192.png',
   }));
 });
