@@ -220,10 +220,12 @@ impl Metrics {
         }
         for channel in CHANNEL_KINDS {
             for outcome in DeliveryOutcome::ALL {
-                metrics.notification_deliveries.get_or_create_owned(&Delivery {
-                    channel,
-                    outcome: outcome.as_str(),
-                });
+                metrics
+                    .notification_deliveries
+                    .get_or_create_owned(&Delivery {
+                        channel,
+                        outcome: outcome.as_str(),
+                    });
             }
         }
         metrics.register()

@@ -644,7 +644,11 @@ async fn on_the_settings_page_a_person_adds_tests_and_removes_channels_and_sees_
     }
 
     let on = browser.expect("PUSH_ON").await;
-    assert_eq!(on["key"], vapid_key.as_str(), "subscribed with the server's key: {on}");
+    assert_eq!(
+        on["key"],
+        vapid_key.as_str(),
+        "subscribed with the server's key: {on}"
+    );
     assert!(
         on["notice"]
             .as_str()
@@ -667,7 +671,10 @@ async fn on_the_settings_page_a_person_adds_tests_and_removes_channels_and_sees_
     assert_eq!(question["verified"], true, "{question}");
     assert_eq!(question["payload"]["type"], "question.asked", "{question}");
     let pushed = push.next("PUSH").await;
-    assert_eq!(pushed["payload"]["message_id"], asked["message_id"], "{pushed}");
+    assert_eq!(
+        pushed["payload"]["message_id"], asked["message_id"],
+        "{pushed}"
+    );
     browser.tell("PUSH", pushed["payload"].clone()).await;
 
     let done = browser.expect("DONE").await;
@@ -677,7 +684,11 @@ async fn on_the_settings_page_a_person_adds_tests_and_removes_channels_and_sees_
     assert_eq!(shown[0]["title"], "claude-code asks", "{done}");
     assert_eq!(shown[0]["body"], "May I drop the old index?", "{done}");
     assert_eq!(shown[0]["tag"], format!("question-{session}"), "{done}");
-    assert_eq!(shown[0]["url"], app.url(&format!("/sessions/{session}")), "{done}");
+    assert_eq!(
+        shown[0]["url"],
+        app.url(&format!("/sessions/{session}")),
+        "{done}"
+    );
 
     // What is left: the refusing webhook; the removals are facts in the log.
     let channels: Value = app.get_json("/api/v1/notifications/channels").await;

@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::receivers::{Receiver, WITHIN};
@@ -15,14 +14,10 @@ use common::{ServerProcess, TestApp};
 use serde_json::{Value, json};
 use switchboard::app::Config;
 use switchboard::auth::api_keys;
-use switchboard::commands::{self, Scope};
-use switchboard::domain::UserName;
+use switchboard::commands::Scope;
 use switchboard::eventlog::EventLog;
 use switchboard::notify::email::Smtp;
 use switchboard::notify::{NotifyConfig, RetrySchedule};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// Delivery settings for tests: private targets allowed, retries within a second.

@@ -102,7 +102,11 @@ pub async fn signed_in(app: &AppState, headers: &HeaderMap) -> Result<Option<Uui
 
 /// The signed-in person's tenant, else a response that sends the browser to sign in and then
 /// on to `next` (a path relative to the public URL).
-pub(super) async fn person(app: &AppState, headers: &HeaderMap, next: &str) -> Result<Uuid, Response> {
+pub(super) async fn person(
+    app: &AppState,
+    headers: &HeaderMap,
+    next: &str,
+) -> Result<Uuid, Response> {
     match signed_in(app, headers).await {
         Ok(Some(tenant)) => Ok(tenant),
         Ok(None) => {

@@ -220,11 +220,7 @@ fn channel_list(shown: &Shown, now: OffsetDateTime) -> Markup {
     }
 }
 
-fn channel_row(
-    channel: &Channel,
-    health: Option<&Health>,
-    now: OffsetDateTime,
-) -> Markup {
+fn channel_row(channel: &Channel, health: Option<&Health>, now: OffsetDateTime) -> Markup {
     let failing = health.is_some_and(|h| h.failing);
     let name = format!("{} {}", kind_label(channel.kind), target(channel));
     html! {

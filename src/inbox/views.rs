@@ -140,12 +140,7 @@ fn short(id: Uuid) -> String {
 // The inbox
 
 /// The inbox page; `failing` channels (whose latest delivery failed) are announced at the top.
-pub fn inbox(
-    frame: &Frame,
-    sessions: &[Listed],
-    public_mcp_url: &str,
-    failing: usize,
-) -> Markup {
+pub fn inbox(frame: &Frame, sessions: &[Listed], public_mcp_url: &str, failing: usize) -> Markup {
     let now = OffsetDateTime::now_utc();
     page(
         frame,

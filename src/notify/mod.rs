@@ -323,7 +323,9 @@ impl Notifier {
             Finish::Failed => DeliveryOutcome::Failed,
             Finish::Skipped => DeliveryOutcome::Skipped,
         };
-        let took = (OffsetDateTime::now_utc() - attempt.started_at).try_into().ok();
+        let took = (OffsetDateTime::now_utc() - attempt.started_at)
+            .try_into()
+            .ok();
         metrics::notification_delivery(claimed.kind.as_str(), outcome, took);
         if finish == Finish::Failed {
             tracing::warn!(
