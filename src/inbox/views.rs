@@ -81,7 +81,7 @@ fn top_bar(frame: &Frame) -> Markup {
                     span #waiting-badge .badge hidden[waiting == 0]
                         aria-label=(format!("{waiting} waiting")) { (waiting) }
                 }
-                a.nav-inbox href=(frame.href("settings")) { "Settings" }
+                a.nav-inbox.nav-settings href=(frame.href("settings")) { "Settings" }
             }
             div.actions {
                 button #notify-toggle .ghost type="button" hidden {
@@ -91,6 +91,7 @@ fn top_bar(frame: &Frame) -> Markup {
                 details.menu {
                     summary { "Account" }
                     div.menu-body {
+                        a.menu-link href=(frame.href("settings")) { "Settings" }
                         form method="post" action=(frame.href("logout")) {
                             button type="submit" { "Sign out" }
                         }
