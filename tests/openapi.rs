@@ -30,19 +30,23 @@ async fn the_server_answers_as_its_openapi_document_says() {
     let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openapi");
     let output = tokio::task::spawn_blocking(move || {
         Command::new(st)
-            .current_dir(rules)
-            .args(["--config-file", "schemathesis.toml", "run"])
+            // Its cache goes to the working directory: a scratch one.
+            .current_dir(std::env::temp_dir())
+            .arg("--config-file")
+            .arg(format!("{rules}/schemathesis.toml"))
+            .arg("run")
             .arg(&schema)
             .args(["--url", base.trim_end_matches('/')])
             .args(["--header", &format!("Authorization: Bearer {token}")])
             .args(["--phases", "examples,coverage,fuzzing"])
             .args(["--seed", "20261130", "--max-examples", "25"])
-            .args(["--workers", "2", "--request-timeout", "20"])
+            .args(["--workers", "1", "--request-timeout", "20"])
             .args(["--exclude-tag", "inbox"])
             .args(["--exclude-path-regex", "/stream$|/messages/pending$"])
             .args(["--suppress-health-check", "all"])
             .args(["--no-color", "--continue-on-failure"])
-            .env("PYTHONPATH", ".")
+            .env("PYTHONPATH", rules)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("SCHEMATHESIS_TELEMETRY", "false")
             .output()
             .expect("run schemathesis")
@@ -54,8 +58,16 @@ async fn the_server_answers_as_its_openapi_document_says() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    let count = |label: &str| {
+        report
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(label))
+            .and_then(|rest| rest.trim().split('/').next()?.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    // Every REST operation but the three left out above (and the inbox's pages) was tested.
     assert!(
-        report.contains("/api/v1/messages/agent"),
+        count("Tested:") >= 20 && count("Tested:") == count("Selected:"),
         "schemathesis tested the operations: {report}"
     );
     assert!(output.status.success(), "{report}");
