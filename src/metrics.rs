@@ -7,9 +7,9 @@
 //! from small fixed sets (route templates, never raw paths; waiter kinds; outcomes), so the
 //! number of series stays bounded whatever clients send.
 //!
-//! Notification deliveries (the notifier, `src/notify/`) belong here too, as
-//! `switchboard_notification_deliveries_total{channel, outcome}`: a counter family and a
-//! `notification_delivered(channel, outcome)` function beside the others.
+//! Notification deliveries (the notifier, `src/notify/`) are counted by channel kind and outcome,
+//! timed per attempt, and the deliveries still pending are a gauge the notifier sets whenever it
+//! looks for due work.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -33,6 +33,10 @@ const REQUEST_SECONDS: [f64; 16] = [
 /// Seconds, from half a millisecond to past the safety net's 1.5 s.
 const WAKE_SECONDS: [f64; 13] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0,
+];
+/// Seconds, from a millisecond to past the longest outbound request (10 s by default).
+const ATTEMPT_SECONDS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 /// Appends per statement, up to the group commit's largest batch (64).
 const BATCH_SIZES: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
@@ -112,6 +116,51 @@ struct Kind {
     kind: &'static str,
 }
 
+/// How one claimed notification delivery ended this time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The receiver took it.
+    Delivered,
+    /// The attempt failed; another follows.
+    Retried,
+    /// Given up: refused for good, or still failing after the retry period.
+    Failed,
+    /// Not sent: its question was answered first.
+    Skipped,
+}
+
+impl DeliveryOutcome {
+    const ALL: [DeliveryOutcome; 4] = [
+        DeliveryOutcome::Delivered,
+        DeliveryOutcome::Retried,
+        DeliveryOutcome::Failed,
+        DeliveryOutcome::Skipped,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Retried => "retried",
+            DeliveryOutcome::Failed => "failed",
+            DeliveryOutcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// The kinds of notification channel (`notify::channels::Kind::as_str`).
+const CHANNEL_KINDS: [&str; 3] = ["webhook", "email", "web_push"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Delivery {
+    channel: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Channel {
+    channel: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct State {
     state: &'static str,
@@ -132,6 +181,9 @@ struct Metrics {
     safety_net_catches: Counter,
     questions_asked: Counter,
     questions_answered: Counter,
+    notification_deliveries: Family<Delivery, Counter>,
+    notification_attempt: Histograms<Channel>,
+    notifications_pending: Gauge,
     db_connections: Family<State, Gauge>,
     db_connections_max: Gauge,
 }
@@ -153,6 +205,9 @@ impl Metrics {
             safety_net_catches: Counter::default(),
             questions_asked: Counter::default(),
             questions_answered: Counter::default(),
+            notification_deliveries: Family::default(),
+            notification_attempt: Family::new_with_constructor(|| Histogram::new(ATTEMPT_SECONDS)),
+            notifications_pending: Gauge::default(),
             db_connections: Family::default(),
             db_connections_max: Gauge::default(),
         };
@@ -162,6 +217,16 @@ impl Metrics {
         }
         for outcome in AppendOutcome::ALL {
             metrics.appends.get_or_create_owned(&outcome.label());
+        }
+        for channel in CHANNEL_KINDS {
+            for outcome in DeliveryOutcome::ALL {
+                metrics
+                    .notification_deliveries
+                    .get_or_create_owned(&Delivery {
+                        channel,
+                        outcome: outcome.as_str(),
+                    });
+            }
         }
         metrics.register()
     }
@@ -223,6 +288,22 @@ impl Metrics {
             "switchboard_questions_answered",
             "User messages sent while their session awaited input",
             self.questions_answered.clone(),
+        );
+        r.register(
+            "switchboard_notification_deliveries",
+            "Notification delivery attempts and skips, by channel kind and how they ended",
+            self.notification_deliveries.clone(),
+        );
+        r.register(
+            "switchboard_notification_attempt_duration_seconds",
+            "Time one notification delivery attempt took (the request to the receiver)",
+            self.notification_attempt.clone(),
+        );
+        r.register(
+            "switchboard_notifications_pending",
+            "Notification deliveries not yet delivered, failed or skipped (all processes), as \
+             this process's notifier last counted them",
+            self.notifications_pending.clone(),
         );
         r.register(
             "switchboard_db_connections",
@@ -312,6 +393,32 @@ pub fn question_asked() {
 
 pub fn question_answered() {
     METRICS.questions_answered.inc();
+}
+
+/// A notification delivery to a channel of kind `channel` ended `outcome` (for now: a retried
+/// one is claimed again later); `attempt` is how long its send took, when one was made.
+pub fn notification_delivery(
+    channel: &'static str,
+    outcome: DeliveryOutcome,
+    attempt: Option<Duration>,
+) {
+    let m = &*METRICS;
+    m.notification_deliveries
+        .get_or_create(&Delivery {
+            channel,
+            outcome: outcome.as_str(),
+        })
+        .inc();
+    if let Some(took) = attempt {
+        m.notification_attempt
+            .get_or_create(&Channel { channel })
+            .observe(took.as_secs_f64());
+    }
+}
+
+/// The notifier counted the deliveries still pending.
+pub fn notifications_pending(count: i64) {
+    METRICS.notifications_pending.set(count);
 }
 
 /// Every metric in the Prometheus text format, with the pool's connections as of now.

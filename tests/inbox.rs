@@ -3,7 +3,11 @@
 //! real MCP clients (rmcp) and REST callers. A person signs in with a link, sees a question
 //! arrive live, answers it by keyboard and the agent's blocked call returns the answer; on a
 //! phone-sized screen too. Plus sign-out, bad links, another tenant's session, XSS probes and
-//! notifications. The runs also write the README's screenshots to `docs/screenshots/`.
+//! notifications. The settings page against real receivers (`tests/notify/receivers.py`): a
+//! webhook added, its secret shown once, tested, a refusing one failing in view, web push on
+//! the device (a synthetic browser subscription that is the test's push endpoint: headless
+//! Chromium cannot reach a push service). The runs also write the README's screenshots to
+//! `docs/screenshots/`.
 //!
 //! Without Chromium, Node.js or the npm registry these tests fail and say what to install.
 
@@ -14,15 +18,18 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::TestApp;
+use common::receivers::Receiver;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
+use switchboard::app::Config;
 use switchboard::auth::web_sessions;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use switchboard::notify::{NotifyConfig, RetrySchedule};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use uuid::Uuid;
 
 use switchboard::bench::inbox::PLAYWRIGHT_CORE;
@@ -30,6 +37,7 @@ use switchboard::bench::inbox::PLAYWRIGHT_CORE;
 /// A scenario of `tests/inbox/browser.js` running in Chromium.
 struct Browser {
     child: Child,
+    stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
     stderr: tokio::task::JoinHandle<String>,
 }
@@ -49,11 +57,13 @@ impl Browser {
             .arg(scenario)
             .arg(args.to_string())
             .env("NODE_PATH", modules)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("node runs (install Node.js, or run .ci/run)");
+        let stdin = child.stdin.take().unwrap();
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut stderr = child.stderr.take().unwrap();
         let stderr = tokio::spawn(async move {
@@ -63,6 +73,7 @@ impl Browser {
         });
         Browser {
             child,
+            stdin,
             lines,
             stderr,
         }
@@ -88,6 +99,13 @@ impl Browser {
             }
             Err(_) => panic!("no {word} from the browser script within a minute"),
         }
+    }
+
+    /// Tell the script `word` (a scenario that listens waits for it).
+    async fn tell(&mut self, word: &str, value: Value) {
+        let line = format!("{word} {value}\n");
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
     }
 
     /// Wait for the script to end; it must succeed.
@@ -571,6 +589,126 @@ async fn a_question_while_the_inbox_is_in_the_background_shows_a_notification_fo
     assert_eq!(shown[0]["body"], "May I run the migration on production?");
     assert_eq!(shown[0]["tag"], format!("question-{session}"));
     assert_eq!(shown[0]["url"], app.url(&format!("/sessions/{session}")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_settings_page_a_person_adds_tests_and_removes_channels_and_sees_failures() {
+    // Retries within a fraction of a second, given up after one: failures show at once.
+    let app = TestApp::spawn_with(Config {
+        notify: NotifyConfig {
+            allow_private: true,
+            retry: RetrySchedule::parse("200ms", "1s").unwrap(),
+            lease: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(2),
+            ..NotifyConfig::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    common::create_user(&app.log, app.tenant).await;
+    let mut webhook = Receiver::webhook(&[]).await;
+    let mut refusing = Receiver::webhook(&["--fail-first", "1000"]).await;
+    let vapid: Value = app.get_json("/api/v1/notifications/vapid-public-key").await;
+    let vapid_key = vapid["public_key"].as_str().unwrap().to_owned();
+    let mut push = Receiver::start(&["push", "--vapid-key", &vapid_key]).await;
+    let session = Uuid::new_v4();
+    post(
+        &app,
+        "/api/v1/messages/agent",
+        json!({"agent_instance_id": session, "agent_type": "claude-code", "content": "Starting"}),
+    )
+    .await;
+    let mut browser = Browser::start(
+        &app,
+        "settings",
+        json!({
+            "link": link(&app, app.tenant).await,
+            "webhook": webhook.url(),
+            "refusing": refusing.url(),
+            "subscription": push.ready["subscription"],
+            "screenshots": screenshots(),
+        }),
+    )
+    .await;
+
+    // The secret the page showed is the one deliveries are signed with.
+    let secret = browser.expect("SECRET").await;
+    webhook.secret(secret["secret"].as_str().unwrap()).await;
+    browser.tell("TOLD", json!({})).await;
+    let test = webhook.next("WEBHOOK").await;
+    assert_eq!(test["verified"], true, "{test}");
+    assert_eq!(test["payload"]["type"], "test", "{test}");
+    for n in 1..=2 {
+        let refused = refusing.next("WEBHOOK").await;
+        assert_eq!(refused["status"], 500, "attempt {n}: {refused}");
+    }
+
+    let on = browser.expect("PUSH_ON").await;
+    assert_eq!(
+        on["key"],
+        vapid_key.as_str(),
+        "subscribed with the server's key: {on}"
+    );
+    assert!(
+        on["notice"]
+            .as_str()
+            .unwrap()
+            .contains("Notifications to one of your channels are failing"),
+        "{on}"
+    );
+    assert!(on["failure"].as_str().unwrap().contains("500"), "{on}");
+    assert!(on["attempts"].as_u64().unwrap() >= 2, "{on}");
+
+    // A question reaches the webhook and, encrypted, the device's subscription.
+    let asked = post(
+        &app,
+        "/api/v1/messages/agent",
+        json!({"agent_instance_id": session, "content": "May I drop the old index?",
+               "requires_user_input": true}),
+    )
+    .await;
+    let question = webhook.next("WEBHOOK").await;
+    assert_eq!(question["verified"], true, "{question}");
+    assert_eq!(question["payload"]["type"], "question.asked", "{question}");
+    let pushed = push.next("PUSH").await;
+    assert_eq!(
+        pushed["payload"]["message_id"], asked["message_id"],
+        "{pushed}"
+    );
+    browser.tell("PUSH", pushed["payload"].clone()).await;
+
+    let done = browser.expect("DONE").await;
+    browser.finish().await;
+    let shown = done["notifications"].as_array().unwrap();
+    assert_eq!(shown.len(), 1, "{done}");
+    assert_eq!(shown[0]["title"], "claude-code asks", "{done}");
+    assert_eq!(shown[0]["body"], "May I drop the old index?", "{done}");
+    assert_eq!(shown[0]["tag"], format!("question-{session}"), "{done}");
+    assert_eq!(
+        shown[0]["url"],
+        app.url(&format!("/sessions/{session}")),
+        "{done}"
+    );
+
+    // What is left: the refusing webhook; the removals are facts in the log.
+    let channels: Value = app.get_json("/api/v1/notifications/channels").await;
+    let left: Vec<&str> = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["description"].as_str().unwrap())
+        .collect();
+    let refusing_origin = refusing.url().rsplit_once("/hooks").unwrap().0.to_owned();
+    assert_eq!(left, [refusing_origin.as_str()], "{channels}");
+    let removed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE tenant_id = $1
+         AND event_type = 'notification_channel_removed'",
+    )
+    .bind(app.tenant)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(removed, 2, "the device's push channel and the webhook");
 }
 
 /// The agent's decisions, as the person makes them in the browser: an option pressed, a

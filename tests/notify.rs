@@ -7,115 +7,18 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::receivers::{Receiver, WITHIN};
 use common::{ServerProcess, TestApp};
 use serde_json::{Value, json};
 use switchboard::app::Config;
 use switchboard::auth::api_keys;
-use switchboard::commands::{self, Scope};
-use switchboard::domain::UserName;
+use switchboard::commands::Scope;
 use switchboard::eventlog::EventLog;
 use switchboard::notify::email::Smtp;
 use switchboard::notify::{NotifyConfig, RetrySchedule};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::mpsc;
 use uuid::Uuid;
-
-const RECEIVER_PACKAGES: &[&str] = &[
-    "standardwebhooks==1.1.0",
-    "aiosmtpd==1.4.6",
-    "http-ece==1.2.1",
-    "cryptography==50.0.2",
-    "pyjwt==2.15.1",
-];
-
-/// Long enough for any delivery on a busy 2-core machine, short of a test's patience.
-const WITHIN: Duration = Duration::from_secs(20);
-
-/// One of `receivers.py`'s receivers, with what it printed.
-struct Receiver {
-    _child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::UnboundedReceiver<(String, Value)>,
-    ready: Value,
-}
-
-impl Receiver {
-    async fn start(args: &[&str]) -> Receiver {
-        let python = common::prereqs::python("notify-receivers", &[RECEIVER_PACKAGES]);
-        let mut child = Command::new(python)
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/notify/receivers.py"
-            ))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python starts");
-        let stdin = child.stdin.take().unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (tx, mut lines) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = out.next_line().await {
-                let (kind, json) = line.split_once(' ').expect("KIND {json}");
-                let _ = tx.send((kind.to_owned(), serde_json::from_str(json).unwrap()));
-            }
-        });
-        let (kind, ready) = tokio::time::timeout(WITHIN, lines.recv())
-            .await
-            .expect("the receiver starts")
-            .expect("the receiver prints READY");
-        assert_eq!(kind, "READY");
-        Receiver {
-            _child: child,
-            stdin,
-            lines,
-            ready,
-        }
-    }
-
-    async fn webhook(args: &[&str]) -> Receiver {
-        Receiver::start(&[&["webhook"], args].concat()).await
-    }
-
-    fn url(&self) -> &str {
-        self.ready["url"].as_str().unwrap()
-    }
-
-    /// Tell a webhook receiver a signing secret.
-    async fn secret(&mut self, secret: &str) {
-        self.stdin
-            .write_all(format!("SECRET {secret}\n").as_bytes())
-            .await
-            .unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-
-    /// The next thing received, which must be of `kind`.
-    async fn next(&mut self, kind: &str) -> Value {
-        let (got, value) = tokio::time::timeout(WITHIN, self.lines.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {kind} within {WITHIN:?}"))
-            .expect("the receiver is running");
-        assert_eq!(got, kind, "{value}");
-        value
-    }
-
-    /// Everything received within `quiet`.
-    async fn rest(&mut self, quiet: Duration) -> Vec<(String, Value)> {
-        let mut got = Vec::new();
-        while let Ok(Some(line)) = tokio::time::timeout(quiet, self.lines.recv()).await {
-            got.push(line);
-        }
-        got
-    }
-}
 
 /// Delivery settings for tests: private targets allowed, retries within a second.
 fn fast(retry: &str) -> NotifyConfig {
@@ -135,15 +38,8 @@ async fn app_with(notify: NotifyConfig) -> TestApp {
         ..Config::default()
     })
     .await;
-    create_user(&app.log, app.tenant).await;
+    common::create_user(&app.log, app.tenant).await;
     app
-}
-
-async fn create_user(log: &EventLog, tenant: Uuid) {
-    let name = UserName::parse("name", "Ada").unwrap();
-    commands::create_user(log, &common::ctx(tenant), name, None)
-        .await
-        .unwrap();
 }
 
 /// The same settings for a server started as a process.
@@ -845,7 +741,7 @@ async fn a_server_killed_mid_delivery_leaves_the_delivery_to_another() {
     let (_, token) = api_keys::create(&db.pool, &keys, tenant, "test", Scope::Agent, None)
         .await
         .unwrap();
-    create_user(&EventLog::new(db.pool.clone()), tenant).await;
+    common::create_user(&EventLog::new(db.pool.clone()), tenant).await;
     let client = reqwest::Client::new();
     // The receiver holds the first request open without answering.
     let mut receiver = Receiver::webhook(&["--hang-first", "1"]).await;
@@ -942,7 +838,7 @@ async fn cli(db: &common::TestDb, data_dir: &str, args: &[&str]) -> String {
 async fn the_cli_adds_lists_tests_and_removes_channels() {
     let db = common::database().await;
     let tenant = Uuid::new_v4();
-    create_user(&EventLog::new(db.pool.clone()), tenant).await;
+    common::create_user(&EventLog::new(db.pool.clone()), tenant).await;
     let data_dir = std::env::temp_dir().join(format!("switchboard-notify-cli-{}", Uuid::new_v4()));
     let (data_dir, user) = (data_dir.to_str().unwrap().to_owned(), tenant.to_string());
     let mut receiver = Receiver::webhook(&[]).await;

@@ -1,6 +1,7 @@
 //! Operating a server: `/metrics` read by the Prometheus project's own text-format parser
 //! (the `prometheus_client` Python package) and checked to move with traffic of every kind
-//! (REST, long-polls, event streams, MCP) and with a lost LISTEN connection; and the request
+//! (REST, long-polls, event streams, MCP), with notification deliveries and with a lost LISTEN
+//! connection; and the request
 //! log in both formats: one line per request with its route template, status, duration,
 //! request id and tenant, a line per question asked and answered, never a token or a word
 //! anyone wrote, no error for a client that hangs up, no colour codes in a file.
@@ -14,12 +15,16 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::receivers::Receiver;
 use common::{Logs, ServerProcess, TestApp, prereqs};
 use rmcp::model::{CallToolRequestParams, ClientConfig, Implementation};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
+use switchboard::auth::api_keys;
+use switchboard::commands::Scope;
+use switchboard::eventlog::EventLog;
 use uuid::Uuid;
 
 /// Words that must never reach a log line.
@@ -543,4 +548,86 @@ async fn text_logs_carry_the_same_fields_without_colour_codes_when_not_on_a_term
     );
     assert!(lines.iter().all(|l| !l.contains(" ERROR ")), "{lines:#?}");
     assert_nothing_secret(&app, &logs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_deliveries_move_the_metrics_by_channel_and_outcome() {
+    let db = common::database().await;
+    let keys = common::signing_keys().await;
+    let tenant = Uuid::new_v4();
+    let (_, token) = api_keys::create(&db.pool, &keys, tenant, "test", Scope::Agent, None)
+        .await
+        .unwrap();
+    common::create_user(&EventLog::new(db.pool.clone()), tenant).await;
+    let metrics_token = "scrape-5c2e";
+    let server = ServerProcess::start_with(
+        &db,
+        &[
+            ("SWITCHBOARD_METRICS_TOKEN", metrics_token),
+            ("SWITCHBOARD_NOTIFY_ALLOW_PRIVATE", "true"),
+            ("SWITCHBOARD_NOTIFY_RETRY", "200ms"),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let deliveries = |s: &Scrape, outcome: &str| {
+        s.get(
+            "switchboard_notification_deliveries_total",
+            &[("channel", "webhook"), ("outcome", outcome)],
+        )
+    };
+    let attempts = |s: &Scrape| {
+        s.get(
+            "switchboard_notification_attempt_duration_seconds_count",
+            &[("channel", "webhook")],
+        )
+    };
+    let before = scrape(&http, &server, metrics_token).await;
+    for outcome in ["delivered", "retried", "failed", "skipped"] {
+        assert_eq!(deliveries(&before, outcome), 0.0, "{outcome}");
+    }
+    assert_eq!(before.get("switchboard_notifications_pending", &[]), 0.0);
+
+    // The receiver refuses the first attempt: one retry, then delivered.
+    let mut receiver = Receiver::webhook(&["--fail-first", "1"]).await;
+    let response = http
+        .post(server.url("/api/v1/notifications/channels"))
+        .bearer_auth(&token)
+        .json(&json!({ "kind": "webhook", "url": receiver.url() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let channel: Value = response.json().await.unwrap();
+    receiver.secret(channel["secret"].as_str().unwrap()).await;
+    post(
+        &http,
+        server.url("/api/v1/messages/agent"),
+        &token,
+        json!({"agent_instance_id": Uuid::new_v4(), "agent_type": "t", "content": "Ship it?",
+               "requires_user_input": true}),
+    )
+    .await;
+    assert_eq!(receiver.next("WEBHOOK").await["status"], 500);
+    assert_eq!(receiver.next("WEBHOOK").await["status"], 200);
+
+    let after = scrape_until(&http, &server, metrics_token, "a delivery", |s| {
+        deliveries(s, "delivered") == 1.0
+    })
+    .await;
+    assert_eq!(deliveries(&after, "retried"), 1.0);
+    assert_eq!(deliveries(&after, "failed"), 0.0);
+    assert_eq!(attempts(&after), 2.0);
+    // The pending count follows the notifier's looks (at most every 10 s when idle).
+    let mut pending = after.get("switchboard_notifications_pending", &[]);
+    for _ in 0..150 {
+        if pending == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        pending = scrape(&http, &server, metrics_token)
+            .await
+            .get("switchboard_notifications_pending", &[]);
+    }
+    assert_eq!(pending, 0.0, "nothing is left pending");
 }

@@ -8,6 +8,10 @@
 //! fetching server-rendered fragments when something changed: agent text only ever reaches the
 //! browser as HTML escaped here (`markdown`), never through script-built markup.
 //!
+//! The settings page (`settings`) is where a person manages notification channels, sees which
+//! deliveries failed, and turns on web push for the device they are on; the service worker
+//! (`assets/sw.js`) shows those pushes.
+//!
 //! Sign-in (`sign_in`) makes a web session, a server-side record behind an HttpOnly,
 //! SameSite=Strict cookie. Every inbox response carries a Content-Security-Policy without inline
 //! scripts, denies framing and sniffing, and is gzip-compressed.
@@ -17,6 +21,7 @@ mod decisions;
 mod markdown;
 mod pages;
 mod read;
+mod settings;
 mod sign_in;
 mod views;
 
@@ -55,6 +60,8 @@ pub fn routes(service_info: fn() -> Response) -> Router<AppState> {
         .route("/inbox/list", get(pages::list_fragment))
         .route("/inbox/sessions/{session_id}", get(pages::session_fragment))
         .route("/inbox/waiting", get(pages::waiting))
+        .route("/settings", get(settings::show))
+        .route("/inbox/settings", get(settings::fragment))
         .route("/login", get(sign_in::page).post(sign_in::with_key))
         .route(
             "/login/{token}",

@@ -102,7 +102,11 @@ pub async fn signed_in(app: &AppState, headers: &HeaderMap) -> Result<Option<Uui
 
 /// The signed-in person's tenant, else a response that sends the browser to sign in and then
 /// on to `next` (a path relative to the public URL).
-async fn person(app: &AppState, headers: &HeaderMap, next: &str) -> Result<Uuid, Response> {
+pub(super) async fn person(
+    app: &AppState,
+    headers: &HeaderMap,
+    next: &str,
+) -> Result<Uuid, Response> {
     match signed_in(app, headers).await {
         Ok(Some(tenant)) => Ok(tenant),
         Ok(None) => {
@@ -154,10 +158,18 @@ pub async fn home(
         .iter()
         .filter(|s| s.status() == projections::SessionStatus::AwaitingInput)
         .count() as i64;
+    // The notice is a courtesy: without it the inbox still shows.
+    let failing = match app.notifier.channel_health(tenant).await {
+        Ok(health) => health.iter().filter(|h| h.failing).count(),
+        Err(e) => {
+            tracing::warn!("inbox: cannot read notification health: {e}");
+            0
+        }
+    };
     let mcp_url = app.config.public_url.join("mcp");
     html(
         StatusCode::OK,
-        views::inbox(&frame(&app, Some(waiting)), &listed, &mcp_url),
+        views::inbox(&frame(&app, Some(waiting)), &listed, &mcp_url, failing),
     )
 }
 
@@ -208,11 +220,11 @@ fn head(session: &projections::Session) -> SessionHead<'_> {
 }
 
 /// What a fragment answers when it cannot be had. The page's script only reads the status.
-fn fragment_error(status: StatusCode, detail: &str) -> Response {
+pub(super) fn fragment_error(status: StatusCode, detail: &str) -> Response {
     (status, Json(json!({ "detail": detail }))).into_response()
 }
 
-async fn fragment_person(app: &AppState, headers: &HeaderMap) -> Result<Uuid, Response> {
+pub(super) async fn fragment_person(app: &AppState, headers: &HeaderMap) -> Result<Uuid, Response> {
     match signed_in(app, headers).await {
         Ok(Some(tenant)) => Ok(tenant),
         Ok(None) => Err(fragment_error(

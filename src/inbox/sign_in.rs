@@ -248,9 +248,13 @@ pub async fn sign_out(State(app): State<AppState>, headers: HeaderMap) -> Respon
     if let Some(cookie) = site.session_cookie(&headers)
         && let Ok(identity) = app.auth.authenticate_web_session(cookie).await
         && let Some(id) = identity.grant.web_session()
-        && let Err(e) = web_sessions::end(app.log.pool(), id).await
     {
-        return store_failed(&app, &e);
+        if let Err(e) = web_sessions::end(app.log.pool(), id).await {
+            return store_failed(&app, &e);
+        }
+        // Other processes hear of it by NOTIFY; this one forgets it now, so the very next
+        // request with the cookie is refused.
+        app.auth.invalidate(Some(id));
     }
     signed_out(&app)
 }
@@ -263,7 +267,11 @@ pub async fn sign_out_everywhere(State(app): State<AppState>, headers: HeaderMap
     }
     match pages::signed_in(&app, &headers).await {
         Ok(Some(tenant)) => match web_sessions::end_all(app.log.pool(), tenant).await {
-            Ok(_) => signed_out(&app),
+            Ok(_) => {
+                // As for one sign-out: this process forgets them now, the others by NOTIFY.
+                app.auth.invalidate(None);
+                signed_out(&app)
+            }
             Err(e) => store_failed(&app, &e),
         },
         Ok(None) => signed_out(&app),

@@ -21,7 +21,7 @@ pub struct Frame<'a> {
 }
 
 impl Frame<'_> {
-    fn href(&self, path: &str) -> String {
+    pub(super) fn href(&self, path: &str) -> String {
         format!("{}{}", self.base, path.trim_start_matches('/'))
     }
 }
@@ -34,7 +34,7 @@ fn title(waiting: Option<i64>, page: &str) -> String {
     }
 }
 
-fn page(
+pub(super) fn page(
     frame: &Frame,
     kind: &str,
     heading: &str,
@@ -81,6 +81,7 @@ fn top_bar(frame: &Frame) -> Markup {
                     span #waiting-badge .badge hidden[waiting == 0]
                         aria-label=(format!("{waiting} waiting")) { (waiting) }
                 }
+                a.nav-inbox.nav-settings href=(frame.href("settings")) { "Settings" }
             }
             div.actions {
                 button #notify-toggle .ghost type="button" hidden {
@@ -90,6 +91,7 @@ fn top_bar(frame: &Frame) -> Markup {
                 details.menu {
                     summary { "Account" }
                     div.menu-body {
+                        a.menu-link href=(frame.href("settings")) { "Settings" }
                         form method="post" action=(frame.href("logout")) {
                             button type="submit" { "Sign out" }
                         }
@@ -104,7 +106,7 @@ fn top_bar(frame: &Frame) -> Markup {
 }
 
 /// A point in time: machine-readable, and relative for people (the script keeps it current).
-fn when(at: OffsetDateTime, now: OffsetDateTime) -> Markup {
+pub(super) fn when(at: OffsetDateTime, now: OffsetDateTime) -> Markup {
     html! {
         time datetime=(timestamp(at)) title=(timestamp(at)) { (relative(at, now)) }
     }
@@ -138,8 +140,8 @@ fn short(id: Uuid) -> String {
 // ---------------------------------------------------------------------------------------------
 // The inbox
 
-/// The inbox page.
-pub fn inbox(frame: &Frame, sessions: &[Listed], public_mcp_url: &str) -> Markup {
+/// The inbox page; `failing` channels (whose latest delivery failed) are announced at the top.
+pub fn inbox(frame: &Frame, sessions: &[Listed], public_mcp_url: &str, failing: usize) -> Markup {
     let now = OffsetDateTime::now_utc();
     page(
         frame,
@@ -149,6 +151,16 @@ pub fn inbox(frame: &Frame, sessions: &[Listed], public_mcp_url: &str) -> Markup
         html! {
             div.page-head {
                 h1 { "Inbox" }
+            }
+            @if failing > 0 {
+                p #failing-notice .notice role="status" {
+                    @if failing == 1 {
+                        "Notifications to one of your channels are failing."
+                    } @else {
+                        "Notifications to " (failing) " of your channels are failing."
+                    }
+                    " " a href=(frame.href("settings#deliveries")) { "See what went wrong" }
+                }
             }
             (session_list(frame, sessions, now, public_mcp_url))
         },

@@ -194,6 +194,13 @@ pub async fn next_due(pool: &PgPool) -> Result<Option<OffsetDateTime>, sqlx::Err
     sqlx::query_scalar(NEXT_DUE).fetch_one(pool).await
 }
 
+const PENDING: &str = "SELECT count(*) FROM notification_deliveries WHERE status = 'pending'";
+
+/// Deliveries (of every tenant) not yet delivered, failed or skipped.
+pub async fn pending(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(PENDING).fetch_one(pool).await
+}
+
 /// A new delivery row, as the consumer decides it.
 #[derive(Debug)]
 pub struct NewDelivery {
@@ -295,6 +302,44 @@ pub async fn insert_claimed(
             created_at,
         })
     }))
+}
+
+/// How a channel's latest finished delivery ended: whether its notifications arrive.
+#[derive(Clone, Debug)]
+pub struct Health {
+    pub channel_id: Uuid,
+    pub failing: bool,
+    pub at: OffsetDateTime,
+    pub error: Option<String>,
+}
+
+const HEALTH: &str = "\
+SELECT c.id, last.status = 'failed', last.finished_at, last.last_error
+FROM notification_channels c
+CROSS JOIN LATERAL (
+    SELECT d.status, d.finished_at, d.last_error FROM notification_deliveries d
+    WHERE d.tenant_id = c.tenant_id AND d.channel_id = c.id
+      AND d.status IN ('delivered', 'failed')
+    ORDER BY d.finished_at DESC
+    LIMIT 1
+) last
+WHERE c.tenant_id = $1 AND c.added_seq IS NOT NULL AND c.removed_at IS NULL";
+
+/// The health of the tenant's channels that have finished a delivery.
+pub async fn health(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<Health>, sqlx::Error> {
+    let rows: Vec<(Uuid, bool, OffsetDateTime, Option<String>)> = sqlx::query_as(HEALTH)
+        .bind(tenant_id)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(channel_id, failing, at, error)| Health {
+            channel_id,
+            failing,
+            at,
+            error,
+        })
+        .collect())
 }
 
 /// A delivery as people see it, with its attempts.

@@ -32,7 +32,6 @@ pub mod web_push;
 pub mod webhook;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -44,6 +43,7 @@ use uuid::Uuid;
 use crate::app::{App, PublicUrl};
 use crate::commands::{CommandError, Context};
 use crate::eventlog::EventLog;
+use crate::metrics::{self, DeliveryOutcome};
 use crate::push::Hub;
 use channels::Kind;
 use deliveries::{Attempt, Claimed, DeliveryView, Finish};
@@ -62,6 +62,8 @@ pub const CONCURRENCY: usize = 32;
 pub const MIN_LOOK_INTERVAL: Duration = Duration::from_millis(20);
 /// The longest the notifier sleeps without looking at the database.
 pub const SAFETY_LOOK: Duration = Duration::from_secs(10);
+/// The shortest time between two counts of pending deliveries (a metric).
+const PENDING_COUNT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How the notifier behaves, from the command line.
 #[derive(Clone, Debug)]
@@ -154,27 +156,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(unit * u32::try_from(number).map_err(|_| format!("{text:?} is too long"))?)
 }
 
-/// Delivery outcomes since the process started, for metrics.
-#[derive(Debug, Default)]
-pub struct Outcomes {
-    pub delivered: AtomicU64,
-    pub retried: AtomicU64,
-    pub failed: AtomicU64,
-    pub skipped: AtomicU64,
-}
-
-/// This process's delivery outcome counters (`/metrics` can expose them as
-/// `switchboard_notifications_total{outcome=...}`).
-pub fn outcomes() -> &'static Outcomes {
-    static OUTCOMES: Outcomes = Outcomes {
-        delivered: AtomicU64::new(0),
-        retried: AtomicU64::new(0),
-        failed: AtomicU64::new(0),
-        skipped: AtomicU64::new(0),
-    };
-    &OUTCOMES
-}
-
 /// The notifier of one process: consumes the log into deliveries and delivers them.
 #[derive(Debug)]
 pub struct Notifier {
@@ -224,8 +205,16 @@ impl Notifier {
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
         let finished = Arc::new(Notify::new());
         let mut failing = false;
+        let mut counted: Option<tokio::time::Instant> = None;
         while !shutdown.is_cancelled() {
             let started = tokio::time::Instant::now();
+            if counted.is_none_or(|at| started - at >= PENDING_COUNT_INTERVAL) {
+                counted = Some(started);
+                match deliveries::pending(&self.pool).await {
+                    Ok(pending) => metrics::notifications_pending(pending),
+                    Err(e) => tracing::debug!("notifications: cannot count pending: {e}"),
+                }
+            }
             let pause = match self.look(&slots, &finished).await {
                 Ok(pause) => {
                     if failing {
@@ -313,7 +302,11 @@ impl Notifier {
         };
         let (finish, attempt) = match finish {
             Some(note) => {
-                outcomes().skipped.fetch_add(1, Ordering::Relaxed);
+                metrics::notification_delivery(
+                    claimed.kind.as_str(),
+                    DeliveryOutcome::Skipped,
+                    None,
+                );
                 if let Err(e) =
                     deliveries::finish(&self.pool, &claimed, &Finish::Skipped, None, Some(note))
                         .await
@@ -324,13 +317,16 @@ impl Notifier {
             }
             None => self.attempt(&claimed).await,
         };
-        let counter = match &finish {
-            Finish::Delivered => &outcomes().delivered,
-            Finish::Retry(_) => &outcomes().retried,
-            Finish::Failed => &outcomes().failed,
-            Finish::Skipped => &outcomes().skipped,
+        let outcome = match &finish {
+            Finish::Delivered => DeliveryOutcome::Delivered,
+            Finish::Retry(_) => DeliveryOutcome::Retried,
+            Finish::Failed => DeliveryOutcome::Failed,
+            Finish::Skipped => DeliveryOutcome::Skipped,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let took = (OffsetDateTime::now_utc() - attempt.started_at)
+            .try_into()
+            .ok();
+        metrics::notification_delivery(claimed.kind.as_str(), outcome, took);
         if finish == Finish::Failed {
             tracing::warn!(
                 tenant = %claimed.tenant_id,
@@ -533,6 +529,21 @@ impl Notifier {
     /// The tenant's channels.
     pub async fn channels(&self, tenant_id: Uuid) -> Result<Vec<channels::Channel>, CommandError> {
         channels::list(&self.pool, tenant_id).await
+    }
+
+    /// How each of the tenant's channels' latest finished delivery ended.
+    pub async fn channel_health(
+        &self,
+        tenant_id: Uuid,
+    ) -> Result<Vec<deliveries::Health>, CommandError> {
+        deliveries::health(&self.pool, tenant_id)
+            .await
+            .map_err(channels::database)
+    }
+
+    /// Whether email channels can be added (an SMTP server is configured).
+    pub fn sends_email(&self) -> bool {
+        self.smtp.is_some()
     }
 }
 

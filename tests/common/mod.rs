@@ -9,6 +9,7 @@
 
 pub mod prereqs;
 pub mod proxy;
+pub mod receivers;
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -207,6 +208,15 @@ pub async fn signing_key_pems() -> (String, String) {
 /// A command context for a tenant, as the CLI would make it.
 pub fn ctx(tenant: Uuid) -> Context {
     Context::system(tenant)
+}
+
+/// Give `tenant` a user account (named Ada): what account facts, such as notification
+/// channels, are recorded on.
+pub async fn create_user(log: &EventLog, tenant: Uuid) {
+    let name = switchboard::domain::UserName::parse("name", "Ada").unwrap();
+    switchboard::commands::create_user(log, &ctx(tenant), name, None)
+        .await
+        .unwrap();
 }
 
 pub fn audit_ctx(tenant: Uuid) -> Context {

@@ -15,6 +15,27 @@ function say(word, value = {}) {
   process.stdout.write(word + ' ' + JSON.stringify(value) + '\n');
 }
 
+// Lines "WORD {json}" the Rust test sends on stdin, for scenarios that wait for it.
+let told = null;
+function listen() {
+  const lines = require('readline').createInterface({ input: process.stdin });
+  told = { lines, heard: [], waiting: [] };
+  lines.on('line', (line) => {
+    const at = line.indexOf(' ');
+    const message = { word: line.slice(0, at), value: JSON.parse(line.slice(at + 1)) };
+    const i = told.waiting.findIndex((w) => w.word === message.word);
+    if (i >= 0) told.waiting.splice(i, 1)[0].resolve(message.value);
+    else told.heard.push(message);
+  });
+}
+
+/** The value of the next `word` line from the test. */
+function hear(word) {
+  const i = told.heard.findIndex((m) => m.word === word);
+  if (i >= 0) return Promise.resolve(told.heard.splice(i, 1)[0].value);
+  return new Promise((resolve) => told.waiting.push({ word, resolve }));
+}
+
 function check(condition, message) {
   if (!condition) throw new Error(message);
 }
@@ -304,6 +325,154 @@ const scenarios = {
     }
     calm(page);
     say('DONE', shown);
+    await browser.close();
+  },
+
+  /** The settings page: a webhook added (its secret shown once), tested, failing deliveries
+   * shown here and announced in the inbox, push on this device, a channel removed. */
+  async settings() {
+    listen();
+    const browser = await launch();
+    const context = await browser.newContext(DESKTOP);
+    const origin = base.replace(/\/$/, '');
+    await context.grantPermissions(['notifications', 'clipboard-read', 'clipboard-write'], { origin });
+    // Headless Chromium cannot reach a push service, so the browser's subscription is the
+    // test's push receiver's: the page's own code registers it; the server pushes to it.
+    await context.addInitScript((subscription) => {
+      let current = null;
+      PushManager.prototype.getSubscription = async () => current;
+      PushManager.prototype.subscribe = async (options) => {
+        window.subscribedWith = btoa(String.fromCharCode(...new Uint8Array(options.applicationServerKey)))
+          .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+        current = {
+          endpoint: subscription.endpoint,
+          toJSON: () => subscription,
+          unsubscribe: async () => { current = null; return true; },
+        };
+        return current;
+      };
+    }, args.subscription);
+    const page = await signIn(context, args.link);
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await page.waitForURL(base + 'settings');
+    await page.getByText('No channels yet').waitFor();
+    check((await page.locator('#device-state').innerText()) === 'Off.', 'push is not off at first');
+
+    // Keyboard: Tab reaches the webhook field and its button.
+    await page.locator('body').focus();
+    let reached = false;
+    for (let i = 0; i < 40 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => document.activeElement && document.activeElement.id === 'webhook-url');
+    }
+    check(reached, 'Tab never reached the webhook URL field');
+    await page.keyboard.type(args.webhook);
+    await page.keyboard.press('Tab');
+    check(await page.evaluate(() => document.activeElement.textContent.trim() === 'Add webhook'),
+      'Tab from the webhook URL does not reach Add webhook');
+    await page.keyboard.press('Enter');
+    const secret = page.locator('#secret-value');
+    await secret.waitFor();
+    const shown = await secret.innerText();
+    check(shown.startsWith('whsec_'), 'no secret shown: ' + shown);
+    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.locator('#secret-copied', { hasText: 'Copied.' }).waitFor();
+    check(await page.evaluate(() => navigator.clipboard.readText()) === shown, 'the secret was not copied');
+    say('SECRET', { secret: shown });
+    await hear('TOLD');
+
+    const webhook = 'Webhook ' + new URL(args.webhook).origin;
+    await page.getByRole('button', { name: 'Send a test to ' + webhook, exact: true }).click();
+    await page.locator('#channels-status', { hasText: 'The test reached ' + webhook }).waitFor();
+    await page.locator('.delivery.delivered', { hasText: 'Test' }).waitFor();
+
+    // A receiver that refuses: the test says so, retries follow, then the delivery fails.
+    await page.getByLabel('Webhook URL').fill(args.refusing);
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    const refusing = 'Webhook ' + new URL(args.refusing).origin;
+    const refusingTest = page.getByRole('button', { name: 'Send a test to ' + refusing, exact: true });
+    await refusingTest.waitFor();
+    await refusingTest.click();
+    await page.locator('#channels-status', { hasText: 'it will be tried again' }).waitFor();
+    // No reload: the page follows the pending delivery until it ends.
+    await page.locator('.delivery.failed', { hasText: 'Test' }).waitFor();
+    await page.locator('.channel.failing', { hasText: new URL(args.refusing).origin }).waitFor();
+    const failure = await page.locator('.delivery.failed .delivery-error').first().innerText();
+    await page.locator('.delivery.failed details.attempts summary').first().click();
+    const attempts = await page.locator('.delivery.failed details.attempts li').count();
+
+    // The inbox announces it, and links here.
+    await page.getByRole('link', { name: 'Inbox', exact: true }).click();
+    await page.waitForURL(base);
+    const notice = await page.locator('#failing-notice').innerText();
+    await page.getByRole('link', { name: 'See what went wrong' }).click();
+    await page.waitForURL(base + 'settings#deliveries');
+
+    // Notifications on this device: the page subscribes and registers the subscription.
+    await page.getByRole('button', { name: 'Turn on notifications on this device' }).click();
+    const thisDevice = page.locator('.channel[data-kind="web_push"] .this-device:not([hidden])');
+    await thisDevice.waitFor();
+    await page.locator('#device-state', { hasText: 'On:' }).waitFor();
+    const key = await page.evaluate(() => window.subscribedWith);
+    // The reloaded page no longer has the secret anywhere.
+    await page.reload();
+    await thisDevice.waitFor();
+    check(!(await page.content()).includes(shown), 'the secret is shown again');
+    await screenshot(page, 'settings-desktop', true);
+    say('PUSH_ON', { key, notice, failure, attempts });
+
+    // The push the server sent to the subscription, handed to the service worker as the
+    // browser's push service would: it shows the notification.
+    const payload = await hear('PUSH');
+    const cdp = await context.newCDPSession(page);
+    const registrations = [];
+    cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => registrations.push(...e.registrations));
+    await cdp.send('ServiceWorker.enable');
+    for (let i = 0; i < 50 && !registrations.some((r) => !r.isDeleted); i++) await page.waitForTimeout(100);
+    const registration = registrations.find((r) => !r.isDeleted);
+    check(registration, 'no service worker registration');
+    await cdp.send('ServiceWorker.deliverPushMessage', {
+      origin, registrationId: registration.registrationId, data: JSON.stringify(payload),
+    });
+    let notifications = [];
+    for (const until = Date.now() + TIMEOUT; !notifications.length && Date.now() < until;) {
+      await page.waitForTimeout(100);
+      notifications = await page.evaluate(async () => {
+        const ready = await navigator.serviceWorker.ready;
+        return (await ready.getNotifications()).map((n) => ({
+          title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url,
+        }));
+      });
+    }
+
+    // On a phone.
+    const phone = await browser.newContext(PHONE);
+    await phone.addCookies(await context.cookies());
+    const small = await watchedPage(phone);
+    await small.goto(base);
+    // No room in a phone's top bar: Settings is in the Account menu.
+    check(!(await small.locator('.nav-settings').isVisible()), 'the Settings nav link crowds the phone');
+    await small.locator('summary', { hasText: 'Account' }).click();
+    await small.getByRole('link', { name: 'Settings', exact: true }).click();
+    await small.waitForURL(base + 'settings');
+    await small.locator('.channel').first().waitFor();
+    const wide = await small.evaluate(() => document.documentElement.scrollWidth);
+    check(wide <= 390, 'the settings page is wider than the phone: ' + wide);
+    await screenshot(small, 'settings-phone');
+    calm(small);
+    await phone.close();
+
+    // Off again, and a channel removed.
+    await page.getByRole('button', { name: 'Turn off on this device' }).click();
+    await page.locator('#device-state', { hasText: 'Off.' }).waitFor();
+    check(!(await page.locator('.channel[data-kind="web_push"]').count()), 'the device channel stayed');
+    page.expectDialog = true;
+    await page.getByRole('button', { name: 'Remove ' + webhook, exact: true }).click();
+    await page.locator('#channels-status', { hasText: 'Removed ' + webhook }).waitFor();
+    check(!(await page.getByRole('button', { name: 'Remove ' + webhook, exact: true }).count()), 'the webhook stayed');
+    calm(page);
+    told.lines.close();
+    say('DONE', { notifications });
     await browser.close();
   },
 

@@ -43,7 +43,7 @@
     return;
   }
 
-  if (page !== 'inbox' && page !== 'session') return;
+  if (page !== 'inbox' && page !== 'session' && page !== 'settings') return;
 
   function toSignIn() {
     const next = sessionId ? 'sessions/' + sessionId : '';
@@ -172,7 +172,8 @@
 
   function refresh() {
     if (page === 'inbox') refreshList();
-    else refreshSession();
+    else if (page === 'session') refreshSession();
+    else refreshWaiting();
   }
 
   // ---------------------------------------------------------------- the event stream
@@ -183,8 +184,10 @@
     let event;
     try { event = JSON.parse(message.data); } catch (e) { return; }
     if (page === 'inbox') refreshList();
-    else if (event.session_id === sessionId) refreshSession();
+    else if (page === 'session' && event.session_id === sessionId) refreshSession();
     else refreshWaiting();
+    // What happens may call for notifications: the settings page shows their deliveries.
+    if (page === 'settings') settingsSoon();
     notify(event);
   }
 
@@ -212,12 +215,85 @@
       .then((registration) => { worker = registration; }, () => {});
   }
 
+  // Web push to this device: a push subscription of this browser, registered as one of the
+  // tenant's `web_push` channels. The browser keeps the subscription; which channel it made is
+  // remembered here, so that it can be turned off again.
+  const PUSH_CHANNEL = 'switchboard-push-channel';
+  const pushSupported = 'serviceWorker' in navigator && 'PushManager' in window
+    && 'Notification' in window;
+
+  /** The bytes of a base64url text (the server's VAPID public key). */
+  function base64urlBytes(text) {
+    const padded = text.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((text.length + 3) % 4);
+    return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+  }
+
+  async function turnOnPush() {
+    const permission = await Notification.requestPermission();
+    if (permission !== 'granted') {
+      throw new Error(permission === 'denied'
+        ? 'Notifications are blocked for this site: allow them in the browser\'s site settings.'
+        : 'Notifications were not allowed.');
+    }
+    const registration = await navigator.serviceWorker.ready;
+    const r = await fetch(base + 'api/v1/notifications/vapid-public-key', { credentials: 'same-origin' });
+    if (!r.ok) throw new Error('The server did not say how to subscribe (' + r.status + ').');
+    const key = base64urlBytes((await r.json()).public_key);
+    // A subscription this page did not register (another server key, a forgotten channel) is
+    // replaced, so that one browser is one channel.
+    const old = await registration.pushManager.getSubscription();
+    if (old) await old.unsubscribe();
+    const subscription = await registration.pushManager.subscribe({
+      userVisibleOnly: true, applicationServerKey: key,
+    });
+    const made = await post('api/v1/notifications/channels', {
+      kind: 'web_push', subscription: subscription.toJSON(),
+    });
+    if (made) localStorage.setItem(PUSH_CHANNEL, (await made.json()).id);
+  }
+
+  async function turnOffPush() {
+    const id = localStorage.getItem(PUSH_CHANNEL);
+    if (id) await removeChannel(id);
+    localStorage.removeItem(PUSH_CHANNEL);
+    const registration = await navigator.serviceWorker.ready;
+    const subscription = await registration.pushManager.getSubscription();
+    if (subscription) await subscription.unsubscribe();
+  }
+
+  /** Remove one of the tenant's channels; one that is gone already is fine. */
+  async function removeChannel(id) {
+    try {
+      await send('DELETE', 'api/v1/notifications/channels/' + encodeURIComponent(id));
+    } catch (err) {
+      if (err.status !== 404) throw err;
+    }
+  }
+
+  // The top bar's control: notifications on this device, by push where the browser can (the
+  // tab may be closed), else while the tab is open. The settings page has its own controls.
   const toggle = document.getElementById('notify-toggle');
-  if (toggle && 'Notification' in window && Notification.permission === 'default') {
-    toggle.hidden = false;
+  let pushFailed = false;
+  function showToggle() {
+    if (!toggle || !('Notification' in window) || page === 'settings') return;
+    toggle.hidden = !(Notification.permission === 'default'
+      || (pushSupported && !pushFailed && Notification.permission === 'granted'
+        && !localStorage.getItem(PUSH_CHANNEL)));
+  }
+  if (toggle) {
+    showToggle();
     toggle.addEventListener('click', async () => {
-      const answer = await Notification.requestPermission();
-      toggle.hidden = answer === 'default';
+      toggle.disabled = true;
+      try {
+        if (pushSupported) await turnOnPush();
+        else await Notification.requestPermission();
+      } catch (err) {
+        // Notifications while the tab is open still work if permission was given.
+        pushFailed = true;
+      } finally {
+        toggle.disabled = false;
+        showToggle();
+      }
     });
   }
 
@@ -253,17 +329,27 @@
     return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
   }
 
-  async function post(path, payload, idempotencyKey) {
-    const headers = { 'Content-Type': 'application/json' };
+  /** A REST call with the cookie: the response, null when signed out, else an error that
+   * carries the API's `detail` and the status. */
+  async function send(method, path, payload, idempotencyKey) {
+    const headers = {};
+    if (payload !== undefined) headers['Content-Type'] = 'application/json';
     if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
     const r = await fetch(base + path, {
-      method: 'POST', credentials: 'same-origin', headers, body: JSON.stringify(payload),
+      method, credentials: 'same-origin', headers,
+      body: payload === undefined ? undefined : JSON.stringify(payload),
     });
     if (r.status === 401) { toSignIn(); return null; }
     if (r.ok) return r;
     let detail = 'Something went wrong (' + r.status + ').';
     try { detail = (await r.json()).detail || detail; } catch (e) { /* keep the status */ }
-    throw new Error(detail);
+    const error = new Error(detail);
+    error.status = r.status;
+    throw error;
+  }
+
+  function post(path, payload, idempotencyKey) {
+    return send('POST', path, payload, idempotencyKey);
   }
 
   function endComposer() {
@@ -405,6 +491,184 @@
       window.alert(err.message);
     }
   });
+
+  // ---------------------------------------------------------------- settings
+
+  let settingsTimer = null;
+  const refreshSettings = coalesced(async () => {
+    const doc = await fragment('inbox/settings');
+    if (!doc) return;
+    replace(doc.getElementById('channel-list'));
+    replace(doc.getElementById('deliveries'));
+    showDevice();
+    updateTimes();
+    // Deliveries in flight change on their own: look again until they have ended.
+    const pending = Number(document.getElementById('deliveries').dataset.pending);
+    if (pending > 0) settingsSoon(2000);
+  });
+
+  /** Refresh the settings page's lists shortly (once, however often asked). */
+  function settingsSoon(delay = 1000) {
+    if (settingsTimer) return;
+    settingsTimer = setTimeout(() => { settingsTimer = null; refreshSettings(); }, delay);
+  }
+
+  function showDevice() {
+    const state = document.getElementById('device-state');
+    const on = document.getElementById('device-on');
+    const off = document.getElementById('device-off');
+    on.hidden = true;
+    off.hidden = true;
+    if (!pushSupported) {
+      state.textContent = window.isSecureContext
+        ? 'This browser cannot receive push notifications.'
+        : 'Push notifications need the inbox to be opened over https.';
+      return;
+    }
+    const id = localStorage.getItem(PUSH_CHANNEL);
+    const listed = id && document.querySelector('.channel[data-channel-id="' + CSS.escape(id) + '"]');
+    // Removed elsewhere (another page, the API): this device is off.
+    if (id && !listed) localStorage.removeItem(PUSH_CHANNEL);
+    if (listed) {
+      listed.querySelector('.this-device').hidden = false;
+      state.textContent = 'On: this browser shows a notification for every question.';
+      off.hidden = false;
+    } else if (Notification.permission === 'denied') {
+      state.textContent = 'Notifications are blocked for this site. Allow them in the browser\'s '
+        + 'site settings, then reload this page.';
+    } else {
+      state.textContent = 'Off.';
+      on.hidden = false;
+    }
+  }
+
+  /** Run a button's work, saying what came of it in `status`. */
+  async function act(button, status, work) {
+    button.disabled = true;
+    try {
+      status.textContent = await work();
+    } catch (err) {
+      status.textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function addForm(id, body) {
+    const form = document.getElementById(id);
+    const input = form.querySelector('input');
+    const error = form.querySelector('.error');
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      error.textContent = '';
+      const value = input.value.trim();
+      if (!value) {
+        error.textContent = 'Enter ' + (input.type === 'url' ? 'the webhook\'s URL.' : 'an email address.');
+        input.focus();
+        return;
+      }
+      const button = form.querySelector('button');
+      button.disabled = true;
+      try {
+        const made = await post('api/v1/notifications/channels', body(value));
+        if (!made) return;
+        const added = await made.json();
+        input.value = '';
+        if (added.secret) showSecret(added);
+        document.getElementById('channels-status').textContent = 'Added ' + value + '.';
+        await refreshSettings();
+      } catch (err) {
+        error.textContent = err.message;
+        input.focus();
+      } finally {
+        button.disabled = input.disabled;
+      }
+    });
+  }
+
+  /** A webhook's signing secret, shown this once. */
+  function showSecret(added) {
+    document.getElementById('secret-for').textContent = added.description;
+    document.getElementById('secret-value').textContent = added.secret;
+    document.getElementById('secret-copied').textContent = '';
+    document.getElementById('secret').hidden = false;
+    document.getElementById('secret-copy').focus();
+  }
+
+  if (page === 'settings') {
+    const deviceError = document.getElementById('device-error');
+    document.getElementById('device-on').addEventListener('click', (e) => act(e.currentTarget, deviceError, async () => {
+      await turnOnPush();
+      await refreshSettings();
+      return '';
+    }));
+    document.getElementById('device-off').addEventListener('click', (e) => act(e.currentTarget, deviceError, async () => {
+      await turnOffPush();
+      await refreshSettings();
+      return '';
+    }));
+
+    const questions = document.getElementById('questions');
+    questions.addEventListener('change', async () => {
+      const error = document.getElementById('questions-error');
+      error.textContent = '';
+      try {
+        await send('PUT', 'api/v1/notifications/settings', { questions: questions.checked });
+      } catch (err) {
+        questions.checked = !questions.checked;
+        error.textContent = err.message;
+      }
+    });
+
+    addForm('add-webhook', (url) => ({ kind: 'webhook', url }));
+    addForm('add-email', (to) => ({ kind: 'email', to }));
+
+    document.getElementById('secret-copy').addEventListener('click', async () => {
+      const value = document.getElementById('secret-value');
+      const said = document.getElementById('secret-copied');
+      try {
+        await navigator.clipboard.writeText(value.textContent);
+        said.textContent = 'Copied.';
+      } catch (err) {
+        getSelection().selectAllChildren(value);
+        said.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+      }
+    });
+
+    const status = document.getElementById('channels-status');
+    document.addEventListener('click', (e) => {
+      const button = e.target.closest && e.target.closest('button[data-action]');
+      if (!button) return;
+      const id = button.dataset.channelId;
+      const name = button.dataset.name;
+      if (button.dataset.action === 'test') {
+        act(button, status, async () => {
+          status.textContent = 'Sending a test to ' + name + '…';
+          const r = await post('api/v1/notifications/channels/' + encodeURIComponent(id) + '/test');
+          if (!r) return '';
+          const test = await r.json();
+          await refreshSettings();
+          if (test.status === 'delivered') return 'The test reached ' + name + '.';
+          if (test.status === 'failed') return 'The test to ' + name + ' failed: ' + test.last_error;
+          return 'The test to ' + name + ' did not get through (' + test.last_error
+            + '); it will be tried again.';
+        });
+      } else if (button.dataset.action === 'remove') {
+        if (!window.confirm('Remove ' + name + '? It gets no more notifications.')) return;
+        act(button, status, async () => {
+          if (id === localStorage.getItem(PUSH_CHANNEL)) await turnOffPush();
+          else await removeChannel(id);
+          await refreshSettings();
+          document.getElementById('channels-heading').focus();
+          return 'Removed ' + name + '.';
+        });
+      }
+    });
+
+    showDevice();
+    const pending = Number(document.getElementById('deliveries').dataset.pending);
+    if (pending > 0) settingsSoon(2000);
+  }
 
   if (page === 'session') window.scrollTo({ top: document.body.scrollHeight });
   updateTimes();

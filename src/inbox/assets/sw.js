@@ -1,11 +1,34 @@
 // Switchboard's service worker. Phones show notifications only through a service worker
 // (registration.showNotification); clicking one opens the session it is about, in a tab of
-// the inbox that is already open when there is one. It caches nothing.
+// the inbox that is already open when there is one. It shows the web pushes the server sends
+// to this browser's subscription (a `web_push` channel; see the settings page). It caches
+// nothing.
 'use strict';
 
 self.addEventListener('install', () => self.skipWaiting());
 
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
+
+// A push is JSON (`Notification::push_body` on the server): title, body, url, type,
+// session_id. A question's notification has the tag the open inbox gives its own, so the two
+// never show the same question twice. It opens the session in this inbox (the scope the worker
+// serves), whatever public URL the server was told.
+self.addEventListener('push', (event) => {
+  let push = {};
+  try { push = event.data ? event.data.json() : {}; } catch (e) { /* show the default */ }
+  const text = (value, fallback) => (typeof value === 'string' && value ? value : fallback);
+  const tag = push.type === 'question.asked' && push.session_id
+    ? 'question-' + push.session_id : text(push.tag, undefined);
+  event.waitUntil(self.registration.showNotification(text(push.title, 'Switchboard'), {
+    body: text(push.body, 'An agent needs you.'),
+    tag,
+    data: {
+      url: self.registration.scope + (typeof push.session_id === 'string'
+        ? 'sessions/' + encodeURIComponent(push.session_id) : ''),
+    },
+    icon: self.registration.scope + 'assets/icon-192.png',
+  }));
+});
 
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
