@@ -10,6 +10,9 @@ than one request or parameter (which an OpenAPI document cannot say):
   reading; so that generated requests mean what the document says, every agent message
   starts a new session (a valid `agent_instance_id` is replaced by a fresh one). Continuing
   sessions is tested in tests/rest.rs and tests/sdk.rs.
+- `updated_input` (an edited tool input) is allowed only in the answer "Allow" to an open
+  approval question, a state a generated request cannot know: object values are left out of
+  person's messages. tests/decisions.rs covers both outcomes.
 """
 
 import uuid
@@ -39,6 +42,10 @@ def before_call(context, case, **kwargs):
         body = case.body
         if isinstance(body, dict) and is_uuid(body.get("agent_instance_id")):
             body["agent_instance_id"] = str(uuid.uuid4())
+    if case.method.upper() == "POST" and case.path == "/api/v1/messages/user":
+        body = case.body
+        if isinstance(body, dict) and isinstance(body.get("updated_input"), dict):
+            del body["updated_input"]
     query = case.query
     if query and "before_id" in query and "before" not in query:
         del query["before_id"]
