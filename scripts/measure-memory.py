@@ -9,8 +9,8 @@ Each part starts the binary's `serve` on a fresh embedded cluster (a scratch dat
 and reads the server process's resident memory (VmRSS) from /proc:
 
 6. unread messages: 150 user messages of 1.5 MB to one session, never read; resident memory
-   before and after, and the time of an agent message to that session (median of 5) with no
-   unread messages and with 150;
+   before and after, and the time of an append to that session (a short reply, median of 5)
+   with no unread messages and with 150; then the agent message that receives them all;
 7. idle readers: three `/api/v1/stream` readers that never read, while 20 events of 2 MB are
    appended; resident memory before and after;
 8. replay: an export of N messages of 1.95 MB each (580 = 1.13 GB), replayed into an empty
@@ -124,15 +124,22 @@ def median_ms(action, times=5):
 def unread(server):
     session = uuid.uuid4()
     server.agent(session, "Which one?", question=True)
-    append_empty = median_ms(lambda: server.agent(session, "step"))
+    # An append to the session: a short reply (the agent has not read anything yet).
+    append_empty = median_ms(lambda: server.user(session, "short"))
+    server.agent(session, "read the short ones")
     before = server.rss()
     for i in range(150):
         server.user(session, text(1_500_000, i))
     after = server.rss()
-    append_full = median_ms(lambda: server.agent(session, "step"))
+    append_full = median_ms(lambda: server.user(session, "short"))
+    started = time.perf_counter()
+    delivered = server.agent(session, "read them")["queued_user_messages"]
+    delivery_s = time.perf_counter() - started
     print(
         f"6. 150 unread 1.5 MB messages: resident {before:.0f} -> {after:.0f} MiB; "
-        f"an append {append_empty:.1f} ms with none unread, {append_full:.1f} ms with 150"
+        f"an append (a short reply) {append_empty:.1f} ms with none unread, "
+        f"{append_full:.1f} ms with 150; the agent's next message receives all "
+        f"{len(delivered)} in {delivery_s:.1f} s, resident then {server.rss():.0f} MiB"
     )
 
 
@@ -199,6 +206,7 @@ def main():
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
     scratch = tempfile.mkdtemp(prefix="switchboard-measure-")
+    os.chmod(scratch, 0o711)  # the embedded cluster runs as `postgres` when we are root
     try:
         if args.only in (None, "6", "7"):
             server = Server(binary, os.path.join(scratch, "a"))

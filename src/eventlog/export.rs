@@ -36,21 +36,21 @@ pub fn tenant_pages(
     until: i64,
     page: Page,
 ) -> impl Stream<Item = Result<Vec<StoredEvent>, LogError>> + Send + 'static {
-    stream::try_unfold(after, move |last| {
+    stream::try_unfold((after, page), move |(last, asked)| {
         let pool = pool.clone();
         async move {
             if last >= until {
                 return Ok(None);
             }
-            let page = Page {
-                rows: page.rows.min(until - last),
-                ..page
+            let this = Page {
+                rows: asked.rows.min(until - last),
+                ..asked
             };
             let mut conn = pool.acquire().await?;
-            let events = read::events_after(&mut conn, tenant_id, None, last, page).await?;
+            let events = read::events_after(&mut conn, tenant_id, None, last, this).await?;
             match events.last() {
                 Some(newest) => {
-                    let next = newest.seq;
+                    let next = (newest.seq, page.after(this, events.len()));
                     Ok(Some((events, next)))
                 }
                 None => Ok(None),

@@ -559,6 +559,26 @@ pub struct Page {
     pub bytes: i64,
 }
 
+impl Page {
+    /// The page to ask for after one that returned `returned` events, for a reader that reads
+    /// on: the byte bound is found by measuring every row the query considers, so when large
+    /// events cut pages short, the next page considers only about twice as many rows as the
+    /// last one returned (a log of 2 MB events would otherwise have each page measure up to
+    /// `rows` events to return a handful). Full pages grow back to `self.rows`.
+    pub fn after(&self, asked: Page, returned: usize) -> Page {
+        let returned = i64::try_from(returned).unwrap_or(i64::MAX);
+        let rows = if returned >= asked.rows {
+            asked.rows.saturating_mul(2)
+        } else {
+            returned.saturating_mul(2)
+        };
+        Page {
+            rows: rows.clamp(1, self.rows),
+            bytes: self.bytes,
+        }
+    }
+}
+
 /// The tenant's events after `after_seq` (of one session, when given), in order, within `page`.
 pub async fn events_after(
     conn: &mut PgConnection,
@@ -590,4 +610,29 @@ pub async fn tenant_head(conn: &mut PgConnection, tenant_id: Uuid) -> Result<i64
         .bind(tenant_id)
         .fetch_one(&mut *conn)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Page;
+
+    #[test]
+    fn pages_cut_short_by_bytes_shrink_the_next_and_full_pages_grow_back() {
+        let limit = Page {
+            rows: 5_000,
+            bytes: 16 << 20,
+        };
+        let short = limit.after(limit, 8);
+        assert_eq!(short.rows, 16);
+        assert_eq!(short.bytes, limit.bytes);
+        assert_eq!(limit.after(short, 1).rows, 2);
+        assert_eq!(limit.after(short, 0).rows, 1, "never less than one row");
+        let full = limit.after(short, 16);
+        assert_eq!(full.rows, 32);
+        assert_eq!(
+            limit.after(limit, 5_000).rows,
+            5_000,
+            "never more than the limit"
+        );
+    }
 }
