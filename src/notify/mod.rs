@@ -17,7 +17,8 @@
 //! notification once between them, and receivers deduplicate on the stable delivery id.
 //! Besides the hub's nudges the task wakes when the next retry is due and every
 //! [`SAFETY_LOOK`] (a lease that ran out on a dead process). An idle look is two small
-//! statements (is any channel behind its tenant's log? when is the next delivery due?); under
+//! statements (is any channel behind its tenant's log? when is the next delivery due?); the
+//! pending-deliveries gauge is counted again only when something happened; under
 //! a stream of commits, one look per [`MIN_LOOK_INTERVAL`] serves them all.
 //! Outbound requests go through the guard in `outbound.rs`.
 
@@ -206,12 +207,18 @@ impl Notifier {
         let finished = Arc::new(Notify::new());
         let mut failing = false;
         let mut counted: Option<tokio::time::Instant> = None;
+        // Nothing was pending at the last count and nothing happened since but the timer: the
+        // count cannot have changed, and an idle server saves the statement.
+        let mut idle = false;
         while !shutdown.is_cancelled() {
             let started = tokio::time::Instant::now();
-            if counted.is_none_or(|at| started - at >= PENDING_COUNT_INTERVAL) {
+            if !idle && counted.is_none_or(|at| started - at >= PENDING_COUNT_INTERVAL) {
                 counted = Some(started);
                 match deliveries::pending(&self.pool).await {
-                    Ok(pending) => metrics::notifications_pending(pending),
+                    Ok(pending) => {
+                        metrics::notifications_pending(pending);
+                        idle = pending == 0;
+                    }
                     Err(e) => tracing::debug!("notifications: cannot count pending: {e}"),
                 }
             }
@@ -231,14 +238,14 @@ impl Notifier {
                     Duration::from_secs(1)
                 }
             };
-            if !pause.is_zero() {
-                tokio::select! {
-                    _ = news.changed() => {}
-                    _ = finished.notified() => {}
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.cancelled() => {}
-                }
-            }
+            let timer_only = !pause.is_zero()
+                && tokio::select! {
+                    _ = news.changed() => false,
+                    _ = finished.notified() => false,
+                    _ = tokio::time::sleep(pause) => true,
+                    _ = shutdown.cancelled() => false,
+                };
+            idle &= timer_only;
             // Under a stream of commits one look serves every commit of its interval, so the
             // notifier's statements stay bounded however fast appends come.
             tokio::time::sleep_until(started + MIN_LOOK_INTERVAL).await;
