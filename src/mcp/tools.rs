@@ -597,6 +597,16 @@ impl AgentTools {
         result.decision = Some(Decision::from_answer(&approval.input, &result.reply).to_json());
     }
 
+    /// The outcome of a call that waited for an answer: its result, that result as text, and
+    /// what it took (handed over with the result, or given back if it cannot be).
+    fn answered(&self, result: AnswerResult, took: Undelivered) -> Done<AnswerResult> {
+        Done {
+            text: self.answer_text(&result),
+            result,
+            taken: Some(took),
+        }
+    }
+
     fn answer_text(&self, result: &AnswerResult) -> String {
         if let Some(decision) = &result.decision {
             return decision.to_string();
@@ -705,11 +715,7 @@ impl AgentTools {
                 approval: None,
             };
             let (_, result, took) = self.ask(&caller, outgoing, &ctx).await?;
-            Ok(Done {
-                text: self.answer_text(&result),
-                result,
-                taken: Some(took),
-            })
+            Ok(self.answered(result, took))
         };
         self.finish(&caller, &ctx, run.await).await
     }
@@ -746,11 +752,7 @@ impl AgentTools {
                     Self::decide(&mut result, &approval);
                 }
             }
-            Ok(Done {
-                text: self.answer_text(&result),
-                result,
-                taken: Some(took),
-            })
+            Ok(self.answered(result, took))
         };
         self.finish(&caller, &ctx, run.await).await
     }
@@ -863,11 +865,7 @@ impl AgentTools {
             };
             let (_, mut result, took) = self.ask(&caller, outgoing, &ctx).await?;
             Self::decide(&mut result, &ApprovalJson::from(&approval));
-            Ok(Done {
-                text: self.answer_text(&result),
-                result,
-                taken: Some(took),
-            })
+            Ok(self.answered(result, took))
         };
         self.finish(&caller, &ctx, run.await).await
     }
