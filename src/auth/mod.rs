@@ -381,6 +381,21 @@ impl Authenticator {
         Ok(stored)
     }
 
+    /// End web session `id` on every node: the others hear of it by NOTIFY, this one forgets
+    /// it now, so the very next request with its cookie is refused.
+    pub async fn end_web_session(&self, id: Uuid) -> Result<(), sqlx::Error> {
+        web_sessions::end(&self.pool, id).await?;
+        self.invalidate(Some(id));
+        Ok(())
+    }
+
+    /// End every web session of `tenant_id`, the same way; returns how many were open.
+    pub async fn end_web_sessions(&self, tenant_id: Uuid) -> Result<i64, sqlx::Error> {
+        let ended = web_sessions::end_all(&self.pool, tenant_id).await?;
+        self.invalidate(None);
+        Ok(ended)
+    }
+
     /// A key changed somewhere (`None`: any may have): forget it, and tell parked requests.
     pub fn invalidate(&self, key_id: Option<Uuid>) {
         {

@@ -248,13 +248,9 @@ pub async fn sign_out(State(app): State<AppState>, headers: HeaderMap) -> Respon
     if let Some(cookie) = site.session_cookie(&headers)
         && let Ok(identity) = app.auth.authenticate_web_session(cookie).await
         && let Some(id) = identity.grant.web_session()
+        && let Err(e) = app.auth.end_web_session(id).await
     {
-        if let Err(e) = web_sessions::end(app.log.pool(), id).await {
-            return store_failed(&app, &e);
-        }
-        // Other processes hear of it by NOTIFY; this one forgets it now, so the very next
-        // request with the cookie is refused.
-        app.auth.invalidate(Some(id));
+        return store_failed(&app, &e);
     }
     signed_out(&app)
 }
@@ -266,12 +262,8 @@ pub async fn sign_out_everywhere(State(app): State<AppState>, headers: HeaderMap
         return cross_site(&app);
     }
     match pages::signed_in(&app, &headers).await {
-        Ok(Some(tenant)) => match web_sessions::end_all(app.log.pool(), tenant).await {
-            Ok(_) => {
-                // As for one sign-out: this process forgets them now, the others by NOTIFY.
-                app.auth.invalidate(None);
-                signed_out(&app)
-            }
+        Ok(Some(tenant)) => match app.auth.end_web_sessions(tenant).await {
+            Ok(_) => signed_out(&app),
             Err(e) => store_failed(&app, &e),
         },
         Ok(None) => signed_out(&app),
