@@ -92,6 +92,17 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Notification delivery.
     pub notify: NotifyConfig,
+    /// A session silent this long shows as idle.
+    pub idle_after: Duration,
+    /// A question whose wait was abandoned is withdrawn when nobody waits again this long.
+    pub abandoned_grace: Duration,
+}
+
+impl Config {
+    /// Sessions whose last sign of life is before this are idle.
+    pub fn idle_before(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc() - self.idle_after
+    }
 }
 
 impl Default for Config {
@@ -105,6 +116,8 @@ impl Default for Config {
             public_url: PublicUrl::local(8080),
             metrics_token: None,
             notify: NotifyConfig::default(),
+            idle_after: Duration::from_secs(15 * 60),
+            abandoned_grace: Duration::from_secs(60),
         }
     }
 }

@@ -8,8 +8,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::commands::Said;
-
 pub use crate::timestamp::format as timestamp;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -33,6 +31,10 @@ pub struct MessageJson {
     /// The tool input an answer allowed instead of the one asked about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_input: Option<Map<String, Value>>,
+    /// The question a person's message answers (not on the routes the omnara SDK reads: see
+    /// [`sdk_messages`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question_id: Option<Uuid>,
 }
 
 /// A tool call an approval question asks about.
@@ -70,24 +72,27 @@ impl From<&Message> for MessageJson {
             approval: m.approval.as_ref().map(ApprovalJson::from),
             chosen_option: m.chosen_option.clone(),
             updated_input: m.updated_input.clone(),
+            question_id: m.question_id,
         }
-    }
-}
-
-impl Said for MessageJson {
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn sender(&self) -> SenderType {
-        self.sender_type
-    }
-    fn requires_user_input(&self) -> bool {
-        self.requires_user_input
     }
 }
 
 pub fn messages(messages: &[Message]) -> Vec<MessageJson> {
     messages.iter().map(MessageJson::from).collect()
+}
+
+/// Messages for the routes the omnara SDK reads (`messages/agent`, `messages/pending`,
+/// `request-input`), whose `Message(**m)` refuses keys it does not know: answers carry no
+/// `question_id` there. (The SDK asks one question at a time and reads by cursor; the answer
+/// is the message after its question.)
+pub fn sdk_messages(messages: &[Message]) -> Vec<MessageJson> {
+    messages
+        .iter()
+        .map(|m| MessageJson {
+            question_id: None,
+            ..MessageJson::from(m)
+        })
+        .collect()
 }
 
 /// A session in listings.
@@ -112,6 +117,64 @@ impl From<&Session> for SessionJson {
             ended_at: s.ended_at.map(timestamp),
             last_activity_at: timestamp(s.last_activity_at),
             unread_count: s.unread_count,
+        }
+    }
+}
+
+/// A question as `GET /sessions/{id}/questions` lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct QuestionJson {
+    pub id: Uuid,
+    pub kind: projections::QuestionKind,
+    pub status: projections::QuestionStatus,
+    pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalJson>,
+    pub asked_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+    /// `user` (answered), `agent` or `system` (withdrawn, expired).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<projections::Actor>,
+    /// The person's message that answered it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_id: Option<Uuid>,
+    /// Why it was withdrawn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Someone waits for its answer right now (an MCP call, a hook, a long-poll).
+    pub waiting: bool,
+    /// The last wait for its answer runs (or ran) until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_until: Option<String>,
+}
+
+impl QuestionJson {
+    pub fn new(
+        q: &projections::Question,
+        asked: &projections::AgentMessage,
+        wait: Option<&crate::commands::waits::Wait>,
+        now: time::OffsetDateTime,
+    ) -> QuestionJson {
+        QuestionJson {
+            id: q.id,
+            kind: q.kind,
+            status: q.status,
+            content: asked.content.clone(),
+            options: asked.options.clone(),
+            approval: asked.approval.as_ref().map(ApprovalJson::from),
+            asked_at: timestamp(q.asked_at),
+            expires_at: q.expires_at.map(timestamp),
+            closed_at: q.closed_at.map(timestamp),
+            closed_by: q.closed_by,
+            answer_id: q.answer_id,
+            reason: q.reason.clone(),
+            waiting: q.is_open() && wait.is_some_and(|w| w.waiting_at(now)),
+            waiting_until: wait.map(|w| timestamp(w.waiting_until)),
         }
     }
 }

@@ -25,6 +25,10 @@ fn agent_input(session: Uuid, content: &str, question: bool) -> AgentMessageInpu
         message_metadata: None,
         options: None,
         approval: None,
+        next_instruction: false,
+        expires_in: None,
+        leaves_unread: false,
+        describe: Default::default(),
     }
 }
 
@@ -55,6 +59,7 @@ async fn reply(
             content: Content::parse("content", content.into()).unwrap(),
             mark_as_read,
             updated_input: None,
+            target: Default::default(),
         },
     )
     .await
@@ -388,6 +393,7 @@ async fn an_ended_session_refuses_messages_but_can_be_ended_and_read_again() {
             content: Content::parse("content", "hello?".into()).unwrap(),
             mark_as_read: false,
             updated_input: None,
+            target: Default::default(),
         },
     )
     .await
@@ -437,6 +443,7 @@ async fn unknown_and_foreign_sessions_are_not_found() {
                     content: Content::parse("content", "hi".into()).unwrap(),
                     mark_as_read: false,
                     updated_input: None,
+                    target: Default::default(),
                 },
             )
             .await

@@ -97,19 +97,33 @@ async fn an_answer_that_equals_an_option_records_the_choice_and_old_clients_see_
     ];
     assert_eq!(keys(&said[2]), five);
 
-    // A question without options chooses nothing, whatever the answer says.
+    // A question without options chooses nothing, whatever the answer says; the answer
+    // names its question.
     let plain = Uuid::new_v4();
-    ask(&app, plain, json!({})).await;
+    let asked = ask(&app, plain, json!({})).await;
     post(
         &app,
         &app.token,
         "/api/v1/messages/user",
-        json!({"agent_instance_id": plain, "content": "Green"}),
+        json!({"agent_instance_id": plain, "content": "Green", "mark_as_read": false}),
     )
     .await;
-    for message in messages(&app, plain).await {
-        assert_eq!(keys(&message), five);
-    }
+    let said = messages(&app, plain).await;
+    assert_eq!(keys(&said[0]), five);
+    let mut answer_keys = five.to_vec();
+    answer_keys.push("question_id");
+    answer_keys.sort_unstable();
+    assert_eq!(keys(&said[1]), answer_keys);
+    assert_eq!(said[1]["question_id"], asked.to_string());
+    // Where the omnara SDK reads messages (`Message(**m)` refuses keys it does not know),
+    // they keep exactly the five.
+    let pending: Value = app
+        .get_json(&format!(
+            "/api/v1/messages/pending?agent_instance_id={plain}&last_read_message_id={asked}"
+        ))
+        .await;
+    assert_eq!(pending["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(keys(&pending["messages"][0]), five);
 }
 
 #[tokio::test]

@@ -33,13 +33,7 @@ fn step(content: &str) -> NewEvent {
         event_id: Uuid::now_v7(),
         event: Event::AgentMessage(AgentMessage {
             content: content.into(),
-            requires_user_input: false,
-            send_email: None,
-            send_sms: None,
-            send_push: None,
-            message_metadata: None,
-            options: None,
-            approval: None,
+            ..AgentMessage::default()
         }),
     }
 }

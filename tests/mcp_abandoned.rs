@@ -193,7 +193,7 @@ async fn next_steps_deliver_once(raw: &Raw, url: &str, session: &str, feedback: 
     assert_eq!(after["user_feedback"], json!([]), "delivered once: {after}");
 }
 
-/// Holds every `messages_read` append (a wait taking an answer) in the database until the
+/// Holds every `messages_received` append (a wait taking an answer) in the database until the
 /// `release` table has a row: the take is then certainly in flight when the test acts.
 async fn hold_takes(app: &TestApp) {
     for statement in [
@@ -204,7 +204,7 @@ async fn hold_takes(app: &TestApp) {
            RETURN NEW;
          END $$",
         "CREATE TRIGGER hold_take BEFORE INSERT ON events FOR EACH ROW
-         WHEN (NEW.event_type = 'messages_read') EXECUTE FUNCTION hold_take()",
+         WHEN (NEW.event_type = 'messages_received') EXECUTE FUNCTION hold_take()",
     ] {
         sqlx::query(statement).execute(&app.db.pool).await.unwrap();
     }
@@ -320,7 +320,7 @@ async fn an_answer_taken_as_the_cancellation_arrives_goes_back_and_comes_once() 
     let events = until_last_event(&app, &session, "messages_returned").await;
     assert_eq!(
         events[events.len() - 2..],
-        ["messages_read", "messages_returned"],
+        ["messages_received", "messages_returned"],
         "{events:?}"
     );
 
@@ -383,7 +383,7 @@ async fn a_wait_taken_as_the_host_hangs_up_goes_back_to_wait_for_answer() {
     let events = until_last_event(&app, &session, "messages_returned").await;
     assert_eq!(
         events[events.len() - 2..],
-        ["messages_read", "messages_returned"],
+        ["messages_received", "messages_returned"],
         "the wait took the answer and gave it back: {events:?}"
     );
     let answered = raw

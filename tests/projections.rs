@@ -40,6 +40,10 @@ async fn actor(log: EventLog, ctx: Context, sessions: Vec<Uuid>, seed: u64, step
                     message_metadata: None,
                     options: None,
                     approval: None,
+                    next_instruction: false,
+                    expires_in: None,
+                    leaves_unread: false,
+                    describe: Default::default(),
                 };
                 commands::send_agent_message(&log, &ctx, input)
                     .await
@@ -51,6 +55,7 @@ async fn actor(log: EventLog, ctx: Context, sessions: Vec<Uuid>, seed: u64, step
                     content,
                     mark_as_read: rng.random_bool(0.25),
                     updated_input: None,
+                    target: Default::default(),
                 };
                 commands::send_user_message(&log, &ctx, input)
                     .await

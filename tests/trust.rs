@@ -424,6 +424,10 @@ async fn one_appends_failure_is_never_another_tenants() {
                     message_metadata: None,
                     options: None,
                     approval: None,
+                    next_instruction: false,
+                    expires_in: None,
+                    leaves_unread: false,
+                    describe: Default::default(),
                 };
                 let ctx = Context::system(tenant);
                 (

@@ -22,6 +22,10 @@ pub enum Event {
     GitDiffUpdated(GitDiffUpdated),
     SessionEnded(SessionEnded),
     MessagesReturned(MessagesReturned),
+    MessagesReceived(MessagesReceived),
+    QuestionWithdrawn(QuestionWithdrawn),
+    QuestionExpired(QuestionExpired),
+    SessionDescribed(SessionDescribed),
     UserCreated(UserCreated),
     UserRenamed(UserRenamed),
     NotificationChannelAdded(NotificationChannelAdded),
@@ -87,6 +91,24 @@ pub struct AgentMessage {
     /// The question asks leave to run a tool (its options are "Allow" and "Deny").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
+    /// The agent finished its turn and asks what to do next (a question of its own kind).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub next_instruction: bool,
+    /// A question's deadline: unanswered by then, it expires.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub expires_at: Option<OffsetDateTime>,
+    /// The agent did not receive the person's queued messages with this message (a hook event
+    /// whose host cannot take them): they stay unread and the read cursor stays where it was.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub leaves_unread: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A tool call an agent asks the person to allow, as the agent's host described it.
@@ -116,12 +138,69 @@ pub struct UserMessage {
     /// For an answer that allows a tool call: the input the person edited it to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_input: Option<Map<String, Value>>,
+    /// The question this message answers (`question_id`: a question's id, or `null` for a
+    /// message that answers none although questions were open).
+    #[serde(
+        default,
+        rename = "question_id",
+        skip_serializing_if = "Answers::is_unstated",
+        with = "answers_serde"
+    )]
+    pub answers: Answers,
 }
 
-/// An earlier agent message became a question.
+/// Which question a person's message answers, as its event records it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Answers {
+    /// Not recorded: the message was said while no question was open, or before answers named
+    /// their questions. It answers the session's newest open question, if there is one.
+    #[default]
+    Unstated,
+    /// It answers no question (stored as `"question_id": null`).
+    Nothing,
+    /// It answers this question.
+    Question(Uuid),
+}
+
+impl Answers {
+    fn is_unstated(&self) -> bool {
+        *self == Answers::Unstated
+    }
+
+    /// The question named, when one is.
+    pub fn question(&self) -> Option<Uuid> {
+        match self {
+            Answers::Question(id) => Some(*id),
+            Answers::Unstated | Answers::Nothing => None,
+        }
+    }
+}
+
+/// `question_id` absent, `null`, or a question's id.
+mod answers_serde {
+    use super::Answers;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use uuid::Uuid;
+
+    pub fn serialize<S: Serializer>(answers: &Answers, s: S) -> Result<S::Ok, S::Error> {
+        answers.question().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Answers, D::Error> {
+        Ok(match Option::<Uuid>::deserialize(d)? {
+            Some(id) => Answers::Question(id),
+            None => Answers::Nothing,
+        })
+    }
+}
+
+/// An earlier agent message became a question. When the person had already replied, the
+/// first reply waiting answers it at once (`answer_id`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputRequested {
     pub message_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_id: Option<Uuid>,
 }
 
 /// The agent received the user messages up to and including `last_read_message_id`.
@@ -158,9 +237,64 @@ pub struct GitDiffUpdated {
     pub git_diff: String,
 }
 
-/// The session is over; no more messages are accepted.
+/// The session is over; no more messages are accepted, and its open questions are withdrawn.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionEnded {
+    /// Who ended it (absent in events from before this was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Actor>,
+}
+
+/// The agent received these unread user messages (the answers it waited for), wherever they
+/// are in its inbox; the read cursor stays where it is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SessionEnded {}
+pub struct MessagesReceived {
+    pub message_ids: Vec<Uuid>,
+}
+
+/// Nobody waits for the question any more: its asker gave up on it for good (a hook that timed
+/// out or denied on timeout, an MCP call abandoned and not resumed), or the operator did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuestionWithdrawn {
+    pub question_id: Uuid,
+    pub by: Actor,
+    /// Why, for the person who finds it closed.
+    pub reason: String,
+}
+
+/// The question's deadline passed without an answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuestionExpired {
+    pub question_id: Uuid,
+}
+
+/// What the session is about and where it runs, as its agent or its person described it. Each
+/// field given replaces the one before; an empty text clears it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionDescribed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The project (repository) the agent works on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The agent's working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The machine the agent runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The agent's client program and version (MCP `clientInfo`, a hook's host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+}
+
+impl SessionDescribed {
+    pub fn is_empty(&self) -> bool {
+        *self == SessionDescribed::default()
+    }
+}
 
 /// Who caused an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,6 +369,10 @@ impl Event {
             Event::GitDiffUpdated(_) => "git_diff_updated",
             Event::SessionEnded(_) => "session_ended",
             Event::MessagesReturned(_) => "messages_returned",
+            Event::MessagesReceived(_) => "messages_received",
+            Event::QuestionWithdrawn(_) => "question_withdrawn",
+            Event::QuestionExpired(_) => "question_expired",
+            Event::SessionDescribed(_) => "session_described",
             Event::UserCreated(_) => "user_created",
             Event::UserRenamed(_) => "user_renamed",
             Event::NotificationChannelAdded(_) => "notification_channel_added",
@@ -265,6 +403,10 @@ impl Event {
             Event::GitDiffUpdated(d) => serde_json::to_string(d),
             Event::SessionEnded(d) => serde_json::to_string(d),
             Event::MessagesReturned(d) => serde_json::to_string(d),
+            Event::MessagesReceived(d) => serde_json::to_string(d),
+            Event::QuestionWithdrawn(d) => serde_json::to_string(d),
+            Event::QuestionExpired(d) => serde_json::to_string(d),
+            Event::SessionDescribed(d) => serde_json::to_string(d),
             Event::UserCreated(d) => serde_json::to_string(d),
             Event::UserRenamed(d) => serde_json::to_string(d),
             Event::NotificationChannelAdded(d) => serde_json::to_string(d),
@@ -296,6 +438,10 @@ impl Event {
             "git_diff_updated" => parse(event_type, data, Event::GitDiffUpdated),
             "session_ended" => parse(event_type, data, Event::SessionEnded),
             "messages_returned" => parse(event_type, data, Event::MessagesReturned),
+            "messages_received" => parse(event_type, data, Event::MessagesReceived),
+            "question_withdrawn" => parse(event_type, data, Event::QuestionWithdrawn),
+            "question_expired" => parse(event_type, data, Event::QuestionExpired),
+            "session_described" => parse(event_type, data, Event::SessionDescribed),
             "user_created" => parse(event_type, data, Event::UserCreated),
             "user_renamed" => parse(event_type, data, Event::UserRenamed),
             "notification_channel_added" => {
@@ -335,15 +481,27 @@ mod tests {
                     input: Map::from_iter([("command".into(), Value::from("ls"))]),
                     tool_use_id: Some("toolu_1".into()),
                 }),
+                next_instruction: true,
+                expires_at: Some(
+                    OffsetDateTime::UNIX_EPOCH + time::Duration::microseconds(1_234_567),
+                ),
+                leaves_unread: true,
             }),
             Event::UserMessage(UserMessage {
                 content: "Allow".into(),
                 mark_as_read: false,
                 chosen_option: Some("Allow".into()),
                 updated_input: Some(Map::from_iter([("command".into(), Value::from("ls -a"))])),
+                answers: Answers::Question(Uuid::nil()),
+            }),
+            Event::UserMessage(UserMessage {
+                content: "not an answer".into(),
+                answers: Answers::Nothing,
+                ..UserMessage::default()
             }),
             Event::InputRequested(InputRequested {
                 message_id: Uuid::nil(),
+                answer_id: Some(Uuid::max()),
             }),
             Event::MessagesRead(MessagesRead {
                 last_read_message_id: Uuid::max(),
@@ -351,7 +509,26 @@ mod tests {
             Event::GitDiffUpdated(GitDiffUpdated {
                 git_diff: String::new(),
             }),
-            Event::SessionEnded(SessionEnded {}),
+            Event::SessionEnded(SessionEnded::default()),
+            Event::SessionEnded(SessionEnded {
+                by: Some(Actor::User),
+            }),
+            Event::MessagesReceived(MessagesReceived {
+                message_ids: vec![Uuid::nil()],
+            }),
+            Event::QuestionWithdrawn(QuestionWithdrawn {
+                question_id: Uuid::nil(),
+                by: Actor::Agent,
+                reason: "the hook timed out".into(),
+            }),
+            Event::QuestionExpired(QuestionExpired {
+                question_id: Uuid::nil(),
+            }),
+            Event::SessionDescribed(SessionDescribed {
+                title: Some("Fix the login page".into()),
+                cwd: Some("/src/app".into()),
+                ..SessionDescribed::default()
+            }),
             Event::MessagesReturned(MessagesReturned {
                 messages: vec![ReturnedMessage {
                     message_id: Uuid::nil(),
@@ -404,6 +581,33 @@ mod tests {
         assert_eq!(
             Event::UserMessage(reply).data_json(),
             r#"{"content":"yes","mark_as_read":false}"#
+        );
+        assert_eq!(
+            Event::SessionEnded(SessionEnded::default()).data_json(),
+            "{}"
+        );
+    }
+
+    #[test]
+    fn an_answer_names_its_question_or_none_or_is_unstated() {
+        let parse = |data: &str| match Event::from_stored("user_message", data).unwrap() {
+            Event::UserMessage(m) => m.answers,
+            _ => unreachable!(),
+        };
+        let id = Uuid::new_v4();
+        assert_eq!(
+            parse(r#"{"content":"a","mark_as_read":false}"#),
+            Answers::Unstated
+        );
+        assert_eq!(
+            parse(r#"{"content":"a","mark_as_read":false,"question_id":null}"#),
+            Answers::Nothing
+        );
+        assert_eq!(
+            parse(&format!(
+                r#"{{"content":"a","mark_as_read":false,"question_id":"{id}"}}"#
+            )),
+            Answers::Question(id)
         );
     }
 

@@ -2,20 +2,25 @@
 //!
 //! This crate is pure: no I/O, no database. The server stores [`Event`]s in its log and calls
 //! [`session::apply`] (for a session's stream) or [`account::apply`] (for the tenant's account
-//! stream) to keep the `sessions`, `inbox` and `users` tables in step, inside the append
+//! stream) to keep the `sessions`, `inbox`, `questions` and `users` tables in step, inside the append
 //! transaction; `switchboard projections rebuild` calls the same functions over the whole log.
 
 pub mod account;
 pub mod event;
 pub mod message;
+pub mod question;
 pub mod session;
 
 pub use account::{Account, is_account_stream};
 pub use event::{
-    Actor, AgentMessage, Approval, Event, GitDiffUpdated, InputRequested, MessagesRead,
-    MessagesReturned, Metadata, NotificationChannelAdded, NotificationChannelRemoved,
-    RecordedEvent, ReturnedMessage, SessionEnded, SessionStarted, UnknownEvent, UserCreated,
-    UserMessage, UserRenamed,
+    Actor, AgentMessage, Answers, Approval, Event, GitDiffUpdated, InputRequested, MessagesRead,
+    MessagesReceived, MessagesReturned, Metadata, NotificationChannelAdded,
+    NotificationChannelRemoved, QuestionExpired, QuestionWithdrawn, RecordedEvent, ReturnedMessage,
+    SessionDescribed, SessionEnded, SessionStarted, UnknownEvent, UserCreated, UserMessage,
+    UserRenamed,
 };
 pub use message::{Message, SenderType, messages};
-pub use session::{InboxMessage, ProjectionError, Session, SessionState, SessionStatus, apply};
+pub use question::{Question, QuestionKind, QuestionStatus};
+pub use session::{
+    InboxMessage, ProjectionError, Session, SessionContext, SessionState, SessionStatus, apply,
+};

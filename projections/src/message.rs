@@ -33,6 +33,8 @@ pub struct Message {
     pub chosen_option: Option<String>,
     /// The tool input an answer allowed instead of the one asked about.
     pub updated_input: Option<Map<String, Value>>,
+    /// The question a person's message answers, when it names one.
+    pub question_id: Option<Uuid>,
 }
 
 impl Message {
@@ -49,6 +51,7 @@ impl Message {
             approval: m.approval.clone(),
             chosen_option: None,
             updated_input: None,
+            question_id: None,
         }
     }
 
@@ -65,6 +68,7 @@ impl Message {
             approval: None,
             chosen_option: m.chosen_option,
             updated_input: m.updated_input,
+            question_id: m.answers.question(),
         }
     }
 }
@@ -88,7 +92,11 @@ pub fn messages<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Vec<
             }
             Event::SessionStarted(_)
             | Event::MessagesRead(_)
+            | Event::MessagesReceived(_)
             | Event::MessagesReturned(_)
+            | Event::QuestionWithdrawn(_)
+            | Event::QuestionExpired(_)
+            | Event::SessionDescribed(_)
             | Event::GitDiffUpdated(_)
             | Event::SessionEnded(_)
             | Event::UserCreated(_)

@@ -1,14 +1,17 @@
-//! The `sessions` and `inbox` read models and the one fold that derives them.
+//! The `sessions`, `inbox` and `questions` read models and the one fold that derives them.
 //!
 //! [`apply`] is the only place where an event changes a session's state. The append path calls
 //! it inside the append transaction; `projections rebuild` calls it over the whole log. Both
 //! therefore produce the same rows by construction, and the rebuild check proves it.
+//!
+//! A session awaits input exactly while it has open questions (see [`crate::question`]).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::event::{Event, RecordedEvent};
+use crate::event::{Actor, Answers, Event, RecordedEvent, SessionDescribed};
+use crate::question::{self, Question, QuestionKind, QuestionStatus};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -58,6 +61,38 @@ pub struct Session {
     pub read_cursor: Option<Uuid>,
     /// Number of rows this session has in the inbox.
     pub unread_count: i32,
+    /// Number of its questions that are open.
+    pub open_questions: i32,
+    /// What the session is about and where its agent runs.
+    pub context: SessionContext,
+}
+
+/// A session's title and where its agent runs, as last described (`session_described`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionContext {
+    pub title: Option<String>,
+    pub project: Option<String>,
+    pub cwd: Option<String>,
+    pub branch: Option<String>,
+    pub host: Option<String>,
+    pub client: Option<String>,
+}
+
+impl SessionContext {
+    /// Take what `described` says: each field given replaces this one, an empty one clears it.
+    fn describe(&mut self, described: &SessionDescribed) {
+        let take = |field: &mut Option<String>, given: &Option<String>| {
+            if let Some(given) = given {
+                *field = (!given.is_empty()).then(|| given.clone());
+            }
+        };
+        take(&mut self.title, &described.title);
+        take(&mut self.project, &described.project);
+        take(&mut self.cwd, &described.cwd);
+        take(&mut self.branch, &described.branch);
+        take(&mut self.host, &described.host);
+        take(&mut self.client, &described.client);
+    }
 }
 
 /// A row of the `inbox` table: a user message the agent has not received yet. Ids and
@@ -73,12 +108,26 @@ pub struct InboxMessage {
     pub created_at: OffsetDateTime,
 }
 
-/// Everything the projections hold about one session.
+/// Everything the projections hold about one session that its commands decide on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionState {
     pub session: Session,
     /// Unread user messages, oldest first.
     pub inbox: Vec<InboxMessage>,
+    /// Its open questions, oldest first (closed ones are only in the `questions` table).
+    pub questions: Vec<Question>,
+}
+
+impl SessionState {
+    /// The open question with this id.
+    pub fn open_question(&self, id: Uuid) -> Option<&Question> {
+        self.questions.iter().find(|q| q.id == id)
+    }
+
+    /// The newest open question: what a message that names none answers.
+    pub fn newest_open_question(&self) -> Option<&Question> {
+        self.questions.last()
+    }
 }
 
 /// The log contradicts itself: an event cannot follow the state before it.
@@ -97,9 +146,11 @@ impl std::fmt::Display for ProjectionError {
 impl std::error::Error for ProjectionError {}
 
 /// Fold one event into the state of its session. `state` is `None` before the first event.
+/// Every `questions` row the event opens or closes is pushed onto `questions` (as it now is).
 pub fn apply(
     state: Option<SessionState>,
     recorded: &RecordedEvent,
+    questions: &mut Vec<Question>,
 ) -> Result<SessionState, ProjectionError> {
     let fail = |reason: &str| ProjectionError {
         seq: recorded.seq,
@@ -130,8 +181,11 @@ pub fn apply(
                     step_count: 0,
                     read_cursor: None,
                     unread_count: 0,
+                    open_questions: 0,
+                    context: SessionContext::default(),
                 },
                 inbox: Vec::new(),
+                questions: Vec::new(),
             });
         }
         (None, _) => return Err(fail("the session has not started")),
@@ -142,8 +196,22 @@ pub fn apply(
         return Err(fail("stream version does not follow the previous one"));
     }
 
-    let session = &mut state.session;
-    let open = session.status != SessionStatus::Completed;
+    let ended = state.session.status == SessionStatus::Completed;
+    let opened = |kind, expires_at| Question {
+        tenant_id: recorded.tenant_id,
+        session_id: recorded.stream_id,
+        id: recorded.event_id,
+        kind,
+        status: QuestionStatus::Open,
+        asked_at: recorded.recorded_at,
+        asked_seq: recorded.seq,
+        expires_at,
+        closed_at: None,
+        closed_seq: None,
+        closed_by: None,
+        answer_id: None,
+        reason: None,
+    };
     match &recorded.event {
         Event::SessionStarted(_)
         | Event::UserCreated(_)
@@ -151,25 +219,40 @@ pub fn apply(
         | Event::NotificationChannelAdded(_)
         | Event::NotificationChannelRemoved(_) => unreachable!("handled above"),
         Event::AgentMessage(message) => {
-            if open {
-                session.status = if message.requires_user_input {
-                    SessionStatus::AwaitingInput
-                } else {
-                    SessionStatus::Active
-                };
-            }
             if !message.requires_user_input {
-                session.step_count += 1;
+                state.session.step_count += 1;
             }
-            session.read_cursor = Some(recorded.event_id);
-            state.inbox.clear();
+            if !message.leaves_unread {
+                state.session.read_cursor = Some(recorded.event_id);
+                state.inbox.clear();
+            }
+            if message.requires_user_input {
+                if ended {
+                    return Err(fail("a question in an ended session"));
+                }
+                let asked = opened(QuestionKind::of(message), message.expires_at);
+                questions.push(asked.clone());
+                state.questions.push(asked);
+            }
         }
         Event::UserMessage(message) => {
-            if open {
-                session.status = SessionStatus::Active;
+            let answered = match message.answers {
+                Answers::Unstated => state.questions.last().map(|q| q.id),
+                Answers::Nothing => None,
+                Answers::Question(id) if state.open_question(id).is_some() => Some(id),
+                Answers::Question(_) => {
+                    return Err(fail("user_message answers a question that is not open"));
+                }
+            };
+            if let Some(id) = answered {
+                let closed = close(&mut state, id, recorded, QuestionStatus::Answered, |q| {
+                    q.closed_by = Some(Actor::User);
+                    q.answer_id = Some(recorded.event_id);
+                });
+                questions.extend(closed);
             }
             if message.mark_as_read {
-                session.read_cursor = Some(recorded.event_id);
+                state.session.read_cursor = Some(recorded.event_id);
                 state.inbox.clear();
             } else {
                 state.inbox.push(InboxMessage {
@@ -182,10 +265,26 @@ pub fn apply(
                 });
             }
         }
-        Event::InputRequested(_) => {
-            // A question with replies already waiting is answered; one without waits.
-            if open && state.inbox.is_empty() {
-                session.status = SessionStatus::AwaitingInput;
+        Event::InputRequested(request) => {
+            if ended {
+                return Err(fail("a question in an ended session"));
+            }
+            if state.open_question(request.message_id).is_some() {
+                return Err(fail("input_requested for a question that is open"));
+            }
+            let mut asked = opened(QuestionKind::Question, None);
+            asked.id = request.message_id;
+            if let Some(answer) = request.answer_id {
+                // The person had already replied: that reply answers it at once.
+                asked.status = QuestionStatus::Answered;
+                asked.closed_at = Some(recorded.recorded_at);
+                asked.closed_seq = Some(recorded.seq);
+                asked.closed_by = Some(Actor::User);
+                asked.answer_id = Some(answer);
+                questions.push(asked);
+            } else {
+                questions.push(asked.clone());
+                state.questions.push(asked);
             }
         }
         Event::MessagesRead(read) => {
@@ -197,7 +296,15 @@ pub fn apply(
                 return Err(fail("messages_read names a message that is not unread"));
             };
             state.inbox.drain(..=last);
-            session.read_cursor = Some(read.last_read_message_id);
+            state.session.read_cursor = Some(read.last_read_message_id);
+        }
+        Event::MessagesReceived(received) => {
+            for id in &received.message_ids {
+                let Some(at) = state.inbox.iter().position(|m| m.message_id == *id) else {
+                    return Err(fail("messages_received names a message that is not unread"));
+                };
+                state.inbox.remove(at);
+            }
         }
         Event::MessagesReturned(returned) => {
             for m in &returned.messages {
@@ -219,22 +326,83 @@ pub fn apply(
                 );
             }
             if let Some(cursor) = returned.read_cursor {
-                session.read_cursor = Some(cursor);
+                state.session.read_cursor = Some(cursor);
             }
         }
-        Event::GitDiffUpdated(diff) => {
-            session.git_diff = (!diff.git_diff.is_empty()).then(|| diff.git_diff.clone());
+        Event::QuestionWithdrawn(withdrawn) => {
+            let closed = close(
+                &mut state,
+                withdrawn.question_id,
+                recorded,
+                QuestionStatus::Withdrawn,
+                |q| {
+                    q.closed_by = Some(withdrawn.by);
+                    q.reason = Some(withdrawn.reason.clone());
+                },
+            )
+            .ok_or_else(|| fail("question_withdrawn names a question that is not open"))?;
+            questions.push(closed);
         }
-        Event::SessionEnded(_) => {
-            session.status = SessionStatus::Completed;
-            session.ended_at = Some(recorded.recorded_at);
+        Event::QuestionExpired(expired) => {
+            let closed = close(
+                &mut state,
+                expired.question_id,
+                recorded,
+                QuestionStatus::Expired,
+                |q| q.closed_by = Some(Actor::System),
+            )
+            .ok_or_else(|| fail("question_expired names a question that is not open"))?;
+            questions.push(closed);
+        }
+        Event::SessionDescribed(described) => state.session.context.describe(described),
+        Event::GitDiffUpdated(diff) => {
+            state.session.git_diff = (!diff.git_diff.is_empty()).then(|| diff.git_diff.clone());
+        }
+        Event::SessionEnded(end) => {
+            state.session.status = SessionStatus::Completed;
+            state.session.ended_at = Some(recorded.recorded_at);
+            for mut q in std::mem::take(&mut state.questions) {
+                q.status = QuestionStatus::Withdrawn;
+                q.closed_at = Some(recorded.recorded_at);
+                q.closed_seq = Some(recorded.seq);
+                q.closed_by = end.by;
+                q.reason = Some(question::SESSION_ENDED.to_owned());
+                questions.push(q);
+            }
         }
     }
+    let session = &mut state.session;
+    if session.status != SessionStatus::Completed {
+        session.status = if state.questions.is_empty() {
+            SessionStatus::Active
+        } else {
+            SessionStatus::AwaitingInput
+        };
+    }
+    session.open_questions = state.questions.len() as i32;
     session.version = recorded.stream_version;
     session.last_seq = recorded.seq;
     session.last_activity_at = recorded.recorded_at;
     session.unread_count = state.inbox.len() as i32;
     Ok(state)
+}
+
+/// Close the open question `id` of `state` with `status` at `recorded`, finished by `finish`;
+/// the closed row, or `None` when no such question is open.
+fn close(
+    state: &mut SessionState,
+    id: Uuid,
+    recorded: &RecordedEvent,
+    status: QuestionStatus,
+    finish: impl FnOnce(&mut Question),
+) -> Option<Question> {
+    let at = state.questions.iter().position(|q| q.id == id)?;
+    let mut q = state.questions.remove(at);
+    q.status = status;
+    q.closed_at = Some(recorded.recorded_at);
+    q.closed_seq = Some(recorded.seq);
+    finish(&mut q);
+    Some(q)
 }
 
 #[cfg(test)]
@@ -249,6 +417,8 @@ mod tests {
         state: Option<SessionState>,
         /// What each user message said (the projection keeps ids only).
         said: std::collections::HashMap<Uuid, String>,
+        /// Every `questions` row as last written, by id.
+        rows: std::collections::HashMap<Uuid, Question>,
     }
 
     impl Stream {
@@ -259,26 +429,49 @@ mod tests {
                 seq: 0,
                 state: None,
                 said: Default::default(),
+                rows: Default::default(),
             }
         }
 
         fn push(&mut self, event: Event) -> Uuid {
-            self.seq += 1;
+            self.try_push(event).unwrap()
+        }
+
+        fn try_push(&mut self, event: Event) -> Result<Uuid, ProjectionError> {
+            let seq = self.seq + 1;
             let id = Uuid::new_v4();
-            if let Event::UserMessage(m) = &event {
-                self.said.insert(id, m.content.clone());
-            }
+            let said = match &event {
+                Event::UserMessage(m) => Some(m.content.clone()),
+                _ => None,
+            };
             let recorded = RecordedEvent {
                 tenant_id: self.tenant,
-                seq: self.seq,
+                seq,
                 stream_id: self.session,
-                stream_version: self.seq as i32,
+                stream_version: seq as i32,
                 event_id: id,
-                recorded_at: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(self.seq),
+                recorded_at: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(seq),
                 event,
             };
-            self.state = Some(apply(self.state.take(), &recorded).unwrap());
-            id
+            let mut changed = Vec::new();
+            self.state = Some(apply(self.state.clone(), &recorded, &mut changed)?);
+            self.seq = seq;
+            if let Some(said) = said {
+                self.said.insert(id, said);
+            }
+            for q in changed {
+                self.rows.insert(q.id, q);
+            }
+            Ok(id)
+        }
+
+        fn row(&self, id: Uuid) -> &Question {
+            &self.rows[&id]
+        }
+
+        fn open(&self) -> Vec<Uuid> {
+            let state = self.state.as_ref().unwrap();
+            state.questions.iter().map(|q| q.id).collect()
         }
 
         fn session(&self) -> &Session {
@@ -304,12 +497,21 @@ mod tests {
         Event::AgentMessage(AgentMessage {
             content: content.into(),
             requires_user_input: question,
-            send_email: None,
-            send_sms: None,
-            send_push: None,
-            message_metadata: None,
-            options: None,
-            approval: None,
+            ..AgentMessage::default()
+        })
+    }
+
+    fn approval(command: &str) -> Event {
+        Event::AgentMessage(AgentMessage {
+            content: format!("May I run {command}?"),
+            requires_user_input: true,
+            options: Some(vec!["Allow".into(), "Deny".into()]),
+            approval: Some(Approval {
+                tool_name: "Bash".into(),
+                input: serde_json::Map::from_iter([("command".into(), command.into())]),
+                tool_use_id: None,
+            }),
+            ..AgentMessage::default()
         })
     }
 
@@ -317,6 +519,14 @@ mod tests {
         Event::UserMessage(UserMessage {
             content: content.into(),
             mark_as_read,
+            ..UserMessage::default()
+        })
+    }
+
+    fn answer(content: &str, question: Uuid) -> Event {
+        Event::UserMessage(UserMessage {
+            content: content.into(),
+            answers: Answers::Question(question),
             ..UserMessage::default()
         })
     }
@@ -331,7 +541,7 @@ mod tests {
         assert_eq!(s.session().status, SessionStatus::AwaitingInput);
         s.push(user("yes", false));
         assert_eq!(s.session().status, SessionStatus::Active);
-        s.push(Event::SessionEnded(SessionEnded {}));
+        s.push(Event::SessionEnded(SessionEnded::default()));
         assert_eq!(s.session().status, SessionStatus::Completed);
         assert!(s.session().ended_at.is_some());
         assert_eq!(s.session().step_count, 1);
@@ -422,7 +632,7 @@ mod tests {
                 read_cursor: None,
             }),
         };
-        assert!(apply(again.take(), &recorded).is_err());
+        assert!(apply(again.take(), &recorded, &mut Vec::new()).is_err());
     }
 
     #[test]
@@ -430,15 +640,164 @@ mod tests {
         let mut s = Stream::new();
         s.push(started());
         let step = s.push(agent("a", false));
-        s.push(Event::InputRequested(InputRequested { message_id: step }));
+        s.push(Event::InputRequested(InputRequested {
+            message_id: step,
+            answer_id: None,
+        }));
         assert_eq!(s.session().status, SessionStatus::AwaitingInput);
+        assert_eq!(s.open(), [step]);
 
         let mut s = Stream::new();
         s.push(started());
         let step = s.push(agent("a", false));
-        s.push(user("already answered", false));
-        s.push(Event::InputRequested(InputRequested { message_id: step }));
+        let reply = s.push(user("already answered", false));
+        s.push(Event::InputRequested(InputRequested {
+            message_id: step,
+            answer_id: Some(reply),
+        }));
         assert_eq!(s.session().status, SessionStatus::Active);
+        assert_eq!(s.row(step).status, QuestionStatus::Answered);
+        assert_eq!(s.row(step).answer_id, Some(reply));
+    }
+
+    #[test]
+    fn several_questions_are_open_at_once_and_each_answer_closes_its_own() {
+        let mut s = Stream::new();
+        s.push(started());
+        let a = s.push(approval("ls build"));
+        let b = s.push(approval("git push --force origin main"));
+        s.push(agent("still working", false));
+        assert_eq!(s.open(), [a, b]);
+        assert_eq!(s.session().status, SessionStatus::AwaitingInput);
+        assert_eq!(s.session().open_questions, 2);
+        assert_eq!(s.row(a).kind, QuestionKind::Approval);
+
+        let allow_a = s.push(answer("Allow", a));
+        assert_eq!(s.open(), [b]);
+        assert_eq!(s.row(a).status, QuestionStatus::Answered);
+        assert_eq!(s.row(a).answer_id, Some(allow_a));
+        assert_eq!(s.row(a).closed_by, Some(Actor::User));
+        assert!(s.row(b).is_open());
+        assert_eq!(s.session().status, SessionStatus::AwaitingInput);
+
+        // A second answer to a closed question is a log that contradicts itself.
+        assert!(s.try_push(answer("Deny", a)).is_err());
+        s.push(answer("Deny", b));
+        assert_eq!(s.session().status, SessionStatus::Active);
+        assert_eq!(s.session().open_questions, 0);
+    }
+
+    #[test]
+    fn an_unstated_answer_takes_the_newest_open_question_and_null_takes_none() {
+        let mut s = Stream::new();
+        s.push(started());
+        let older = s.push(agent("which database?", true));
+        let newer = s.push(agent("which port?", true));
+        s.push(Event::UserMessage(UserMessage {
+            content: "just saying".into(),
+            answers: Answers::Nothing,
+            ..UserMessage::default()
+        }));
+        assert_eq!(s.open(), [older, newer]);
+        s.push(user("5432", false));
+        assert_eq!(s.open(), [older]);
+        assert_eq!(s.row(newer).status, QuestionStatus::Answered);
+        assert_eq!(s.unread(), ["just saying", "5432"]);
+    }
+
+    #[test]
+    fn questions_are_withdrawn_expire_and_close_when_the_session_ends() {
+        let mut s = Stream::new();
+        s.push(started());
+        let gave_up = s.push(approval("touch x"));
+        let timed = s.push(agent("deploy?", true));
+        let left = s.push(agent("anything else?", true));
+        s.push(Event::QuestionWithdrawn(QuestionWithdrawn {
+            question_id: gave_up,
+            by: Actor::Agent,
+            reason: "the hook timed out".into(),
+        }));
+        assert_eq!(s.row(gave_up).status, QuestionStatus::Withdrawn);
+        assert_eq!(s.row(gave_up).reason.as_deref(), Some("the hook timed out"));
+        assert_eq!(s.row(gave_up).closed_by, Some(Actor::Agent));
+        s.push(Event::QuestionExpired(QuestionExpired {
+            question_id: timed,
+        }));
+        assert_eq!(s.row(timed).status, QuestionStatus::Expired);
+        assert!(
+            s.try_push(Event::QuestionExpired(QuestionExpired {
+                question_id: timed
+            }))
+            .is_err()
+        );
+        s.push(Event::SessionEnded(SessionEnded {
+            by: Some(Actor::User),
+        }));
+        assert_eq!(s.row(left).status, QuestionStatus::Withdrawn);
+        assert_eq!(s.row(left).closed_by, Some(Actor::User));
+        assert_eq!(s.row(left).reason.as_deref(), Some(question::SESSION_ENDED));
+        assert_eq!(s.session().status, SessionStatus::Completed);
+        assert!(s.try_push(agent("one more?", true)).is_err());
+    }
+
+    #[test]
+    fn messages_received_leave_the_inbox_wherever_they_are_and_keep_the_cursor() {
+        let mut s = Stream::new();
+        s.push(started());
+        let q = s.push(agent("ok?", true));
+        s.push(Event::UserMessage(UserMessage {
+            content: "first a note".into(),
+            answers: Answers::Nothing,
+            ..UserMessage::default()
+        }));
+        let yes = s.push(answer("yes", q));
+        s.push(user("and another", false));
+        s.push(Event::MessagesReceived(MessagesReceived {
+            message_ids: vec![yes],
+        }));
+        assert_eq!(s.unread(), ["first a note", "and another"]);
+        assert_eq!(s.session().read_cursor, Some(q));
+        assert!(
+            s.try_push(Event::MessagesReceived(MessagesReceived {
+                message_ids: vec![yes],
+            }))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn messages_that_leave_the_inbox_unread_do_not_consume_it() {
+        let mut s = Stream::new();
+        s.push(started());
+        let step = s.push(agent("a", false));
+        s.push(user("STOP: do not touch prod", false));
+        s.push(Event::AgentMessage(AgentMessage {
+            content: "Claude Code: waiting".into(),
+            leaves_unread: true,
+            ..AgentMessage::default()
+        }));
+        assert_eq!(s.unread(), ["STOP: do not touch prod"]);
+        assert_eq!(s.session().read_cursor, Some(step));
+    }
+
+    #[test]
+    fn descriptions_replace_and_clear_the_sessions_context() {
+        let mut s = Stream::new();
+        s.push(started());
+        s.push(Event::SessionDescribed(SessionDescribed {
+            title: Some("Fix login".into()),
+            cwd: Some("/src/app".into()),
+            ..SessionDescribed::default()
+        }));
+        s.push(Event::SessionDescribed(SessionDescribed {
+            cwd: Some(String::new()),
+            branch: Some("main".into()),
+            ..SessionDescribed::default()
+        }));
+        let context = &s.session().context;
+        assert_eq!(context.title.as_deref(), Some("Fix login"));
+        assert_eq!(context.cwd, None);
+        assert_eq!(context.branch.as_deref(), Some("main"));
     }
 
     #[test]
@@ -467,7 +826,7 @@ mod tests {
             recorded_at: OffsetDateTime::UNIX_EPOCH,
             event: started(),
         };
-        assert!(apply(None, &start).is_err());
+        assert!(apply(None, &start, &mut Vec::new()).is_err());
         let mut s = Stream::new();
         s.push(started());
         let rename = RecordedEvent {
@@ -482,7 +841,7 @@ mod tests {
                 email: None,
             }),
         };
-        assert!(apply(s.state.clone(), &rename).is_err());
+        assert!(apply(s.state.clone(), &rename, &mut Vec::new()).is_err());
     }
 
     #[test]
@@ -496,11 +855,11 @@ mod tests {
             recorded_at: OffsetDateTime::UNIX_EPOCH,
             event: agent("orphan", false),
         };
-        assert!(apply(None, &recorded).is_err());
+        assert!(apply(None, &recorded, &mut Vec::new()).is_err());
         let mut s = Stream::new();
         s.push(started());
         let mut again = recorded.clone();
         again.stream_version = 5;
-        assert!(apply(s.state.clone(), &again).is_err());
+        assert!(apply(s.state.clone(), &again, &mut Vec::new()).is_err());
     }
 }

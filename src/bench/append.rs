@@ -72,6 +72,10 @@ async fn step(log: &EventLog, ctx: &Context, session: Uuid, n: u64) -> Duration 
         message_metadata: None,
         options: None,
         approval: None,
+        next_instruction: false,
+        expires_in: None,
+        leaves_unread: false,
+        describe: Default::default(),
     };
     commands::send_agent_message(log, ctx, input)
         .await

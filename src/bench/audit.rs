@@ -41,7 +41,7 @@ fn nth_event(n: u64, length: u64, last_user_message: Option<Uuid>) -> (Event, Ac
         return (Event::SessionStarted(started), Actor::Agent);
     }
     if n == length - 1 {
-        return (Event::SessionEnded(SessionEnded {}), Actor::Agent);
+        return (Event::SessionEnded(SessionEnded::default()), Actor::Agent);
     }
     match (n % 3, last_user_message) {
         (0, Some(id)) => (
@@ -62,12 +62,7 @@ fn nth_event(n: u64, length: u64, last_user_message: Option<Uuid>) -> (Event, Ac
             Event::AgentMessage(AgentMessage {
                 content: format!("step {n}: edited src/lib.rs and ran the tests (all passed)"),
                 requires_user_input: n.is_multiple_of(5),
-                send_email: None,
-                send_sms: None,
-                send_push: None,
-                message_metadata: None,
-                options: None,
-                approval: None,
+                ..AgentMessage::default()
             }),
             Actor::Agent,
         ),

@@ -194,6 +194,10 @@ async fn ask(
         message_metadata: None,
         options: None,
         approval: None,
+        next_instruction: false,
+        expires_in: None,
+        leaves_unread: false,
+        describe: Default::default(),
     };
     Ok(commands::send_agent_message(log, ctx, input)
         .await?

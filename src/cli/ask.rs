@@ -1,7 +1,8 @@
 //! `switchboard ask`: a shell script or CI job asks a person a question and gets the answer on
 //! standard output. It blocks on long-polls (woken the moment the answer commits) and rides
 //! out a server restart; exit 0 with the answer, 124 (as `timeout` does) when `--timeout`
-//! runs out first, 1 on any other failure.
+//! runs out first (the question is then withdrawn, and expires on the server should this
+//! process die first), 1 on any other failure (a question withdrawn or expired included).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,8 +13,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::Outcome;
-use crate::client::AgentMessage;
+use crate::client::{AgentMessage, ClientError};
 use crate::config::ServerArgs;
+use crate::wire::MessageJson;
 
 /// The exit code when no answer came in time.
 const TIMED_OUT: u8 = 124;
@@ -47,12 +49,14 @@ pub async fn run(args: AskArgs) -> Outcome {
     let client = args.server.client("ask")?;
     let deadline = args.timeout.map(|t| Instant::now() + t);
     let question = AgentMessage {
-        session_id: args.session.unwrap_or_else(Uuid::now_v7),
-        agent_type: args.agent_type,
-        content: args.question,
         requires_user_input: true,
         options: args.options,
-        approval: None,
+        expires_in_seconds: args.timeout.map(|t| t.as_secs_f64().max(1.0)),
+        ..AgentMessage::step(
+            args.session.unwrap_or_else(Uuid::now_v7),
+            &args.agent_type,
+            args.question,
+        )
     };
     let asked = client.send_agent_message(&question).await?;
     super::log::show_earlier(&asked.queued_user_messages);
@@ -64,9 +68,35 @@ pub async fn run(args: AskArgs) -> Outcome {
         .answer_by(asked.session_id, asked.message_id, deadline)
         .await?;
     let Some(answer) = answer else {
-        eprintln!("no answer in time; the question stays open");
+        let reason = format!(
+            "switchboard ask gave up after {}",
+            super::hook::seconds(args.timeout.unwrap_or_default())
+        );
+        match client
+            .withdraw_question(asked.session_id, asked.message_id, &reason)
+            .await
+        {
+            Ok(()) => eprintln!("no answer in time; the question is withdrawn"),
+            // Answered in the very moment it gave up: the answer stands, and is printed.
+            Err(ClientError::Refused { status: 409, .. }) => {
+                if let Some(answer) = client
+                    .wait_for_answer(asked.session_id, asked.message_id, Duration::ZERO)
+                    .await
+                    .ok()
+                    .flatten()
+                {
+                    return print(&answer);
+                }
+                eprintln!("no answer in time");
+            }
+            Err(e) => eprintln!("no answer in time; withdrawing the question failed: {e}"),
+        }
         return Ok(ExitCode::from(TIMED_OUT));
     };
+    print(&answer)
+}
+
+fn print(answer: &[MessageJson]) -> Outcome {
     let mut out = std::io::stdout().lock();
     for message in answer {
         writeln!(out, "{}", message.content)?;

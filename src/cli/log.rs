@@ -31,14 +31,11 @@ pub struct LogArgs {
 
 pub async fn run(args: LogArgs) -> Outcome {
     let client = args.server.client("log")?;
-    let step = AgentMessage {
-        session_id: args.session.unwrap_or_else(Uuid::now_v7),
-        agent_type: args.agent_type,
-        content: args.step,
-        requires_user_input: false,
-        options: Vec::new(),
-        approval: None,
-    };
+    let step = AgentMessage::step(
+        args.session.unwrap_or_else(Uuid::now_v7),
+        &args.agent_type,
+        args.step,
+    );
     let sent = client.send_agent_message(&step).await?;
     show_earlier(&sent.queued_user_messages);
     println!("{}", sent.session_id);

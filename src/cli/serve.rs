@@ -86,6 +86,16 @@ pub struct ServeArgs {
     /// Where commits are announced to waiting agents (see `switchboard bench push`).
     #[arg(long, env = "SWITCHBOARD_NOTIFY", value_enum, default_value_t = NotifyMode::default())]
     notify: NotifyMode,
+
+    /// A session whose agent gave no sign of life (a message, a heartbeat) for this long shows
+    /// as idle rather than working: 500ms, 30s, 15m, 2h.
+    #[arg(long, env = "SWITCHBOARD_IDLE_AFTER", value_parser = crate::notify::parse_duration, default_value = "15m")]
+    idle_after: Duration,
+
+    /// A question whose waiting MCP call (or long-poll) was abandoned by its client is withdrawn
+    /// when nobody waits for it again within this long.
+    #[arg(long, env = "SWITCHBOARD_WITHDRAW_ABANDONED_AFTER", value_parser = crate::notify::parse_duration, default_value = "60s")]
+    withdraw_abandoned_after: Duration,
 }
 
 const DEFAULT_PORT: u16 = 8080;
@@ -121,6 +131,12 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> Outcome {
         None => PublicUrl::local(listener.local_addr()?.port()),
     };
     let db = db_args.open(args.db_connections).await?;
+    if let Some(streams) = crate::eventlog::rebuild::upgrade(&db.pool).await? {
+        tracing::info!(
+            streams,
+            "projections rebuilt for this version of Switchboard"
+        );
+    }
     match db.cluster() {
         Some(cluster) => tracing::info!(
             "embedded PostgreSQL in {} (psql \"{}\")",
@@ -188,6 +204,8 @@ async fn serve(
         metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
         notify,
         mcp,
+        idle_after: args.idle_after,
+        abandoned_grace: args.withdraw_abandoned_after,
         ..Config::default()
     };
     let state = AppState(Arc::new(App::start(

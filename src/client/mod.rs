@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::commands::{PendingStatus, reply_to};
+use crate::commands::PendingStatus;
 use crate::wire::{ApprovalJson, MessageJson};
 pub use events::{EventStream, StreamEvent, Streamed};
 
@@ -23,9 +23,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_LONG_POLL: Duration = Duration::from_secs(300);
 /// How long to wait before asking the server again after it was unreachable.
 const UNREACHABLE_PAUSE: Duration = Duration::from_secs(1);
-/// When the read cursor has moved past a question and its answer is not in the history yet,
-/// no long-poll waits for exactly that answer; look again after this long.
-const HISTORY_RECHECK: Duration = Duration::from_secs(2);
 
 /// A Switchboard server, reached with one API key. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -87,6 +84,68 @@ pub struct AgentMessage {
     /// The tool call a question asks leave for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalJson>,
+    /// A question unanswered this long expires (seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in_seconds: Option<f64>,
+    /// Leave the person's queued messages unread (this client cannot hand them on).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub leave_unread: bool,
+    /// What the session is about and where it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionDescription>,
+}
+
+impl AgentMessage {
+    /// A plain step saying `content` in `session_id` as `agent_type`.
+    pub fn step(session_id: Uuid, agent_type: &str, content: String) -> AgentMessage {
+        AgentMessage {
+            session_id,
+            agent_type: agent_type.to_owned(),
+            content,
+            requires_user_input: false,
+            options: Vec::new(),
+            approval: None,
+            expires_in_seconds: None,
+            leave_unread: false,
+            session: None,
+        }
+    }
+}
+
+/// A session's title and context, as `POST /messages/agent` takes them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SessionDescription {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// Which question a person's message answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answering {
+    /// Let the server decide: the session's newest open question, if any.
+    Newest,
+    /// This question.
+    Question(Uuid),
+}
+
+/// A question of a session, as `GET /sessions/{id}/questions` lists it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct QuestionSummary {
+    pub id: Uuid,
+    pub kind: String,
+    pub status: String,
+    pub content: String,
+    #[serde(default)]
+    pub options: Option<Vec<String>>,
+    pub asked_at: String,
 }
 
 /// What the server answered to an [`AgentMessage`].
@@ -120,6 +179,8 @@ struct Pending {
 #[derive(Deserialize)]
 struct UserMessageSent {
     message_id: Uuid,
+    #[serde(default)]
+    question_id: Option<Uuid>,
 }
 
 #[derive(Deserialize)]
@@ -201,25 +262,32 @@ impl Client {
         call(self.post("/messages/agent", message)).await
     }
 
-    /// The person writes to a session. Unless `mark_as_read`, it waits in the agent's queue
-    /// (and wakes an agent waiting for it). Returns the message's id.
+    /// The person writes to a session, answering `answering`. Unless `mark_as_read`, it
+    /// waits in the agent's queue (and wakes an agent waiting for it). Returns the message's
+    /// id and the question it answered.
     pub async fn send_user_message(
         &self,
         session_id: Uuid,
         content: &str,
         mark_as_read: bool,
-    ) -> Result<Uuid, ClientError> {
-        let body = serde_json::json!({
+        answering: Answering,
+    ) -> Result<(Uuid, Option<Uuid>), ClientError> {
+        let mut body = serde_json::json!({
             "agent_instance_id": session_id,
             "content": content,
             "mark_as_read": mark_as_read,
         });
+        if let Answering::Question(id) = answering {
+            body["question_id"] = serde_json::json!(id);
+        }
         let sent: UserMessageSent = call(self.post("/messages/user", &body)).await?;
-        Ok(sent.message_id)
+        Ok((sent.message_id, sent.question_id))
     }
 
-    /// Wait up to `wait` for the answer to `question_id` (what the person said after it);
-    /// `None` when there is none yet. Dropping the future stops the wait.
+    /// Wait up to `wait` for the answer to `question_id` (the person's message that answers
+    /// it); `None` when there is none yet. A question that closed without an answer is a
+    /// refusal (409) saying how. Dropping the future stops the wait (the server then counts it
+    /// as abandoned).
     pub async fn wait_for_answer(
         &self,
         session_id: Uuid,
@@ -231,7 +299,7 @@ impl Client {
             .request(reqwest::Method::GET, "/messages/pending")
             .query(&[
                 ("agent_instance_id", session_id.to_string()),
-                ("last_read_message_id", question_id.to_string()),
+                ("question_id", question_id.to_string()),
                 ("wait", format!("{:.3}", wait.as_secs_f64())),
             ])
             .timeout(wait + Duration::from_secs(30));
@@ -239,22 +307,34 @@ impl Client {
         match pending.status {
             PendingStatus::Ok if pending.messages.is_empty() => Ok(None),
             PendingStatus::Ok => Ok(Some(pending.messages)),
-            // The cursor is elsewhere: the answer, if any, is in the history.
-            PendingStatus::Stale => {
-                let history = self.messages(session_id).await?;
-                match reply_to(&history, question_id) {
-                    None => Err(ClientError::Refused {
-                        status: 404,
-                        detail: format!("question {question_id} not found in session {session_id}"),
-                    }),
-                    Some(reply) if !reply.is_empty() => Ok(Some(reply)),
-                    Some(_) => {
-                        tokio::time::sleep(wait.min(HISTORY_RECHECK)).await;
-                        Ok(None)
-                    }
-                }
-            }
+            PendingStatus::Stale => Err(ClientError::Unexpected(
+                "a wait for one question's answer answered \"stale\"".into(),
+            )),
         }
+    }
+
+    /// Withdraw an open question: nobody waits for its answer any more. A question that
+    /// already closed is a refusal (409) saying how.
+    pub async fn withdraw_question(
+        &self,
+        session_id: Uuid,
+        question_id: Uuid,
+        reason: &str,
+    ) -> Result<(), ClientError> {
+        let path = format!("/sessions/{session_id}/questions/{question_id}/withdraw");
+        let body = serde_json::json!({ "reason": reason });
+        let _: serde_json::Value = call(self.post(&path, &body)).await?;
+        Ok(())
+    }
+
+    /// The session's questions in `status` (`open`, ...), oldest first.
+    pub async fn questions(
+        &self,
+        session_id: Uuid,
+        status: &str,
+    ) -> Result<Vec<QuestionSummary>, ClientError> {
+        let path = format!("/sessions/{session_id}/questions");
+        call(self.get(&path).query(&[("status", status)])).await
     }
 
     /// Wait for the answer to `question_id` until `deadline` (`None`: until answered), riding
@@ -306,16 +386,19 @@ impl Client {
         Ok(ended.final_status)
     }
 
-    /// One page of the tenant's sessions in `status`, newest activity first, older than
-    /// `before` (a previous page's last `last_activity_at`).
+    /// One page of the tenant's sessions in `status`, newest activity first, after `before`
+    /// (a previous page's last `last_activity_at` and id).
     pub async fn sessions(
         &self,
         status: &str,
-        before: Option<&str>,
+        before: Option<(&str, Uuid)>,
         limit: u32,
     ) -> Result<Vec<SessionSummary>, ClientError> {
         let mut query = vec![("status", status.to_owned()), ("limit", limit.to_string())];
-        query.extend(before.map(|b| ("before", b.to_owned())));
+        if let Some((at, id)) = before {
+            query.push(("before", at.to_owned()));
+            query.push(("before_id", id.to_string()));
+        }
         call(self.get("/sessions").query(&query)).await
     }
 

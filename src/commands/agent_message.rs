@@ -1,8 +1,15 @@
-//! An agent says something: a step, or a question when it requires input. Sending to an
-//! unknown session id starts that session. The reply carries the user messages the agent had
-//! not received yet; the agent's read cursor then moves to its new message.
+//! An agent says something: a step, or a question when it requires input (which opens a
+//! question, see `projections::question`). Sending to an unknown session id starts that
+//! session. The reply carries the user messages the agent had not received yet, and the agent's
+//! read cursor then moves to its new message, unless the message `leaves_unread` (a hook event
+//! whose host cannot be handed messages): then they stay where they are.
 
-use projections::{Actor, AgentMessage, Approval, Event, GitDiffUpdated, Message, SessionStarted};
+use std::time::Duration;
+
+use projections::{
+    Actor, AgentMessage, Approval, Event, GitDiffUpdated, Message, SessionContext,
+    SessionDescribed, SessionStarted,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -27,9 +34,38 @@ pub struct AgentMessageInput {
     pub options: Option<Vec<String>>,
     /// The tool call a question asks leave for; it offers "Allow" and "Deny".
     pub approval: Option<Approval>,
+    /// The question asks what to do next, after a finished turn.
+    pub next_instruction: bool,
+    /// A question unanswered this long expires.
+    pub expires_in: Option<Duration>,
+    /// The agent cannot be handed the person's queued messages with this message.
+    pub leaves_unread: bool,
+    /// What the session is about and where it runs (only what changes is recorded).
+    pub describe: SessionDescribed,
 }
 
 impl AgentMessageInput {
+    /// A plain step saying `content` in `session_id` (its other fields at their defaults).
+    pub fn new(session_id: Uuid, content: Content) -> AgentMessageInput {
+        AgentMessageInput {
+            session_id,
+            agent_type: None,
+            content,
+            requires_user_input: false,
+            send_email: None,
+            send_sms: None,
+            send_push: None,
+            git_diff: None,
+            message_metadata: None,
+            options: None,
+            approval: None,
+            next_instruction: false,
+            expires_in: None,
+            leaves_unread: false,
+            describe: SessionDescribed::default(),
+        }
+    }
+
     /// The options the question offers: its own, or an approval's two.
     fn offered(&self) -> Result<Option<Vec<String>>, CommandError> {
         let only_on_questions = |field: &str| {
@@ -45,6 +81,16 @@ impl AgentMessageInput {
             ))),
             (Some(_), None) if !self.requires_user_input => Err(only_on_questions("options")),
             (None, Some(_)) if !self.requires_user_input => Err(only_on_questions("approval")),
+            _ if self.expires_in.is_some() && !self.requires_user_input => {
+                Err(only_on_questions("expires_in_seconds"))
+            }
+            _ if self.next_instruction && !self.requires_user_input => {
+                Err(only_on_questions("next_instruction"))
+            }
+            (_, Some(_)) if self.next_instruction => Err(CommandError::Invalid(InvalidInput::new(
+                "next_instruction",
+                "an approval is not a next instruction",
+            ))),
             (options, None) => Ok(options.clone()),
             (None, Some(_)) => Ok(Some(vec![
                 Approval::ALLOW.to_owned(),
@@ -91,7 +137,7 @@ impl Decide for AgentMessageInput {
             ));
         }
         let mut events = Vec::new();
-        let (expected, queued, current_diff) = match txn.session(id).await? {
+        let (expected, queued, current_diff, context) = match txn.session(id).await? {
             None => {
                 let agent_type = input.agent_type.as_ref().ok_or_else(|| {
                     CommandError::BadRequest(
@@ -104,16 +150,33 @@ impl Decide for AgentMessageInput {
                         agent_type: agent_type.as_str().to_owned(),
                     }),
                 });
-                (ExpectedVersion::NoStream, Vec::new(), None)
+                (
+                    ExpectedVersion::NoStream,
+                    Vec::new(),
+                    None,
+                    SessionContext::default(),
+                )
             }
             Some(state) => {
                 let state = require_session(Some(state), id, true)?;
-                let unread = state.inbox.clone();
+                let unread = match input.leaves_unread {
+                    true => Vec::new(),
+                    false => state.inbox.clone(),
+                };
                 let version = ExpectedVersion::Exact(state.session.version);
                 let diff = state.session.git_diff.clone();
-                (version, txn.unread_messages(&unread).await?, diff)
+                let context = state.session.context.clone();
+                (version, txn.unread_messages(&unread).await?, diff, context)
             }
         };
+        // Only what changes is news: a description repeated with every message is not.
+        let described = super::describe::changes(&context, &input.describe);
+        if !described.is_empty() {
+            events.push(NewEvent {
+                event_id: ctx.event_id(3),
+                event: Event::SessionDescribed(described),
+            });
+        }
         let new_diff = match &input.git_diff {
             Some(GitDiffUpdate::Set(diff)) => Some(diff.clone()),
             Some(GitDiffUpdate::Clear) => Some(String::new()),
@@ -144,6 +207,9 @@ impl Decide for AgentMessageInput {
                 message_metadata: input.message_metadata.clone(),
                 options,
                 approval: input.approval.clone(),
+                next_instruction: input.next_instruction,
+                expires_at: input.expires_in.map(|wait| deadline(wait)),
+                leaves_unread: input.leaves_unread,
             }),
         });
         txn.append(id, expected, events, &ctx.metadata(Actor::Agent))
@@ -162,4 +228,10 @@ impl Decide for AgentMessageInput {
             super::question_asked(ctx, sent.session_id, sent.message_id);
         }
     }
+}
+
+/// `wait` from now, to the microsecond the log keeps.
+fn deadline(wait: Duration) -> time::OffsetDateTime {
+    let micros = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX);
+    crate::eventlog::chain::now_micros() + Duration::from_micros(micros)
 }

@@ -1,43 +1,45 @@
 //! An agent waits for the answer to one question it asked.
 //!
-//! The answer is what the user said after the question (up to the agent's next question).
-//! Normally the agent's read cursor still points at the question, so the answer is the
-//! session's unread messages: they are taken, and the cursor moves past them, exactly as a
-//! long-poll on `messages/pending` would. When the cursor moved on (the agent logged more
-//! steps, or an earlier wait took the answer but its caller went away before receiving it),
-//! the answer is found in the session's history instead, so asking "was it answered?" again
-//! never loses it.
+//! The answer is the person's message that names the question (or, for a message that named
+//! none, the one the fold took to answer it: `questions.answer_id`), and nothing else: with
+//! several questions open in a session, each waiter receives the answer to its own. An answer
+//! still unread is taken (`messages_received`: it leaves the inbox, and the read cursor stays
+//! where it is, so other messages wait for whoever reads them); one already read is found in
+//! the log, so asking "was it answered?" again never loses it. A question withdrawn or expired
+//! ends the wait with a refusal that says how it closed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use projections::{Actor, Event, Message, MessagesRead, SenderType, SessionStatus};
+use projections::{
+    Actor, Event, Message, MessagesReceived, Question, QuestionStatus, SessionState,
+};
 use serde::Serialize;
+use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{
-    CommandError, Context, Decide, PendingStatus, pending, require_session, session_not_found,
-    transact,
-};
+use super::questions::{not_open, question_not_found};
+use super::{CommandError, Context, Decide, require_session, session_not_found, transact, waits};
 use crate::auth::AccessGuard;
 use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
 use crate::metrics;
 use crate::push::Hub;
 
-/// The user's reply to a question.
+/// The person's answer to a question.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Answer {
-    /// The reply's messages, oldest first (usually one).
+    /// The answer's messages, oldest first (one).
     pub messages: Vec<Message>,
-    /// Those this wait took from the inbox (all of them, or, for a reply found in the
-    /// history, those still unread): if they never reach the agent, they are to be returned.
+    /// Those this wait took from the inbox (rather than finding them read in the log): if
+    /// they never reach the agent, they are to be returned.
     pub taken: Vec<Uuid>,
 }
 
-/// Wait up to `wait` for the answer to `question_id`. `None`: not answered yet (or the server
-/// is shutting down); ask again later. Dropping the future frees the waiter at once. Ends
-/// with [`CommandError::Unauthorized`] as soon as the caller's credential does (`access`).
+/// Wait up to `wait` for the answer to `question_id`. `None`: not answered yet (or `stop` was
+/// cancelled); ask again later. Dropping the future frees the waiter at once. Ends with
+/// [`CommandError::Unauthorized`] as soon as the caller's credential does (`access`), and with
+/// [`CommandError::Conflict`] when the question closed without an answer.
 #[allow(clippy::too_many_arguments)]
 pub async fn wait_for_answer(
     log: &EventLog,
@@ -46,7 +48,7 @@ pub async fn wait_for_answer(
     session_id: Uuid,
     question_id: Uuid,
     wait: Duration,
-    shutdown: &CancellationToken,
+    stop: &CancellationToken,
     access: &mut AccessGuard,
 ) -> Result<Option<Answer>, CommandError> {
     ctx.require_write()?;
@@ -54,6 +56,7 @@ pub async fn wait_for_answer(
     // Register before reading: an answer committed in between still wakes this waiter.
     let mut news = hub.watch_session(ctx.tenant_id, session_id);
     let mut woken = false;
+    let mut recorded = false;
     loop {
         if woken {
             // The credential may have ended while this call was parked.
@@ -67,12 +70,18 @@ pub async fn wait_for_answer(
                 }
                 return Ok(Some(answer));
             }
-            Ok(Found::NotYet { seen_seq }) => news.observe(seen_seq),
+            Ok(Found::NotYet { seen_seq }) => {
+                news.observe(seen_seq);
+                if !std::mem::replace(&mut recorded, true) {
+                    let until = OffsetDateTime::now_utc() + wait;
+                    waits::waiting(log.pool(), ctx.tenant_id, session_id, question_id, until).await;
+                }
+            }
             // The database is away: keep waiting, and read again after a pause.
             Err(CommandError::Unavailable(_)) if tokio::time::Instant::now() < deadline => {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(250)) => continue,
-                    _ = shutdown.cancelled() => return Ok(None),
+                    _ = stop.cancelled() => return Ok(None),
                 }
             }
             Err(e) => return Err(e),
@@ -80,7 +89,7 @@ pub async fn wait_for_answer(
         tokio::select! {
             _ = news.changed() => {}
             _ = tokio::time::sleep_until(deadline) => return Ok(None),
-            _ = shutdown.cancelled() => return Ok(None),
+            _ = stop.cancelled() => return Ok(None),
             ended = access.ended() => return Err(ended.into()),
         }
     }
@@ -88,7 +97,7 @@ pub async fn wait_for_answer(
 
 enum Found {
     Answer(Answer),
-    /// No answer in anything up to this tenant sequence number.
+    /// Not answered in anything up to this tenant sequence number.
     NotYet {
         seen_seq: i64,
     },
@@ -104,61 +113,75 @@ async fn find_answer(
         .session(ctx.tenant_id, session_id)
         .await?
         .ok_or_else(|| session_not_found(session_id))?;
-    let ended = state.session.status == SessionStatus::Completed;
-    if state.session.read_cursor == Some(question_id) {
-        if state.inbox.is_empty() {
-            if ended {
-                return Err(ended_unanswered(session_id, question_id));
+    if state.open_question(question_id).is_some() {
+        return Ok(Found::NotYet {
+            seen_seq: state.session.last_seq,
+        });
+    }
+    let question = log
+        .question(ctx.tenant_id, session_id, question_id)
+        .await?
+        .ok_or_else(|| question_not_found(session_id, question_id))?;
+    match question.status {
+        // Asked after the state above was read.
+        QuestionStatus::Open => Ok(Found::NotYet {
+            seen_seq: state.session.last_seq,
+        }),
+        QuestionStatus::Answered => answer_of(log, ctx, &state, &question)
+            .await
+            .map(Found::Answer),
+        QuestionStatus::Withdrawn | QuestionStatus::Expired => Err(not_open(&question)),
+    }
+}
+
+/// The answer of an answered question, taken from the inbox if it is still unread there.
+async fn answer_of(
+    log: &EventLog,
+    ctx: &Context,
+    state: &SessionState,
+    question: &Question,
+) -> Result<Answer, CommandError> {
+    let answer_id = question.answer_id.ok_or_else(|| {
+        CommandError::Internal(format!("answered question {} has no answer", question.id))
+    })?;
+    let answer = match log.event(ctx.tenant_id, answer_id).await? {
+        Some(recorded) => match recorded.event {
+            Event::UserMessage(m) => {
+                Message::from_user(recorded.event_id, recorded.seq, recorded.recorded_at, m)
             }
-            return Ok(Found::NotYet {
-                seen_seq: state.session.last_seq,
-            });
+            _ => {
+                return Err(CommandError::Internal(format!(
+                    "the answer {answer_id} of question {} is not a person's message",
+                    question.id
+                )));
+            }
+        },
+        None => {
+            return Err(CommandError::Internal(format!(
+                "the answer {answer_id} of question {} is not in the log",
+                question.id
+            )));
         }
-        let taken = pending(log, ctx, session_id, Some(question_id)).await?;
-        if taken.status == PendingStatus::Ok && !taken.messages.is_empty() {
-            return Ok(Found::Answer(Answer {
-                taken: taken.messages.iter().map(|m| m.id).collect(),
-                messages: taken.messages,
-            }));
-        }
-        // Another reader took them first: they are in the history now.
-    }
-    let events = log
-        .stream_from(ctx.tenant_id, session_id, question_id)
-        .await?;
-    let seen_seq = events.last().map_or(state.session.last_seq, |e| e.seq);
-    let messages = projections::messages(&events);
-    let Some(reply) = reply_to(&messages, question_id) else {
-        return Err(question_not_found(session_id, question_id));
     };
-    if !reply.is_empty() {
-        // Handed over now: whatever of it is still unread is read, so that it is not handed
-        // over a second time (as the next log_step's user feedback, say).
-        let unread = reply
-            .iter()
-            .rev()
-            .find(|m| state.inbox.iter().any(|u| u.message_id == m.id));
-        if let Some(last) = unread {
-            let mark = MarkRead {
-                session_id,
-                through: last.id,
-            };
-            transact(log, ctx, &mark).await?;
-        }
-        let taken = reply
-            .iter()
-            .map(|m| m.id)
-            .filter(|id| state.inbox.iter().any(|u| u.message_id == *id))
-            .collect();
-        return Ok(Found::Answer(Answer {
-            messages: reply,
-            taken,
-        }));
-    }
-    if ended {
-        return Err(ended_unanswered(session_id, question_id));
-    }
-    Ok(Found::NotYet { seen_seq })
+    let unread = state.inbox.iter().any(|m| m.message_id == answer_id);
+    let taken = if unread {
+        let receive = Receive {
+            session_id: state.session.id,
+            message_id: answer_id,
+        };
+        // Not the request's own change: never replay or record it under its Idempotency-Key.
+        let ctx = Context {
+            idempotency_key: None,
+            ..ctx.clone()
+        };
+        transact(log, &ctx, &receive).await?
+    } else {
+        false
+    };
+    Ok(Answer {
+        messages: vec![answer],
+        taken: if taken { vec![answer_id] } else { Vec::new() },
+    })
 }
 
 /// The question `question_id` an agent asked in `session_id` (to read what it offered).
@@ -177,83 +200,37 @@ pub async fn question(
     }
 }
 
-fn question_not_found(session_id: Uuid, question_id: Uuid) -> CommandError {
-    CommandError::NotFound(format!(
-        "question {question_id} not found in session {session_id}"
-    ))
-}
-
-/// The agent received the session's unread messages up to `through` (if it still has them).
+/// The agent received the unread message `message_id` (the answer it waited for); true when
+/// this took it (it was still unread).
 #[derive(Serialize)]
-struct MarkRead {
+struct Receive {
     session_id: Uuid,
-    through: Uuid,
+    message_id: Uuid,
 }
 
-impl Decide for MarkRead {
-    type Output = ();
-    const NAME: &'static str = "mark_read";
+impl Decide for Receive {
+    type Output = bool;
+    const NAME: &'static str = "receive_answer";
 
-    async fn decide(&self, ctx: &Context, txn: &mut TenantTxn) -> Result<(), CommandError> {
+    async fn decide(&self, ctx: &Context, txn: &mut TenantTxn) -> Result<bool, CommandError> {
         let state = require_session(txn.session(self.session_id).await?, self.session_id, false)?;
-        if !state.inbox.iter().any(|m| m.message_id == self.through) {
-            return Ok(());
+        if !state.inbox.iter().any(|m| m.message_id == self.message_id) {
+            return Ok(false);
         }
         let version = ExpectedVersion::Exact(state.session.version);
-        let read = NewEvent {
+        let received = NewEvent {
             event_id: ctx.event_id(0),
-            event: Event::MessagesRead(MessagesRead {
-                last_read_message_id: self.through,
+            event: Event::MessagesReceived(MessagesReceived {
+                message_ids: vec![self.message_id],
             }),
         };
         txn.append(
             self.session_id,
             version,
-            vec![read],
+            vec![received],
             &ctx.metadata(Actor::Agent),
         )
         .await?;
-        Ok(())
+        Ok(true)
     }
-}
-
-fn ended_unanswered(session_id: Uuid, question_id: Uuid) -> CommandError {
-    CommandError::Conflict(format!(
-        "session {session_id} ended before question {question_id} was answered"
-    ))
-}
-
-/// A message as the reply rule sees it (the REST bridge applies it to what REST returns).
-pub trait Said: Clone {
-    fn id(&self) -> Uuid;
-    fn sender(&self) -> SenderType;
-    fn requires_user_input(&self) -> bool;
-}
-
-impl Said for Message {
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn sender(&self) -> SenderType {
-        self.sender_type
-    }
-    fn requires_user_input(&self) -> bool {
-        self.requires_user_input
-    }
-}
-
-/// The reply to `question` in a conversation (oldest first): what the user said after it, up
-/// to the agent's next question. `None` when the question is not an agent message here.
-pub fn reply_to<M: Said>(messages: &[M], question: Uuid) -> Option<Vec<M>> {
-    let asked = messages
-        .iter()
-        .position(|m| m.id() == question && m.sender() == SenderType::Agent)?;
-    Some(
-        messages[asked + 1..]
-            .iter()
-            .take_while(|m| !(m.sender() == SenderType::Agent && m.requires_user_input()))
-            .filter(|m| m.sender() == SenderType::User)
-            .cloned()
-            .collect(),
-    )
 }

@@ -84,6 +84,7 @@ mod tests {
             approval: None,
             chosen_option: chosen.map(str::to_owned),
             updated_input: edited.map(|v| v.as_object().unwrap().clone()),
+            question_id: None,
         }
     }
 

@@ -1,7 +1,7 @@
-//! The session is over. Ending an ended session changes nothing and answers the same, so a
-//! client's cleanup path may call it twice.
+//! The session is over: its open questions are withdrawn with it. Ending an ended session
+//! changes nothing and answers the same, so a client's cleanup path may call it twice.
 
-use projections::{Actor, Event, SessionEnded, SessionStatus};
+use projections::{Event, SessionEnded, SessionStatus};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -40,14 +40,15 @@ impl Decide for EndSession {
         let session = &require_session(txn.session(session_id).await?, session_id, false)?.session;
         if session.status != SessionStatus::Completed {
             let version = session.version;
+            let by = ctx.speaker();
             txn.append(
                 session_id,
                 ExpectedVersion::Exact(version),
                 vec![NewEvent {
                     event_id: ctx.event_id(0),
-                    event: Event::SessionEnded(SessionEnded {}),
+                    event: Event::SessionEnded(SessionEnded { by: Some(by) }),
                 }],
-                &ctx.metadata(Actor::Agent),
+                &ctx.metadata(by),
             )
             .await?;
         }

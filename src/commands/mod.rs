@@ -9,23 +9,30 @@
 mod agent_message;
 mod answer;
 mod decision;
+mod describe;
 mod end_session;
 mod heartbeat;
 mod idempotency;
 mod notification_channel;
 mod pending;
+mod questions;
 mod request_input;
 mod return_undelivered;
 mod user;
 mod user_message;
+pub mod waits;
 
 pub use agent_message::{AgentMessageInput, AgentMessageSent, send_agent_message};
-pub use answer::{Answer, Said, question, reply_to, wait_for_answer};
+pub use answer::{Answer, question, wait_for_answer};
 pub use decision::{Decision, approval_question};
+pub use describe::{Described, describe_session};
 pub use end_session::{SessionEndedResult, end_session};
 pub use heartbeat::{Heartbeat, heartbeat};
 pub use notification_channel::{record_channel_added, record_channel_removed};
 pub use pending::{Pending, PendingStatus, pending, wait_for_pending};
+pub use questions::{
+    Closed, closed_sentence, expire_question, question_not_found, withdraw_question,
+};
 pub use request_input::{InputRequestedResult, request_input};
 pub use return_undelivered::{Undelivered, return_undelivered};
 pub use user::{User, create_user, rename_user};
@@ -102,6 +109,15 @@ impl Context {
             client_type: self.client_type.clone(),
             request_id: self.request_id.clone(),
             web_session: self.grant.web_session(),
+        }
+    }
+
+    /// Who is speaking in this request: the person when it came from the inbox (a web
+    /// session), else the agent (an API key speaks for the agent and its person alike).
+    pub fn speaker(&self) -> Actor {
+        match self.grant.web_session() {
+            Some(_) => Actor::User,
+            None => Actor::Agent,
         }
     }
 

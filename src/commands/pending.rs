@@ -195,9 +195,15 @@ fn received_before(
                 recorded.recorded_at,
                 m.clone(),
             )),
+            // A hook event that left the messages where they were moved nothing.
+            Event::AgentMessage(m) if m.leaves_unread => {}
             // The agent spoke, or a reply was delivered by other means: truly behind.
             Event::UserMessage(_) | Event::AgentMessage(_) => return None,
             Event::MessagesRead(read) => read_to = Some(read.last_read_message_id),
+            // An answer its question's waiter received is not this reader's to have again.
+            Event::MessagesReceived(received) => {
+                said.retain(|m| !received.message_ids.contains(&m.id));
+            }
             _ => {}
         }
     }

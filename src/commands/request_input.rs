@@ -1,5 +1,6 @@
 //! An earlier agent message becomes a question. Replies already queued after it are handed
-//! over at once (and the cursor moves past them); with none, the session awaits input.
+//! over at once (and the cursor moves past them), and the first of them that answers no other
+//! question answers it; otherwise it is open, and the session awaits input.
 
 use projections::{Actor, Event, InputRequested, Message, MessagesRead};
 use serde::{Deserialize, Serialize};
@@ -62,9 +63,16 @@ impl Decide for RequestInput {
             PendingStatus::Stale => Vec::new(),
         };
         let messages: Vec<Message> = txn.unread_messages(&unread).await?;
+        let answer_id = messages
+            .iter()
+            .find(|m| m.question_id.is_none())
+            .map(|m| m.id);
         let mut events = vec![NewEvent {
             event_id: ctx.event_id(0),
-            event: Event::InputRequested(InputRequested { message_id }),
+            event: Event::InputRequested(InputRequested {
+                message_id,
+                answer_id,
+            }),
         }];
         if let Some(last) = messages.last() {
             events.push(NewEvent {

@@ -5,6 +5,7 @@
 pub mod choices;
 pub mod client_type;
 mod git_diff;
+pub mod questions;
 
 pub use git_diff::GitDiffUpdate;
 

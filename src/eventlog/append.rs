@@ -23,7 +23,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use projections::{Account, Event, Metadata, RecordedEvent, Session, SessionState};
+use projections::{Account, Event, Metadata, Question, RecordedEvent, Session, SessionState};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::OwnedMutexGuard;
@@ -32,7 +32,7 @@ use uuid::Uuid;
 use super::cache::TenantKnowledge;
 use super::chain::{self, GENESIS, Hash, Link};
 use super::group_commit::GroupCommit;
-use super::write::{AppendRows, EventRow, InboxCut};
+use super::write::{AppendRows, EventRow, InboxCut, InboxRow};
 use super::{LogError, read};
 
 /// An event about to be appended, with the id that makes appending it idempotent.
@@ -134,6 +134,10 @@ pub struct TenantTxn {
     /// Messages made unread again here (`messages_returned`): they re-enter the inbox
     /// wherever they were said, not only at its end.
     returned: HashSet<Uuid>,
+    /// Unread messages received here out of order (`messages_received`): single rows leave.
+    received: Vec<InboxRow>,
+    /// Question rows opened or closed here, in order (a question may appear twice).
+    questions: Vec<Question>,
     rows: Vec<EventRow>,
     remembered: Option<Remembered>,
     group: Arc<GroupCommit>,
@@ -160,6 +164,8 @@ impl TenantTxn {
             account_before: None,
             from_cache: HashSet::new(),
             returned: HashSet::new(),
+            received: Vec::new(),
+            questions: Vec::new(),
             rows: Vec::new(),
             remembered: None,
             group,
@@ -241,6 +247,16 @@ impl TenantTxn {
     pub async fn event(&mut self, event_id: Uuid) -> Result<Option<RecordedEvent>, LogError> {
         let mut conn = self.pool.acquire().await?;
         read::event_by_id(&mut conn, self.tenant_id, event_id).await
+    }
+
+    /// A question of a session as the `questions` table holds it (open or closed).
+    pub async fn question(
+        &mut self,
+        session_id: Uuid,
+        question_id: Uuid,
+    ) -> Result<Option<Question>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        read::question(&mut conn, self.tenant_id, session_id, question_id).await
     }
 
     /// Has this agent message been turned into a question after it was sent?
@@ -352,20 +368,40 @@ impl TenantTxn {
     ) -> Result<Vec<AppendedEvent>, LogError> {
         let current = self.session(stream_id).await?.map(|s| s.session.version);
         self.expect(stream_id, expected, current)?;
-        for new in &events {
-            if let Event::MessagesReturned(returned) = &new.event {
-                self.returned
-                    .extend(returned.messages.iter().map(|m| m.message_id));
-            }
-        }
         let mut state = self.sessions.remove(&stream_id).flatten();
+        let (mut returned, mut received, mut questions) = (Vec::new(), Vec::new(), Vec::new());
         let appended = self
             .position(stream_id, current, events, metadata, |recorded| {
-                state = Some(projections::session::apply(state.take(), recorded)?);
+                match &recorded.event {
+                    Event::MessagesReturned(r) => {
+                        returned.extend(r.messages.iter().map(|m| m.message_id));
+                    }
+                    Event::MessagesReceived(r) => {
+                        let inbox = state.as_ref().map_or(&[][..], |s| &s.inbox[..]);
+                        received.extend(
+                            inbox
+                                .iter()
+                                .filter(|m| r.message_ids.contains(&m.message_id))
+                                .map(|m| InboxRow {
+                                    session_id: stream_id,
+                                    stream_version: m.stream_version,
+                                }),
+                        );
+                    }
+                    _ => {}
+                }
+                state = Some(projections::session::apply(
+                    state.take(),
+                    recorded,
+                    &mut questions,
+                )?);
                 Ok(())
             })
             .await;
         self.sessions.insert(stream_id, state);
+        self.returned.extend(returned);
+        self.received.extend(received);
+        self.questions.extend(questions);
         appended
     }
 
@@ -509,6 +545,7 @@ impl TenantTxn {
             events: std::mem::take(&mut self.rows),
             remembered: self.remembered.take(),
             generation,
+            questions: last_of_each(std::mem::take(&mut self.questions)),
             ..AppendRows::default()
         };
         for (id, state) in &self.sessions {
@@ -536,6 +573,10 @@ impl TenantTxn {
                     below: first_now.unwrap_or(i32::MAX),
                 });
             }
+            // ... or, when received out of order, one by one (those the cut missed).
+            append.received.extend(self.received.iter().filter(|r| {
+                r.session_id == *id && first_now.is_some_and(|first| r.stream_version > first)
+            }));
             // ... and arrive at the end: everything after the last one before (and, rarely,
             // messages returned to where they were said).
             append.unread.extend(
@@ -556,6 +597,22 @@ impl TenantTxn {
         }
         append
     }
+}
+
+/// Each question's last row, in the order the questions were first touched: the statement
+/// writes a row once.
+fn last_of_each(rows: Vec<Question>) -> Vec<Question> {
+    let mut out: Vec<Question> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match out
+            .iter_mut()
+            .find(|q| q.id == row.id && q.session_id == row.session_id)
+        {
+            Some(known) => *known = row,
+            None => out.push(row),
+        }
+    }
+    out
 }
 
 /// Why the append statement failed, as the log reports it.

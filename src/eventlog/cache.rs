@@ -9,7 +9,7 @@
 //! every read: the common append is one round trip.
 //!
 //! The knowledge is bounded in bytes, per tenant and for the whole process: states hold ids and
-//! versions of unread messages, never their text, but a session's git diff can be large, so each
+//! versions of unread messages and open questions, never their text, but a session's git diff can be large, so each
 //! state is weighed ([`weight`]) and what does not fit is simply not remembered.
 
 use std::collections::HashMap;
@@ -35,13 +35,21 @@ const MAX_TOTAL_BYTES: usize = 128 << 20;
 pub fn weight(state: &Option<SessionState>) -> usize {
     const FIXED: usize = 256;
     const PER_UNREAD: usize = std::mem::size_of::<projections::InboxMessage>();
+    const PER_QUESTION: usize = std::mem::size_of::<projections::Question>();
     match state {
         None => FIXED,
         Some(s) => {
+            let c = &s.session.context;
+            let context: usize = [&c.title, &c.project, &c.cwd, &c.branch, &c.host, &c.client]
+                .iter()
+                .map(|f| f.as_ref().map_or(0, String::len))
+                .sum();
             FIXED
                 + s.session.agent_type.len()
                 + s.session.git_diff.as_ref().map_or(0, String::len)
+                + context
                 + s.inbox.len() * PER_UNREAD
+                + s.questions.len() * PER_QUESTION
         }
     }
 }

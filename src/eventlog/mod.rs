@@ -161,6 +161,28 @@ impl EventLog {
         read::unread_messages(&mut conn, tenant_id, unread).await
     }
 
+    /// A question of a session, open or closed.
+    pub async fn question(
+        &self,
+        tenant_id: Uuid,
+        session_id: Uuid,
+        question_id: Uuid,
+    ) -> Result<Option<projections::Question>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        read::question(&mut conn, tenant_id, session_id, question_id).await
+    }
+
+    /// A session's questions, oldest first (those with these ids, when given).
+    pub async fn questions(
+        &self,
+        tenant_id: Uuid,
+        session_id: Uuid,
+        only: Option<&[Uuid]>,
+    ) -> Result<Vec<projections::Question>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        read::questions(&mut conn, tenant_id, session_id, only).await
+    }
+
     /// The tenant's account (`users` row), if it was created.
     pub async fn account(&self, tenant_id: Uuid) -> Result<Option<projections::Account>, LogError> {
         let mut conn = self.pool.acquire().await?;

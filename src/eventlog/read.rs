@@ -1,7 +1,8 @@
 //! Reading the log and the projections, one named statement per question.
 
 use projections::{
-    Account, Event, InboxMessage, Message, RecordedEvent, Session, SessionState, SessionStatus,
+    Account, Actor, Event, InboxMessage, Message, Question, QuestionKind, QuestionStatus,
+    RecordedEvent, Session, SessionContext, SessionState, SessionStatus,
 };
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -9,13 +10,16 @@ use uuid::Uuid;
 
 use super::LogError;
 
-/// The projection generation, a session row and its unread inbox rows, read in one statement
-/// (one snapshot). Always one row: the session columns are NULL when there is no such session.
+/// The projection generation, a session row, its unread inbox rows and its open questions, read
+/// in one statement (one snapshot). Always one row: the session columns are NULL when there is
+/// no such session.
 const SESSION_STATE: &str = "\
 SELECT g.generation,
        s.tenant_id, s.id, s.agent_type, s.status, s.started_at, s.ended_at, s.last_activity_at,
        s.git_diff, s.version, s.last_seq, s.step_count, s.read_cursor, s.unread_count,
-       i.stream_versions, i.message_ids, i.seqs, i.created_ats
+       s.open_questions, s.title, s.project, s.cwd, s.branch, s.host, s.client,
+       i.stream_versions, i.message_ids, i.seqs, i.created_ats,
+       q.ids, q.kinds, q.asked_ats, q.asked_seqs, q.expires_ats
 FROM projection_generation g
 LEFT JOIN sessions s ON s.tenant_id = $1 AND s.id = $2
 LEFT JOIN LATERAL (
@@ -24,7 +28,15 @@ LEFT JOIN LATERAL (
            array_agg(seq ORDER BY stream_version) AS seqs,
            array_agg(created_at ORDER BY stream_version) AS created_ats
     FROM inbox WHERE tenant_id = s.tenant_id AND session_id = s.id
-) i ON true";
+) i ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(id ORDER BY asked_seq) AS ids,
+           array_agg(kind ORDER BY asked_seq) AS kinds,
+           array_agg(asked_at ORDER BY asked_seq) AS asked_ats,
+           array_agg(asked_seq ORDER BY asked_seq) AS asked_seqs,
+           array_agg(expires_at ORDER BY asked_seq) AS expires_ats
+    FROM questions WHERE tenant_id = s.tenant_id AND session_id = s.id AND status = 'open'
+) q ON true";
 
 /// The projection generation and the tenant's `users` row, in one snapshot.
 const ACCOUNT: &str = "\
@@ -88,6 +100,13 @@ pub struct SessionRecord {
     step_count: i32,
     read_cursor: Option<Uuid>,
     unread_count: i32,
+    open_questions: i32,
+    title: Option<String>,
+    project: Option<String>,
+    cwd: Option<String>,
+    branch: Option<String>,
+    host: Option<String>,
+    client: Option<String>,
 }
 
 impl SessionRecord {
@@ -118,7 +137,99 @@ impl SessionRecord {
             step_count: self.step_count,
             read_cursor: self.read_cursor,
             unread_count: self.unread_count,
+            open_questions: self.open_questions,
+            context: SessionContext {
+                title: self.title,
+                project: self.project,
+                cwd: self.cwd,
+                branch: self.branch,
+                host: self.host,
+                client: self.client,
+            },
         })
+    }
+}
+
+/// A `questions` row as stored.
+#[derive(Debug, sqlx::FromRow)]
+pub struct QuestionRecord {
+    tenant_id: Uuid,
+    session_id: Uuid,
+    id: Uuid,
+    kind: String,
+    status: String,
+    asked_at: OffsetDateTime,
+    asked_seq: i64,
+    expires_at: Option<OffsetDateTime>,
+    closed_at: Option<OffsetDateTime>,
+    closed_seq: Option<i64>,
+    closed_by: Option<String>,
+    answer_id: Option<Uuid>,
+    reason: Option<String>,
+}
+
+const QUESTION_BY_ID: &str = "\
+SELECT tenant_id, session_id, id, kind, status, asked_at, asked_seq, expires_at, closed_at,
+       closed_seq, closed_by, answer_id, reason
+FROM questions WHERE tenant_id = $1 AND session_id = $2 AND id = $3";
+
+const SESSION_QUESTIONS: &str = "\
+SELECT tenant_id, session_id, id, kind, status, asked_at, asked_seq, expires_at, closed_at,
+       closed_seq, closed_by, answer_id, reason
+FROM questions
+WHERE tenant_id = $1 AND session_id = $2 AND ($3::uuid[] IS NULL OR id = ANY($3))
+ORDER BY asked_seq, id";
+
+impl QuestionRecord {
+    /// (tenant, session): the order the rebuild reads rows in.
+    pub fn key(&self) -> (Uuid, Uuid) {
+        (self.tenant_id, self.session_id)
+    }
+
+    pub fn into_question(self) -> Result<Question, LogError> {
+        let corrupt = |what: &str, value: &str| {
+            LogError::Corrupt(format!("question {} has {what} {value:?}", self.id))
+        };
+        let kind = QuestionKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))?;
+        let status =
+            QuestionStatus::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?;
+        let closed_by = match self.closed_by.as_deref() {
+            None => None,
+            Some(text) => Some(actor(text).ok_or_else(|| corrupt("closed_by", text))?),
+        };
+        Ok(Question {
+            tenant_id: self.tenant_id,
+            session_id: self.session_id,
+            id: self.id,
+            kind,
+            status,
+            asked_at: self.asked_at,
+            asked_seq: self.asked_seq,
+            expires_at: self.expires_at,
+            closed_at: self.closed_at,
+            closed_seq: self.closed_seq,
+            closed_by,
+            answer_id: self.answer_id,
+            reason: self.reason,
+        })
+    }
+}
+
+/// The stored name of who closed a question.
+pub fn actor_name(actor: Actor) -> &'static str {
+    match actor {
+        Actor::Agent => "agent",
+        Actor::User => "user",
+        Actor::System => "system",
+    }
+}
+
+fn actor(name: &str) -> Option<Actor> {
+    match name {
+        "agent" => Some(Actor::Agent),
+        "user" => Some(Actor::User),
+        "system" => Some(Actor::System),
+        _ => None,
     }
 }
 
@@ -194,12 +305,19 @@ pub async fn session_state_with_generation(
         step_count: row.try_get(11)?,
         read_cursor: row.try_get(12)?,
         unread_count: row.try_get(13)?,
+        open_questions: row.try_get(14)?,
+        title: row.try_get(15)?,
+        project: row.try_get(16)?,
+        cwd: row.try_get(17)?,
+        branch: row.try_get(18)?,
+        host: row.try_get(19)?,
+        client: row.try_get(20)?,
     }
     .into_session()?;
-    let versions: Option<Vec<i32>> = row.try_get(14)?;
-    let ids: Option<Vec<Uuid>> = row.try_get(15)?;
-    let seqs: Option<Vec<i64>> = row.try_get(16)?;
-    let created: Option<Vec<OffsetDateTime>> = row.try_get(17)?;
+    let versions: Option<Vec<i32>> = row.try_get(21)?;
+    let ids: Option<Vec<Uuid>> = row.try_get(22)?;
+    let seqs: Option<Vec<i64>> = row.try_get(23)?;
+    let created: Option<Vec<OffsetDateTime>> = row.try_get(24)?;
     let inbox = (versions.unwrap_or_default().into_iter())
         .zip(ids.unwrap_or_default())
         .zip(seqs.unwrap_or_default())
@@ -215,7 +333,136 @@ pub async fn session_state_with_generation(
             },
         )
         .collect();
-    Ok((generation, Some(SessionState { session, inbox })))
+    let ids: Option<Vec<Uuid>> = row.try_get(25)?;
+    let kinds: Option<Vec<String>> = row.try_get(26)?;
+    let asked_ats: Option<Vec<OffsetDateTime>> = row.try_get(27)?;
+    let asked_seqs: Option<Vec<i64>> = row.try_get(28)?;
+    let expires_ats: Option<Vec<Option<OffsetDateTime>>> = row.try_get(29)?;
+    let questions = (ids.unwrap_or_default().into_iter())
+        .zip(kinds.unwrap_or_default())
+        .zip(asked_ats.unwrap_or_default())
+        .zip(asked_seqs.unwrap_or_default())
+        .zip(expires_ats.unwrap_or_default())
+        .map(|((((id, kind), asked_at), asked_seq), expires_at)| {
+            let kind = QuestionKind::parse(&kind)
+                .ok_or_else(|| LogError::Corrupt(format!("question {id} has kind {kind:?}")))?;
+            Ok(Question {
+                tenant_id,
+                session_id,
+                id,
+                kind,
+                status: QuestionStatus::Open,
+                asked_at,
+                asked_seq,
+                expires_at,
+                closed_at: None,
+                closed_seq: None,
+                closed_by: None,
+                answer_id: None,
+                reason: None,
+            })
+        })
+        .collect::<Result<_, LogError>>()?;
+    Ok((
+        generation,
+        Some(SessionState {
+            session,
+            inbox,
+            questions,
+        }),
+    ))
+}
+
+/// A page of a session's questions with what each asked (the agent message's data), oldest
+/// first, after the question asked at `$3`, of status `$5` when given: at most `$4`, fewer when
+/// they would carry more than `$6` bytes (always at least one).
+const QUESTION_PAGE: &str = "\
+SELECT tenant_id, session_id, id, kind, status, asked_at, asked_seq, expires_at, closed_at,
+       closed_seq, closed_by, answer_id, reason, data
+FROM (SELECT q.*, e.data::text AS data,
+             sum(octet_length(e.data::text)) OVER (ORDER BY q.asked_seq, q.id) AS upto
+      FROM questions q
+      JOIN events e ON e.tenant_id = q.tenant_id AND e.event_id = q.id
+      WHERE q.tenant_id = $1 AND q.session_id = $2 AND q.asked_seq > $3
+        AND ($5::text IS NULL OR q.status = $5)
+      ORDER BY q.asked_seq, q.id LIMIT $4) p
+WHERE upto - octet_length(data) < $6
+ORDER BY asked_seq, id";
+
+#[derive(sqlx::FromRow)]
+struct AskedRecord {
+    #[sqlx(flatten)]
+    question: QuestionRecord,
+    data: String,
+}
+
+/// A page of a session's questions (of `status`, when given) asked after tenant sequence
+/// `after_seq`, each with the agent message that asks it, within `page`.
+pub async fn question_page(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    session_id: Uuid,
+    status: Option<QuestionStatus>,
+    after_seq: i64,
+    page: Page,
+) -> Result<Vec<(Question, projections::AgentMessage)>, LogError> {
+    let records: Vec<AskedRecord> = sqlx::query_as(QUESTION_PAGE)
+        .bind(tenant_id)
+        .bind(session_id)
+        .bind(after_seq)
+        .bind(page.rows)
+        .bind(status.map(QuestionStatus::as_str))
+        .bind(page.bytes)
+        .fetch_all(&mut *conn)
+        .await?;
+    records
+        .into_iter()
+        .map(|r| {
+            let question = r.question.into_question()?;
+            match Event::from_stored("agent_message", &r.data) {
+                Ok(Event::AgentMessage(asked)) => Ok((question, asked)),
+                _ => Err(LogError::Corrupt(format!(
+                    "question {} is not an agent message in the log",
+                    question.id
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// One question of a session, whatever its status.
+pub async fn question(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    session_id: Uuid,
+    question_id: Uuid,
+) -> Result<Option<Question>, LogError> {
+    let record: Option<QuestionRecord> = sqlx::query_as(QUESTION_BY_ID)
+        .bind(tenant_id)
+        .bind(session_id)
+        .bind(question_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    record.map(QuestionRecord::into_question).transpose()
+}
+
+/// A session's questions, oldest first: all of them, or those with these ids.
+pub async fn questions(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    session_id: Uuid,
+    only: Option<&[Uuid]>,
+) -> Result<Vec<Question>, LogError> {
+    let records: Vec<QuestionRecord> = sqlx::query_as(SESSION_QUESTIONS)
+        .bind(tenant_id)
+        .bind(session_id)
+        .bind(only)
+        .fetch_all(&mut *conn)
+        .await?;
+    records
+        .into_iter()
+        .map(QuestionRecord::into_question)
+        .collect()
 }
 
 /// The tenant's account (its `users` row), with the projection generation.
@@ -335,7 +582,7 @@ FROM events
 WHERE tenant_id = $1 AND stream_id = $2
   AND stream_version > (SELECT stream_version FROM events
                         WHERE tenant_id = $1 AND event_id = $3 AND stream_id = $2)
-  AND event_type IN ('agent_message', 'user_message', 'messages_read')
+  AND event_type IN ('agent_message', 'user_message', 'messages_read', 'messages_received')
 ORDER BY stream_version
 LIMIT $4";
 
@@ -387,7 +634,8 @@ pub async fn input_requested(
 /// that tie on their last activity are neither skipped nor repeated across pages.
 const LIST_SESSIONS: &str = "\
 SELECT tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at, git_diff,
-       version, last_seq, step_count, read_cursor, unread_count
+       version, last_seq, step_count, read_cursor, unread_count, open_questions, title, project,
+       cwd, branch, host, client
 FROM sessions
 WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2)
   AND ($3::timestamptz IS NULL

@@ -11,14 +11,16 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use projections::{Account, InboxMessage, RecordedEvent, SessionState, is_account_stream};
+use projections::{
+    Account, InboxMessage, Question, RecordedEvent, SessionState, is_account_stream,
+};
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::LogError;
-use super::read::{self, EventRow, InboxRecord, SessionRecord};
-use super::write::{InboxColumns, SessionColumns};
+use super::read::{self, EventRow, InboxRecord, QuestionRecord, SessionRecord};
+use super::write::{InboxColumns, QuestionColumns, SessionColumns};
 
 /// Every event in stream order. A large message's text is replaced by "" (folding never
 /// reads it), so rows stay small; the other fields are exactly as stored.
@@ -33,8 +35,14 @@ FROM events ORDER BY tenant_id, stream_id, stream_version";
 
 const LIVE_SESSIONS: &str = "\
 SELECT tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at, git_diff,
-       version, last_seq, step_count, read_cursor, unread_count
+       version, last_seq, step_count, read_cursor, unread_count, open_questions, title, project,
+       cwd, branch, host, client
 FROM sessions ORDER BY tenant_id, id";
+
+const LIVE_QUESTIONS: &str = "\
+SELECT tenant_id, session_id, id, kind, status, asked_at, asked_seq, expires_at, closed_at,
+       closed_seq, closed_by, answer_id, reason
+FROM questions ORDER BY tenant_id, session_id, id";
 
 const LIVE_INBOX: &str = "\
 SELECT tenant_id, session_id, stream_version, message_id, seq, created_at FROM inbox
@@ -43,12 +51,28 @@ ORDER BY tenant_id, session_id, stream_version";
 const LIVE_USERS: &str = "\
 SELECT tenant_id, name, email, created_at, version, last_seq FROM users ORDER BY tenant_id";
 
+/// In the order `SessionColumns` binds (whether the diff changed is not stored).
 const INSERT_SESSIONS: &str = "\
 INSERT INTO sessions (tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at,
-                      git_diff, version, last_seq, step_count, read_cursor, unread_count)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
-                     $6::timestamptz[], $7::timestamptz[], $8::text[], $9::int[], $10::bigint[],
-                     $11::int[], $12::uuid[], $13::int[])";
+                      git_diff, version, last_seq, step_count, read_cursor, unread_count,
+                      open_questions, title, project, cwd, branch, host, client)
+SELECT tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at, git_diff,
+       version, last_seq, step_count, read_cursor, unread_count, open_questions, title, project,
+       cwd, branch, host, client
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+            $6::timestamptz[], $7::timestamptz[], $8::bool[], $9::text[], $10::int[],
+            $11::bigint[], $12::int[], $13::uuid[], $14::int[], $15::int[], $16::text[],
+            $17::text[], $18::text[], $19::text[], $20::text[], $21::text[])
+     AS u(tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at,
+          git_diff_changed, git_diff, version, last_seq, step_count, read_cursor, unread_count,
+          open_questions, title, project, cwd, branch, host, client)";
+
+const INSERT_QUESTIONS: &str = "\
+INSERT INTO questions (tenant_id, session_id, id, kind, status, asked_at, asked_seq, expires_at,
+                       closed_at, closed_seq, closed_by, answer_id, reason)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                     $6::timestamptz[], $7::bigint[], $8::timestamptz[], $9::timestamptz[],
+                     $10::bigint[], $11::text[], $12::uuid[], $13::text[])";
 
 const INSERT_INBOX: &str = "\
 INSERT INTO inbox (tenant_id, session_id, stream_version, message_id, seq, created_at)
@@ -60,7 +84,19 @@ INSERT INTO users (tenant_id, name, email, created_at, version, last_seq)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::int[],
                      $6::bigint[])";
 
-const BUMP_GENERATION: &str = "UPDATE projection_generation SET generation = generation + 1";
+/// A new generation, written by this binary's fold.
+const BUMP_GENERATION: &str =
+    "UPDATE projection_generation SET generation = generation + 1, fold_version = $1";
+
+/// The version of the fold this binary runs. Raise it whenever the fold derives the
+/// projections differently from the same log (new tables or columns, changed rules): a server
+/// that finds projections written by an older fold rebuilds them on start ([`upgrade`]).
+/// 2: questions are first-class (the `questions` table, sessions' context and open count).
+pub const FOLD_VERSION: i32 = 2;
+
+const FOLD_VERSION_NOW: &str = "SELECT fold_version FROM projection_generation FOR UPDATE";
+const ANY_EVENT: &str = "SELECT EXISTS (SELECT 1 FROM events)";
+const SET_FOLD_VERSION: &str = "UPDATE projection_generation SET fold_version = $1";
 
 /// Rows written per INSERT at most, and bytes.
 const WRITE_ROWS: usize = 5_000;
@@ -125,14 +161,15 @@ impl<T: for<'r> FromRow<'r, PgRow> + Send + Unpin> Cursor<T> {
 
 /// One stream folded from the log.
 enum Folded {
-    Session(SessionState),
+    /// A session's state and every `questions` row it wrote (by id).
+    Session(SessionState, BTreeMap<Uuid, Question>),
     Account(Account),
 }
 
 impl Folded {
     fn key(&self) -> (Uuid, Uuid) {
         match self {
-            Folded::Session(s) => (s.session.tenant_id, s.session.id),
+            Folded::Session(s, _) => (s.session.tenant_id, s.session.id),
             Folded::Account(a) => (a.tenant_id, a.tenant_id),
         }
     }
@@ -191,13 +228,17 @@ impl Fold {
                         projections::account::apply(before, &recorded).map_err(corrupt)?,
                     )
                 } else {
-                    let before = match folded {
-                        Some(Folded::Session(s)) => Some(s),
-                        _ => None,
+                    let (before, mut rows) = match folded {
+                        Some(Folded::Session(s, rows)) => (Some(s), rows),
+                        _ => (None, BTreeMap::new()),
                     };
-                    Folded::Session(
-                        projections::session::apply(before, &recorded).map_err(corrupt)?,
-                    )
+                    let mut changed = Vec::new();
+                    let state = projections::session::apply(before, &recorded, &mut changed)
+                        .map_err(corrupt)?;
+                    for q in changed {
+                        rows.insert(q.id, q);
+                    }
+                    Folded::Session(state, rows)
                 },
             );
         }
@@ -256,6 +297,7 @@ impl RebuildReport {
 struct Live {
     sessions: Cursor<SessionRecord>,
     inbox: Cursor<InboxRecord>,
+    questions: Cursor<QuestionRecord>,
     users: Cursor<UserRecord>,
 }
 
@@ -290,6 +332,7 @@ impl Live {
             })
             .await?,
             inbox: Cursor::open(conn, "live_inbox", LIVE_INBOX, |_| 64).await?,
+            questions: Cursor::open(conn, "live_questions", LIVE_QUESTIONS, |_| 256).await?,
             users: Cursor::open(conn, "live_users", LIVE_USERS, |r: &UserRecord| {
                 r.name.len()
             })
@@ -344,6 +387,14 @@ impl Live {
                     ),
                 );
             }
+            while let Some(row) = self.questions.next(conn).await? {
+                let question = row.into_question()?;
+                report.differ(
+                    question.tenant_id,
+                    question.session_id,
+                    format!("questions holds {} the log does not", question.id),
+                );
+            }
             return Ok(());
         };
         let (tenant_id, stream_id) = folded.key();
@@ -371,7 +422,7 @@ impl Live {
                     Some(_) => {}
                 }
             }
-            Folded::Session(expected) => {
+            Folded::Session(expected, expected_questions) => {
                 let live = match self.sessions.peek(conn).await? {
                     Some(row) if row.key() == (tenant_id, stream_id) => {
                         match self.sessions.next(conn).await? {
@@ -430,6 +481,38 @@ impl Live {
                         ),
                     );
                 }
+                let mut questions = Vec::new();
+                while let Some(row) = self.questions.peek(conn).await? {
+                    let row_key = row.key();
+                    if row_key > (tenant_id, stream_id) {
+                        break;
+                    }
+                    let question = self
+                        .questions
+                        .next(conn)
+                        .await?
+                        .expect("peeked")
+                        .into_question()?;
+                    if row_key == (tenant_id, stream_id) {
+                        questions.push(question);
+                    } else {
+                        report.differ(
+                            question.tenant_id,
+                            question.session_id,
+                            format!("questions holds {} the log does not", question.id),
+                        );
+                    }
+                }
+                let expected_questions: Vec<&Question> = expected_questions.values().collect();
+                if questions.iter().collect::<Vec<_>>() != expected_questions {
+                    report.differ(
+                        tenant_id,
+                        stream_id,
+                        format!(
+                            "questions differ\n  from the log: {expected_questions:?}\n  live:         {questions:?}"
+                        ),
+                    );
+                }
             }
         }
         Ok(())
@@ -454,6 +537,7 @@ async fn compare_in(conn: &mut PgConnection) -> Result<RebuildReport, LogError> 
         "rebuild_events",
         "live_sessions",
         "live_inbox",
+        "live_questions",
         "live_users",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("CLOSE {cursor}")))
@@ -498,7 +582,7 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, LogError> {
 /// Empty the projection tables and write a fold of the whole log into them, in `conn`'s
 /// transaction, and start a new projection generation. Returns the streams written.
 pub async fn rewrite(conn: &mut PgConnection) -> Result<u64, LogError> {
-    for table in ["inbox", "sessions", "users"] {
+    for table in ["inbox", "questions", "sessions", "users"] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
             .execute(&mut *conn)
             .await?;
@@ -517,15 +601,52 @@ pub async fn rewrite(conn: &mut PgConnection) -> Result<u64, LogError> {
     sqlx::query("CLOSE rebuild_events")
         .execute(&mut *conn)
         .await?;
-    sqlx::query(BUMP_GENERATION).execute(&mut *conn).await?;
+    sqlx::query(BUMP_GENERATION)
+        .bind(FOLD_VERSION)
+        .execute(&mut *conn)
+        .await?;
     Ok(streams)
+}
+
+/// Bring projections written by an older fold up to this binary's: rebuild them from the log
+/// (appends wait meanwhile, as for `projections rebuild`). Returns the number of streams
+/// rebuilt, or `None` when they were current (or the log is empty).
+pub async fn upgrade(pool: &PgPool) -> Result<Option<u64>, LogError> {
+    let mut tx = pool.begin().await?;
+    let version: i32 = sqlx::query_scalar(FOLD_VERSION_NOW)
+        .fetch_one(&mut *tx)
+        .await?;
+    if version >= FOLD_VERSION {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let any: bool = sqlx::query_scalar(ANY_EVENT).fetch_one(&mut *tx).await?;
+    if !any {
+        sqlx::query(SET_FOLD_VERSION)
+            .bind(FOLD_VERSION)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        return Ok(None);
+    }
+    sqlx::query("LOCK TABLE events IN SHARE MODE")
+        .execute(&mut *tx)
+        .await?;
+    let streams = rewrite(&mut tx).await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(crate::push::notice::REBUILD_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(streams))
 }
 
 /// Rebuilt rows waiting to be inserted.
 #[derive(Default)]
 struct Batch {
-    sessions: (Vec<Uuid>, SessionColumns),
-    inbox: (Vec<Uuid>, InboxColumns),
+    sessions: SessionColumns,
+    inbox: InboxColumns,
+    questions: QuestionColumns,
     users: Vec<Account>,
     rows: usize,
     bytes: usize,
@@ -534,14 +655,16 @@ struct Batch {
 impl Batch {
     fn push(&mut self, folded: Folded) {
         match folded {
-            Folded::Session(state) => {
+            Folded::Session(state, questions) => {
                 self.bytes += 256 + state.session.git_diff.as_ref().map_or(0, String::len);
-                self.rows += 1 + state.inbox.len();
-                self.sessions.0.push(state.session.tenant_id);
-                self.sessions.1.push(&state.session, true);
+                self.rows += 1 + state.inbox.len() + questions.len();
+                self.sessions.push(&state.session, true);
                 for message in &state.inbox {
-                    self.inbox.0.push(message.tenant_id);
-                    self.inbox.1.push(message);
+                    self.inbox.push(message);
+                }
+                for question in questions.values() {
+                    self.bytes += 200 + question.reason.as_ref().map_or(0, String::len);
+                    self.questions.push(question);
                 }
             }
             Folded::Account(account) => {
@@ -558,37 +681,27 @@ impl Batch {
 
     async fn write(&mut self, conn: &mut PgConnection) -> Result<(), LogError> {
         let Batch {
-            sessions: (tenants, s),
-            inbox: (inbox_tenants, i),
+            sessions,
+            inbox,
+            questions,
             users,
             ..
         } = std::mem::take(self);
-        if !tenants.is_empty() {
-            sqlx::query(INSERT_SESSIONS)
-                .bind(tenants)
-                .bind(s.id)
-                .bind(s.agent_type)
-                .bind(s.status)
-                .bind(s.started_at)
-                .bind(s.ended_at)
-                .bind(s.last_activity_at)
-                .bind(s.git_diff)
-                .bind(s.version)
-                .bind(s.last_seq)
-                .bind(s.step_count)
-                .bind(s.read_cursor)
-                .bind(s.unread_count)
+        if !sessions.id.is_empty() {
+            sessions
+                .bind(sqlx::query(INSERT_SESSIONS))
                 .execute(&mut *conn)
                 .await?;
         }
-        if !inbox_tenants.is_empty() {
-            sqlx::query(INSERT_INBOX)
-                .bind(inbox_tenants)
-                .bind(i.session_id)
-                .bind(i.stream_version)
-                .bind(i.message_id)
-                .bind(i.seq)
-                .bind(i.created_at)
+        if !inbox.tenant_id.is_empty() {
+            inbox
+                .bind(sqlx::query(INSERT_INBOX))
+                .execute(&mut *conn)
+                .await?;
+        }
+        if !questions.is_empty() {
+            questions
+                .bind(sqlx::query(INSERT_QUESTIONS))
                 .execute(&mut *conn)
                 .await?;
         }
@@ -621,6 +734,8 @@ impl Batch {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct LiveRows {
     pub sessions: BTreeMap<(Uuid, Uuid), SessionState>,
+    /// Every question, open or closed, by (tenant, session, id).
+    pub questions: BTreeMap<(Uuid, Uuid, Uuid), Question>,
     pub users: BTreeMap<Uuid, Account>,
 }
 
@@ -631,8 +746,12 @@ pub async fn load_live(conn: &mut PgConnection) -> Result<LiveRows, LogError> {
     for record in sessions {
         let session = record.into_session()?;
         let key = (session.tenant_id, session.id);
-        let inbox = Vec::new();
-        rows.sessions.insert(key, SessionState { session, inbox });
+        let state = SessionState {
+            session,
+            inbox: Vec::new(),
+            questions: Vec::new(),
+        };
+        rows.sessions.insert(key, state);
     }
     let inbox: Vec<InboxRecord> = sqlx::query_as(LIVE_INBOX).fetch_all(&mut *conn).await?;
     for record in inbox {
@@ -643,6 +762,21 @@ pub async fn load_live(conn: &mut PgConnection) -> Result<LiveRows, LogError> {
         {
             state.inbox.push(message);
         }
+    }
+    let questions: Vec<QuestionRecord> =
+        sqlx::query_as(LIVE_QUESTIONS).fetch_all(&mut *conn).await?;
+    for record in questions {
+        let question = record.into_question()?;
+        let key = (question.tenant_id, question.session_id);
+        if question.is_open()
+            && let Some(state) = rows.sessions.get_mut(&key)
+        {
+            state.questions.push(question.clone());
+        }
+        rows.questions.insert((key.0, key.1, question.id), question);
+    }
+    for state in rows.sessions.values_mut() {
+        state.questions.sort_by_key(|q| (q.asked_seq, q.id));
     }
     let users: Vec<UserRecord> = sqlx::query_as(LIVE_USERS).fetch_all(&mut *conn).await?;
     for record in users {

@@ -14,7 +14,7 @@
 
 use std::sync::OnceLock;
 
-use projections::{Account, InboxMessage, Session};
+use projections::{Account, InboxMessage, Question, Session};
 use sqlx::Postgres;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -40,14 +40,18 @@ WHERE switchboard_require_generation(e.generation)";
 
 const INSERT_SESSIONS: &str = "\
 INSERT INTO sessions (tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at,
-                      git_diff, version, last_seq, step_count, read_cursor, unread_count)
+                      git_diff, version, last_seq, step_count, read_cursor, unread_count,
+                      open_questions, title, project, cwd, branch, host, client)
 SELECT u.tenant_id, u.id, u.agent_type, u.status, u.started_at, u.ended_at, u.last_activity_at,
-       u.git_diff, u.version, u.last_seq, u.step_count, u.read_cursor, u.unread_count
+       u.git_diff, u.version, u.last_seq, u.step_count, u.read_cursor, u.unread_count,
+       u.open_questions, u.title, u.project, u.cwd, u.branch, u.host, u.client
 FROM unnest($?::uuid[], $?::uuid[], $?::text[], $?::text[], $?::timestamptz[], $?::timestamptz[],
             $?::timestamptz[], $?::bool[], $?::text[], $?::int[], $?::bigint[], $?::int[],
-            $?::uuid[], $?::int[])
+            $?::uuid[], $?::int[], $?::int[], $?::text[], $?::text[], $?::text[], $?::text[],
+            $?::text[], $?::text[])
      AS u(tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at,
-          git_diff_changed, git_diff, version, last_seq, step_count, read_cursor, unread_count)";
+          git_diff_changed, git_diff, version, last_seq, step_count, read_cursor, unread_count,
+          open_questions, title, project, cwd, branch, host, client)";
 
 /// A diff is sent only when it changed; otherwise the stored (possibly large) one stays put.
 const UPDATE_SESSIONS: &str = "\
@@ -56,18 +60,42 @@ UPDATE sessions s SET
     ended_at = u.ended_at, last_activity_at = u.last_activity_at,
     git_diff = CASE WHEN u.git_diff_changed THEN u.git_diff ELSE s.git_diff END,
     version = u.version, last_seq = u.last_seq, step_count = u.step_count,
-    read_cursor = u.read_cursor, unread_count = u.unread_count
+    read_cursor = u.read_cursor, unread_count = u.unread_count,
+    open_questions = u.open_questions, title = u.title, project = u.project, cwd = u.cwd,
+    branch = u.branch, host = u.host, client = u.client
 FROM unnest($?::uuid[], $?::uuid[], $?::text[], $?::text[], $?::timestamptz[], $?::timestamptz[],
             $?::timestamptz[], $?::bool[], $?::text[], $?::int[], $?::bigint[], $?::int[],
-            $?::uuid[], $?::int[])
+            $?::uuid[], $?::int[], $?::int[], $?::text[], $?::text[], $?::text[], $?::text[],
+            $?::text[], $?::text[])
      AS u(tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at,
-          git_diff_changed, git_diff, version, last_seq, step_count, read_cursor, unread_count)
+          git_diff_changed, git_diff, version, last_seq, step_count, read_cursor, unread_count,
+          open_questions, title, project, cwd, branch, host, client)
 WHERE s.tenant_id = u.tenant_id AND s.id = u.id";
 
 /// Messages the agent has now received: each session's unread rows below a version.
 const DELETE_INBOX: &str = "\
 DELETE FROM inbox i USING unnest($?::uuid[], $?::uuid[], $?::int[]) AS r(tenant_id, session_id, below)
 WHERE i.tenant_id = r.tenant_id AND i.session_id = r.session_id AND i.stream_version < r.below";
+
+/// Messages the agent received out of order (the answers it waited for): single rows.
+const DELETE_INBOX_ROWS: &str = "\
+DELETE FROM inbox i
+USING unnest($?::uuid[], $?::uuid[], $?::int[]) AS r(tenant_id, session_id, stream_version)
+WHERE i.tenant_id = r.tenant_id AND i.session_id = r.session_id
+  AND i.stream_version = r.stream_version";
+
+/// Questions asked (a new row) and closed (the row updated), each once per statement.
+const UPSERT_QUESTIONS: &str = "\
+INSERT INTO questions (tenant_id, session_id, id, kind, status, asked_at, asked_seq, expires_at,
+                       closed_at, closed_seq, closed_by, answer_id, reason)
+SELECT * FROM unnest($?::uuid[], $?::uuid[], $?::uuid[], $?::text[], $?::text[],
+                     $?::timestamptz[], $?::bigint[], $?::timestamptz[], $?::timestamptz[],
+                     $?::bigint[], $?::text[], $?::uuid[], $?::text[])
+ON CONFLICT (tenant_id, session_id, id) DO UPDATE SET
+    kind = EXCLUDED.kind, status = EXCLUDED.status, asked_at = EXCLUDED.asked_at,
+    asked_seq = EXCLUDED.asked_seq, expires_at = EXCLUDED.expires_at,
+    closed_at = EXCLUDED.closed_at, closed_seq = EXCLUDED.closed_seq,
+    closed_by = EXCLUDED.closed_by, answer_id = EXCLUDED.answer_id, reason = EXCLUDED.reason";
 
 const INSERT_INBOX: &str = "\
 INSERT INTO inbox (tenant_id, session_id, stream_version, message_id, seq, created_at)
@@ -112,6 +140,13 @@ pub(super) struct InboxCut {
     pub below: i32,
 }
 
+/// An unread message the agent received out of order.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct InboxRow {
+    pub session_id: Uuid,
+    pub stream_version: i32,
+}
+
 /// What one append writes.
 #[derive(Clone, Debug, Default)]
 pub(super) struct AppendRows {
@@ -121,7 +156,11 @@ pub(super) struct AppendRows {
     pub changed_sessions: Vec<(Session, bool)>,
     /// Inbox rows the agent has now received.
     pub read: Vec<InboxCut>,
+    /// Single inbox rows the agent has now received.
+    pub received: Vec<InboxRow>,
     pub unread: Vec<InboxMessage>,
+    /// Question rows opened or closed (each question once).
+    pub questions: Vec<Question>,
     /// The tenant's account row, when it changed.
     pub account: Option<Account>,
     pub remembered: Option<Remembered>,
@@ -151,7 +190,28 @@ impl AppendRows {
             .chain(self.changed_sessions.iter().map(|(s, _)| s))
             .map(|s| 200 + s.git_diff.as_ref().map_or(0, String::len))
             .sum();
-        events + diffs + 64 * (self.read.len() + self.unread.len())
+        let context: usize = self
+            .new_sessions
+            .iter()
+            .chain(self.changed_sessions.iter().map(|(s, _)| s))
+            .map(|s| {
+                let c = &s.context;
+                [&c.title, &c.project, &c.cwd, &c.branch, &c.host, &c.client]
+                    .iter()
+                    .map(|f| f.as_ref().map_or(0, String::len))
+                    .sum::<usize>()
+            })
+            .sum();
+        let questions: usize = self
+            .questions
+            .iter()
+            .map(|q| 200 + q.reason.as_ref().map_or(0, String::len))
+            .sum();
+        events
+            + diffs
+            + context
+            + questions
+            + 64 * (self.read.len() + self.received.len() + self.unread.len())
     }
 }
 
@@ -172,6 +232,13 @@ pub(crate) struct SessionColumns {
     pub step_count: Vec<i32>,
     pub read_cursor: Vec<Option<Uuid>>,
     pub unread_count: Vec<i32>,
+    pub open_questions: Vec<i32>,
+    pub title: Vec<Option<String>>,
+    pub project: Vec<Option<String>>,
+    pub cwd: Vec<Option<String>>,
+    pub branch: Vec<Option<String>>,
+    pub host: Vec<Option<String>>,
+    pub client: Vec<Option<String>>,
 }
 
 impl SessionColumns {
@@ -195,9 +262,17 @@ impl SessionColumns {
         self.step_count.push(s.step_count);
         self.read_cursor.push(s.read_cursor);
         self.unread_count.push(s.unread_count);
+        self.open_questions.push(s.open_questions);
+        let c = &s.context;
+        self.title.push(c.title.clone());
+        self.project.push(c.project.clone());
+        self.cwd.push(c.cwd.clone());
+        self.branch.push(c.branch.clone());
+        self.host.push(c.host.clone());
+        self.client.push(c.client.clone());
     }
 
-    fn bind(self, query: PgQuery) -> PgQuery {
+    pub(crate) fn bind(self, query: PgQuery) -> PgQuery {
         query
             .bind(self.tenant_id)
             .bind(self.id)
@@ -213,6 +288,71 @@ impl SessionColumns {
             .bind(self.step_count)
             .bind(self.read_cursor)
             .bind(self.unread_count)
+            .bind(self.open_questions)
+            .bind(self.title)
+            .bind(self.project)
+            .bind(self.cwd)
+            .bind(self.branch)
+            .bind(self.host)
+            .bind(self.client)
+    }
+}
+
+/// Column arrays for `questions` rows (also used by rebuild's bulk insert).
+#[derive(Default)]
+pub(crate) struct QuestionColumns {
+    pub tenant_id: Vec<Uuid>,
+    pub session_id: Vec<Uuid>,
+    pub id: Vec<Uuid>,
+    pub kind: Vec<&'static str>,
+    pub status: Vec<&'static str>,
+    pub asked_at: Vec<OffsetDateTime>,
+    pub asked_seq: Vec<i64>,
+    pub expires_at: Vec<Option<OffsetDateTime>>,
+    pub closed_at: Vec<Option<OffsetDateTime>>,
+    pub closed_seq: Vec<Option<i64>>,
+    pub closed_by: Vec<Option<&'static str>>,
+    pub answer_id: Vec<Option<Uuid>>,
+    pub reason: Vec<Option<String>>,
+}
+
+impl QuestionColumns {
+    pub fn push(&mut self, q: &Question) {
+        self.tenant_id.push(q.tenant_id);
+        self.session_id.push(q.session_id);
+        self.id.push(q.id);
+        self.kind.push(q.kind.as_str());
+        self.status.push(q.status.as_str());
+        self.asked_at.push(q.asked_at);
+        self.asked_seq.push(q.asked_seq);
+        self.expires_at.push(q.expires_at);
+        self.closed_at.push(q.closed_at);
+        self.closed_seq.push(q.closed_seq);
+        self.closed_by
+            .push(q.closed_by.map(super::read::actor_name));
+        self.answer_id.push(q.answer_id);
+        self.reason.push(q.reason.clone());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+
+    pub(crate) fn bind(self, query: PgQuery) -> PgQuery {
+        query
+            .bind(self.tenant_id)
+            .bind(self.session_id)
+            .bind(self.id)
+            .bind(self.kind)
+            .bind(self.status)
+            .bind(self.asked_at)
+            .bind(self.asked_seq)
+            .bind(self.expires_at)
+            .bind(self.closed_at)
+            .bind(self.closed_seq)
+            .bind(self.closed_by)
+            .bind(self.answer_id)
+            .bind(self.reason)
     }
 }
 
@@ -237,7 +377,7 @@ impl InboxColumns {
         self.created_at.push(m.created_at);
     }
 
-    fn bind(self, query: PgQuery) -> PgQuery {
+    pub(crate) fn bind(self, query: PgQuery) -> PgQuery {
         query
             .bind(self.tenant_id)
             .bind(self.session_id)
@@ -248,7 +388,7 @@ impl InboxColumns {
     }
 }
 
-type PgQuery = Query<'static, Postgres, PgArguments>;
+pub(crate) type PgQuery = Query<'static, Postgres, PgArguments>;
 
 /// Idempotency records as columns: tenant, key, command, fingerprint, response.
 type IdempotencyColumns = (
@@ -348,6 +488,8 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQu
     let mut new_sessions = SessionColumns::default();
     let mut changed_sessions = SessionColumns::default();
     let mut read: (Vec<Uuid>, Vec<Uuid>, Vec<i32>) = Default::default();
+    let mut received: (Vec<Uuid>, Vec<Uuid>, Vec<i32>) = Default::default();
+    let mut questions = QuestionColumns::default();
     let mut unread = InboxColumns::default();
     let mut users = UserColumns::default();
     let mut keys: IdempotencyColumns = Default::default();
@@ -366,8 +508,16 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQu
             read.1.push(cut.session_id);
             read.2.push(cut.below);
         }
+        for row in &rows.received {
+            received.0.push(*tenant_id);
+            received.1.push(row.session_id);
+            received.2.push(row.stream_version);
+        }
         for message in &rows.unread {
             unread.push(message);
+        }
+        for question in &rows.questions {
+            questions.push(question);
         }
         if let Some(account) = &rows.account {
             users.push(account);
@@ -384,7 +534,9 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQu
         !new_sessions.id.is_empty(),
         !changed_sessions.id.is_empty(),
         !read.0.is_empty(),
+        !received.0.is_empty(),
         !unread.tenant_id.is_empty(),
+        !questions.is_empty(),
         !users.tenant_id.is_empty(),
         !keys.0.is_empty(),
         !events.tenant_id.is_empty(),
@@ -401,12 +553,18 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQu
         query = query.bind(read.0).bind(read.1).bind(read.2);
     }
     if used[3] {
-        query = unread.bind(query);
+        query = query.bind(received.0).bind(received.1).bind(received.2);
     }
     if used[4] {
-        query = users.bind(query);
+        query = unread.bind(query);
     }
     if used[5] {
+        query = questions.bind(query);
+    }
+    if used[6] {
+        query = users.bind(query);
+    }
+    if used[7] {
         query = query
             .bind(keys.0)
             .bind(keys.1)
@@ -414,10 +572,10 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQu
             .bind(keys.3)
             .bind(keys.4);
     }
-    if used[6] {
+    if used[8] {
         query = events.bind(query);
     }
-    if used[7] {
+    if used[9] {
         query = query.bind(notify);
     }
     query
@@ -425,11 +583,13 @@ pub(super) fn query(appends: &[(Uuid, AppendRows)], notify: Vec<String>) -> PgQu
 
 /// In this order; the last one used is the main statement, the others its CTEs (a NOTIFY,
 /// being a SELECT, only runs as the main statement, which it is whenever it is used).
-const PARTS: [&str; 8] = [
+const PARTS: [&str; 10] = [
     INSERT_SESSIONS,
     UPDATE_SESSIONS,
     DELETE_INBOX,
+    DELETE_INBOX_ROWS,
     INSERT_INBOX,
+    UPSERT_QUESTIONS,
     UPSERT_USERS,
     INSERT_IDEMPOTENCY,
     INSERT_EVENTS,
@@ -437,8 +597,9 @@ const PARTS: [&str; 8] = [
 ];
 
 /// The SQL for a combination of parts, each built once, on first use.
-fn statement(used: [bool; 8]) -> &'static str {
-    static BUILT: [OnceLock<String>; 256] = [const { OnceLock::new() }; 256];
+fn statement(used: [bool; PARTS.len()]) -> &'static str {
+    static BUILT: [OnceLock<String>; 1 << PARTS.len()] =
+        [const { OnceLock::new() }; 1 << PARTS.len()];
     let mask = used
         .iter()
         .enumerate()
@@ -446,7 +607,7 @@ fn statement(used: [bool; 8]) -> &'static str {
     BUILT[mask].get_or_init(|| compose(used))
 }
 
-fn compose(used: [bool; 8]) -> String {
+fn compose(used: [bool; PARTS.len()]) -> String {
     let parts: Vec<&str> = PARTS
         .iter()
         .zip(used)
@@ -479,15 +640,19 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_in_order_across_parts() {
-        let sql = statement([false, true, false, false, false, true, true, false]);
+        let sql = statement([
+            false, true, false, false, false, false, false, true, true, false,
+        ]);
         assert!(sql.starts_with("WITH part0 AS (\nUPDATE sessions"));
         assert!(sql.contains("part1 AS (\nINSERT INTO idempotency_keys"));
         assert!(!sql.contains("$?"));
-        // 14 session columns + 5 idempotency columns + 12 event columns.
-        assert!(sql.contains("$31::bigint[]"));
-        assert!(!sql.contains("$32"));
-        let notifying = statement([false, true, false, false, false, false, true, true]);
+        // 21 session columns + 5 idempotency columns + 12 event columns.
+        assert!(sql.contains("$38::bigint[]"));
+        assert!(!sql.contains("$39"));
+        let notifying = statement([
+            false, true, false, false, false, false, false, false, true, true,
+        ]);
         assert!(notifying.contains("part1 AS (\nINSERT INTO events"));
-        assert!(notifying.ends_with("FROM unnest($27::text[]) AS p"));
+        assert!(notifying.ends_with("FROM unnest($34::text[]) AS p"));
     }
 }

@@ -19,7 +19,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::app::{AppState, Config};
-use routes::{audit, messages, notifications, service, sessions, streams};
+use routes::{audit, messages, notifications, questions, service, sessions, streams};
 
 /// The REST service with `others` (interfaces of their own, such as MCP) mounted beside it,
 /// under the layers every request passes (body limit, CORS, request id, its log line and
@@ -36,8 +36,16 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
         )
         .route("/sessions/end", post(sessions::end))
         .route("/sessions", get(sessions::list))
-        .route("/sessions/{session_id}", get(sessions::get))
+        .route(
+            "/sessions/{session_id}",
+            get(sessions::get).patch(sessions::describe),
+        )
         .route("/sessions/{session_id}/messages", get(sessions::messages))
+        .route("/sessions/{session_id}/questions", get(questions::list))
+        .route(
+            "/sessions/{session_id}/questions/{question_id}/withdraw",
+            post(questions::withdraw),
+        )
         .route(
             "/sessions/{session_id}/stream",
             get(streams::session_stream),

@@ -54,7 +54,7 @@ pub fn routes(service_info: fn() -> Response) -> Router<AppState> {
     Router::new()
         .route(
             "/",
-            get(move |state, headers| pages::home(state, headers, service_info)),
+            get(move |state, headers, query| pages::home(state, headers, query, service_info)),
         )
         .route("/sessions/{session_id}", get(pages::session))
         .route("/inbox/list", get(pages::list_fragment))

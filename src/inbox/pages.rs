@@ -11,12 +11,14 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::views::{self, Frame, SessionHead};
+use super::views::{self, Frame, Questions, SessionHead};
 use super::{read, session_path};
 use crate::app::AppState;
 use crate::auth::AuthError;
+use crate::commands;
 use crate::eventlog::LogError;
 use crate::eventlog::read::{Page, StoredEvent, events_after};
+use projections::Event;
 
 /// The most of a session a page shows (its newest events).
 const TIMELINE: Page = Page {
@@ -140,6 +142,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 pub async fn home(
     State(app): State<AppState>,
     headers: HeaderMap,
+    query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
     service_info: fn() -> Response,
 ) -> Response {
     if !wants_html(&headers) {
@@ -149,15 +152,23 @@ pub async fn home(
         Ok(tenant) => tenant,
         Err(response) => return response,
     };
+    let list = match query.map(|Query(q)| q.parse()) {
+        Ok(Ok(list)) => list,
+        _ => read::ListQuery {
+            limit: read::PAGE_SIZE,
+            ..read::ListQuery::default()
+        },
+    };
     let pool = app.log.pool();
-    let listed = match read::sessions(pool, tenant).await {
-        Ok(listed) => listed,
+    let shown = async {
+        let listed = read::sessions(pool, tenant, &list, app.config.idle_before()).await?;
+        let waiting = read::waiting(pool, tenant).await?;
+        Ok::<_, LogError>((listed, waiting))
+    };
+    let (listed, waiting) = match shown.await {
+        Ok(shown) => shown,
         Err(e) => return unavailable(&app, &e),
     };
-    let waiting = listed
-        .iter()
-        .filter(|s| s.status() == projections::SessionStatus::AwaitingInput)
-        .count() as i64;
     // The notice is a courtesy: without it the inbox still shows.
     let failing = match app.notifier.channel_health(tenant).await {
         Ok(health) => health.iter().filter(|h| h.failing).count(),
@@ -169,8 +180,76 @@ pub async fn home(
     let mcp_url = app.config.public_url.join("mcp");
     html(
         StatusCode::OK,
-        views::inbox(&frame(&app, Some(waiting)), &listed, &mcp_url, failing),
+        views::inbox(
+            &frame(&app, Some(waiting)),
+            &listed,
+            &list,
+            &mcp_url,
+            failing,
+        ),
     )
+}
+
+/// The list's query: `show` (open, waiting, working, idle, ended, all), `q` (search), and the
+/// position a "Show more" continues from (`after_waiting`, `after_at`, `after_id`).
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    #[serde(default)]
+    show: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    after_waiting: Option<String>,
+    #[serde(default)]
+    after_at: Option<String>,
+    #[serde(default)]
+    after_id: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+}
+
+/// The most sessions one list fragment carries (a page refreshing what it shows asks for as
+/// many as it has, up to this).
+const MAX_LIST: i64 = 500;
+
+impl ListParams {
+    fn parse(&self) -> Result<read::ListQuery, &'static str> {
+        let show = read::Show::parse(self.show.as_deref().unwrap_or(""))
+            .ok_or("show: must be open, waiting, working, idle, ended or all")?;
+        let search = self
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(|q| q.chars().filter(|c| !c.is_control()).take(200).collect());
+        let after = match (&self.after_waiting, &self.after_at, &self.after_id) {
+            (None, None, None) => None,
+            (Some(waiting), Some(at), Some(id)) => Some(read::After {
+                waiting: waiting == "true",
+                last_activity_at: time::OffsetDateTime::parse(
+                    at,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map_err(|_| "after_at: must be an RFC 3339 time")?,
+                id: Uuid::try_parse(id).map_err(|_| "after_id: must be a UUID")?,
+            }),
+            _ => return Err("after_waiting, after_at and after_id go together"),
+        };
+        let limit = match self.limit.as_deref() {
+            None => read::PAGE_SIZE,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_LIST).contains(n))
+                .ok_or("limit: must be a whole number from 1 to 500")?,
+        };
+        Ok(read::ListQuery {
+            show,
+            search,
+            after,
+            limit,
+        })
+    }
 }
 
 /// `/sessions/{id}`: one session's conversation, changes and reply box.
@@ -190,17 +269,32 @@ pub async fn session(
         let Some(state) = app.log.session(tenant, session_id).await? else {
             return Ok(None);
         };
-        let (events, earlier) =
-            read::latest_events(app.log.pool(), tenant, session_id, TIMELINE).await?;
-        let waiting = read::waiting(app.log.pool(), tenant).await?;
-        Ok::<_, LogError>(Some((state.session, events, earlier, waiting)))
+        let pool = app.log.pool();
+        let (events, earlier) = read::latest_events(pool, tenant, session_id, TIMELINE).await?;
+        let questions = questions(&app, tenant, session_id, &events, &[]).await?;
+        let live = read::liveness(pool, tenant, session_id, app.config.idle_before()).await?;
+        let waiting = read::waiting(pool, tenant).await?;
+        Ok::<_, LogError>(Some((
+            state.session,
+            events,
+            questions,
+            live,
+            waiting,
+            earlier,
+        )))
     };
     match shown.await {
-        Ok(Some((session, events, earlier, waiting))) => {
-            let head = head(&session);
+        Ok(Some((session, events, questions, live, waiting, earlier))) => {
+            let head = head(&session, live);
             html(
                 StatusCode::OK,
-                views::session(&frame(&app, Some(waiting)), &head, &events, earlier),
+                views::session(
+                    &frame(&app, Some(waiting)),
+                    &head,
+                    &events,
+                    &questions,
+                    earlier,
+                ),
             )
         }
         Ok(None) => session_not_found(&app),
@@ -208,14 +302,46 @@ pub async fn session(
     }
 }
 
-fn head(session: &projections::Session) -> SessionHead<'_> {
+/// The questions among `events` (asked there, or answered there) and among `also`, with who
+/// waits for those still open.
+async fn questions(
+    app: &AppState,
+    tenant: Uuid,
+    session_id: Uuid,
+    events: &[StoredEvent],
+    also: &[Uuid],
+) -> Result<Questions, LogError> {
+    let mut ids: Vec<Uuid> = also.to_vec();
+    for stored in events {
+        match Event::from_stored(&stored.event_type, &stored.data) {
+            Ok(Event::AgentMessage(_)) => ids.push(stored.event_id),
+            Ok(Event::InputRequested(r)) => ids.push(r.message_id),
+            Ok(Event::UserMessage(m)) => ids.extend(m.answers.question()),
+            _ => {}
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let rows = app.log.questions(tenant, session_id, Some(&ids)).await?;
+    let open: Vec<Uuid> = rows.iter().filter(|q| q.is_open()).map(|q| q.id).collect();
+    let waits = commands::waits::waits(app.log.pool(), tenant, session_id, &open).await?;
+    Ok(Questions {
+        rows: rows.into_iter().map(|q| (q.id, q)).collect(),
+        waits,
+        now: time::OffsetDateTime::now_utc(),
+    })
+}
+
+fn head(
+    session: &projections::Session,
+    live: Option<(time::OffsetDateTime, read::Liveness)>,
+) -> SessionHead<'_> {
+    let (last_seen_at, liveness) =
+        live.unwrap_or((session.last_activity_at, read::Liveness::Working));
     SessionHead {
-        id: session.id,
-        agent_type: &session.agent_type,
-        status: session.status,
-        started_at: session.started_at,
-        last_activity_at: session.last_activity_at,
-        git_diff: session.git_diff.as_deref(),
+        session,
+        liveness,
+        last_seen_at,
     }
 }
 
@@ -246,19 +372,37 @@ fn fragment_failed(e: &LogError) -> Response {
     )
 }
 
-/// `/inbox/list`: the session list, for the inbox page to swap in.
-pub async fn list_fragment(State(app): State<AppState>, headers: HeaderMap) -> Response {
+/// `/inbox/list`: a page of the session list, for the inbox page to swap in (the first page)
+/// or to append ("Show more").
+pub async fn list_fragment(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let tenant = match fragment_person(&app, &headers).await {
         Ok(tenant) => tenant,
         Err(response) => return response,
     };
-    match read::sessions(app.log.pool(), tenant).await {
-        Ok(listed) => {
+    let list = match query.map(|Query(q)| q.parse()) {
+        Ok(Ok(list)) => list,
+        Ok(Err(reason)) => return fragment_error(StatusCode::UNPROCESSABLE_ENTITY, reason),
+        Err(_) => {
+            return fragment_error(StatusCode::UNPROCESSABLE_ENTITY, "the query is not valid");
+        }
+    };
+    let pool = app.log.pool();
+    let shown = async {
+        let listed = read::sessions(pool, tenant, &list, app.config.idle_before()).await?;
+        let waiting = read::waiting(pool, tenant).await?;
+        Ok::<_, LogError>((listed, waiting))
+    };
+    match shown.await {
+        Ok((listed, waiting)) => {
             let mcp_url = app.config.public_url.join("mcp");
             let now = time::OffsetDateTime::now_utc();
             html(
                 StatusCode::OK,
-                views::session_list(&frame(&app, None), &listed, now, &mcp_url),
+                views::session_list(&frame(&app, None), &listed, &list, waiting, now, &mcp_url),
             )
         }
         Err(e) => fragment_failed(&e),
@@ -304,23 +448,59 @@ pub async fn session_fragment(
         let Some(state) = app.log.session(tenant, session_id).await? else {
             return Ok(None);
         };
-        let mut conn = app.log.pool().acquire().await?;
+        let pool = app.log.pool();
+        let mut conn = pool.acquire().await?;
         let events: Vec<StoredEvent> =
             events_after(&mut conn, tenant, Some(session_id), after, FRAGMENT).await?;
-        let waiting = read::waiting(app.log.pool(), tenant).await?;
-        Ok::<_, LogError>(Some((state.session, events, waiting)))
+        drop(conn);
+        // Question cards the page shows that may have changed: the open ones (who waits for
+        // them changes without an event) and those that closed since.
+        let changed = app
+            .log
+            .questions(tenant, session_id, None)
+            .await?
+            .into_iter()
+            .filter(|q| q.is_open() || q.closed_seq.is_some_and(|seq| seq > after))
+            .filter(|q| q.asked_seq <= after)
+            .map(|q| q.id)
+            .take(MAX_CARDS)
+            .collect::<Vec<_>>();
+        let cards = read::events_by_id(pool, tenant, session_id, &changed).await?;
+        let mut shown = events.clone();
+        shown.extend(cards.iter().cloned());
+        let questions = questions(&app, tenant, session_id, &shown, &changed).await?;
+        let live = read::liveness(pool, tenant, session_id, app.config.idle_before()).await?;
+        let waiting = read::waiting(pool, tenant).await?;
+        Ok::<_, LogError>(Some((
+            state.session,
+            events,
+            cards,
+            questions,
+            live,
+            waiting,
+        )))
     };
     match update.await {
-        Ok(Some((session, events, waiting))) => {
+        Ok(Some((session, events, cards, questions, live, waiting))) => {
             let more = read::filled(&events, FRAGMENT);
-            let update =
-                views::session_update(&frame(&app, None), &head(&session), &events, waiting, more);
+            let update = views::session_update(
+                &frame(&app, None),
+                &head(&session, live),
+                &events,
+                &cards,
+                &questions,
+                waiting,
+                more,
+            );
             html(StatusCode::OK, update)
         }
         Ok(None) => fragment_error(StatusCode::NOT_FOUND, "no such session"),
         Err(e) => fragment_failed(&e),
     }
 }
+
+/// The most question cards one fragment re-renders.
+const MAX_CARDS: usize = 100;
 
 /// `/inbox/waiting`: how many sessions wait for an answer (for the tab title).
 pub async fn waiting(State(app): State<AppState>, headers: HeaderMap) -> Response {

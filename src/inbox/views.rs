@@ -2,13 +2,17 @@
 //! escapes every interpolated value at compile time; agent text goes through
 //! [`markdown::render`]. No inline script or style anywhere (the CSP forbids them).
 
+use std::collections::HashMap;
+
 use maud::{DOCTYPE, Markup, html};
-use projections::{Event, Metadata, SessionStatus};
+use projections::{Approval, Event, Metadata, Question, QuestionKind, Session, SessionStatus};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::read::Listed;
-use super::{assets, decisions, markdown, session_path};
+use super::decisions::{self, Standing};
+use super::read::{ListQuery, Listed, Show};
+use super::{assets, markdown, session_path};
+use crate::commands::waits::Wait;
 use crate::eventlog::read::StoredEvent;
 use crate::wire::timestamp;
 
@@ -125,14 +129,6 @@ fn relative(at: OffsetDateTime, now: OffsetDateTime) -> String {
     }
 }
 
-fn status_label(status: SessionStatus) -> (&'static str, &'static str) {
-    match status {
-        SessionStatus::AwaitingInput => ("waiting", "Waiting for you"),
-        SessionStatus::Active => ("active", "Working"),
-        SessionStatus::Completed => ("ended", "Ended"),
-    }
-}
-
 fn short(id: Uuid) -> String {
     id.simple().to_string()[..8].to_owned()
 }
@@ -141,8 +137,15 @@ fn short(id: Uuid) -> String {
 // The inbox
 
 /// The inbox page; `failing` channels (whose latest delivery failed) are announced at the top.
-pub fn inbox(frame: &Frame, sessions: &[Listed], public_mcp_url: &str, failing: usize) -> Markup {
+pub fn inbox(
+    frame: &Frame,
+    sessions: &[Listed],
+    query: &ListQuery,
+    public_mcp_url: &str,
+    failing: usize,
+) -> Markup {
     let now = OffsetDateTime::now_utc();
+    let waiting = frame.waiting.unwrap_or(0);
     page(
         frame,
         "inbox",
@@ -162,23 +165,50 @@ pub fn inbox(frame: &Frame, sessions: &[Listed], public_mcp_url: &str, failing: 
                     " " a href=(frame.href("settings#deliveries")) { "See what went wrong" }
                 }
             }
-            (session_list(frame, sessions, now, public_mcp_url))
+            p #connection .connection role="status" hidden { "Reconnecting…" }
+            form #list-filter .list-filter method="get" action=(frame.base) role="search" {
+                label.visually-hidden for="list-q" { "Search sessions" }
+                input #list-q type="search" name="q" value=[query.search.as_deref()]
+                    placeholder="Search title, project, agent, branch, host…" autocomplete="off";
+                label.visually-hidden for="list-show" { "Show" }
+                select #list-show name="show" {
+                    @for (value, text) in SHOW_CHOICES {
+                        option value=(value) selected[query.show.as_str() == *value] { (text) }
+                    }
+                }
+                button type="submit" { "Search" }
+            }
+            (session_list(frame, sessions, query, waiting, now, public_mcp_url))
         },
     )
 }
 
-/// The list of sessions, grouped: waiting for an answer, working, ended. Also the fragment
-/// live updates swap in.
+/// The list's filters, as the select offers them.
+const SHOW_CHOICES: &[(&str, &str)] = &[
+    ("open", "Open sessions"),
+    ("waiting", "Waiting for you"),
+    ("working", "Working"),
+    ("idle", "Idle"),
+    ("ended", "Ended (archive)"),
+    ("all", "All sessions"),
+];
+
+/// A page of the list of sessions: waiting for an answer first, then by last activity, with
+/// "Show more" when there may be more. Also the fragment live updates and "Show more" fetch.
 pub fn session_list(
     frame: &Frame,
     sessions: &[Listed],
+    query: &ListQuery,
+    waiting: i64,
     now: OffsetDateTime,
     public_mcp_url: &str,
 ) -> Markup {
-    let group = |status| sessions.iter().filter(move |s| s.status() == status);
-    let waiting = group(SessionStatus::AwaitingInput).count();
+    let filtered = query.search.is_some() || query.show != Show::Open;
+    let more = sessions.len() as i64 >= query.limit;
+    let after = sessions.last().map(Listed::after);
     html! {
-        div #sessions data-waiting=(waiting) {
+        div #sessions data-waiting=(waiting) data-show=(query.show.as_str())
+            data-q=(query.search.as_deref().unwrap_or("")) {
             p #summary .summary {
                 @match waiting {
                     0 => "Nothing is waiting for you.",
@@ -186,41 +216,57 @@ pub fn session_list(
                     n => { (n) " agents are waiting for you." }
                 }
             }
-            @if sessions.is_empty() {
-                (empty_inbox(public_mcp_url))
+            @if sessions.is_empty() && query.after.is_none() {
+                @if filtered {
+                    p.empty-filter { "No sessions match." }
+                } @else {
+                    (empty_inbox(public_mcp_url))
+                }
             }
-            @for (status, heading) in [
-                (SessionStatus::AwaitingInput, "Waiting for you"),
-                (SessionStatus::Active, "Working"),
-                (SessionStatus::Completed, "Ended"),
-            ] {
-                @let rows: Vec<&Listed> = group(status).collect();
-                @if !rows.is_empty() {
-                    @let id = format!("group-{}", status_label(status).0);
-                    section.group aria-labelledby=(id) {
-                        h2 id=(id) { (heading) span.count { (rows.len()) } }
-                        ul.rows {
-                            @for s in rows { (row(frame, s, now)) }
-                        }
-                    }
+            ul #rows .rows {
+                @for s in sessions { (row(frame, s, now)) }
+            }
+            @if let (true, Some(after)) = (more, after) {
+                button #more type="button" data-after-waiting=(after.waiting)
+                    data-after-at=(timestamp(after.last_activity_at)) data-after-id=(after.id) {
+                    "Show more"
                 }
             }
         }
     }
 }
 
+/// A listed session's name for people: as [`session_name`] names a session.
+fn listed_name(s: &Listed) -> String {
+    match (&s.title, &s.project, &s.cwd) {
+        (Some(title), _, _) => title.clone(),
+        (None, Some(project), _) => format!("{} in {project}", s.agent_type),
+        (None, None, Some(cwd)) => format!("{} in {cwd}", s.agent_type),
+        (None, None, None) => format!("{} {}", s.agent_type, short(s.id)),
+    }
+}
+
 fn row(frame: &Frame, s: &Listed, now: OffsetDateTime) -> Markup {
-    let (class, label) = status_label(s.status());
-    let question = s.question.unwrap_or(false) && s.status() == SessionStatus::AwaitingInput;
+    let (class, label) = liveness_label(s.liveness());
+    let question = s.question.unwrap_or(false);
     html! {
         li class={ "row " (class) } data-session-id=(s.id) data-message-id=[s.message_id] {
             a.row-link href=(frame.href(&session_path(s.id))) {
                 span.dot aria-hidden="true" {}
                 span.row-main {
                     span.row-top {
-                        span.agent-type { (s.agent_type) }
-                        span.session-id { (short(s.id)) }
+                        span.title { (listed_name(s)) }
                         span class={ "pill " (class) } { (label) }
+                        @if s.open_questions > 1 {
+                            span.count-pill { (s.open_questions) " questions" }
+                        }
+                    }
+                    span.row-context {
+                        span.agent-type { (s.agent_type) }
+                        @if let Some(project) = &s.project { " · " (project) }
+                        @if let Some(branch) = &s.branch { " · " span.branch { (branch) } }
+                        @if let Some(host) = &s.host { " · " (host) }
+                        " · " span.session-id { (short(s.id)) }
                     }
                     span.preview {
                         @if question { strong.q { "Question: " } }
@@ -231,7 +277,7 @@ fn row(frame: &Frame, s: &Listed, now: OffsetDateTime) -> Markup {
                     }
                 }
                 span.row-side {
-                    (when(s.last_activity_at, now))
+                    (when(s.last_seen_at, now))
                     @if s.unread_count > 0 {
                         span.queued title="Replies the agent has not received yet" {
                             (s.unread_count) " unread"
@@ -260,34 +306,85 @@ fn empty_inbox(mcp_url: &str) -> Markup {
 // ---------------------------------------------------------------------------------------------
 // A session
 
+/// How a session is doing, as the sessions read model says (`read::Liveness`).
+pub use super::read::Liveness;
+
+fn liveness_label(liveness: Liveness) -> (&'static str, &'static str) {
+    match liveness {
+        Liveness::Waiting => ("waiting", "Waiting for you"),
+        Liveness::Working => ("active", "Working"),
+        Liveness::Idle => ("idle", "Idle"),
+        Liveness::Ended => ("ended", "Ended"),
+    }
+}
+
 /// What the session page shows about the session itself.
 pub struct SessionHead<'a> {
-    pub id: Uuid,
-    pub agent_type: &'a str,
-    pub status: SessionStatus,
-    pub started_at: OffsetDateTime,
-    pub last_activity_at: OffsetDateTime,
-    pub git_diff: Option<&'a str>,
+    pub session: &'a Session,
+    pub liveness: Liveness,
+    /// Its agent's last sign of life (a message, a heartbeat).
+    pub last_seen_at: OffsetDateTime,
+}
+
+/// A session's name for people: its title, else where it runs, else its agent and id.
+pub fn session_name(session: &Session) -> String {
+    let c = &session.context;
+    match (&c.title, &c.project, &c.cwd) {
+        (Some(title), _, _) => title.clone(),
+        (None, Some(project), _) => format!("{} in {project}", session.agent_type),
+        (None, None, Some(cwd)) => format!("{} in {cwd}", session.agent_type),
+        (None, None, None) => format!("{} {}", session.agent_type, short(session.id)),
+    }
+}
+
+/// What the session page knows of the questions among the events it shows: each one's row,
+/// who waits for the open ones, and the time it was read at.
+pub struct Questions {
+    pub rows: HashMap<Uuid, Question>,
+    pub waits: HashMap<Uuid, Wait>,
+    pub now: OffsetDateTime,
+}
+
+impl Questions {
+    /// The question a person's message (event `id`) answered, by its row.
+    fn answered_by(&self, id: Uuid) -> Option<&Question> {
+        self.rows.values().find(|q| q.answer_id == Some(id))
+    }
+
+    /// The question the reply box answers unless the person picks another: the newest that
+    /// can be answered in words (approvals have their own buttons).
+    fn default_target(&self) -> Option<&Question> {
+        self.rows
+            .values()
+            .filter(|q| q.answerable_at(self.now) && q.kind != QuestionKind::Approval)
+            .max_by_key(|q| (q.asked_seq, q.id))
+    }
 }
 
 /// The session page: its header, changes, conversation and reply box.
-pub fn session(frame: &Frame, head: &SessionHead, events: &[StoredEvent], earlier: bool) -> Markup {
-    let now = OffsetDateTime::now_utc();
-    let heading = format!("{} {}", head.agent_type, short(head.id));
+pub fn session(
+    frame: &Frame,
+    head: &SessionHead,
+    events: &[StoredEvent],
+    questions: &Questions,
+    earlier: bool,
+) -> Markup {
+    let heading = session_name(head.session);
     page(
         frame,
         "session",
         &heading,
-        Some(head.id),
+        Some(head.session.id),
         html! {
-            (session_parts(frame, head, now))
+            p #connection .connection role="status" hidden { "Reconnecting…" }
+            (session_parts(frame, head, questions.now))
             @if earlier {
                 p.earlier { "Earlier messages are not shown." }
             }
             ol #timeline .timeline aria-label="Conversation" {
-                (timeline(events, now))
+                (timeline(events, questions))
             }
-            (composer(head))
+            (composer(head, events, questions))
         },
     )
 }
@@ -295,44 +392,71 @@ pub fn session(frame: &Frame, head: &SessionHead, events: &[StoredEvent], earlie
 /// The parts of a session page that change as a whole: header and changes. Also sent, with the
 /// new conversation items, as the fragment live updates apply.
 fn session_parts(frame: &Frame, head: &SessionHead, now: OffsetDateTime) -> Markup {
-    let (class, label) = status_label(head.status);
+    let session = head.session;
+    let (class, label) = liveness_label(head.liveness);
+    let c = &session.context;
     html! {
         div #session-head .session-head data-status=(class) {
             div.head-bar {
                 a.back href=(frame.base) { "← Inbox" }
-                @if head.status != SessionStatus::Completed {
-                    button #end-session .danger type="button" { "End session" }
+                @if session.status != SessionStatus::Completed {
+                    div.end-session {
+                        button #end-session .danger type="button" aria-expanded="false" { "End session" }
+                        div #end-confirm .end-confirm hidden role="group" aria-label="Confirm" {
+                            span { "End this session? The agent can send it no more messages." }
+                            button #end-confirm-yes .danger-solid type="button" { "End session" }
+                            button #end-confirm-no type="button" { "Cancel" }
+                        }
+                    }
                 }
             }
             div.title-row {
-                h1 { (head.agent_type) }
+                h1 #session-title { (session_name(session)) }
                 span class={ "pill " (class) } { (label) }
+                @if session.open_questions > 1 {
+                    span.count-pill { (session.open_questions) " questions open" }
+                }
             }
             p.meta {
-                "Session " code { (short(head.id)) }
-                " · started " (when(head.started_at, now))
-                " · last activity " (when(head.last_activity_at, now))
+                span.agent-type { (session.agent_type) }
+                @if let Some(project) = &c.project { " · " span.chip { (project) } }
+                @if let Some(branch) = &c.branch { " · " span.chip.branch { (branch) } }
+                @if let Some(host) = &c.host { " · " span.chip { (host) } }
+                @if let Some(client) = &c.client { " · " span.chip { (client) } }
+            }
+            @if let Some(cwd) = &c.cwd { p.meta.cwd { code { (cwd) } } }
+            p.meta {
+                "Session " code { (short(session.id)) }
+                " · started " (when(session.started_at, now))
+                " · last sign of life " (when(head.last_seen_at, now))
             }
         }
-        (changes(head.git_diff))
+        (changes(session.git_diff.as_deref()))
     }
 }
+
+/// Changed lines above which a diff's files start folded.
+const DIFF_FOLD_LINES: usize = 200;
 
 /// The session's git diff, file by file.
 fn changes(diff: Option<&str>) -> Markup {
     let files = diff.map(markdown::files).unwrap_or_default();
     let added: usize = files.iter().map(|f| f.added).sum();
     let removed: usize = files.iter().map(|f| f.removed).sum();
+    let open = added + removed <= DIFF_FOLD_LINES;
     html! {
         section #changes .changes hidden[files.is_empty()] aria-label="Changes" {
             @if !files.is_empty() {
-                details {
+                details open[open && files.len() <= 3] {
                     summary {
                         "Changes: " (files.len()) @if files.len() == 1 { " file" } @else { " files" }
                         " " span.add { "+" (added) } " " span.del { "−" (removed) }
                     }
+                    @if !open {
+                        p.fine { "A large change: open a file to see its lines." }
+                    }
                     @for file in &files {
-                        details.file open {
+                        details.file open[open] {
                             summary {
                                 code { (file.path) }
                                 " " span.add { "+" (file.added) } " " span.del { "−" (file.removed) }
@@ -347,52 +471,95 @@ fn changes(diff: Option<&str>) -> Markup {
 }
 
 /// Conversation items, one per event that a person would want to see.
-pub fn timeline(events: &[StoredEvent], now: OffsetDateTime) -> Markup {
-    // Messages that became questions later (request-input) are shown as questions.
-    let asked: Vec<Uuid> = events
-        .iter()
-        .filter_map(|e| match Event::from_stored(&e.event_type, &e.data) {
-            Ok(Event::InputRequested(r)) => Some(r.message_id),
-            _ => None,
-        })
-        .collect();
-    // A question is open until a person says something after it.
-    let last_reply = events
-        .iter()
-        .rev()
-        .find(|e| e.event_type == "user_message")
-        .map_or(0, |e| e.seq);
+pub fn timeline(events: &[StoredEvent], questions: &Questions) -> Markup {
+    let answers = answers(events);
     html! {
         @for stored in events {
-            (item(stored, &asked, stored.seq > last_reply, now))
+            (item(stored, questions, &answers))
         }
     }
 }
 
+/// What the page knows of each answer among `events`: whether it came from the inbox, and
+/// whether it chose "Allow".
+fn answers(events: &[StoredEvent]) -> HashMap<Uuid, (bool, bool)> {
+    events
+        .iter()
+        .filter(|e| e.event_type == "user_message")
+        .filter_map(|e| match Event::from_stored(&e.event_type, &e.data) {
+            Ok(Event::UserMessage(m)) => Some((
+                e.event_id,
+                (
+                    from_inbox(e),
+                    m.chosen_option.as_deref() == Some(Approval::ALLOW),
+                ),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn from_inbox(stored: &StoredEvent) -> bool {
+    serde_json::from_str::<Metadata>(&stored.metadata).is_ok_and(|m| m.web_session.is_some())
+}
+
 /// The most of one message a page renders; the rest is a click away in the API.
 const MAX_RENDERED_BYTES: usize = 64 * 1024;
+/// Messages longer than this (characters, or lines) start folded, with "Show all".
+const FOLD_CHARS: usize = 1500;
+const FOLD_LINES: usize = 25;
 
-/// A message's text as rendered: all of it, or its first [`MAX_RENDERED_BYTES`] and a note.
+/// A message's text as rendered: all of it, or its first [`MAX_RENDERED_BYTES`] and a note;
+/// long ones folded.
 fn message(content: &str) -> Markup {
-    if content.len() <= MAX_RENDERED_BYTES {
-        return markdown::render(content);
-    }
-    let mut end = MAX_RENDERED_BYTES;
-    while !content.is_char_boundary(end) {
-        end -= 1;
-    }
+    let long = content.len() > FOLD_CHARS || content.lines().count() > FOLD_LINES;
+    let body = if content.len() <= MAX_RENDERED_BYTES {
+        markdown::render(content)
+    } else {
+        let mut end = MAX_RENDERED_BYTES;
+        while !content.is_char_boundary(end) {
+            end -= 1;
+        }
+        html! {
+            (markdown::render(&content[..end]))
+            p.cut { "… (" (content.len() / 1024) " KB in all; the rest is not shown here)" }
+        }
+    };
     html! {
-        (markdown::render(&content[..end]))
-        p.cut { "… (" (content.len() / 1024) " KB in all; the rest is not shown here)" }
+        @if long {
+            div.md.fold { (body) }
+            button.unfold.ghost type="button" aria-expanded="false" { "Show all" }
+        } @else {
+            div.md { (body) }
+        }
     }
 }
 
-fn item(stored: &StoredEvent, asked: &[Uuid], unanswered: bool, now: OffsetDateTime) -> Markup {
+/// The state of a question card, as the page compares it when it refreshes (an item whose
+/// state is the same is left alone, so a half-typed reason survives).
+fn card_state(q: &Question, wait: Option<&Wait>, now: OffsetDateTime) -> String {
+    let waiting = wait.map_or("unknown", |w| {
+        if w.waiting_at(now) {
+            "waiting"
+        } else if w.abandoned_at.is_some() {
+            "abandoned"
+        } else {
+            "not-waiting"
+        }
+    });
+    let answerable = if q.answerable_at(now) { "a" } else { "x" };
+    format!("{}:{waiting}:{answerable}", q.status.as_str())
+}
+
+fn item(
+    stored: &StoredEvent,
+    questions: &Questions,
+    answers: &HashMap<Uuid, (bool, bool)>,
+) -> Markup {
     let Ok(event) = Event::from_stored(&stored.event_type, &stored.data) else {
         return html! {};
     };
-    let from_inbox =
-        serde_json::from_str::<Metadata>(&stored.metadata).is_ok_and(|m| m.web_session.is_some());
+    let now = questions.now;
     let at = when(stored.recorded_at, now);
     let system = |text: &str| {
         html! {
@@ -401,45 +568,107 @@ fn item(stored: &StoredEvent, asked: &[Uuid], unanswered: bool, now: OffsetDateT
     };
     match event {
         Event::AgentMessage(m) => {
-            let question = m.requires_user_input || asked.contains(&stored.event_id);
+            let row = questions.rows.get(&stored.event_id);
+            let question = m.requires_user_input || row.is_some();
+            let standing = row.map(|q| {
+                let answer = q.answer_id.and_then(|id| answers.get(&id));
+                Standing {
+                    question: q,
+                    wait: questions.waits.get(&q.id),
+                    answered_in_inbox: answer.map(|a| a.0),
+                    allowed: answer.map(|a| a.1),
+                    now,
+                }
+            });
+            let state = row.map(|q| card_state(q, questions.waits.get(&q.id), now));
+            let tag = match row.map(|q| q.kind) {
+                Some(QuestionKind::Approval) => Some("Approval"),
+                Some(QuestionKind::NextInstruction) => Some("What next?"),
+                _ if m.approval.is_some() => Some("Approval"),
+                _ if question => Some("Question"),
+                _ => None,
+            };
             html! {
                 li.item.agent.question[question] id={ "m-" (stored.event_id) }
-                    data-seq=(stored.seq) data-message-id=(stored.event_id) {
+                    data-seq=(stored.seq) data-message-id=(stored.event_id)
+                    data-question-id=[row.map(|q| q.id)]
+                    data-question-status=[row.map(|q| q.status.as_str())]
+                    data-question-kind=[row.map(|q| q.kind.as_str())]
+                    data-state=[state] {
                     div.bubble {
                         div.who {
                             span.name { "Agent" }
-                            @if m.approval.is_some() { span.tag { "Approval" } }
-                            @else if question { span.tag { "Question" } }
+                            @if let Some(tag) = tag { span.tag { (tag) } }
                             (at)
                         }
-                        @if m.approval.is_none() { div.md { (message(&m.content)) } }
-                        (decisions::controls(&m, question && unanswered))
+                        @if m.approval.is_none() { (message(&m.content)) }
+                        @if question { (decisions::question(&m, standing.as_ref())) }
                     }
                 }
             }
         }
-        Event::UserMessage(m) => html! {
-            li.item.user id={ "m-" (stored.event_id) } data-seq=(stored.seq)
-                data-message-id=(stored.event_id) {
-                div.bubble {
-                    div.who {
-                        span.name { "You" }
-                        @if !from_inbox { span.via { "via API" } }
-                        @if let Some(option) = &m.chosen_option { span.tag { "Chose " (option) } }
-                        (at)
+        Event::UserMessage(m) => {
+            let answered = m
+                .answers
+                .question()
+                .and_then(|id| questions.rows.get(&id))
+                .or_else(|| questions.answered_by(stored.event_id));
+            let named = m.answers.question().or(answered.map(|q| q.id));
+            let verdict = match answered.map(|q| q.kind) {
+                Some(QuestionKind::Approval)
+                    if m.chosen_option.as_deref() == Some(Approval::ALLOW) =>
+                {
+                    Some(("allowed", "Allowed".to_owned()))
+                }
+                Some(QuestionKind::Approval) => Some(("denied", "Denied".to_owned())),
+                _ => m
+                    .chosen_option
+                    .as_ref()
+                    .map(|o| ("chose", format!("Chose {o}"))),
+            };
+            html! {
+                li.item.user id={ "m-" (stored.event_id) } data-seq=(stored.seq)
+                    data-message-id=(stored.event_id) data-answers=[named] {
+                    div.bubble {
+                        div.who {
+                            span.name { "You" }
+                            @if !from_inbox(stored) { span.via { "via API" } }
+                            @if let Some((class, text)) = &verdict {
+                                span class={ "tag " (class) } { (text) }
+                            }
+                            @if let Some(q) = named {
+                                a.answers href={ "#m-" (q) } { "↩ answer" }
+                            }
+                            (at)
+                        }
+                        (message(&m.content))
+                        (decisions::answer(&m))
                     }
-                    div.md { (message(&m.content)) }
-                    (decisions::answer(&m))
                 }
             }
-        },
+        }
         Event::SessionStarted(_) => system("Session started"),
         Event::SessionEnded(_) => system("Session ended"),
         Event::InputRequested(_) => system("The agent asked for a reply"),
         Event::MessagesRead(_) => system("The agent received your replies"),
+        Event::MessagesReceived(_) => system("The agent received your answer"),
         Event::MessagesReturned(_) => {
             system("A reply the agent gave up waiting for was kept for it")
         }
+        Event::QuestionWithdrawn(w) => {
+            let who = match w.by {
+                projections::Actor::User => "You withdrew a question",
+                projections::Actor::Agent => "The agent withdrew a question",
+                projections::Actor::System => "Switchboard withdrew a question",
+            };
+            html! {
+                li.item.system data-seq=(stored.seq) {
+                    span { (who) ": " (w.reason) " · " (at) }
+                }
+            }
+        }
+        Event::QuestionExpired(_) => system("A question expired unanswered"),
+        Event::SessionDescribed(_) => system("Session details updated"),
         Event::GitDiffUpdated(d) if d.git_diff.is_empty() => system("Changes cleared"),
         Event::GitDiffUpdated(_) => system("Changes updated"),
         // Account events are not about a session.
@@ -450,12 +679,32 @@ fn item(stored: &StoredEvent, asked: &[Uuid], unanswered: bool, now: OffsetDateT
     }
 }
 
-fn composer(head: &SessionHead) -> Markup {
+/// Characters of a question the reply box's "Answering:" shows.
+const TARGET_CHARS: usize = 120;
+
+fn composer(head: &SessionHead, events: &[StoredEvent], questions: &Questions) -> Markup {
+    let target = questions.default_target();
+    let target_text = target
+        .and_then(|q| events.iter().find(|e| e.event_id == q.id))
+        .and_then(|e| match Event::from_stored(&e.event_type, &e.data) {
+            Ok(Event::AgentMessage(m)) => Some(markdown::plain(&m.content)),
+            _ => None,
+        })
+        .map(|t| cut_chars(&t, TARGET_CHARS))
+        .unwrap_or_default();
     html! {
-        @if head.status == SessionStatus::Completed {
+        @if head.session.status == SessionStatus::Completed {
             p #composer .ended-note { "This session has ended." }
         } @else {
-            form #composer .composer data-session=(head.id) {
+            form #composer .composer data-session=(head.session.id) {
+                div #reply-target .reply-target hidden[target.is_none()] {
+                    span.label { "Answering:" }
+                    span #reply-target-text { (target_text) }
+                    button #reply-target-clear .ghost type="button"
+                        title="Send a message that answers no question" { "Not an answer" }
+                }
+                input #reply-question type="hidden" name="question_id"
+                    value=(target.map(|q| q.id.to_string()).unwrap_or_default());
                 label.visually-hidden for="reply" { "Reply" }
                 textarea #reply name="content" rows="1" required
                     placeholder="Reply to the agent…" autocomplete="off" {}
@@ -467,21 +716,34 @@ fn composer(head: &SessionHead) -> Markup {
     }
 }
 
+fn cut_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// The fragment a session page applies on news: parts replaced whole, new conversation items
-/// (after the sequence number the page has), and whether more are to be asked for.
+/// (after the sequence number the page has), question cards whose state may have changed (open
+/// ones, and those closed since), the question the reply box answers by default, and whether
+/// more is to be asked for.
 pub fn session_update(
     frame: &Frame,
     head: &SessionHead,
     events: &[StoredEvent],
+    cards: &[StoredEvent],
+    questions: &Questions,
     waiting: i64,
     more: bool,
 ) -> Markup {
-    let now = OffsetDateTime::now_utc();
+    let now = questions.now;
+    let default_target = questions.default_target().map(|q| q.id);
     html! {
-        div #update data-waiting=(waiting) data-status=(status_label(head.status).0)
-            data-more=(more) {
+        div #update data-waiting=(waiting) data-status=(liveness_label(head.liveness).0)
+            data-more=(more) data-default-target=[default_target] {
             (session_parts(frame, head, now))
-            ol #new-items { (timeline(events, now)) }
+            ol #new-items { (timeline(events, questions)) }
+            ol #cards { (timeline(cards, questions)) }
         }
     }
 }

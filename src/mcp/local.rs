@@ -60,6 +60,10 @@ impl Backend for Local {
                 message_metadata: None,
                 options: message.options,
                 approval: message.approval,
+                next_instruction: false,
+                expires_in: None,
+                leaves_unread: false,
+                describe: Default::default(),
             };
             let sent = commands::send_agent_message(&self.log, ctx, input).await?;
             Ok(Sent {

@@ -36,12 +36,10 @@ impl Backend for Remote {
     fn send<'a>(&'a self, caller: &'a Caller, message: Outgoing) -> Reply<'a, Sent> {
         Box::pin(async move {
             let message = AgentMessage {
-                session_id: message.session_id,
-                agent_type: message.agent_type,
-                content: message.content,
                 requires_user_input: message.requires_user_input,
                 options: message.options.unwrap_or_default(),
                 approval: message.approval.as_ref().map(ApprovalJson::from),
+                ..AgentMessage::step(message.session_id, &message.agent_type, message.content)
             };
             let sent = self.client(caller).send_agent_message(&message).await?;
             Ok(Sent {

@@ -104,8 +104,9 @@ impl Relevant {
             "agent_message" => Event::AgentMessage(self.agent_message()),
             "input_requested" => Event::InputRequested(InputRequested {
                 message_id: self.asked_id?,
+                answer_id: None,
             }),
-            "session_ended" => Event::SessionEnded(SessionEnded {}),
+            "session_ended" => Event::SessionEnded(SessionEnded::default()),
             _ => return None,
         })
     }
@@ -117,9 +118,7 @@ impl Relevant {
             send_email: self.send_email,
             send_sms: self.send_sms,
             send_push: self.send_push,
-            message_metadata: None,
-            options: None,
-            approval: None,
+            ..AgentMessage::default()
         }
     }
 }
@@ -370,9 +369,7 @@ mod tests {
             send_email: Some(email),
             send_sms: Some(sms),
             send_push: Some(push),
-            message_metadata: None,
-            options: None,
-            approval: None,
+            ..AgentMessage::default()
         }
     }
 
@@ -408,6 +405,7 @@ mod tests {
     fn input_requests_are_questions_and_session_ends_reach_webhooks() {
         let request = Event::InputRequested(InputRequested {
             message_id: Uuid::nil(),
+            answer_id: None,
         });
         let asked = message(false, false, false, true);
         assert_eq!(
@@ -415,7 +413,7 @@ mod tests {
             Some((Trigger::Question, true))
         );
         assert_eq!(decide(Kind::Email, &request, None, true), None);
-        let ended = Event::SessionEnded(SessionEnded {});
+        let ended = Event::SessionEnded(SessionEnded::default());
         assert_eq!(
             decide(Kind::Webhook, &ended, None, true),
             Some((Trigger::SessionEnded, false))

@@ -12,6 +12,7 @@ use crate::app::AppState;
 use crate::commands::{
     self, AgentMessageInput, CommandError, Context, PendingStatus, UserMessageInput,
 };
+use crate::domain::questions::{self, RawDescription, Target};
 use crate::domain::{self, AgentType, Content, GitDiffUpdate, InvalidInput, choices};
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Caller, Params, PathParams};
@@ -42,6 +43,47 @@ pub struct AgentMessageBody {
     /// A tool call the question asks leave for.
     #[serde(default)]
     approval: Option<ApprovalBody>,
+    /// A question asking what to do next, after a finished turn.
+    #[serde(default)]
+    next_instruction: bool,
+    /// A question unanswered this long expires.
+    #[serde(default)]
+    expires_in_seconds: Option<f64>,
+    /// Leave the person's queued messages unread: they are not returned, and the read
+    /// cursor stays where it is.
+    #[serde(default)]
+    leave_unread: bool,
+    /// What the session is about and where it runs.
+    #[serde(default)]
+    session: Option<SessionBody>,
+}
+
+/// A session's title and context, as a request gives them.
+#[derive(Debug, Default, Deserialize)]
+pub struct SessionBody {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub branch: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+impl SessionBody {
+    pub fn raw(&self) -> RawDescription<'_> {
+        RawDescription {
+            title: self.title.as_deref(),
+            project: self.project.as_deref(),
+            cwd: self.cwd.as_deref(),
+            branch: self.branch.as_deref(),
+            host: self.host.as_deref(),
+            client: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +109,28 @@ pub async fn agent_message(
     Caller(ctx): Caller,
     Body(body): Body<AgentMessageBody>,
 ) -> Result<Json<AgentMessageResponse>, ApiError> {
+    let message_metadata = body
+        .message_metadata
+        .map(|m| domain::message_metadata("message_metadata", m))
+        .transpose()?;
+    // What the metadata says of the session, and what the explicit fields say over it.
+    let mut describe = message_metadata
+        .as_ref()
+        .map(questions::described_by_metadata)
+        .unwrap_or_default();
+    if let Some(session) = &body.session {
+        let explicit = session.raw().parse("session")?;
+        let over = |field: &mut Option<String>, given: Option<String>| {
+            if given.is_some() {
+                *field = given;
+            }
+        };
+        over(&mut describe.title, explicit.title);
+        over(&mut describe.project, explicit.project);
+        over(&mut describe.cwd, explicit.cwd);
+        over(&mut describe.branch, explicit.branch);
+        over(&mut describe.host, explicit.host);
+    }
     let input = AgentMessageInput {
         session_id: domain::parse_uuid("agent_instance_id", &body.agent_instance_id)?,
         agent_type: body
@@ -84,10 +148,7 @@ pub async fn agent_message(
             .as_deref()
             .map(|d| GitDiffUpdate::parse("git_diff", d))
             .transpose()?,
-        message_metadata: body
-            .message_metadata
-            .map(|m| domain::message_metadata("message_metadata", m))
-            .transpose()?,
+        message_metadata,
         options: body
             .options
             .map(|o| choices::options("options", o))
@@ -96,13 +157,20 @@ pub async fn agent_message(
             .approval
             .map(|a| choices::approval(&a.tool_name, a.input, a.tool_use_id.as_deref()))
             .transpose()?,
+        next_instruction: body.next_instruction,
+        expires_in: body
+            .expires_in_seconds
+            .map(|s| questions::expires_in("expires_in_seconds", s))
+            .transpose()?,
+        leaves_unread: body.leave_unread,
+        describe,
     };
     let sent = commands::send_agent_message(&app.log, &ctx, input).await?;
     Ok(Json(AgentMessageResponse {
         success: true,
         agent_instance_id: sent.session_id,
         message_id: sent.message_id,
-        queued_user_messages: wire::messages(&sent.queued_user_messages),
+        queued_user_messages: wire::sdk_messages(&sent.queued_user_messages),
         step_number: sent.step_number,
     }))
 }
@@ -116,10 +184,18 @@ pub struct UserMessageBody {
     /// Allow a tool call with this input instead (only as the answer "Allow" to an approval).
     #[serde(default)]
     updated_input: Option<Map<String, Value>>,
+    /// The question this answers: its id, or `null` for none; absent, the newest open one.
+    #[serde(default, deserialize_with = "present")]
+    question_id: Option<Value>,
 }
 
 fn default_true() -> bool {
     true
+}
+
+/// A field that was sent, `null` included (absent stays `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Serialize)]
@@ -130,6 +206,9 @@ pub struct UserMessageResponse {
     /// Extension: the option of the open question this message chose (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     chosen_option: Option<String>,
+    /// Extension: the question this message answered (absent when it answered none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    question_id: Option<Uuid>,
 }
 
 pub async fn user_message(
@@ -145,6 +224,7 @@ pub async fn user_message(
             .updated_input
             .map(|i| choices::tool_input("updated_input", i))
             .transpose()?,
+        target: Target::parse("question_id", body.question_id.as_ref())?,
     };
     let sent = commands::send_user_message(&app.log, &ctx, input).await?;
     Ok(Json(UserMessageResponse {
@@ -152,6 +232,7 @@ pub async fn user_message(
         message_id: sent.message_id,
         marked_as_read: sent.marked_as_read,
         chosen_option: sent.chosen_option,
+        question_id: sent.question_id,
     }))
 }
 
@@ -160,6 +241,9 @@ pub struct PendingQuery {
     agent_instance_id: String,
     #[serde(default)]
     last_read_message_id: Option<String>,
+    /// Wait for the answer to this question (instead of reading by cursor).
+    #[serde(default)]
+    question_id: Option<String>,
     /// Seconds to hold the request when there is nothing yet (0–300).
     #[serde(default)]
     wait: Option<String>,
@@ -202,12 +286,65 @@ pub async fn pending(
         .map(parse_wait)
         .transpose()?
         .unwrap_or_default();
+    let question_id = query
+        .question_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| domain::parse_uuid("question_id", s))
+        .transpose()?;
+    if let Some(question_id) = question_id {
+        if last_read.is_some() {
+            return Err(InvalidInput::new(
+                "question_id",
+                "waits for one question's answer; do not give last_read_message_id with it",
+            )
+            .into());
+        }
+        let answer = question_answer(&app, &ctx, session_id, question_id, wait).await?;
+        return Ok(Json(PendingResponse {
+            agent_instance_id: session_id,
+            messages: answer
+                .map(|a| wire::messages(&a.messages))
+                .unwrap_or_default(),
+            status: PendingStatus::Ok,
+        }));
+    }
     let pending = answer(&app, &ctx, session_id, last_read, wait).await?;
     Ok(Json(PendingResponse {
         agent_instance_id: pending.session_id,
-        messages: wire::messages(&pending.messages),
+        messages: wire::sdk_messages(&pending.messages),
         status: pending.status,
     }))
+}
+
+/// The answer to `question_id`, now or after waiting up to `wait`; a client that hangs up
+/// while it waits has abandoned the wait. Boxed like [`answer`].
+fn question_answer<'a>(
+    app: &'a AppState,
+    ctx: &'a Context,
+    session_id: Uuid,
+    question_id: Uuid,
+    wait: Duration,
+) -> futures::future::BoxFuture<'a, Result<Option<commands::Answer>, CommandError>> {
+    Box::pin(async move {
+        let _parked = Parked::new(Waiter::LongPoll);
+        let mut access = app.auth.guard(ctx.grant);
+        let mut watch =
+            commands::waits::Abandonment::new(app.log.pool(), ctx, session_id, question_id);
+        let answer = commands::wait_for_answer(
+            &app.log,
+            &app.hub,
+            ctx,
+            session_id,
+            question_id,
+            wait,
+            &app.shutdown,
+            &mut access,
+        )
+        .await;
+        watch.finished();
+        answer
+    })
 }
 
 /// The pending messages, now or after waiting. Boxed here, outside the handler, so that a
@@ -261,7 +398,7 @@ pub async fn request_input(
         success: true,
         message_id: result.message_id,
         agent_instance_id: result.session_id,
-        messages: wire::messages(&result.messages),
+        messages: wire::sdk_messages(&result.messages),
         status: result.status,
     }))
 }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod messages;
 pub mod notifications;
+pub mod questions;
 pub mod service;
 pub mod sessions;
 pub mod streams;

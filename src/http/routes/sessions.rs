@@ -220,6 +220,48 @@ async fn session_messages(
     Ok(wire::messages(&projections::messages(&events)))
 }
 
+/// A session's title and context, as a person (or its agent) edits them.
+#[derive(Debug, Deserialize)]
+pub struct DescribeBody {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    branch: Option<String>,
+    #[serde(default)]
+    host: Option<String>,
+}
+
+/// `PATCH /sessions/{id}`: set (or, with "", clear) the session's title and context.
+pub async fn describe(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    PathParams(session_id): PathParams<String>,
+    Body(body): Body<DescribeBody>,
+) -> Result<Json<SessionJson>, ApiError> {
+    let session_id = domain::parse_uuid("session_id", &session_id)?;
+    let described = domain::questions::RawDescription {
+        title: body.title.as_deref(),
+        project: body.project.as_deref(),
+        cwd: body.cwd.as_deref(),
+        branch: body.branch.as_deref(),
+        host: body.host.as_deref(),
+        client: None,
+    }
+    .parse("session")?;
+    commands::describe_session(&app.log, &ctx, session_id, described).await?;
+    let state = app
+        .log
+        .session(ctx.tenant_id, session_id)
+        .await
+        .map_err(CommandError::from)?
+        .ok_or_else(|| not_found(session_id))?;
+    Ok(Json(SessionJson::from(&state.session)))
+}
+
 fn not_found(session_id: Uuid) -> ApiError {
     ApiError::not_found(format!("session {session_id} not found"))
 }
