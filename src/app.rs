@@ -32,8 +32,8 @@ pub struct App {
 }
 
 impl App {
-    /// The app, with this process's LISTEN connection, safety net and notifier started (they
-    /// stop on shutdown). Call inside the runtime.
+    /// The app, with this process's LISTEN connection, safety net, notifier and question
+    /// sweeper started (they stop on shutdown). Call inside the runtime.
     pub fn start(config: Config, log: EventLog, auth: Arc<Authenticator>) -> App {
         let notifier = Arc::new(Notifier::new(
             log.clone(),
@@ -57,6 +57,7 @@ impl App {
         };
         listener::start(app.log.pool().clone(), listeners, app.shutdown.clone());
         crate::notify::start(&app);
+        crate::sweeper::start(&app);
         app
     }
 }

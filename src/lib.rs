@@ -4,7 +4,8 @@
 //! projection update) → `commands` (the one domain API) → the interfaces (`http` for REST,
 //! `mcp`, `inbox` for people), which share what `app` composes and never reach into each other.
 //! Read models live in the `projections` crate; `push` wakes waiters; `notify` consumes the log
-//! into notifications for people (webhooks, email, web push); `database` finds or provisions
+//! into notifications for people (webhooks, email, web push); `sweeper` expires questions and
+//! withdraws those nobody waits for any more; `database` finds or provisions
 //! PostgreSQL; `auth` says who is calling; `wire` holds the JSON shapes clients see.
 
 pub mod app;
@@ -23,6 +24,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod notify;
 pub mod push;
+pub mod sweeper;
 pub mod telemetry;
 pub mod timestamp;
 pub mod wire;

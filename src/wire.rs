@@ -105,10 +105,19 @@ pub struct SessionJson {
     pub ended_at: Option<String>,
     pub last_activity_at: String,
     pub unread_count: i32,
+    /// How many of its questions are open.
+    pub open_questions: i32,
+    pub title: Option<String>,
+    pub project: Option<String>,
+    pub cwd: Option<String>,
+    pub branch: Option<String>,
+    pub host: Option<String>,
+    pub client: Option<String>,
 }
 
 impl From<&Session> for SessionJson {
     fn from(s: &Session) -> SessionJson {
+        let c = &s.context;
         SessionJson {
             id: s.id,
             agent_type: s.agent_type.clone(),
@@ -117,6 +126,13 @@ impl From<&Session> for SessionJson {
             ended_at: s.ended_at.map(timestamp),
             last_activity_at: timestamp(s.last_activity_at),
             unread_count: s.unread_count,
+            open_questions: s.open_questions,
+            title: c.title.clone(),
+            project: c.project.clone(),
+            cwd: c.cwd.clone(),
+            branch: c.branch.clone(),
+            host: c.host.clone(),
+            client: c.client.clone(),
         }
     }
 }

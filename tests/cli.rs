@@ -84,10 +84,14 @@ async fn a_script_asks_and_a_person_answers_from_another_process() {
     assert_eq!(open["agent_type"], "shell");
     let session = open["session_id"].as_str().unwrap().to_owned();
     let text = run(switchboard(&url, &app.token, &["inbox"])).await;
+    let question = open["question_id"].as_str().unwrap().to_owned();
+    assert_eq!(open["kind"], "question");
+    assert_eq!(open["options"], json!(["yes", "no"]));
     assert_eq!(
         stdout(&text).trim_end().split('\t').collect::<Vec<_>>(),
         [
             session.as_str(),
+            question.as_str(),
             "shell",
             open["asked_at"].as_str().unwrap(),
             "Deploy to production? It is Friday."
@@ -95,8 +99,27 @@ async fn a_script_asks_and_a_person_answers_from_another_process() {
         "one line, tab-separated, its line break flattened"
     );
 
-    let replied = run(switchboard(&url, &app.token, &["reply", &session, "yes"])).await;
+    let replied = run(switchboard(
+        &url,
+        &app.token,
+        &["reply", &session, "yes", "--to", &question],
+    ))
+    .await;
     assert!(replied.status.success(), "{}", stderr(&replied));
+    assert!(stderr(&replied).contains(&question), "{}", stderr(&replied));
+    // The question is answered: answering it again is refused, saying so.
+    let again = run(switchboard(
+        &url,
+        &app.token,
+        &["reply", &session, "no", "--to", &question],
+    ))
+    .await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already answered"),
+        "{}",
+        stderr(&again)
+    );
 
     let asked = tokio::time::timeout(Duration::from_secs(30), ask.wait_with_output())
         .await
@@ -140,12 +163,19 @@ async fn ask_gives_up_at_its_timeout_with_exit_124_and_nothing_on_stdout() {
     .await;
     assert_eq!(asked.status.code(), Some(124), "{}", stderr(&asked));
     assert_eq!(stdout(&asked), "");
-    assert!(stderr(&asked).contains("no answer in time"));
+    assert!(stderr(&asked).contains("no answer in time; the question is withdrawn"));
+    // Nobody waits for it any more: it is withdrawn, and the inbox no longer offers it.
     let open = run(switchboard(&app.address, &app.token, &["inbox"])).await;
-    assert!(
-        stdout(&open).contains("Anyone there?"),
-        "the question stays open"
-    );
+    assert_eq!(stdout(&open), "", "a withdrawn question is not waiting");
+    let sessions: Vec<Value> = app.get_json("/api/v1/sessions").await;
+    let session = sessions[0]["id"].as_str().unwrap();
+    let questions: Vec<Value> = app
+        .get_json(&format!("/api/v1/sessions/{session}/questions"))
+        .await;
+    assert_eq!(questions[0]["status"], "withdrawn");
+    assert_eq!(questions[0]["closed_by"], "agent");
+    assert_eq!(questions[0]["reason"], "switchboard ask gave up after 1 s");
+    assert!(questions[0]["expires_at"].is_string(), "{}", questions[0]);
 
     let bad = run(switchboard(
         &app.address,

@@ -43,14 +43,19 @@ struct Browser {
 }
 
 impl Browser {
-    async fn start(app: &TestApp, scenario: &str, mut args: Value) -> Browser {
+    async fn start(app: &TestApp, scenario: &str, args: Value) -> Browser {
+        Browser::start_at(&app.url("/"), scenario, args).await
+    }
+
+    /// The scenario against the server at `base` (a proxy in front of the test's, say).
+    async fn start_at(base: &str, scenario: &str, mut args: Value) -> Browser {
         let modules = tokio::task::spawn_blocking(|| {
             common::prereqs::npm("playwright", &[PLAYWRIGHT_CORE]).join("node_modules")
         })
         .await
         .unwrap();
         args["chromium"] = json!(common::prereqs::chromium());
-        args["base"] = json!(app.url("/"));
+        args["base"] = json!(base);
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/inbox/browser.js");
         let mut child = Command::new("node")
             .arg(script)
@@ -812,4 +817,163 @@ async fn options_are_buttons_and_approvals_are_allowed_edited_or_denied_in_the_b
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_phone_options_and_approvals_fit_the_screen_and_work_by_touch() {
     decisions_in_the_browser(true).await;
+}
+
+/// Several requests open at once in one session, as a coding agent makes them: each answered on
+/// its own in the browser, in any order, and each waiting agent gets its own answer; one
+/// withdrawn by its agent, one raced by two tabs, one answered from the reply box, the rest
+/// withdrawn when the session ends, all of it live.
+async fn questions_in_the_browser(phone: bool) {
+    let app = TestApp::spawn().await;
+    let session = Uuid::new_v4();
+    let ask = |body: Value| {
+        let app = &app;
+        async move {
+            let mut body = body;
+            body["agent_instance_id"] = json!(session);
+            body["agent_type"] = json!("claude-code");
+            body["requires_user_input"] = json!(true);
+            let sent = post(app, "/api/v1/messages/agent", body).await;
+            sent["message_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let bash = |command: &str, extra: Value| {
+        let mut input = json!({"command": command});
+        input
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"content": format!("May I run {command}?"),
+               "approval": {"tool_name": "Bash", "input": input}})
+    };
+    post(
+        &app,
+        "/api/v1/messages/agent",
+        json!({"agent_instance_id": session, "agent_type": "claude-code",
+               "content": format!("Release notes so far:\n\n{}", "- fixed a thing\n".repeat(40)),
+               "session": {"title": "Release 2026.12", "project": "shop", "branch": "release",
+                           "host": "build-7", "cwd": "/home/me/shop"}}),
+    )
+    .await;
+    let withdrawn = ask(bash("cargo publish --dry-run", json!({}))).await;
+    let older = ask(bash("ls build", json!({}))).await;
+    let newer = ask(bash(
+        "git push --force origin main",
+        json!({"dangerouslyDisableSandbox": true, "ticket": "OPS-12"}),
+    ))
+    .await;
+    let options = ask(json!({"content": "Which colour for the banner?",
+                             "options": ["Red", "Green"]}))
+    .await;
+    let plain = ask(json!({"content": "Which database should the staging copy use?"})).await;
+    let last = ask(json!({"content": "Anything else before I tag it?"})).await;
+    let wait = |question: &str| {
+        let request = app.get(&format!(
+            "/api/v1/messages/pending?agent_instance_id={session}&question_id={question}&wait=120"
+        ));
+        tokio::spawn(async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        })
+    };
+    let (wait_older, wait_newer) = (wait(&older), wait(&newer));
+    // The browser reaches the server through a proxy that can drop its connections.
+    let proxy = common::cutting_proxy::CuttingProxy::start(
+        app.address.trim_start_matches("http://"),
+    )
+    .await;
+    let link = link(&app, app.tenant).await.replace(&app.address, &proxy.address);
+    let mut browser = Browser::start_at(
+        &proxy.url("/"),
+        "questions",
+        json!({
+            "link": link,
+            "session": session,
+            "phone": phone,
+            "questions": {"older": older, "newer": newer, "withdrawn": withdrawn,
+                          "options": options, "plain": plain, "last": last},
+            "reason": "Never force-push main",
+            "withdraw_reason": "nobody decided within 50 s",
+            "plain_text": "Which database should the staging copy use?",
+            "newest_text": "Anything else before I tag it?",
+            "draft": "Use the nightly snapshot",
+            "screenshots": screenshots(),
+        }),
+    )
+    .await;
+
+    browser.expect("ALLOWED_OLDER").await;
+    let (status, got) = wait_older.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(got["messages"][0]["chosen_option"], "Allow", "{got}");
+    assert!(!wait_newer.is_finished(), "the newer approval's waiter got an answer");
+    browser.tell("DENY_NEWER", json!({})).await;
+    browser.expect("DENIED_NEWER").await;
+    let (_, got) = wait_newer.await.unwrap();
+    assert_eq!(got["messages"][0]["content"], "Never force-push main");
+    assert!(got["messages"][0].get("chosen_option").is_none());
+
+    post(
+        &app,
+        &format!("/api/v1/sessions/{session}/questions/{withdrawn}/withdraw"),
+        json!({"reason": "nobody decided within 50 s"}),
+    )
+    .await;
+    browser.tell("WITHDRAWN", json!({})).await;
+    let raced = browser.expect("RACED").await;
+    let errors: Vec<&str> = raced["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        errors.iter().filter(|e| e.contains("already answered")).count(),
+        1,
+        "one tab was told: {errors:?}"
+    );
+    let questions: Vec<Value> = app
+        .get_json(&format!("/api/v1/sessions/{session}/questions"))
+        .await;
+    let by_id = |id: &str| questions.iter().find(|q| q["id"] == id).unwrap().clone();
+    assert_eq!(by_id(&options)["status"], "answered");
+    browser.tell("COMPOSE", json!({})).await;
+    browser.expect("OFFLINE").await;
+    proxy.cut_all();
+    browser.expect("COMPOSED").await;
+    let messages: Vec<Value> = app
+        .get_json(&format!("/api/v1/sessions/{session}/messages"))
+        .await;
+    let answer = messages
+        .iter()
+        .find(|m| m["content"] == "Use the nightly snapshot")
+        .expect("the reply was sent");
+    assert_eq!(answer["question_id"], plain, "the reply box answered the plain question");
+    post(
+        &app,
+        "/api/v1/sessions/end",
+        json!({"agent_instance_id": session}),
+    )
+    .await;
+    browser.tell("ENDED", json!({})).await;
+    browser.expect("DONE").await;
+    browser.finish().await;
+    let answers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE tenant_id = $1 AND event_type = 'user_message'",
+    )
+    .bind(app.tenant)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(answers, 4, "allow, deny, one option, the reply: nothing else");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_questions_open_at_once_are_each_answered_on_their_own_in_the_browser() {
+    questions_in_the_browser(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_several_open_questions_fit_and_close_live() {
+    questions_in_the_browser(true).await;
 }

@@ -721,16 +721,23 @@ async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
     let answered = waiting.await.unwrap();
     assert_eq!(answered["answer"], "go ahead");
 
-    // A permission prompt through the bridge: pending, allowed with an edit over REST, then
-    // decided by wait_for_answer (which finds the approval in the session's history).
-    let prompt = ok(&tool(
-        &client,
-        "permission_prompt",
-        json!({"tool_name": "Bash", "input": {"command": "make clean"}}),
-    )
-    .await);
-    assert_eq!(prompt["status"], "pending");
-    let prompt_session = prompt["agent_instance_id"].as_str().unwrap().to_owned();
+    // A permission prompt through the bridge, allowed with an edit over REST while it waits.
+    let prompting = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            ok(&tool(
+                &client,
+                "permission_prompt",
+                json!({"tool_name": "Bash", "input": {"command": "make clean"}}),
+            )
+            .await)
+        })
+    };
+    until_waiters(&app, 1).await;
+    let waiting: Vec<Value> = app
+        .get_json("/api/v1/sessions?status=AWAITING_INPUT&limit=1")
+        .await;
+    let prompt_session = waiting[0]["id"].as_str().unwrap().to_owned();
     let status = app
         .post(
             "/api/v1/messages/user",
@@ -742,16 +749,20 @@ async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
         .unwrap()
         .status();
     assert_eq!(status, 200);
-    let decided = ok(&tool(
-        &client,
-        "wait_for_answer",
-        json!({"agent_instance_id": prompt_session, "question_id": prompt["question_id"]}),
-    )
-    .await);
+    let decided = prompting.await.unwrap();
     assert_eq!(
         decided["decision"],
         json!({"behavior": "allow", "updatedInput": {"command": "make clean-tmp"}})
     );
+    // Unanswered within the block limit: withdrawn and denied, through the bridge too.
+    let unanswered = ok(&tool(
+        &client,
+        "permission_prompt",
+        json!({"tool_name": "Bash", "input": {"command": "make dist"}}),
+    )
+    .await);
+    assert_eq!(unanswered["status"], "withdrawn", "{unanswered}");
+    assert_eq!(unanswered["decision"]["behavior"], "deny");
 
     let bad = tool(
         &client,
@@ -1051,14 +1062,19 @@ async fn every_tool_declares_title_annotations_and_a_schema_its_results_match() 
             json!({"behavior": "allow", "updatedInput": {"command": "rm -rf build"}}),
             json!({"behavior": "deny", "message": "Not the root directory, please"}),
             json!({"behavior": "allow", "updatedInput": {"file_path": "/tmp/b.txt", "content": "hi"}}),
-            json!({"behavior": "deny", "message": "Deny"}),
+            json!({"behavior": "deny", "message": "Nobody decided within 1 s on Switchboard; denied."}),
             json!({"behavior": "allow", "updatedInput": {"command": "ls -la"}}),
         ]
     );
+    assert!(seen("permission_prompt", &|s| s["status"] == "withdrawn"));
     // Prompts that name no session share one per MCP session, apart from the agent's.
     let prompts: Vec<&Value> = results
         .iter()
-        .filter(|r| r["tool"] == "permission_prompt" && r["structured"]["status"] == "pending")
+        .filter(|r| {
+            r["tool"] == "permission_prompt"
+                && r["structured"]["agent_instance_id"]
+                    != results[0]["structured"]["agent_instance_id"]
+        })
         .map(|r| &r["structured"]["agent_instance_id"])
         .collect();
     assert_eq!(prompts.len(), 2);

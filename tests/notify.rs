@@ -281,7 +281,12 @@ async fn a_question_answered_before_its_retry_is_not_sent_again() {
         l.first().is_some_and(|d| d["status"] == "skipped")
     })
     .await;
-    assert!(list[0]["last_error"].as_str().unwrap().contains("answered"));
+    assert!(
+        list[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("closed before delivery")
+    );
     assert_eq!(codes(&list[0]), [json!(500)]);
 }
 

@@ -125,6 +125,8 @@ pub struct SessionDescription {
     pub branch: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 /// Which question a person's message answers.

@@ -33,6 +33,22 @@ pub fn detect(client_type_header: Option<&str>, user_agent: Option<&str>) -> Str
         .map_or_else(|| UNKNOWN.to_owned(), |(_, name)| (*name).to_owned())
 }
 
+/// The kind of agent a client program is, by its name (MCP `clientInfo.name`): a recognised
+/// name's kind, else the name itself (so an unrecognised client is not "unknown").
+pub fn named(client_name: &str) -> String {
+    match detect(None, Some(client_name)) {
+        known if known != UNKNOWN => known,
+        _ => {
+            let name = clean(client_name.trim());
+            if name.is_empty() {
+                UNKNOWN.to_owned()
+            } else {
+                name
+            }
+        }
+    }
+}
+
 /// A header value kept as a short, printable name.
 fn clean(name: &str) -> String {
     name.chars().filter(|c| !c.is_control()).take(100).collect()

@@ -469,25 +469,32 @@ pub async fn session_fragment(
         let mut shown = events.clone();
         shown.extend(cards.iter().cloned());
         let questions = questions(&app, tenant, session_id, &shown, &changed).await?;
+        // How each re-rendered card's question was answered (its answer may be older).
+        let answer_ids: Vec<Uuid> = changed
+            .iter()
+            .filter_map(|id| questions.rows.get(id)?.answer_id)
+            .collect();
+        let answers = read::events_by_id(pool, tenant, session_id, &answer_ids).await?;
         let live = read::liveness(pool, tenant, session_id, app.config.idle_before()).await?;
         let waiting = read::waiting(pool, tenant).await?;
         Ok::<_, LogError>(Some((
             state.session,
             events,
-            cards,
+            (cards, answers),
             questions,
             live,
             waiting,
         )))
     };
     match update.await {
-        Ok(Some((session, events, cards, questions, live, waiting))) => {
+        Ok(Some((session, events, (cards, answers), questions, live, waiting))) => {
             let more = read::filled(&events, FRAGMENT);
             let update = views::session_update(
                 &frame(&app, None),
                 &head(&session, live),
                 &events,
                 &cards,
+                &answers,
                 &questions,
                 waiting,
                 more,

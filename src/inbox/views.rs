@@ -404,7 +404,7 @@ fn session_parts(frame: &Frame, head: &SessionHead, now: OffsetDateTime) -> Mark
                         button #end-session .danger type="button" aria-expanded="false" { "End session" }
                         div #end-confirm .end-confirm hidden role="group" aria-label="Confirm" {
                             span { "End this session? The agent can send it no more messages." }
-                            button #end-confirm-yes .danger-solid type="button" { "End session" }
+                            button #end-confirm-yes .danger-solid type="button" { "Yes, end it" }
                             button #end-confirm-no type="button" { "Cancel" }
                         }
                     }
@@ -447,7 +447,7 @@ fn changes(diff: Option<&str>) -> Markup {
     html! {
         section #changes .changes hidden[files.is_empty()] aria-label="Changes" {
             @if !files.is_empty() {
-                details open[open && files.len() <= 3] {
+                details {
                     summary {
                         "Changes: " (files.len()) @if files.len() == 1 { " file" } @else { " files" }
                         " " span.add { "+" (added) } " " span.del { "−" (removed) }
@@ -472,10 +472,18 @@ fn changes(diff: Option<&str>) -> Markup {
 
 /// Conversation items, one per event that a person would want to see.
 pub fn timeline(events: &[StoredEvent], questions: &Questions) -> Markup {
-    let answers = answers(events);
+    timeline_knowing(events, questions, &answers(events))
+}
+
+/// [`timeline`], knowing the answers given in `answers` (which may be outside `events`).
+fn timeline_knowing(
+    events: &[StoredEvent],
+    questions: &Questions,
+    answers: &HashMap<Uuid, (bool, bool)>,
+) -> Markup {
     html! {
         @for stored in events {
-            (item(stored, questions, &answers))
+            (item(stored, questions, answers))
         }
     }
 }
@@ -668,7 +676,8 @@ fn item(
             }
         }
         Event::QuestionExpired(_) => system("A question expired unanswered"),
-        Event::SessionDescribed(_) => system("Session details updated"),
+        // Shown in the session's head; the item only keeps the page's place in the stream.
+        Event::SessionDescribed(_) => html! { li.item hidden data-seq=(stored.seq) {} },
         Event::GitDiffUpdated(d) if d.git_diff.is_empty() => system("Changes cleared"),
         Event::GitDiffUpdated(_) => system("Changes updated"),
         // Account events are not about a session.
@@ -727,23 +736,27 @@ fn cut_chars(text: &str, max: usize) -> String {
 /// (after the sequence number the page has), question cards whose state may have changed (open
 /// ones, and those closed since), the question the reply box answers by default, and whether
 /// more is to be asked for.
+#[allow(clippy::too_many_arguments)]
 pub fn session_update(
     frame: &Frame,
     head: &SessionHead,
     events: &[StoredEvent],
     cards: &[StoredEvent],
+    answered_by: &[StoredEvent],
     questions: &Questions,
     waiting: i64,
     more: bool,
 ) -> Markup {
     let now = questions.now;
     let default_target = questions.default_target().map(|q| q.id);
+    let mut known = answers(events);
+    known.extend(answers(answered_by));
     html! {
         div #update data-waiting=(waiting) data-status=(liveness_label(head.liveness).0)
             data-more=(more) data-default-target=[default_target] {
             (session_parts(frame, head, now))
-            ol #new-items { (timeline(events, questions)) }
-            ol #cards { (timeline(cards, questions)) }
+            ol #new-items { (timeline_knowing(events, questions, &known)) }
+            ol #cards { (timeline_knowing(cards, questions, &known)) }
         }
     }
 }

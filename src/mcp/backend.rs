@@ -19,6 +19,8 @@ pub struct Caller {
     pub context: Option<Context>,
     /// The agent type a new session is started with.
     pub agent_type: String,
+    /// The client program (MCP `clientInfo`), recorded in the session's context.
+    pub client: Option<String>,
 }
 
 /// A message from the agent.
@@ -101,4 +103,23 @@ pub trait Backend: Send + Sync + 'static {
 
     /// End the session; returns its final status.
     fn end<'a>(&'a self, caller: &'a Caller, session_id: Uuid) -> Reply<'a, String>;
+
+    /// The client gave up on a call that waited for `question_id`'s answer: unless some call
+    /// waits for it again soon, the question is withdrawn.
+    fn abandoned<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+    ) -> Reply<'a, ()>;
+
+    /// Withdraw an open question nobody will wait for: `Ok(false)` when it closed already
+    /// (answered in that very moment, say).
+    fn withdraw<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+        reason: String,
+    ) -> Reply<'a, bool>;
 }

@@ -63,7 +63,10 @@ impl Backend for Local {
                 next_instruction: false,
                 expires_in: None,
                 leaves_unread: false,
-                describe: Default::default(),
+                describe: projections::SessionDescribed {
+                    client: caller.client.clone(),
+                    ..Default::default()
+                },
             };
             let sent = commands::send_agent_message(&self.log, ctx, input).await?;
             Ok(Sent {
@@ -134,6 +137,46 @@ impl Backend for Local {
             let ctx = context(caller)?;
             let ended = commands::end_session(&self.log, ctx, session_id).await?;
             Ok(ended.final_status.as_str().to_owned())
+        })
+    }
+
+    fn abandoned<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+    ) -> Reply<'a, ()> {
+        Box::pin(async move {
+            let ctx = context(caller)?;
+            commands::waits::abandoned(self.log.pool(), ctx.tenant_id, session_id, question_id)
+                .await;
+            Ok(())
+        })
+    }
+
+    fn withdraw<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+        reason: String,
+    ) -> Reply<'a, bool> {
+        Box::pin(async move {
+            let ctx = context(caller)?;
+            let withdrawn = commands::withdraw_question(
+                &self.log,
+                ctx,
+                session_id,
+                question_id,
+                projections::Actor::Agent,
+                reason,
+            )
+            .await;
+            match withdrawn {
+                Ok(_) => Ok(true),
+                Err(CommandError::Conflict(_)) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
         })
     }
 }

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::backend::{Answered, Backend, Caller, Outgoing, Reply, Sent, ToolError};
-use crate::client::{AgentMessage, Client, ClientError};
+use crate::client::{AgentMessage, Client, ClientError, SessionDescription};
 use crate::commands::Undelivered;
 use crate::wire::{ApprovalJson, MessageJson};
 
@@ -36,6 +36,10 @@ impl Backend for Remote {
     fn send<'a>(&'a self, caller: &'a Caller, message: Outgoing) -> Reply<'a, Sent> {
         Box::pin(async move {
             let message = AgentMessage {
+                session: caller.client.clone().map(|client| SessionDescription {
+                    client: Some(client),
+                    ..SessionDescription::default()
+                }),
                 requires_user_input: message.requires_user_input,
                 options: message.options.unwrap_or_default(),
                 approval: message.approval.as_ref().map(ApprovalJson::from),
@@ -111,5 +115,30 @@ impl Backend for Remote {
 
     fn end<'a>(&'a self, caller: &'a Caller, session_id: Uuid) -> Reply<'a, String> {
         Box::pin(async move { Ok(self.client(caller).end_session(session_id).await?) })
+    }
+
+    /// The server saw the long-poll dropped, and counts the wait as abandoned itself.
+    fn abandoned<'a>(&'a self, _: &'a Caller, _: Uuid, _: Uuid) -> Reply<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn withdraw<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+        reason: String,
+    ) -> Reply<'a, bool> {
+        Box::pin(async move {
+            match self
+                .client(caller)
+                .withdraw_question(session_id, question_id, &reason)
+                .await
+            {
+                Ok(()) => Ok(true),
+                Err(ClientError::Refused { status: 409, .. }) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        })
     }
 }

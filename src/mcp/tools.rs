@@ -89,7 +89,8 @@ mcp__switchboard__permission_prompt): the host calls it with the tool's name and
 person sees the call and chooses Allow (possibly after editing the input) or Deny (possibly \
 with a reason). The result's text is {\"behavior\":\"allow\",\"updatedInput\":{...}} or \
 {\"behavior\":\"deny\",\"message\":\"...\"}. If nobody decides within the server's limit, \
-the result is {status: \"pending\", question_id}: call wait_for_answer with the same ids.";
+the question is withdrawn and the call denied (status \"withdrawn\"): no later call could \
+collect the decision.";
 
 const END_SESSION: &str = "\
 End your session and mark it completed. Call it only when the person has confirmed the work is \
@@ -176,13 +177,16 @@ struct LogStepResult {
     user_feedback: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum AnswerStatus {
     /// The person answered: see `answer`.
     Answered,
     /// No answer within the server's limit: call wait_for_answer.
     Pending,
+    /// No decision within the server's limit, and nobody can wait longer (a permission
+    /// prompt): the question was withdrawn and the tool call denied.
+    Withdrawn,
 }
 
 /// What ask_question and wait_for_answer return.
@@ -413,21 +417,30 @@ impl AgentTools {
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> Caller {
         let parts = ctx.extensions.get::<http::request::Parts>();
         let context = parts.and_then(|parts| parts.extensions.get::<Context>().cloned());
+        let peer = ctx.peer.peer_info();
         let client_name = parts
             .and_then(|parts| parts.extensions.get::<McpSession>())
             .map(|session| session.client_name.clone())
-            .or_else(|| Some(ctx.peer.peer_info()?.client_info.name.clone()))
+            .or_else(|| Some(peer.as_ref()?.client_info.name.clone()))
             .filter(|name| !name.is_empty());
         let agent_type = context
             .as_ref()
             .and_then(|c| c.client_type.clone())
             .filter(|t| t != client_type::UNKNOWN)
             .or_else(|| self.default_agent_type.clone())
-            .or_else(|| Some(client_type::detect(None, Some(&client_name?))))
+            .or_else(|| Some(client_type::named(client_name.as_deref()?)))
             .unwrap_or_else(|| client_type::UNKNOWN.to_owned());
+        // The client program, with its version when the connection says it.
+        let client = client_name.map(|name| match peer {
+            Some(peer) if peer.client_info.name == name && !peer.client_info.version.is_empty() => {
+                format!("{name} {}", peer.client_info.version)
+            }
+            _ => name,
+        });
         Caller {
             context,
             agent_type,
+            client,
         }
     }
 
@@ -504,7 +517,10 @@ impl AgentTools {
                 () = abandoned(ctx) => {
                     stop.cancel();
                     match answer.await? {
-                        None => return Err(ToolError("cancelled".into())),
+                        None => {
+                            self.gave_up(caller, session_id, question_id).await;
+                            return Err(ToolError("cancelled".into()));
+                        }
                         taken => taken,
                     }
                 }
@@ -522,9 +538,22 @@ impl AgentTools {
                 let sent =
                     tokio::time::timeout(PROGRESS_SEND_LIMIT, ctx.peer.notify_progress(progress));
                 if !matches!(sent.await, Ok(Ok(()))) {
+                    self.gave_up(caller, session_id, question_id).await;
                     return Err(ToolError("the client went away".into()));
                 }
             }
+        }
+    }
+
+    /// The client gave up on a call waiting for `question_id`: the question is withdrawn
+    /// unless a call waits for it again soon.
+    async fn gave_up(&self, caller: &Caller, session_id: Uuid, question_id: Uuid) {
+        if let Err(e) = self
+            .backend
+            .abandoned(caller, session_id, question_id)
+            .await
+        {
+            tracing::warn!(question = %question_id, "an abandoned wait was not recorded: {e}");
         }
     }
 
@@ -863,8 +892,49 @@ impl AgentTools {
                 options: None,
                 approval: Some(approval.clone()),
             };
-            let (_, mut result, took) = self.ask(&caller, outgoing, &ctx).await?;
-            Self::decide(&mut result, &ApprovalJson::from(&approval));
+            let (_, mut result, mut took) = self.ask(&caller, outgoing, &ctx).await?;
+            if result.reply.is_empty() {
+                // Claude Code's permission prompt cannot wait for a later call: nobody will
+                // collect a decision after this one, so the question is withdrawn.
+                let limit = self.block_limit.as_secs();
+                let reason = format!(
+                    "nobody decided within {limit} s; the permission prompt denied the tool call"
+                );
+                let (session, question) = (result.agent_instance_id, result.question_id);
+                if self
+                    .backend
+                    .withdraw(&caller, session, question, reason)
+                    .await?
+                {
+                    result.status = AnswerStatus::Withdrawn;
+                    result.decision = Some(
+                        Decision::Deny {
+                            message: format!(
+                                "Nobody decided within {limit} s on Switchboard; denied."
+                            ),
+                        }
+                        .to_json(),
+                    );
+                } else {
+                    // Decided in that very moment: the decision stands.
+                    let stop = self.backend.stop_token();
+                    let late = self
+                        .backend
+                        .answer(&caller, session, question, Duration::ZERO, &stop)
+                        .await?;
+                    if let Some(late) = late {
+                        took.message_ids.extend(late.taken.iter().copied());
+                        result.status = AnswerStatus::Answered;
+                        result.answer = Some(contents(&late.messages).join("\n\n"));
+                        result.chosen_option =
+                            late.messages.first().and_then(|m| m.chosen_option.clone());
+                        result.reply = late.messages;
+                    }
+                }
+            }
+            if result.decision.is_none() {
+                Self::decide(&mut result, &ApprovalJson::from(&approval));
+            }
             Ok(self.answered(result, took))
         };
         self.finish(&caller, &ctx, run.await).await

@@ -269,7 +269,7 @@ impl Notifier {
             let Some(event) = recorded.event() else {
                 continue;
             };
-            let (asked, question_seq) = match &event {
+            let (asked, question_id) = match &event {
                 Event::InputRequested(r) => {
                     let original: Option<Relevant> = sqlx::query_as(ASKED)
                         .bind(tenant_id)
@@ -277,12 +277,9 @@ impl Notifier {
                         .bind(TEXT_READ)
                         .fetch_optional(&mut *conn)
                         .await?;
-                    match original {
-                        Some(m) => (Some(m.agent_message()), Some(m.seq)),
-                        None => (None, None),
-                    }
+                    (original.map(|m| m.agent_message()), Some(r.message_id))
                 }
-                Event::AgentMessage(m) if m.requires_user_input => (None, Some(recorded.seq)),
+                Event::AgentMessage(m) if m.requires_user_input => (None, Some(recorded.event_id)),
                 _ => (None, None),
             };
             let session_id = recorded.stream_id;
@@ -337,8 +334,8 @@ impl Notifier {
                     event_id: Some(recorded.event_id),
                     event_seq: Some(recorded.seq),
                     event_at: recorded.recorded_at,
-                    question_seq: (trigger == Trigger::Question)
-                        .then_some(question_seq)
+                    question_id: (trigger == Trigger::Question)
+                        .then_some(question_id)
                         .flatten(),
                     notification: Notification {
                         trigger,

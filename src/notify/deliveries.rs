@@ -29,8 +29,8 @@ pub struct Claimed {
     pub target: String,
     pub secret: Value,
     pub session_id: Option<Uuid>,
-    /// For a question: a reply or the end of the session after this answers it.
-    pub question_seq: Option<i64>,
+    /// For a question: which one (it is not sent once the question has closed).
+    pub question_id: Option<Uuid>,
     pub notification: Notification,
     /// The fencing token of this claim; also the attempt's number.
     pub claim: i32,
@@ -45,7 +45,7 @@ type ClaimedRow = (
     String,
     Value,
     Option<Uuid>,
-    Option<i64>,
+    Option<Uuid>,
     Value,
     i32,
     OffsetDateTime,
@@ -65,7 +65,7 @@ FROM due, notification_channels c
 WHERE d.tenant_id = due.tenant_id AND d.id = due.id
   AND c.tenant_id = d.tenant_id AND c.id = d.channel_id
 RETURNING d.tenant_id, d.id, d.channel_id, c.kind, c.target, c.secret, d.session_id,
-          d.question_seq, d.payload, d.claims, d.created_at";
+          d.question_id, d.payload, d.claims, d.created_at";
 
 /// Claim up to `limit` due deliveries for `lease_seconds`.
 pub async fn claim(
@@ -89,7 +89,7 @@ pub async fn claim(
                 target,
                 secret,
                 session_id,
-                question_seq,
+                question_id,
                 payload,
                 claim,
                 created_at,
@@ -105,7 +105,7 @@ pub async fn claim(
                     target,
                     secret,
                     session_id,
-                    question_seq,
+                    question_id,
                     notification,
                     claim,
                     created_at,
@@ -211,16 +211,17 @@ pub struct NewDelivery {
     pub event_id: Option<Uuid>,
     pub event_seq: Option<i64>,
     pub event_at: OffsetDateTime,
-    pub question_seq: Option<i64>,
+    /// For a question: which one.
+    pub question_id: Option<Uuid>,
     pub notification: Notification,
 }
 
 const INSERT: &str = "\
 INSERT INTO notification_deliveries
-    (tenant_id, id, channel_id, session_id, event_id, event_seq, event_at, trigger, question_seq,
+    (tenant_id, id, channel_id, session_id, event_id, event_seq, event_at, trigger, question_id,
      payload, status, next_attempt_at)
 SELECT *, 'pending', now() FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[],
-     $5::uuid[], $6::bigint[], $7::timestamptz[], $8::text[], $9::bigint[], $10::jsonb[])
+     $5::uuid[], $6::bigint[], $7::timestamptz[], $8::text[], $9::uuid[], $10::jsonb[])
 ON CONFLICT DO NOTHING";
 
 /// Insert deliveries (ids already present are left as they are).
@@ -245,7 +246,7 @@ pub async fn insert(
                 .map(|r| r.notification.trigger.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind(rows.iter().map(|r| r.question_seq).collect::<Vec<_>>())
+        .bind(column(|r| r.question_id))
         .bind(
             rows.iter()
                 .map(|r| serde_json::to_value(&r.notification).expect("JSON serializes"))
@@ -296,7 +297,7 @@ pub async fn insert_claimed(
             target,
             secret,
             session_id: None,
-            question_seq: None,
+            question_id: None,
             notification,
             claim: 1,
             created_at,

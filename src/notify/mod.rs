@@ -299,7 +299,7 @@ impl Notifier {
     /// Make one attempt at a claimed delivery and record how it ended.
     async fn deliver(&self, claimed: Claimed) {
         let finish = match self.answered(&claimed).await {
-            Ok(true) => Some("the question was answered before delivery"),
+            Ok(true) => Some("the question closed before delivery"),
             Ok(false) => None,
             Err(e) => {
                 tracing::warn!(delivery = %claimed.id, "notifications: {e}");
@@ -350,17 +350,18 @@ impl Notifier {
         }
     }
 
-    /// Has the question this delivery is about been answered (or its session ended)?
-    async fn answered(&self, claimed: &Claimed) -> Result<bool, sqlx::Error> {
-        let (Some(session_id), Some(seq)) = (claimed.session_id, claimed.question_seq) else {
+    /// Has the question this delivery is about closed (answered, withdrawn, expired), as the
+    /// questions read model says?
+    async fn answered(&self, claimed: &Claimed) -> Result<bool, crate::eventlog::LogError> {
+        let (Some(session_id), Some(question_id)) = (claimed.session_id, claimed.question_id)
+        else {
             return Ok(false);
         };
-        sqlx::query_scalar(ANSWERED)
-            .bind(claimed.tenant_id)
-            .bind(session_id)
-            .bind(seq)
-            .fetch_one(&self.pool)
-            .await
+        let question = self
+            .log
+            .question(claimed.tenant_id, session_id, question_id)
+            .await?;
+        Ok(question.is_some_and(|q| !q.answerable_at(OffsetDateTime::now_utc())))
     }
 
     /// Send once; how the delivery ends, and the attempt.
@@ -553,12 +554,6 @@ impl Notifier {
         self.smtp.is_some()
     }
 }
-
-/// A reply or a session end after the question answers it.
-const ANSWERED: &str = "\
-SELECT EXISTS (SELECT 1 FROM events
-               WHERE tenant_id = $1 AND stream_id = $2 AND seq > $3
-                 AND event_type IN ('user_message', 'session_ended'))";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Verdict {

@@ -67,6 +67,12 @@ async function watchedPage(context) {
     d.dismiss();
   });
   page.on('pageerror', (e) => page.incidents.push('page error: ' + e.message));
+  // The Content-Security-Policy allows no inline script or style: a violation is a defect.
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to (apply|execute|load)/i.test(m.text())) {
+      page.incidents.push('CSP: ' + m.text());
+    }
+  });
   return page;
 }
 
@@ -179,9 +185,13 @@ const scenarios = {
     await screenshot(page, 'session-desktop', true);
     const title = await page.title();
 
-    // End the session: it says so, and the reply box gives way.
-    page.expectDialog = true;
+    // End the session: the page asks first (no dialog), then it says so, and the reply box
+    // gives way.
     await page.getByRole('button', { name: 'End session' }).click();
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    check(await page.locator('#end-confirm').isHidden(), 'Cancel did not close the question');
+    await page.getByRole('button', { name: 'End session' }).click();
+    await page.getByRole('button', { name: 'Yes, end it' }).click();
     await page.locator('#session-head .pill.ended').waitFor();
     await page.locator('p#composer.ended-note').waitFor();
     check(!(await page.getByRole('button', { name: 'End session' }).count()), 'still an End session button');
@@ -523,16 +533,140 @@ const scenarios = {
     await page.getByRole('textbox', { name: 'Reason (optional)' }).fill(args.reason);
     await button('Deny').click();
     await page.locator('#timeline .item.user', { hasText: args.reason }).waitFor();
+    await page.locator('#timeline .item.user .tag.denied', { hasText: 'Denied' }).waitFor();
 
     // Anything else: formatted JSON; allowed by keyboard.
-    await page.locator('#timeline pre.json', { hasText: args.other_tool_text }).waitFor();
+    await page.locator('#timeline .approval', { hasText: args.other_tool_text }).waitFor();
     await button('Allow').focus();
     await page.keyboard.press('Enter');
-    await page.locator('#timeline .item.user .tag', { hasText: 'Chose Allow' }).nth(1).waitFor();
+    await page.locator('#timeline .item.user .tag.allowed', { hasText: 'Allowed' }).nth(1).waitFor();
     calm(page);
     say('DONE');
     await browser.close();
   },
+};
+
+/** The card of question `id` on `page`. */
+const card = (page, id) => page.locator('#timeline > li[data-question-id="' + id + '"]');
+
+/** Wait until question `id` shows `status` on `page`, without a control that answers it. */
+async function closed(page, id, status) {
+  await page.locator('#timeline > li[data-question-id="' + id + '"][data-question-status="' + status + '"]').waitFor();
+  const controls = await card(page, id).locator('.decide, .choices').count();
+  check(controls === 0, 'question ' + id + ' is ' + status + ' but still offers answers');
+}
+
+scenarios.questions = async function questions() {
+  listen();
+  const browser = await launch();
+  const screen = args.phone ? PHONE : DESKTOP;
+  const suffix = args.phone ? '-phone' : '-desktop';
+  const context = await browser.newContext(screen);
+  const page = await signIn(context, args.link);
+  await page.goto(base + 'sessions/' + args.session);
+  const fits = async (what) => {
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(wide <= screen.viewport.width, what + ' is wider than the screen: ' + wide);
+  };
+  const { older, newer, withdrawn, options, plain } = args.questions;
+  // Both approvals are open, each with its own Allow; the newer one's flags are badges.
+  for (const id of [older, newer, withdrawn]) {
+    await card(page, id).getByRole('button', { name: 'Allow', exact: true }).waitFor();
+  }
+  await card(page, newer).locator('.badge.flag.danger', { hasText: 'sandbox off' }).waitFor();
+  await card(page, newer).locator('.other-input', { hasText: 'ticket' }).waitFor();
+  await page.locator('.count-pill', { hasText: 'questions open' }).waitFor();
+  await fits('two open approvals');
+  await screenshot(page, 'questions' + suffix, true);
+
+  // The older one first: allowed. The newer one stays open.
+  await card(page, older).getByRole('button', { name: 'Allow', exact: true }).click();
+  await closed(page, older, 'answered');
+  await card(page, older).locator('.badge.allowed').waitFor();
+  check(await card(page, newer).getByRole('button', { name: 'Allow', exact: true }).isVisible(),
+    'the newer approval lost its buttons');
+  say('ALLOWED_OLDER');
+  await hear('DENY_NEWER');
+  await card(page, newer).getByRole('button', { name: 'Deny…' }).click();
+  await card(page, newer).getByRole('textbox', { name: 'Reason (optional)' }).fill(args.reason);
+  await card(page, newer).getByRole('button', { name: 'Deny', exact: true }).click();
+  await closed(page, newer, 'answered');
+  await card(page, newer).locator('.badge.denied').waitFor();
+  await page.locator('#timeline .item.user .tag.denied', { hasText: 'Denied' }).waitFor();
+  say('DENIED_NEWER');
+
+  // The agent gives up on one: it shows withdrawn, live, with the reason, and no buttons.
+  await hear('WITHDRAWN');
+  await closed(page, withdrawn, 'withdrawn');
+  await card(page, withdrawn).locator('.q-status', { hasText: args.withdraw_reason }).waitFor();
+
+  // Two tabs press different options at once: one wins, the other says it was answered.
+  const other = await watchedPage(context);
+  await other.goto(base + 'sessions/' + args.session);
+  await card(other, options).getByRole('button', { name: 'Green', exact: true }).waitFor();
+  // Both presses at one instant (the tabs share a clock), before either hears of the other.
+  const at = Date.now() + 400;
+  const press = (p, option) => p.evaluate(([id, option, at]) => new Promise((done) => {
+    setTimeout(() => {
+      document.querySelector('#timeline > li[data-question-id="' + id + '"] button[data-answer="' + option + '"]').click();
+      done();
+    }, Math.max(0, at - Date.now()));
+  }), [options, option, at]);
+  await Promise.all([press(page, 'Red'), press(other, 'Green')]);
+  await closed(page, options, 'answered');
+  await closed(other, options, 'answered');
+  // The tab whose press lost is told (its answer was refused), and keeps saying so.
+  let errors = [];
+  for (const until = Date.now() + TIMEOUT; Date.now() < until;) {
+    errors = [];
+    for (const p of [page, other]) {
+      errors.push(await card(p, options).evaluate((li) => [...li.querySelectorAll('.error')].map((e) => e.textContent).join('')));
+    }
+    if (errors.some((e) => e)) break;
+    await page.waitForTimeout(100);
+  }
+  say('RACED', { errors });
+  await other.close();
+  await hear('COMPOSE');
+
+  // The reply box answers the newest open question in words, and says so; "Answer" on
+  // another question makes the reply box answer that one.
+  const reply = page.getByRole('textbox', { name: 'Reply' });
+  await page.locator('#reply-target-text', { hasText: args.newest_text }).waitFor();
+  await card(page, plain).getByRole('button', { name: 'Answer', exact: true }).click();
+  await page.locator('#reply-target-text', { hasText: args.plain_text }).waitFor();
+  await reply.fill(args.draft);
+  // A typed reply survives a reload.
+  await page.reload();
+  await page.locator('#reply-target-text', { hasText: args.plain_text }).waitFor();
+  check((await reply.inputValue()) === args.draft, 'the draft was lost: ' + await reply.inputValue());
+  // A long message folds, and unfolds.
+  const unfold = page.getByRole('button', { name: 'Show all' });
+  await unfold.click();
+  await page.getByRole('button', { name: 'Show less' }).waitFor();
+  // A dropped stream says so, and recovers.
+  say('OFFLINE');
+  await page.locator('#connection').waitFor({ state: 'visible' });
+  await page.locator('#connection').waitFor({ state: 'hidden', timeout: 20000 });
+  await reply.focus();
+  await page.keyboard.press('Enter');
+  await page.locator('#timeline .item.user', { hasText: args.draft }).waitFor();
+  await closed(page, plain, 'answered');
+  await fits('the answered questions');
+  say('COMPOSED');
+
+  // The session ends: what it still asked is withdrawn, and the reply box gives way.
+  await hear('ENDED');
+  await closed(page, args.questions.last, 'withdrawn');
+  await page.locator('p#composer.ended-note').waitFor();
+  // Nothing waits any more: the tab's title and the badge say so.
+  await page.locator('#waiting-badge').waitFor({ state: 'hidden' });
+  check(!(await page.title()).startsWith('('), 'the title still counts waiting sessions');
+  await screenshot(page, 'questions-closed' + suffix, true);
+  calm(page);
+  say('DONE');
+  told.lines.close();
+  await browser.close();
 };
 
 (async () => {

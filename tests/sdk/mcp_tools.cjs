@@ -13,13 +13,24 @@ const addFormats = require('ajv-formats').default;
 const [server, token] = process.argv.slice(2);
 const auth = { Authorization: `Bearer ${token}` };
 
-async function reply(session, content, extra) {
+async function reply(session, content, extra, expected = 200) {
   const response = await fetch(`${server}/api/v1/messages/user`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json' },
     body: JSON.stringify({ agent_instance_id: session, content, mark_as_read: false, ...extra }),
   });
-  if (!response.ok) throw new Error(`reply: HTTP ${response.status}`);
+  if (response.status !== expected) throw new Error(`reply: HTTP ${response.status}`);
+}
+
+/** The session whose newest open question is the one being asked (a permission prompt that
+ * names no session asks in one of its own). */
+async function askingSession() {
+  for (;;) {
+    const response = await fetch(`${server}/api/v1/sessions?status=AWAITING_INPUT&limit=1`, { headers: auth });
+    const [session] = await response.json();
+    if (session) return session.id;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 const later = (ms, action) => new Promise((resolve) => setTimeout(resolve, ms)).then(action);
@@ -97,14 +108,17 @@ async function main() {
     }),
     later(500, () => reply(session, 'Allow', { updated_input: { file_path: '/tmp/b.txt', content: 'hi' } })),
   ]);
-  // As Claude Code calls it (no session named): pending, then decided, then wait_for_answer.
+  // As Claude Code calls it (no session named). Nobody decides within the block limit: the
+  // question is withdrawn and the call denied, and a decision afterwards is refused (no call
+  // could collect it).
   const edit = { tool_name: 'Edit', input: { file_path: 'src/lib.rs', old_string: 'a', new_string: 'b' } };
-  const waiting = await call('permission_prompt', edit);
-  await reply(waiting.agent_instance_id, 'Deny');
-  await call('wait_for_answer', { agent_instance_id: waiting.agent_instance_id, question_id: waiting.question_id });
-  const again = await call('permission_prompt', bash('ls'));
-  await reply(again.agent_instance_id, 'Allow', { updated_input: { command: 'ls -la' } });
-  await call('wait_for_answer', { agent_instance_id: again.agent_instance_id, question_id: again.question_id });
+  const unanswered = await call('permission_prompt', edit);
+  await reply(unanswered.agent_instance_id, 'Allow', { question_id: unanswered.question_id }, 409);
+  // Decided in time: allowed with an edited input.
+  await Promise.all([
+    call('permission_prompt', bash('ls')),
+    later(300, async () => reply(await askingSession(), 'Allow', { updated_input: { command: 'ls -la' } })),
+  ]);
 
   await call('end_session', { agent_instance_id: session });
 

@@ -53,9 +53,9 @@ pub struct AgentMessageBody {
     /// cursor stays where it is.
     #[serde(default)]
     leave_unread: bool,
-    /// What the session is about and where it runs.
+    /// What the session is about and where it runs (an object: see [`SessionBody`]).
     #[serde(default)]
-    session: Option<SessionBody>,
+    session: Option<Map<String, Value>>,
 }
 
 /// A session's title and context, as a request gives them.
@@ -71,6 +71,9 @@ pub struct SessionBody {
     pub branch: Option<String>,
     #[serde(default)]
     pub host: Option<String>,
+    /// The agent's client program and version.
+    #[serde(default)]
+    pub client: Option<String>,
 }
 
 impl SessionBody {
@@ -81,7 +84,7 @@ impl SessionBody {
             cwd: self.cwd.as_deref(),
             branch: self.branch.as_deref(),
             host: self.host.as_deref(),
-            client: None,
+            client: self.client.as_deref(),
         }
     }
 }
@@ -118,7 +121,9 @@ pub async fn agent_message(
         .as_ref()
         .map(questions::described_by_metadata)
         .unwrap_or_default();
-    if let Some(session) = &body.session {
+    if let Some(session) = body.session {
+        let session: SessionBody = serde_json::from_value(Value::Object(session))
+            .map_err(|e| InvalidInput::new("session", e.to_string()))?;
         let explicit = session.raw().parse("session")?;
         let over = |field: &mut Option<String>, given: Option<String>| {
             if given.is_some() {
@@ -130,6 +135,7 @@ pub async fn agent_message(
         over(&mut describe.cwd, explicit.cwd);
         over(&mut describe.branch, explicit.branch);
         over(&mut describe.host, explicit.host);
+        over(&mut describe.client, explicit.client);
     }
     let input = AgentMessageInput {
         session_id: domain::parse_uuid("agent_instance_id", &body.agent_instance_id)?,

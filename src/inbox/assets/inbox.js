@@ -14,7 +14,8 @@
   const sessionId = body.dataset.session || null;
   const EVENT_TYPES = [
     'session_started', 'agent_message', 'user_message', 'input_requested',
-    'messages_read', 'git_diff_updated', 'session_ended',
+    'messages_read', 'messages_received', 'messages_returned', 'git_diff_updated',
+    'session_ended', 'question_withdrawn', 'question_expired', 'session_described',
   ];
 
   // ---------------------------------------------------------------- signing in
@@ -123,14 +124,76 @@
     }
   }
 
+  /** The list's query as the page shows it: filter, search, and how many rows it holds. */
+  function listQuery(extra) {
+    const sessions = document.getElementById('sessions');
+    const params = new URLSearchParams();
+    if (sessions && sessions.dataset.show) params.set('show', sessions.dataset.show);
+    if (sessions && sessions.dataset.q) params.set('q', sessions.dataset.q);
+    for (const [k, v] of Object.entries(extra || {})) params.set(k, v);
+    return params;
+  }
+
   const refreshList = coalesced(async () => {
-    const doc = await fragment('inbox/list');
+    // As many rows as the page shows (it may have asked for more), the first page at least.
+    const shown = document.querySelectorAll('#rows > li').length;
+    const params = listQuery({ limit: String(Math.min(500, Math.max(50, shown))) });
+    const doc = await fragment('inbox/list?' + params);
     const fresh = doc && doc.getElementById('sessions');
     if (!fresh) return;
     replace(fresh);
     setWaiting(Number(fresh.dataset.waiting));
     updateTimes();
   });
+
+  /** "Show more": the next page of the list, appended. */
+  async function showMore(button) {
+    button.disabled = true;
+    try {
+      const params = listQuery({
+        after_waiting: button.dataset.afterWaiting,
+        after_at: button.dataset.afterAt,
+        after_id: button.dataset.afterId,
+      });
+      const doc = await fragment('inbox/list?' + params);
+      const fresh = doc && doc.getElementById('sessions');
+      if (!fresh) { button.disabled = false; return; }
+      const rows = document.getElementById('rows');
+      for (const li of fresh.querySelectorAll('#rows > li')) rows.append(document.adoptNode(li));
+      const next = fresh.querySelector('#more');
+      if (next) button.replaceWith(document.adoptNode(next)); else button.remove();
+      updateTimes();
+    } catch (e) {
+      button.disabled = false;
+    }
+  }
+
+  if (page === 'inbox') {
+    const filter = document.getElementById('list-filter');
+    const applyFilter = async () => {
+      const params = new URLSearchParams(new FormData(filter));
+      for (const [k, v] of [...params]) if (!v) params.delete(k);
+      const doc = await fragment('inbox/list?' + params);
+      const fresh = doc && doc.getElementById('sessions');
+      if (!fresh) return;
+      replace(fresh);
+      history.replaceState(null, '', base + (params.toString() ? '?' + params : ''));
+      updateTimes();
+    };
+    if (filter) {
+      filter.addEventListener('submit', (e) => { e.preventDefault(); applyFilter(); });
+      filter.querySelector('select').addEventListener('change', applyFilter);
+      let typing = null;
+      filter.querySelector('input[type="search"]').addEventListener('input', () => {
+        clearTimeout(typing);
+        typing = setTimeout(applyFilter, 250);
+      });
+    }
+    document.addEventListener('click', (e) => {
+      const more = e.target.closest && e.target.closest('#more');
+      if (more) showMore(more);
+    });
+  }
 
   function lastSeq() {
     let seq = 0;
@@ -156,13 +219,35 @@
         li.classList.add('fresh');
         timeline.append(document.adoptNode(li));
       }
-      if (update.dataset.status === 'ended') endComposer();
-      settleAnswered();
+      // Question cards whose state changed (answered elsewhere, withdrawn, nobody waiting):
+      // replaced, unless the page already shows that state (a half-typed reason stays).
+      for (const card of doc.querySelectorAll('#cards > li[id]')) {
+        const current = document.getElementById(card.id);
+        if (current && current.dataset.state !== card.dataset.state) {
+          // What the person was told about it (answered in another tab, say) stays.
+          const told = current.querySelector('.error');
+          const fresh = document.adoptNode(card);
+          current.replaceWith(fresh);
+          if (told && told.textContent) {
+            const note = document.createElement('p');
+            note.className = 'error';
+            note.setAttribute('role', 'alert');
+            note.textContent = told.textContent;
+            fresh.querySelector('.bubble').append(note);
+          }
+        }
+      }
       setWaiting(Number(update.dataset.waiting));
+      if (update.dataset.status === 'ended') endComposer();
+      else settleTarget(update.dataset.defaultTarget || '');
+      updateTimes();
       if (items.length && nearBottom) window.scrollTo({ top: document.body.scrollHeight });
       if (update.dataset.more !== 'true') return;
     }
   });
+
+  // Who waits for a question changes without an event: look again now and then.
+  if (page === 'session') setInterval(() => refreshSession(), 30000);
 
   const refreshWaiting = coalesced(async () => {
     const r = await fetch(base + 'inbox/waiting', { credentials: 'same-origin' });
@@ -191,12 +276,18 @@
     notify(event);
   }
 
+  const connection = document.getElementById('connection');
+  function connected(ok) {
+    if (connection) connection.hidden = ok;
+  }
+
   function connect() {
     stream = new EventSource(base + 'api/v1/stream');
     for (const type of EVENT_TYPES) stream.addEventListener(type, onEvent);
     // What committed before the stream began is in a fragment; what after, on the stream.
-    stream.addEventListener('open', refresh);
+    stream.addEventListener('open', () => { connected(true); refresh(); });
     stream.addEventListener('error', () => {
+      connected(false);
       if (stream.readyState !== EventSource.CLOSED) return;
       // Refused (signed out, or the server is away): which one?
       fetch(base + 'api/v1/auth/verify', { credentials: 'same-origin' }).then((r) => {
@@ -362,8 +453,46 @@
     composer.replaceWith(note);
   }
 
+  // The reply box answers one question (shown as "Answering: …"), or none. It never leaves the
+  // server to guess: it sends the question's id, or null for a message that answers nothing.
   const form = document.getElementById('composer');
   const reply = document.getElementById('reply');
+  const targetInput = document.getElementById('reply-question');
+  const DRAFT = 'switchboard-draft:' + sessionId;
+  // The person chose "Not an answer" (so a newly open question does not become the target).
+  let plainChosen = false;
+
+  /** The question card of `id` on the page, when it can still be answered. */
+  function answerable(id) {
+    const card = id && document.querySelector('#timeline > li[data-question-id="' + CSS.escape(id) + '"]');
+    return card && card.dataset.questionStatus === 'open' && (card.dataset.state || '').endsWith(':a')
+      ? card : null;
+  }
+
+  /** Answer `id` with the reply box (or nothing, for ''), saying so above it. */
+  function setTarget(id) {
+    const box = document.getElementById('reply-target');
+    const text = document.getElementById('reply-target-text');
+    // No reply box (the session ended): nothing to aim.
+    if (!targetInput || !box || !text) return;
+    const card = answerable(id);
+    if (!card) id = '';
+    targetInput.value = id;
+    box.hidden = !id;
+    if (id) {
+      const said = card.querySelector('.md');
+      const words = (said ? said.textContent : '').replace(/\s+/g, ' ').trim();
+      text.textContent = words.length > 120 ? words.slice(0, 119) + '…' : words;
+    }
+  }
+
+  /** After an update: keep the target while it is open, else take the server's default. */
+  function settleTarget(fallback) {
+    if (!targetInput || !document.getElementById('reply-target')) return;
+    if (answerable(targetInput.value)) return;
+    setTarget(plainChosen ? '' : fallback);
+  }
+
   if (form && reply && form.tagName === 'FORM') {
     const error = document.getElementById('composer-error');
     const send = form.querySelector('button[type="submit"]');
@@ -373,13 +502,39 @@
       reply.style.height = 'auto';
       reply.style.height = reply.scrollHeight + 2 + 'px';
     };
-    reply.addEventListener('input', grow);
+    // A typed reply survives a reload, with the question it answers (while that is open).
+    const keep = () => {
+      try {
+        if (reply.value) {
+          localStorage.setItem(DRAFT, JSON.stringify({ text: reply.value, question: targetInput.value }));
+        } else {
+          localStorage.removeItem(DRAFT);
+        }
+      } catch (e) { /* storage unavailable */ }
+    };
+    try {
+      const kept = JSON.parse(localStorage.getItem(DRAFT) || 'null');
+      if (kept && typeof kept.text === 'string') {
+        reply.value = kept.text;
+        grow();
+        if (kept.question && answerable(kept.question)) setTarget(kept.question);
+        else if (kept.question === '') { plainChosen = true; setTarget(''); }
+      }
+    } catch (e) { /* storage unavailable, or an old draft: none */ }
+    reply.addEventListener('input', () => { grow(); keep(); });
     reply.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
         e.preventDefault();
         form.requestSubmit();
       }
     });
+    document.getElementById('reply-target-clear').addEventListener('click', () => {
+      plainChosen = true;
+      setTarget('');
+      keep();
+      reply.focus();
+    });
+    form.keep = keep;
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       const content = reply.value;
@@ -389,15 +544,18 @@
       try {
         const sent = await post('api/v1/messages/user', {
           agent_instance_id: sessionId, content, mark_as_read: false,
+          question_id: targetInput.value || null,
         }, draftKey);
         if (sent) {
           reply.value = '';
+          try { localStorage.removeItem(DRAFT); } catch (err) { /* storage unavailable */ }
           draftKey = randomKey();
           grow();
           refreshSession();
         }
       } catch (err) {
         error.textContent = err.message;
+        if (err.status === 409) { draftKey = randomKey(); refreshSession(); }
       } finally {
         send.disabled = false;
         reply.focus();
@@ -405,34 +563,36 @@
     });
   }
 
-  // ---------------------------------------------------------------- decisions
-
-  /** A question someone answered (a person's message follows it) offers no more choices. */
-  function settleAnswered() {
-    let answered = false;
-    const items = [...document.querySelectorAll('#timeline > li')].reverse();
-    for (const li of items) {
-      if (li.classList.contains('user')) answered = true;
-      if (!answered || !li.classList.contains('question')) continue;
-      for (const controls of li.querySelectorAll('.choices, .decide')) controls.remove();
-    }
+  function endComposer() {
+    const composer = document.getElementById('composer');
+    if (!composer || composer.tagName !== 'FORM') return;
+    const note = document.createElement('p');
+    note.id = 'composer';
+    note.className = 'ended-note';
+    note.textContent = 'This session has ended.';
+    composer.replaceWith(note);
   }
+
+  // ---------------------------------------------------------------- decisions
 
   /** Answer the question `within` belongs to; `extra` adds fields (an edited input). */
   async function decide(within, content, extra) {
     const box = within.closest('li');
-    const error = box.querySelector('.decide .error');
+    const error = box.querySelector('.error');
     const buttons = box.querySelectorAll('.choices button, .decide button');
     for (const b of buttons) b.disabled = true;
     if (error) error.textContent = '';
     try {
       const sent = await post('api/v1/messages/user', Object.assign({
         agent_instance_id: sessionId, content, mark_as_read: false,
+        question_id: box.dataset.questionId,
       }, extra || {}), randomKey());
       if (sent) refreshSession();
     } catch (err) {
-      for (const b of buttons) b.disabled = false;
+      // Closed meanwhile (another tab, the agent gave up): say how, and show it closed.
       if (error) error.textContent = err.message; else window.alert(err.message);
+      if (err.status === 409 || err.status === 404) refreshSession();
+      else for (const b of buttons) b.disabled = false;
     }
   }
 
@@ -449,10 +609,20 @@
     const decideBox = target.closest('.decide');
     if (target.dataset.answer !== undefined) {
       decide(target, target.dataset.answer);
+    } else if (target.classList.contains('answer-this')) {
+      plainChosen = false;
+      setTarget(target.closest('li').dataset.questionId);
+      if (form && form.keep) form.keep();
+      if (reply) reply.focus();
     } else if (target.classList.contains('deny-open')) {
       reveal(target, decideBox.querySelector('.deny-form'));
     } else if (target.classList.contains('edit-open')) {
       reveal(target, decideBox.querySelector('.edit-form'));
+    } else if (target.classList.contains('unfold')) {
+      const folded = target.previousElementSibling;
+      const open = folded.classList.toggle('open');
+      target.setAttribute('aria-expanded', String(open));
+      target.textContent = open ? 'Show less' : 'Show all';
     }
   });
 
@@ -476,19 +646,31 @@
     }
   });
 
-  settleAnswered();
-
+  // Ending a session asks first, in the page.
   document.addEventListener('click', async (e) => {
-    const button = e.target.closest && e.target.closest('#end-session');
-    if (!button) return;
-    if (!window.confirm('End this session? The agent can send no more messages to it.')) return;
-    button.disabled = true;
-    try {
-      await post('api/v1/sessions/end', { agent_instance_id: sessionId });
-      refreshSession();
-    } catch (err) {
-      button.disabled = false;
-      window.alert(err.message);
+    const ask = e.target.closest && e.target.closest('#end-session');
+    const yes = e.target.closest && e.target.closest('#end-confirm-yes');
+    const no = e.target.closest && e.target.closest('#end-confirm-no');
+    const confirm = document.getElementById('end-confirm');
+    if (ask && confirm) {
+      confirm.hidden = false;
+      ask.setAttribute('aria-expanded', 'true');
+      document.getElementById('end-confirm-no').focus();
+    } else if (no && confirm) {
+      confirm.hidden = true;
+      const button = document.getElementById('end-session');
+      button.setAttribute('aria-expanded', 'false');
+      button.focus();
+    } else if (yes) {
+      yes.disabled = true;
+      try {
+        await post('api/v1/sessions/end', { agent_instance_id: sessionId });
+        refreshSession();
+      } catch (err) {
+        yes.disabled = false;
+        const where = document.getElementById('end-confirm');
+        if (where) where.querySelector('span').textContent = err.message;
+      }
     }
   });
 
