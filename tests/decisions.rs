@@ -492,3 +492,180 @@ async fn the_claude_code_hook_asks_the_person_and_logs_the_session() {
     let status = bad.wait().await.unwrap();
     assert!(!status.success());
 }
+
+/// What the person sent is never dropped by a hook event: handed to Claude Code where the
+/// event's output can carry it, else left unread for the next event that can.
+#[tokio::test]
+async fn the_hook_hands_the_persons_messages_to_claude_code_or_leaves_them_unread() {
+    let app = TestApp::spawn().await;
+    let claude = "7d1c-steered-session";
+    let run = |name: &'static str, fields: Value| {
+        let app = &app;
+        async move {
+            finished(hook(app, &event(claude, name, fields), &[]))
+                .await
+                .1
+        }
+    };
+    assert_eq!(
+        run("Notification", json!({"message": "Claude is waiting"})).await,
+        ""
+    );
+    let sessions: Vec<Value> = app.get_json("/api/v1/sessions").await;
+    let session: Uuid = sessions[0]["id"].as_str().unwrap().parse().unwrap();
+    let tell = |text: &'static str| {
+        let app = &app;
+        async move {
+            let (status, _) = post(
+                app,
+                &app.token,
+                "/api/v1/messages/user",
+                json!({"agent_instance_id": session, "content": text, "mark_as_read": false,
+                       "question_id": null}),
+            )
+            .await;
+            assert_eq!(status, 200);
+        }
+    };
+    let unread = || {
+        let app = &app;
+        async move {
+            let row: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
+            row["unread_count"].as_i64().unwrap()
+        }
+    };
+    let context = |out: &str, event: &str| -> String {
+        let out: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        assert_eq!(out["hookSpecificOutput"]["hookEventName"], event, "{out}");
+        out["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // Events whose output cannot carry messages leave them unread.
+    tell("STOP: do not touch prod").await;
+    assert_eq!(
+        run("Notification", json!({"message": "Claude is waiting"})).await,
+        ""
+    );
+    assert_eq!(
+        unread().await,
+        1,
+        "a notification does not consume the message"
+    );
+    assert_eq!(run("PreToolUse", json!({"tool_name": "Bash"})).await, "");
+    assert_eq!(unread().await, 1);
+
+    // Those that can hand them over do, once.
+    let out = run("SessionStart", json!({"source": "resume"})).await;
+    assert!(context(&out, "SessionStart").contains("STOP: do not touch prod"));
+    assert_eq!(unread().await, 0);
+    tell("use the staging database").await;
+    let out = run(
+        "UserPromptSubmit",
+        json!({"prompt": "fix the login bug", "prompt_id": "p1"}),
+    )
+    .await;
+    assert!(context(&out, "UserPromptSubmit").contains("use the staging database"));
+    assert_eq!(
+        run("UserPromptSubmit", json!({"prompt": "again"})).await,
+        ""
+    );
+    tell("and add a test").await;
+    let out = run(
+        "PostToolUse",
+        json!({"tool_name": "Bash", "tool_input": {"command": "cargo test"},
+               "tool_response": {"stdout": "ok", "stderr": "", "interrupted": false}}),
+    )
+    .await;
+    assert!(context(&out, "PostToolUse").contains("and add a test"));
+    tell("one more thing: update the changelog").await;
+    let out = run(
+        "Stop",
+        json!({"stop_hook_active": false, "last_assistant_message": "Done."}),
+    )
+    .await;
+    let blocked: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(blocked["decision"], "block", "{blocked}");
+    assert!(
+        blocked["reason"]
+            .as_str()
+            .unwrap()
+            .contains("one more thing: update the changelog")
+    );
+    // Nothing new: Claude stops.
+    assert_eq!(
+        run("Stop", json!({"stop_hook_active": true})).await,
+        "",
+        "no block without a message"
+    );
+
+    // A permission request does not take them either; nobody decides, so it withdraws its
+    // question, saying why, and the message waits.
+    tell("careful with migrations").await;
+    let request = event(
+        claude,
+        "PermissionRequest",
+        json!({"tool_name": "Bash", "tool_input": {"command": "make migrate"}}),
+    );
+    let (_, out) = finished(hook(&app, &request, &["--timeout", "1s"])).await;
+    assert_eq!(out, "");
+    assert_eq!(unread().await, 1);
+    let (_, out) = finished(hook(
+        &app,
+        &request,
+        &["--timeout", "1s", "--on-timeout", "deny"],
+    ))
+    .await;
+    let denied: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(denied["hookSpecificOutput"]["decision"]["behavior"], "deny");
+    let questions: Vec<Value> = app
+        .get_json(&format!("/api/v1/sessions/{session}/questions"))
+        .await;
+    let reasons: Vec<&str> = questions
+        .iter()
+        .map(|q| {
+            assert_eq!(q["status"], "withdrawn", "{q}");
+            assert_eq!(q["closed_by"], "agent");
+            assert!(
+                q["expires_at"].is_string(),
+                "the server would expire it too"
+            );
+            q["reason"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "nobody decided within 1 s; Claude Code asks in its terminal instead",
+            "nobody decided within 1 s; the hook denied the tool call",
+        ]
+    );
+
+    // The session ends; what was said stays in the log, unread, never silently consumed.
+    assert_eq!(run("SessionEnd", json!({"reason": "other"})).await, "");
+    assert_eq!(unread().await, 1);
+    let row: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
+    assert_eq!(row["status"], "COMPLETED");
+    assert_eq!(row["cwd"], "/home/me/app");
+    assert_eq!(row["project"], "app");
+    assert!(
+        row["host"].is_string(),
+        "SessionStart names the host: {row}"
+    );
+    let steps: Vec<String> = messages(&app, session)
+        .await
+        .iter()
+        .filter(|m| m["sender_type"] == "AGENT" && m["requires_user_input"] == false)
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        steps.contains(&"Prompt: fix the login bug".to_owned()),
+        "{steps:?}"
+    );
+    assert!(
+        steps.contains(&"Used Bash: cargo test".to_owned()),
+        "{steps:?}"
+    );
+}

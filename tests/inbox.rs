@@ -873,16 +873,19 @@ async fn questions_in_the_browser(phone: bool) {
         ));
         tokio::spawn(async move {
             let response = request.send().await.unwrap();
-            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
         })
     };
     let (wait_older, wait_newer) = (wait(&older), wait(&newer));
     // The browser reaches the server through a proxy that can drop its connections.
-    let proxy = common::cutting_proxy::CuttingProxy::start(
-        app.address.trim_start_matches("http://"),
-    )
-    .await;
-    let link = link(&app, app.tenant).await.replace(&app.address, &proxy.address);
+    let proxy =
+        common::cutting_proxy::CuttingProxy::start(app.address.trim_start_matches("http://")).await;
+    let link = link(&app, app.tenant)
+        .await
+        .replace(&app.address, &proxy.address);
     let mut browser = Browser::start_at(
         &proxy.url("/"),
         "questions",
@@ -906,7 +909,10 @@ async fn questions_in_the_browser(phone: bool) {
     let (status, got) = wait_older.await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(got["messages"][0]["chosen_option"], "Allow", "{got}");
-    assert!(!wait_newer.is_finished(), "the newer approval's waiter got an answer");
+    assert!(
+        !wait_newer.is_finished(),
+        "the newer approval's waiter got an answer"
+    );
     browser.tell("DENY_NEWER", json!({})).await;
     browser.expect("DENIED_NEWER").await;
     let (_, got) = wait_newer.await.unwrap();
@@ -928,7 +934,10 @@ async fn questions_in_the_browser(phone: bool) {
         .map(|e| e.as_str().unwrap())
         .collect();
     assert_eq!(
-        errors.iter().filter(|e| e.contains("already answered")).count(),
+        errors
+            .iter()
+            .filter(|e| e.contains("already answered"))
+            .count(),
         1,
         "one tab was told: {errors:?}"
     );
@@ -948,7 +957,10 @@ async fn questions_in_the_browser(phone: bool) {
         .iter()
         .find(|m| m["content"] == "Use the nightly snapshot")
         .expect("the reply was sent");
-    assert_eq!(answer["question_id"], plain, "the reply box answered the plain question");
+    assert_eq!(
+        answer["question_id"], plain,
+        "the reply box answered the plain question"
+    );
     post(
         &app,
         "/api/v1/sessions/end",
@@ -965,7 +977,10 @@ async fn questions_in_the_browser(phone: bool) {
     .fetch_one(&app.db.pool)
     .await
     .unwrap();
-    assert_eq!(answers, 4, "allow, deny, one option, the reply: nothing else");
+    assert_eq!(
+        answers, 4,
+        "allow, deny, one option, the reply: nothing else"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

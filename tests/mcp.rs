@@ -1267,3 +1267,54 @@ async fn sessions_are_bound_to_their_tenant_and_end_with_delete() {
     assert_eq!(get.status(), 405);
     assert_eq!(get.headers()["allow"], "POST, DELETE");
 }
+
+/// Parallel tool calls, as Claude Code makes them: two permission prompts open at once in one
+/// session, through the official TypeScript SDK. The older is answered first, then the newer,
+/// each naming its question; each call receives its own decision, never the other's.
+#[tokio::test]
+async fn two_permission_prompts_open_at_once_each_receive_their_own_decision() {
+    let app = spawn_with_mcp(quick(30_000)).await;
+    let session = Uuid::new_v4();
+    app.post(
+        "/api/v1/messages/agent",
+        &json!({"agent_instance_id": session, "agent_type": "claude-code", "content": "start"}),
+    )
+    .send()
+    .await
+    .unwrap();
+    let output = common::node_with_mcp_sdk("mcp_parallel.cjs")
+        .args([&app.address, &app.token, &session.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .expect("node runs (install Node.js)");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&output.stdout));
+    });
+    assert!(output.status.success(), "{report}");
+    assert_eq!(report["questions"][0]["command"], "ls build", "{report}");
+    assert_eq!(report["questions"][0]["id"], report["first"]);
+    assert_eq!(report["answers"], json!([200, 200]));
+    assert_eq!(report["still_open"], json!([report["questions"][1]["id"]]));
+    let decision = |which: &str| -> Value {
+        let text: Value = serde_json::from_str(report[which]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(text, report[which]["structured"]["decision"], "{report}");
+        text
+    };
+    assert_eq!(
+        decision("older"),
+        json!({"behavior": "allow", "updatedInput": {"command": "ls -la build"}})
+    );
+    assert_eq!(
+        decision("newer"),
+        json!({"behavior": "deny", "message": "Never force-push main"})
+    );
+    assert_eq!(
+        report["older"]["structured"]["question_id"],
+        report["questions"][0]["id"]
+    );
+    assert_eq!(
+        report["newer"]["structured"]["question_id"],
+        report["questions"][1]["id"]
+    );
+}

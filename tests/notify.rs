@@ -936,3 +936,51 @@ async fn the_cli_adds_lists_tests_and_removes_channels() {
     cli(&db, &data_dir, &["verify"]).await;
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+/// An earlier message turned into a question (request-input) after the person had already
+/// written is a question like any other: it is open, so it is notified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_turned_into_a_question_after_a_reply_is_notified() {
+    let app = app_with(fast("300ms")).await;
+    let mut receiver = Receiver::webhook(&[]).await;
+    webhook_channel(&app, &mut receiver).await;
+    let session = Uuid::new_v4();
+    let step = say(
+        &app.client,
+        &app.address,
+        &app.token,
+        session,
+        "Migrated the users table.",
+        json!({}),
+    )
+    .await;
+    let reply = app
+        .post(
+            "/api/v1/messages/user",
+            &json!({"agent_instance_id": session, "content": "nice", "mark_as_read": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let asked = app
+        .client
+        .patch(app.url(&format!("/api/v1/messages/{step}/request-input")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    let questions: Vec<Value> = app
+        .get_json(&format!("/api/v1/sessions/{session}/questions"))
+        .await;
+    assert_eq!(questions[0]["status"], "open", "{questions:?}");
+    let hook = receiver.next("WEBHOOK").await;
+    assert_eq!(hook["payload"]["type"], "question.asked", "{hook}");
+    assert_eq!(hook["payload"]["data"]["message_id"], step.to_string());
+    let list = deliveries_until(&app, |l| {
+        l.first().is_some_and(|d| d["status"] == "delivered")
+    })
+    .await;
+    assert_eq!(list[0]["trigger"], "question");
+}

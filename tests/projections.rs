@@ -136,7 +136,9 @@ async fn script(log: &EventLog, ctx: &Context) {
         expires_in: Some(Duration::from_secs(60)),
         ..asks(s, "expire me".into())
     };
-    let expiring = commands::send_agent_message(log, ctx, deadline).await.unwrap();
+    let expiring = commands::send_agent_message(log, ctx, deadline)
+        .await
+        .unwrap();
     commands::expire_question(log, ctx, s, expiring.message_id, far_future())
         .await
         .unwrap();
@@ -184,7 +186,9 @@ async fn actor(log: EventLog, ctx: Context, sessions: Vec<Uuid>, seed: u64, step
         let i = rng.random_range(0..sessions.len());
         let session = sessions[i];
         let text = format!("message {step} from {seed}");
-        let question = asked[i].get(rng.random_range(0..asked[i].len().max(1))).copied();
+        let question = asked[i]
+            .get(rng.random_range(0..asked[i].len().max(1)))
+            .copied();
         let result: Result<(), CommandError> = match rng.random_range(0..100) {
             0..30 => {
                 let requires_user_input = rng.random_bool(0.4);
@@ -271,11 +275,9 @@ async fn actor(log: EventLog, ctx: Context, sessions: Vec<Uuid>, seed: u64, step
                 None => Ok(()),
             },
             84..88 => match question {
-                Some(q) => {
-                    commands::withdraw_question(&log, &ctx, session, q, Actor::Agent, text)
-                        .await
-                        .map(drop)
-                }
+                Some(q) => commands::withdraw_question(&log, &ctx, session, q, Actor::Agent, text)
+                    .await
+                    .map(drop),
                 None => Ok(()),
             },
             88..91 => match question {

@@ -104,7 +104,7 @@ struct HookEvent {
 /// "50 s", "10 min": a wait as people read it.
 pub fn seconds(wait: Duration) -> String {
     let s = wait.as_secs();
-    if s >= 120 && s % 60 == 0 {
+    if s >= 120 && s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else {
         format!("{s} s")

@@ -208,7 +208,7 @@ impl Decide for AgentMessageInput {
                 options,
                 approval: input.approval.clone(),
                 next_instruction: input.next_instruction,
-                expires_at: input.expires_in.map(|wait| deadline(wait)),
+                expires_at: input.expires_in.map(deadline),
                 leaves_unread: input.leaves_unread,
             }),
         });

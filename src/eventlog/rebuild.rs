@@ -162,14 +162,14 @@ impl<T: for<'r> FromRow<'r, PgRow> + Send + Unpin> Cursor<T> {
 /// One stream folded from the log.
 enum Folded {
     /// A session's state and every `questions` row it wrote (by id).
-    Session(SessionState, BTreeMap<Uuid, Question>),
+    Session(Box<(SessionState, BTreeMap<Uuid, Question>)>),
     Account(Account),
 }
 
 impl Folded {
     fn key(&self) -> (Uuid, Uuid) {
         match self {
-            Folded::Session(s, _) => (s.session.tenant_id, s.session.id),
+            Folded::Session(folded) => (folded.0.session.tenant_id, folded.0.session.id),
             Folded::Account(a) => (a.tenant_id, a.tenant_id),
         }
     }
@@ -229,7 +229,10 @@ impl Fold {
                     )
                 } else {
                     let (before, mut rows) = match folded {
-                        Some(Folded::Session(s, rows)) => (Some(s), rows),
+                        Some(Folded::Session(folded)) => {
+                            let (state, rows) = *folded;
+                            (Some(state), rows)
+                        }
                         _ => (None, BTreeMap::new()),
                     };
                     let mut changed = Vec::new();
@@ -238,7 +241,7 @@ impl Fold {
                     for q in changed {
                         rows.insert(q.id, q);
                     }
-                    Folded::Session(state, rows)
+                    Folded::Session(Box::new((state, rows)))
                 },
             );
         }
@@ -422,7 +425,8 @@ impl Live {
                     Some(_) => {}
                 }
             }
-            Folded::Session(expected, expected_questions) => {
+            Folded::Session(folded) => {
+                let (expected, expected_questions) = &**folded;
                 let live = match self.sessions.peek(conn).await? {
                     Some(row) if row.key() == (tenant_id, stream_id) => {
                         match self.sessions.next(conn).await? {
@@ -655,7 +659,8 @@ struct Batch {
 impl Batch {
     fn push(&mut self, folded: Folded) {
         match folded {
-            Folded::Session(state, questions) => {
+            Folded::Session(folded) => {
+                let (state, questions) = *folded;
                 self.bytes += 256 + state.session.git_diff.as_ref().map_or(0, String::len);
                 self.rows += 1 + state.inbox.len() + questions.len();
                 self.sessions.push(&state.session, true);
