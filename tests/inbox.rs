@@ -900,6 +900,7 @@ async fn questions_in_the_browser(phone: bool) {
             "plain_text": "Which database should the staging copy use?",
             "newest_text": "Anything else before I tag it?",
             "draft": "Use the nightly snapshot",
+            "new_title": "Release 2026.12, tagged",
             "screenshots": screenshots(),
         }),
     )
@@ -961,6 +962,18 @@ async fn questions_in_the_browser(phone: bool) {
         answer["question_id"], plain,
         "the reply box answered the plain question"
     );
+    browser.expect("RENAMED").await;
+    let renamed: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
+    assert_eq!(renamed["title"], "Release 2026.12, tagged");
+    let renamed_by: String = sqlx::query_scalar(
+        "SELECT metadata->>'actor' FROM events WHERE tenant_id = $1
+         AND event_type = 'session_described' ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(app.tenant)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(renamed_by, "user", "the log says the person renamed it");
     post(
         &app,
         "/api/v1/sessions/end",

@@ -5,7 +5,9 @@
 //! command an agent's request runs; a MutationObserver in the page timestamps the moment each
 //! question's row appears. The figure is that moment minus the commit (the command's return),
 //! on the same machine's clock: the event stream's push, the fragment fetch and the swap.
-//! Also reported: the bytes the first load of the inbox transferred.
+//! Also reported: the bytes the first load of the inbox transferred, and, over however many
+//! sessions the tenant has (`--sessions 10000`), how long a search of the session list takes
+//! (its fragment fetched over HTTP with the person's cookie, as the page's search box does).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -24,6 +26,7 @@ use crate::commands::{self, AgentMessageInput, Context};
 use crate::domain::{AgentType, Content};
 use crate::eventlog::EventLog;
 use crate::http;
+use projections::SessionDescribed;
 
 /// The npm package that drives Chromium (the browser tests pin the same).
 pub const PLAYWRIGHT_CORE: &str = "playwright-core@1.65.1";
@@ -35,9 +38,13 @@ pub struct InboxArgs {
     /// Questions to ask, one after another.
     #[arg(long, default_value_t = 200)]
     pub questions: u32,
-    /// Sessions the questions go to (all of them are listed in the inbox).
+    /// Sessions the tenant has (each with a title and project); the questions go to the first
+    /// twenty.
     #[arg(long, default_value_t = 20)]
     pub sessions: u32,
+    /// Searches of the session list to time.
+    #[arg(long, default_value_t = 200)]
+    pub searches: u32,
     /// The Chromium to drive.
     #[arg(
         long,
@@ -77,10 +84,31 @@ pub async fn run(
 
     let tenant = Uuid::new_v4();
     let ctx = Context::system(tenant);
-    let sessions: Vec<Uuid> = (0..args.sessions.max(1)).map(|_| Uuid::new_v4()).collect();
-    for (n, session) in sessions.iter().enumerate() {
-        ask(&log, &ctx, *session, &format!("Starting task {n}"), false).await?;
+    let all: Vec<Uuid> = (0..args.sessions.max(1)).map(|_| Uuid::new_v4()).collect();
+    if all.len() > 1000 {
+        eprintln!("creating {} sessions ...", all.len());
     }
+    for (n, session) in all.iter().enumerate() {
+        let describe = SessionDescribed {
+            title: Some(format!(
+                "Task {n}: tidy the {} module",
+                WORDS[n % WORDS.len()]
+            )),
+            project: Some(format!("project-{}", n % 50)),
+            branch: Some(format!("feature-{}", n % 7)),
+            ..SessionDescribed::default()
+        };
+        say(
+            &log,
+            &ctx,
+            *session,
+            &format!("Starting task {n}"),
+            false,
+            describe,
+        )
+        .await?;
+    }
+    let sessions: Vec<Uuid> = all.iter().take(20).copied().collect();
     let link = web_sessions::create_link(&db.pool, tenant, 15).await?;
     let script =
         std::env::temp_dir().join(format!("switchboard-bench-inbox-{}.js", Uuid::new_v4()));
@@ -115,12 +143,13 @@ pub async fn run(
     for n in 0..args.questions {
         let session = sessions[n as usize % sessions.len()];
         let sent_at = epoch_ms();
-        let message_id = ask(
+        let message_id = say(
             &log,
             &ctx,
             session,
             &format!("Question {n}: deploy now?"),
             true,
+            SessionDescribed::default(),
         )
         .await?;
         let committed_at = epoch_ms();
@@ -147,15 +176,25 @@ pub async fn run(
     drop(browser.stdin.take());
     let _ = tokio::time::timeout(Duration::from_secs(10), browser.wait()).await;
     let _ = std::fs::remove_file(&script);
+    let searched = search(&db.pool, &public_url, tenant, args.searches).await?;
     shutdown.cancel();
     let _ = server.await;
 
     println!(
-        "Inbox benchmark: {} questions over {} sessions, one at a time, in headless Chromium",
+        "Inbox benchmark: {} questions over {} sessions, one at a time, in headless Chromium \
+         ({} sessions in all)",
         args.questions,
-        sessions.len()
+        sessions.len(),
+        all.len()
     );
     println!("  first load of the inbox:   {first_load} bytes transferred (gzip)");
+    if let Some(latency) = Latencies::of(searched) {
+        println!(
+            "  a search of {} sessions:  {latency} ({} searches)",
+            all.len(),
+            args.searches
+        );
+    }
     if let Some(latency) = Latencies::of(from_commit) {
         println!("  question commit → on page: {latency}");
     }
@@ -174,34 +213,71 @@ fn epoch_ms() -> f64 {
         * 1000.0
 }
 
+/// Words the sessions' titles are made of (and searched for).
+const WORDS: [&str; 8] = [
+    "storage", "billing", "login", "search", "export", "import", "metrics", "mailer",
+];
+
 /// An agent message through the command an agent's request runs; its id.
-async fn ask(
+async fn say(
     log: &EventLog,
     ctx: &Context,
     session: Uuid,
     text: &str,
     question: bool,
+    describe: SessionDescribed,
 ) -> Result<Uuid, Box<dyn std::error::Error + Send + Sync>> {
     let input = AgentMessageInput {
-        session_id: session,
         agent_type: Some(AgentType::parse("agent_type", "bench")?),
-        content: Content::parse("content", text.to_owned())?,
         requires_user_input: question,
-        send_email: None,
-        send_sms: None,
-        send_push: None,
-        git_diff: None,
-        message_metadata: None,
-        options: None,
-        approval: None,
-        next_instruction: false,
-        expires_in: None,
-        leaves_unread: false,
-        describe: Default::default(),
+        describe,
+        ..AgentMessageInput::new(session, Content::parse("content", text.to_owned())?)
     };
     Ok(commands::send_agent_message(log, ctx, input)
         .await?
         .message_id)
+}
+
+/// Search the session list `count` times as a signed-in person's page does (a title word, a
+/// project, a branch, an id's beginning, nothing that matches), each answer read whole; how
+/// long each took.
+async fn search(
+    pool: &sqlx::PgPool,
+    public_url: &PublicUrl,
+    tenant: Uuid,
+    count: u32,
+) -> Result<Vec<Duration>, Box<dyn std::error::Error + Send + Sync>> {
+    let link = web_sessions::create_link(pool, tenant, 15).await?;
+    let session = web_sessions::sign_in_with_link(pool, &link.token)
+        .await?
+        .map_err(|why| format!("the bench's sign-in link was refused: {why:?}"))?;
+    let cookie = format!("switchboard_session={}", session.cookie);
+    let client = reqwest::Client::new();
+    let terms = [
+        "storage",
+        "project-7",
+        "feature-3",
+        "0",
+        "nothing-matches-this",
+    ];
+    let mut took = Vec::new();
+    for n in 0..count as usize {
+        let term = terms[n % terms.len()];
+        let url = public_url.join(&format!("inbox/list?q={term}"));
+        let started = std::time::Instant::now();
+        let response = client
+            .get(&url)
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        took.push(started.elapsed());
+        if !status.is_success() || body.is_empty() {
+            return Err(format!("a search answered {status}").into());
+        }
+    }
+    Ok(took)
 }
 
 /// `node_modules` with playwright-core, installed with npm under the data directory once.

@@ -412,6 +412,8 @@ fn session_parts(frame: &Frame, head: &SessionHead, now: OffsetDateTime) -> Mark
             }
             div.title-row {
                 h1 #session-title { (session_name(session)) }
+                button #rename .ghost.small type="button" aria-expanded="false"
+                    aria-controls="rename-form" { "Rename" }
                 span class={ "pill " (class) } { (label) }
                 @if session.open_questions > 1 {
                     span.count-pill { (session.open_questions) " questions open" }
@@ -423,6 +425,14 @@ fn session_parts(frame: &Frame, head: &SessionHead, now: OffsetDateTime) -> Mark
                 @if let Some(branch) = &c.branch { " · " span.chip.branch { (branch) } }
                 @if let Some(host) = &c.host { " · " span.chip { (host) } }
                 @if let Some(client) = &c.client { " · " span.chip { (client) } }
+            }
+            form #rename-form .rename-form hidden {
+                label.visually-hidden for="rename-input" { "Title" }
+                input #rename-input type="text" name="title" maxlength="200" autocomplete="off"
+                    value=(c.title.as_deref().unwrap_or("")) placeholder="What is this session about?";
+                button.primary type="submit" { "Save" }
+                button #rename-cancel type="button" { "Cancel" }
+                p.error role="alert" {}
             }
             @if let Some(cwd) = &c.cwd { p.meta.cwd { code { (cwd) } } }
             p.meta {

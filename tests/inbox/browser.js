@@ -655,6 +655,13 @@ scenarios.questions = async function questions() {
   await fits('the answered questions');
   say('COMPOSED');
 
+  // The person renames the session, in place.
+  await page.getByRole('button', { name: 'Rename' }).click();
+  await page.getByRole('textbox', { name: 'Title' }).fill(args.new_title);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#session-title', { hasText: args.new_title }).waitFor();
+  say('RENAMED');
+
   // The session ends: what it still asked is withdrawn, and the reply box gives way.
   await hear('ENDED');
   await closed(page, args.questions.last, 'withdrawn');

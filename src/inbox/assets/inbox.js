@@ -208,7 +208,9 @@
       const doc = await fragment('inbox/sessions/' + sessionId + '?after=' + lastSeq());
       const update = doc && doc.getElementById('update');
       if (!update) return;
-      replace(doc.getElementById('session-head'));
+      // A title being edited is not replaced under the person's fingers.
+      const renaming = document.getElementById('rename-form');
+      if (!renaming || renaming.hidden) replace(doc.getElementById('session-head'));
       replace(doc.getElementById('changes'));
       const timeline = document.getElementById('timeline');
       const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 160;
@@ -643,6 +645,39 @@
         return;
       }
       decide(form, 'Allow', { updated_input: input });
+    }
+  });
+
+  // The person names the session (its title), in place.
+  document.addEventListener('click', (e) => {
+    const open = e.target.closest && e.target.closest('#rename');
+    const cancel = e.target.closest && e.target.closest('#rename-cancel');
+    const form = document.getElementById('rename-form');
+    if (!form) return;
+    if (open) {
+      form.hidden = false;
+      open.setAttribute('aria-expanded', 'true');
+      const input = document.getElementById('rename-input');
+      input.focus();
+      input.select();
+    } else if (cancel) {
+      form.hidden = true;
+      document.getElementById('rename').setAttribute('aria-expanded', 'false');
+      refreshSession();
+    }
+  });
+  document.addEventListener('submit', async (e) => {
+    if (e.target.id !== 'rename-form') return;
+    e.preventDefault();
+    const form = e.target;
+    const error = form.querySelector('.error');
+    error.textContent = '';
+    try {
+      await send('PATCH', 'api/v1/sessions/' + sessionId, { title: form.elements.title.value.trim() });
+      form.hidden = true;
+      refreshSession();
+    } catch (err) {
+      error.textContent = err.message;
     }
   });
 
