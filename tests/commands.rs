@@ -14,21 +14,9 @@ use uuid::Uuid;
 
 fn agent_input(session: Uuid, content: &str, question: bool) -> AgentMessageInput {
     AgentMessageInput {
-        session_id: session,
         agent_type: Some(AgentType::parse("agent_type", "claude-code").unwrap()),
-        content: Content::parse("content", content.into()).unwrap(),
         requires_user_input: question,
-        send_email: None,
-        send_sms: None,
-        send_push: None,
-        git_diff: None,
-        message_metadata: None,
-        options: None,
-        approval: None,
-        next_instruction: false,
-        expires_in: None,
-        leaves_unread: false,
-        describe: Default::default(),
+        ..AgentMessageInput::new(session, Content::parse("content", content.into()).unwrap())
     }
 }
 

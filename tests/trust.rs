@@ -413,21 +413,11 @@ async fn one_appends_failure_is_never_another_tenants() {
             let log = app.log.clone();
             appends.push(tokio::spawn(async move {
                 let input = commands::AgentMessageInput {
-                    session_id: Uuid::new_v4(),
                     agent_type: Some(switchboard::domain::AgentType::parse("t", "t").unwrap()),
-                    content: Content::parse("c", format!("round {round}")).unwrap(),
-                    requires_user_input: false,
-                    send_email: None,
-                    send_sms: None,
-                    send_push: None,
-                    git_diff: None,
-                    message_metadata: None,
-                    options: None,
-                    approval: None,
-                    next_instruction: false,
-                    expires_in: None,
-                    leaves_unread: false,
-                    describe: Default::default(),
+                    ..commands::AgentMessageInput::new(
+                        Uuid::new_v4(),
+                        Content::parse("c", format!("round {round}")).unwrap(),
+                    )
                 };
                 let ctx = Context::system(tenant);
                 (

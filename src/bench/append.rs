@@ -57,25 +57,15 @@ pub fn median(values: &[f64]) -> Option<f64> {
 async fn step(log: &EventLog, ctx: &Context, session: Uuid, n: u64) -> Duration {
     let started = Instant::now();
     let input = AgentMessageInput {
-        session_id: session,
         agent_type: Some(AgentType::parse("agent_type", "bench").expect("valid")),
-        content: Content::parse(
-            "content",
-            format!("Refactoring the storage layer: step {n}"),
+        ..AgentMessageInput::new(
+            session,
+            Content::parse(
+                "content",
+                format!("Refactoring the storage layer: step {n}"),
+            )
+            .expect("valid"),
         )
-        .expect("valid"),
-        requires_user_input: false,
-        send_email: None,
-        send_sms: None,
-        send_push: None,
-        git_diff: None,
-        message_metadata: None,
-        options: None,
-        approval: None,
-        next_instruction: false,
-        expires_in: None,
-        leaves_unread: false,
-        describe: Default::default(),
     };
     commands::send_agent_message(log, ctx, input)
         .await

@@ -45,28 +45,20 @@ impl Backend for Local {
     fn send<'a>(&'a self, caller: &'a Caller, message: Outgoing) -> Reply<'a, Sent> {
         Box::pin(async move {
             let ctx = context(caller)?;
+            let content = Content::parse("content", message.content).map_err(CommandError::from)?;
             let input = AgentMessageInput {
-                session_id: message.session_id,
                 agent_type: Some(
                     AgentType::parse("agent_type", &message.agent_type)
                         .map_err(CommandError::from)?,
                 ),
-                content: Content::parse("content", message.content).map_err(CommandError::from)?,
                 requires_user_input: message.requires_user_input,
-                send_email: None,
-                send_sms: None,
-                send_push: None,
-                git_diff: None,
-                message_metadata: None,
                 options: message.options,
                 approval: message.approval,
-                next_instruction: false,
-                expires_in: None,
-                leaves_unread: false,
                 describe: projections::SessionDescribed {
                     client: caller.client.clone(),
                     ..Default::default()
                 },
+                ..AgentMessageInput::new(message.session_id, content)
             };
             let sent = commands::send_agent_message(&self.log, ctx, input).await?;
             Ok(Sent {
