@@ -53,9 +53,10 @@ SELECT 'next', NULL, NULL, NULL, least(
      WHERE q.status = 'open' AND w.abandoned_at > now() - $1))";
 
 const FORGET: &str = "\
-DELETE FROM question_waits w USING questions q
-WHERE q.tenant_id = w.tenant_id AND q.session_id = w.session_id AND q.id = w.question_id
-  AND q.status <> 'open'";
+DELETE FROM question_waits w
+WHERE NOT EXISTS (SELECT 1 FROM questions q
+                  WHERE q.tenant_id = w.tenant_id AND q.session_id = w.session_id
+                    AND q.id = w.question_id AND q.status = 'open')";
 
 type Row = (
     String,

@@ -7,6 +7,9 @@
 //! where it is, so other messages wait for whoever reads them); one already read is found in
 //! the log, so asking "was it answered?" again never loses it. A question withdrawn or expired
 //! ends the wait with a refusal that says how it closed.
+//!
+//! Who waits is presence the interfaces record (`waits`), once per request or tool call: a
+//! call's wait is its whole block limit, which it may spend in several slices here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +18,11 @@ use projections::{
     Actor, Event, Message, MessagesReceived, Question, QuestionStatus, SessionState,
 };
 use serde::Serialize;
-use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::questions::{not_open, question_not_found};
-use super::{CommandError, Context, Decide, require_session, session_not_found, transact, waits};
+use super::{CommandError, Context, Decide, require_session, session_not_found, transact};
 use crate::auth::AccessGuard;
 use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
 use crate::metrics;
@@ -56,7 +58,6 @@ pub async fn wait_for_answer(
     // Register before reading: an answer committed in between still wakes this waiter.
     let mut news = hub.watch_session(ctx.tenant_id, session_id);
     let mut woken = false;
-    let mut recorded = false;
     loop {
         if woken {
             // The credential may have ended while this call was parked.
@@ -70,13 +71,7 @@ pub async fn wait_for_answer(
                 }
                 return Ok(Some(answer));
             }
-            Ok(Found::NotYet { seen_seq }) => {
-                news.observe(seen_seq);
-                if !std::mem::replace(&mut recorded, true) {
-                    let until = OffsetDateTime::now_utc() + wait;
-                    waits::waiting(log.pool(), ctx.tenant_id, session_id, question_id, until).await;
-                }
-            }
+            Ok(Found::NotYet { seen_seq }) => news.observe(seen_seq),
             // The database is away: keep waiting, and read again after a pause.
             Err(CommandError::Unavailable(_)) if tokio::time::Instant::now() < deadline => {
                 tokio::select! {

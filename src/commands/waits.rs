@@ -14,9 +14,12 @@ use uuid::Uuid;
 
 use super::Context;
 
+/// Only for a question that is open: a wait for anything else records nothing.
 const WAITING: &str = "\
 INSERT INTO question_waits (tenant_id, session_id, question_id, waiting_until)
-VALUES ($1, $2, $3, $4)
+SELECT $1, $2, $3, $4
+WHERE EXISTS (SELECT 1 FROM questions
+              WHERE tenant_id = $1 AND session_id = $2 AND id = $3 AND status = 'open')
 ON CONFLICT (tenant_id, session_id, question_id) DO UPDATE
 SET waiting_until = greatest(question_waits.waiting_until, EXCLUDED.waiting_until),
     abandoned_at = NULL";

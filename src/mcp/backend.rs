@@ -104,6 +104,16 @@ pub trait Backend: Send + Sync + 'static {
     /// End the session; returns its final status.
     fn end<'a>(&'a self, caller: &'a Caller, session_id: Uuid) -> Reply<'a, String>;
 
+    /// A call waits for `question_id`'s answer for `until` from now (whoever shows the question
+    /// says so).
+    fn waiting<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+        until: Duration,
+    ) -> Reply<'a, ()>;
+
     /// The client gave up on a call that waited for `question_id`'s answer: unless some call
     /// waits for it again soon, the question is withdrawn.
     fn abandoned<'a>(

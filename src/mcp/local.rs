@@ -132,6 +132,28 @@ impl Backend for Local {
         })
     }
 
+    fn waiting<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+        until: Duration,
+    ) -> Reply<'a, ()> {
+        Box::pin(async move {
+            let ctx = context(caller)?;
+            let until = time::OffsetDateTime::now_utc() + until;
+            commands::waits::waiting(
+                self.log.pool(),
+                ctx.tenant_id,
+                session_id,
+                question_id,
+                until,
+            )
+            .await;
+            Ok(())
+        })
+    }
+
     fn abandoned<'a>(
         &'a self,
         caller: &'a Caller,

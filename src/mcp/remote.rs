@@ -117,6 +117,11 @@ impl Backend for Remote {
         Box::pin(async move { Ok(self.client(caller).end_session(session_id).await?) })
     }
 
+    /// The server records the bridge's long-polls itself.
+    fn waiting<'a>(&'a self, _: &'a Caller, _: Uuid, _: Uuid, _: Duration) -> Reply<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// The server saw the long-poll dropped, and counts the wait as abandoned itself.
     fn abandoned<'a>(&'a self, _: &'a Caller, _: Uuid, _: Uuid) -> Reply<'a, ()> {
         Box::pin(async { Ok(()) })

@@ -498,6 +498,14 @@ impl AgentTools {
         let token = ctx.meta.get_progress_token();
         let started = Instant::now();
         let deadline = started + self.block_limit;
+        // Once per call: whoever shows the question sees that someone waits, until the limit.
+        if let Err(e) = self
+            .backend
+            .waiting(caller, session_id, question_id, self.block_limit)
+            .await
+        {
+            tracing::debug!(question = %question_id, "a wait was not recorded: {e}");
+        }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let slice = if token.is_some() {

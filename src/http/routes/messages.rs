@@ -337,6 +337,17 @@ fn question_answer<'a>(
         let mut access = app.auth.guard(ctx.grant);
         let mut watch =
             commands::waits::Abandonment::new(app.log.pool(), ctx, session_id, question_id);
+        if !wait.is_zero() {
+            let until = time::OffsetDateTime::now_utc() + wait;
+            commands::waits::waiting(
+                app.log.pool(),
+                ctx.tenant_id,
+                session_id,
+                question_id,
+                until,
+            )
+            .await;
+        }
         let answer = commands::wait_for_answer(
             &app.log,
             &app.hub,
