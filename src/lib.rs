@@ -8,6 +8,7 @@
 //! withdraws those nobody waits for any more; `database` finds or provisions
 //! PostgreSQL; `auth` says who is calling; `wire` holds the JSON shapes clients see.
 
+pub mod agent_api;
 pub mod app;
 pub mod auth;
 pub mod bench;

@@ -10,7 +10,7 @@ use rmcp::ServiceExt;
 
 use super::Outcome;
 use crate::config::ServerArgs;
-use crate::mcp::remote::Remote;
+use crate::agent_api::Remote;
 use crate::mcp::{AgentTools, PROGRESS_INTERVAL};
 
 #[derive(Args, Debug)]

@@ -84,6 +84,9 @@ pub struct AgentMessage {
     /// The tool call a question asks leave for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalJson>,
+    /// A question asking what to do next (a finished turn).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub next_instruction: bool,
     /// A question unanswered this long expires (seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in_seconds: Option<f64>,
@@ -105,6 +108,7 @@ impl AgentMessage {
             requires_user_input: false,
             options: Vec::new(),
             approval: None,
+            next_instruction: false,
             expires_in_seconds: None,
             leave_unread: false,
             session: None,

@@ -9,12 +9,9 @@
 //! not hand over goes back to the inbox for the agent's next call (`calls.rs`). Progress
 //! notifications travel on the POST's own event stream.
 
-pub mod backend;
 mod calls;
 mod endpoint;
 mod guard;
-mod local;
-pub mod remote;
 mod sessions;
 mod tools;
 
@@ -63,7 +60,7 @@ impl Default for McpConfig {
 /// `/mcp` and `/mcp/`, each request authenticated by its Bearer token.
 pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let mcp = &state.config.mcp;
-    let backend: Arc<dyn backend::Backend> = Arc::new(local::Local {
+    let backend: Arc<dyn crate::agent_api::AgentApi> = Arc::new(crate::agent_api::Local {
         log: state.log.clone(),
         auth: state.auth.clone(),
         hub: state.hub.clone(),

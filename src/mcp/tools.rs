@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::backend::{Answered, Backend, Caller, Outgoing, Sent, ToolError};
+use crate::agent_api::{AgentApi, Answered, Caller, Outgoing, Sent, ToolError};
 use super::calls::Call;
 use super::sessions::McpSession;
 use crate::commands::{self, Context, Decision, Undelivered};
@@ -246,7 +246,7 @@ struct EndSessionResult {
 /// The MCP server: one per request (Streamable HTTP) or per stdio connection.
 #[derive(Clone)]
 pub struct AgentTools {
-    backend: Arc<dyn Backend>,
+    backend: Arc<dyn AgentApi>,
     /// How long a question blocks before answering `pending`.
     block_limit: Duration,
     /// Longest silence towards a waiting client that asked for progress.
@@ -374,7 +374,7 @@ struct Done<T> {
 
 impl AgentTools {
     pub fn new(
-        backend: Arc<dyn Backend>,
+        backend: Arc<dyn AgentApi>,
         block_limit: Duration,
         progress_interval: Duration,
         default_agent_type: Option<String>,
@@ -699,6 +699,7 @@ impl AgentTools {
                         requires_user_input: false,
                         options: None,
                         approval: None,
+                        ..Outgoing::default()
                     },
                 )
                 .await?;
@@ -750,6 +751,7 @@ impl AgentTools {
                 requires_user_input: true,
                 options: offered(args.options)?,
                 approval: None,
+                ..Outgoing::default()
             };
             let (_, result, took) = self.ask(&caller, outgoing, &ctx).await?;
             Ok(self.answered(result, took))
@@ -824,6 +826,7 @@ impl AgentTools {
                 requires_user_input: args.requires_user_input.unwrap_or(false),
                 options: offered(args.options)?,
                 approval: None,
+                ..Outgoing::default()
             };
             let (sent, answer, took) = if outgoing.requires_user_input {
                 let (sent, answer, took) = self.ask(&caller, outgoing, &ctx).await?;
@@ -899,6 +902,7 @@ impl AgentTools {
                 requires_user_input: true,
                 options: None,
                 approval: Some(approval.clone()),
+                ..Outgoing::default()
             };
             let (_, mut result, mut took) = self.ask(&caller, outgoing, &ctx).await?;
             if result.reply.is_empty() {

@@ -1,12 +1,13 @@
-//! The tools' backend in `switchboard mcp-stdio`: a remote Switchboard over its REST API
-//! (through [`crate::client`]), waiting for answers with long-polls.
+//! The agent API of the client commands (`switchboard mcp-stdio`, `switchboard hook`): a
+//! remote Switchboard over its REST API (through [`crate::client`]), waiting for answers with
+//! long-polls.
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::backend::{Answered, Backend, Caller, Outgoing, Reply, Sent, ToolError};
+use super::{Answered, AgentApi, Caller, Outgoing, Reply, Sent, ToolError};
 use crate::client::{AgentMessage, Client, ClientError, SessionDescription};
 use crate::commands::Undelivered;
 use crate::wire::{ApprovalJson, MessageJson};
@@ -32,17 +33,26 @@ impl From<ClientError> for ToolError {
     }
 }
 
-impl Backend for Remote {
+impl AgentApi for Remote {
     fn send<'a>(&'a self, caller: &'a Caller, message: Outgoing) -> Reply<'a, Sent> {
         Box::pin(async move {
+            let d = message.describe;
+            let session = SessionDescription {
+                title: d.title,
+                project: d.project,
+                cwd: d.cwd,
+                branch: d.branch,
+                host: d.host,
+                client: d.client.or_else(|| caller.client.clone()),
+            };
             let message = AgentMessage {
-                session: caller.client.clone().map(|client| SessionDescription {
-                    client: Some(client),
-                    ..SessionDescription::default()
-                }),
+                session: Some(session),
                 requires_user_input: message.requires_user_input,
                 options: message.options.unwrap_or_default(),
                 approval: message.approval.as_ref().map(ApprovalJson::from),
+                next_instruction: message.next_instruction,
+                expires_in_seconds: message.expires_in.map(|d| d.as_secs_f64()),
+                leave_unread: message.leaves_unread,
                 ..AgentMessage::step(message.session_id, &message.agent_type, message.content)
             };
             let sent = self.client(caller).send_agent_message(&message).await?;

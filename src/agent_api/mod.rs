@@ -1,5 +1,13 @@
-//! What the MCP tools need from Switchboard, whichever way it is reached: in process (the
-//! `/mcp` endpoint calls the commands directly) or over REST (`switchboard mcp-stdio`).
+//! What an agent's side of Switchboard needs, whichever way it is reached: in process (the
+//! `/mcp` endpoint and the Claude Code hook endpoint call the commands directly) or over REST
+//! (`switchboard mcp-stdio`, `switchboard hook claude-code`). The MCP tools and the coding
+//! agents' hooks are written against [`AgentApi`] once.
+
+mod local;
+mod remote;
+
+pub use local::Local;
+pub use remote::Remote;
 
 use std::time::Duration;
 
@@ -7,7 +15,7 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use projections::Approval;
+use projections::{Approval, SessionDescribed};
 
 use crate::commands::{Context, Undelivered};
 use crate::wire::MessageJson;
@@ -24,7 +32,7 @@ pub struct Caller {
 }
 
 /// A message from the agent.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Outgoing {
     pub session_id: Uuid,
     pub agent_type: String,
@@ -34,6 +42,27 @@ pub struct Outgoing {
     pub options: Option<Vec<String>>,
     /// The tool call a question asks leave for (checked).
     pub approval: Option<Approval>,
+    /// A question asking what to do next (a finished turn).
+    pub next_instruction: bool,
+    /// A question unanswered this long expires.
+    pub expires_in: Option<Duration>,
+    /// The agent cannot be handed the person's queued messages with this one: they stay
+    /// unread.
+    pub leaves_unread: bool,
+    /// What the session is about and where it runs (only changes are recorded).
+    pub describe: SessionDescribed,
+}
+
+impl Outgoing {
+    /// A plain step saying `content` in `session_id` as `agent_type`.
+    pub fn step(session_id: Uuid, agent_type: &str, content: String) -> Outgoing {
+        Outgoing {
+            session_id,
+            agent_type: agent_type.to_owned(),
+            content,
+            ..Outgoing::default()
+        }
+    }
 }
 
 /// What sending returned.
@@ -69,12 +98,12 @@ impl std::fmt::Display for ToolError {
 
 pub type Reply<'a, T> = BoxFuture<'a, Result<T, ToolError>>;
 
-pub trait Backend: Send + Sync + 'static {
+pub trait AgentApi: Send + Sync + 'static {
     /// Send a step or a question; unknown session ids start a session.
     fn send<'a>(&'a self, caller: &'a Caller, message: Outgoing) -> Reply<'a, Sent>;
 
     /// Wait up to `wait` for the reply to `question_id`; `None` when there is none yet, or
-    /// when `stop` (from [`Backend::stop_token`]) was cancelled. A reply being taken when
+    /// when `stop` (from [`AgentApi::stop_token`]) was cancelled. A reply being taken when
     /// `stop` fires is taken, and returned: the caller hands it over or gives it back.
     /// (Dropping the future instead could lose a reply taken in that moment.)
     fn answer<'a>(
@@ -94,7 +123,7 @@ pub trait Backend: Send + Sync + 'static {
         question_id: Uuid,
     ) -> Reply<'a, MessageJson>;
 
-    /// A token to stop one wait with; it is also cancelled when the backend shuts down.
+    /// A token to stop one wait with; it is also cancelled when the server shuts down.
     fn stop_token(&self) -> CancellationToken;
 
     /// Return messages a call took but could not hand over to the inbox; answers how many

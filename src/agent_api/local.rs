@@ -1,11 +1,11 @@
-//! The tools' backend inside the server: the same command functions REST calls.
+//! The agent API inside the server: the same command functions REST calls.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::backend::{Answered, Backend, Caller, Outgoing, Reply, Sent, ToolError};
+use super::{Answered, AgentApi, Caller, Outgoing, Reply, Sent, ToolError};
 use crate::auth::Authenticator;
 use crate::commands::{self, AgentMessageInput, CommandError, Context, Undelivered};
 use crate::domain::{AgentType, Content};
@@ -41,7 +41,7 @@ impl From<CommandError> for ToolError {
     }
 }
 
-impl Backend for Local {
+impl AgentApi for Local {
     fn send<'a>(&'a self, caller: &'a Caller, message: Outgoing) -> Reply<'a, Sent> {
         Box::pin(async move {
             let ctx = context(caller)?;
@@ -54,9 +54,12 @@ impl Backend for Local {
                 requires_user_input: message.requires_user_input,
                 options: message.options,
                 approval: message.approval,
+                next_instruction: message.next_instruction,
+                expires_in: message.expires_in,
+                leaves_unread: message.leaves_unread,
                 describe: projections::SessionDescribed {
-                    client: caller.client.clone(),
-                    ..Default::default()
+                    client: message.describe.client.clone().or_else(|| caller.client.clone()),
+                    ..message.describe
                 },
                 ..AgentMessageInput::new(message.session_id, content)
             };
