@@ -33,7 +33,9 @@ ALTER TABLE sessions
     ADD COLUMN cwd     text,
     ADD COLUMN branch  text,
     ADD COLUMN host    text,
-    ADD COLUMN client  text;
+    ADD COLUMN client  text,
+    -- When the agent's process exited (`agent_exited`), until it speaks again.
+    ADD COLUMN exited_at timestamptz;
 
 -- Presence, not conversation (like heartbeats): who waits for a question's answer right now.
 -- A wait records until when it waits; a call its client abandoned records when, and the
@@ -59,13 +61,16 @@ ALTER TABLE notification_deliveries ADD COLUMN question_id uuid;
 ALTER TABLE projection_generation ADD COLUMN fold_version integer NOT NULL DEFAULT 1;
 
 -- How a session is doing, for people, and the one rule for it: ended; waiting for its person
--- (questions are open); idle (no sign of life from its agent, a message or a heartbeat, since
--- `idle_before`); else working. Every read that shows or filters sessions by it calls this.
-CREATE FUNCTION switchboard_liveness(status text, last_seen timestamptz, idle_before timestamptz)
+-- (questions are open); exited (its agent's process ended; it may run again); idle (no sign of
+-- life from its agent, a message or a heartbeat, since `idle_before`); else working. Every read
+-- that shows or filters sessions by it calls this.
+CREATE FUNCTION switchboard_liveness(status text, last_seen timestamptz, idle_before timestamptz,
+                                     exited_at timestamptz)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
         WHEN status = 'COMPLETED' THEN 'ended'
         WHEN status = 'AWAITING_INPUT' THEN 'waiting'
+        WHEN exited_at IS NOT NULL THEN 'exited'
         WHEN last_seen < idle_before THEN 'idle'
         ELSE 'working'
     END

@@ -35,6 +35,41 @@ pub struct MessageJson {
     /// [`sdk_messages`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub question_id: Option<Uuid>,
+    /// The tool call an agent's step reports (its host reported it; bounded in size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<ActivityJson>,
+    /// The person typed it in the agent's own terminal (it reached the agent there).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub terminal: bool,
+}
+
+/// A tool call an agent made, as its host reported it afterwards.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ActivityJson {
+    pub tool: String,
+    /// What it was used on: the command, the file, the pattern (at most 500 characters).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub summary: String,
+    /// Whether it succeeded.
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "milliseconds_schema")]
+    pub duration_ms: Option<u64>,
+    /// The beginning of its output (at most 2,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+impl From<&projections::ToolActivity> for ActivityJson {
+    fn from(a: &projections::ToolActivity) -> ActivityJson {
+        ActivityJson {
+            tool: a.tool.clone(),
+            summary: a.summary.clone(),
+            ok: a.ok,
+            duration_ms: a.duration_ms,
+            output: a.output.clone(),
+        }
+    }
 }
 
 /// A tool call an approval question asks about.
@@ -56,6 +91,11 @@ impl From<&Approval> for ApprovalJson {
     }
 }
 
+/// A count of milliseconds (without `format: uint64`, which JSON Schema validators do not know).
+fn milliseconds_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "integer", "minimum": 0})
+}
+
 fn sender_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "string", "enum": ["AGENT", "USER"]})
 }
@@ -73,6 +113,8 @@ impl From<&Message> for MessageJson {
             chosen_option: m.chosen_option.clone(),
             updated_input: m.updated_input.clone(),
             question_id: m.question_id,
+            activity: m.activity.as_ref().map(ActivityJson::from),
+            terminal: m.terminal,
         }
     }
 }
@@ -82,14 +124,16 @@ pub fn messages(messages: &[Message]) -> Vec<MessageJson> {
 }
 
 /// Messages for the routes the omnara SDK reads (`messages/agent`, `messages/pending`,
-/// `request-input`), whose `Message(**m)` refuses keys it does not know: answers carry no
-/// `question_id` there. (The SDK asks one question at a time and reads by cursor; the answer
+/// `request-input`), whose `Message(**m)` refuses keys it does not know: no `question_id`,
+/// `activity` or `terminal` there. (The SDK asks one question at a time and reads by cursor; the answer
 /// is the message after its question.)
 pub fn sdk_messages(messages: &[Message]) -> Vec<MessageJson> {
     messages
         .iter()
         .map(|m| MessageJson {
             question_id: None,
+            activity: None,
+            terminal: false,
             ..MessageJson::from(m)
         })
         .collect()
@@ -113,6 +157,9 @@ pub struct SessionJson {
     pub branch: Option<String>,
     pub host: Option<String>,
     pub client: Option<String>,
+    /// When its agent's process exited (it receives what is sent when it runs again); `null`
+    /// while it runs or after it spoke again.
+    pub exited_at: Option<String>,
 }
 
 impl From<&Session> for SessionJson {
@@ -133,6 +180,7 @@ impl From<&Session> for SessionJson {
             branch: c.branch.clone(),
             host: c.host.clone(),
             client: c.client.clone(),
+            exited_at: s.exited_at.map(timestamp),
         }
     }
 }

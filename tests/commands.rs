@@ -48,6 +48,7 @@ async fn reply(
             mark_as_read,
             updated_input: None,
             target: Default::default(),
+            terminal: false,
         },
     )
     .await
@@ -382,6 +383,7 @@ async fn an_ended_session_refuses_messages_but_can_be_ended_and_read_again() {
             mark_as_read: false,
             updated_input: None,
             target: Default::default(),
+            terminal: false,
         },
     )
     .await
@@ -432,6 +434,7 @@ async fn unknown_and_foreign_sessions_are_not_found() {
                     mark_as_read: false,
                     updated_input: None,
                     target: Default::default(),
+                    terminal: false,
                 },
             )
             .await

@@ -65,6 +65,7 @@ fn answers(session: Uuid, text: &str, target: Target) -> UserMessageInput {
         mark_as_read: false,
         updated_input: None,
         target,
+        terminal: false,
     }
 }
 

@@ -26,6 +26,7 @@ pub enum Event {
     QuestionWithdrawn(QuestionWithdrawn),
     QuestionExpired(QuestionExpired),
     SessionDescribed(SessionDescribed),
+    AgentExited(AgentExited),
     UserCreated(UserCreated),
     UserRenamed(UserRenamed),
     NotificationChannelAdded(NotificationChannelAdded),
@@ -105,6 +106,25 @@ pub struct AgentMessage {
     /// whose host cannot take them): they stay unread and the read cursor stays where it was.
     #[serde(default, skip_serializing_if = "is_false")]
     pub leaves_unread: bool,
+    /// The message reports a tool the agent used (a coding agent's hook saw it run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<ToolActivity>,
+}
+
+/// A tool call an agent made, as its host reported it afterwards: compact and bounded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolActivity {
+    pub tool: String,
+    /// What it was used on: the command, the file, the pattern, the URL.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub summary: String,
+    /// Whether it succeeded (false: it failed or was interrupted).
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The beginning of what it printed or returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -138,6 +158,10 @@ pub struct UserMessage {
     /// For an answer that allows a tool call: the input the person edited it to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_input: Option<Map<String, Value>>,
+    /// The person typed it in the agent's own terminal (its host reported it): it was
+    /// delivered there, so it is neither queued nor moves the read cursor, and answers nothing.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub terminal: bool,
     /// The question this message answers (`question_id`: a question's id, or `null` for a
     /// message that answers none although questions were open).
     #[serde(
@@ -262,6 +286,13 @@ pub struct QuestionWithdrawn {
     pub reason: String,
 }
 
+/// The agent's process exited (a coding agent's session ended): it waits for nothing any more,
+/// so its open questions are withdrawn; what the person sends now waits for it to run again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentExited {
+    pub reason: String,
+}
+
 /// The question's deadline passed without an answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuestionExpired {
@@ -373,6 +404,7 @@ impl Event {
             Event::QuestionWithdrawn(_) => "question_withdrawn",
             Event::QuestionExpired(_) => "question_expired",
             Event::SessionDescribed(_) => "session_described",
+            Event::AgentExited(_) => "agent_exited",
             Event::UserCreated(_) => "user_created",
             Event::UserRenamed(_) => "user_renamed",
             Event::NotificationChannelAdded(_) => "notification_channel_added",
@@ -407,6 +439,7 @@ impl Event {
             Event::QuestionWithdrawn(d) => serde_json::to_string(d),
             Event::QuestionExpired(d) => serde_json::to_string(d),
             Event::SessionDescribed(d) => serde_json::to_string(d),
+            Event::AgentExited(d) => serde_json::to_string(d),
             Event::UserCreated(d) => serde_json::to_string(d),
             Event::UserRenamed(d) => serde_json::to_string(d),
             Event::NotificationChannelAdded(d) => serde_json::to_string(d),
@@ -442,6 +475,7 @@ impl Event {
             "question_withdrawn" => parse(event_type, data, Event::QuestionWithdrawn),
             "question_expired" => parse(event_type, data, Event::QuestionExpired),
             "session_described" => parse(event_type, data, Event::SessionDescribed),
+            "agent_exited" => parse(event_type, data, Event::AgentExited),
             "user_created" => parse(event_type, data, Event::UserCreated),
             "user_renamed" => parse(event_type, data, Event::UserRenamed),
             "notification_channel_added" => {
@@ -486,18 +520,35 @@ mod tests {
                     OffsetDateTime::UNIX_EPOCH + time::Duration::microseconds(1_234_567),
                 ),
                 leaves_unread: true,
+                activity: Some(ToolActivity {
+                    tool: "Bash".into(),
+                    summary: "cargo test".into(),
+                    ok: false,
+                    duration_ms: Some(1200),
+                    output: Some("1 failed".into()),
+                }),
             }),
             Event::UserMessage(UserMessage {
                 content: "Allow".into(),
                 mark_as_read: false,
                 chosen_option: Some("Allow".into()),
                 updated_input: Some(Map::from_iter([("command".into(), Value::from("ls -a"))])),
+                terminal: false,
                 answers: Answers::Question(Uuid::nil()),
             }),
             Event::UserMessage(UserMessage {
                 content: "not an answer".into(),
                 answers: Answers::Nothing,
                 ..UserMessage::default()
+            }),
+            Event::UserMessage(UserMessage {
+                content: "fix the login bug".into(),
+                mark_as_read: true,
+                terminal: true,
+                ..UserMessage::default()
+            }),
+            Event::AgentExited(AgentExited {
+                reason: "prompt_input_exit".into(),
             }),
             Event::InputRequested(InputRequested {
                 message_id: Uuid::nil(),

@@ -13,11 +13,11 @@ pub mod session;
 
 pub use account::{Account, is_account_stream};
 pub use event::{
-    Actor, AgentMessage, Answers, Approval, Event, GitDiffUpdated, InputRequested, MessagesRead,
-    MessagesReceived, MessagesReturned, Metadata, NotificationChannelAdded,
+    Actor, AgentExited, AgentMessage, Answers, Approval, Event, GitDiffUpdated, InputRequested,
+    MessagesRead, MessagesReceived, MessagesReturned, Metadata, NotificationChannelAdded,
     NotificationChannelRemoved, QuestionExpired, QuestionWithdrawn, RecordedEvent, ReturnedMessage,
-    SessionDescribed, SessionEnded, SessionStarted, UnknownEvent, UserCreated, UserMessage,
-    UserRenamed,
+    SessionDescribed, SessionEnded, SessionStarted, ToolActivity, UnknownEvent, UserCreated,
+    UserMessage, UserRenamed,
 };
 pub use message::{Message, SenderType, messages};
 pub use question::{Question, QuestionKind, QuestionStatus};

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::event::{AgentMessage, Approval, Event, RecordedEvent, UserMessage};
+use crate::event::{AgentMessage, Approval, Event, RecordedEvent, ToolActivity, UserMessage};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -35,6 +35,12 @@ pub struct Message {
     pub updated_input: Option<Map<String, Value>>,
     /// The question a person's message answers, when it names one.
     pub question_id: Option<Uuid>,
+    /// The tool call an agent's step reports.
+    #[serde(default)]
+    pub activity: Option<ToolActivity>,
+    /// The person typed it in the agent's own terminal.
+    #[serde(default)]
+    pub terminal: bool,
 }
 
 impl Message {
@@ -52,6 +58,8 @@ impl Message {
             chosen_option: None,
             updated_input: None,
             question_id: None,
+            activity: m.activity.clone(),
+            terminal: false,
         }
     }
 
@@ -69,6 +77,8 @@ impl Message {
             chosen_option: m.chosen_option,
             updated_input: m.updated_input,
             question_id: m.answers.question(),
+            activity: None,
+            terminal: m.terminal,
         }
     }
 }
@@ -97,6 +107,7 @@ pub fn messages<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Vec<
             | Event::QuestionWithdrawn(_)
             | Event::QuestionExpired(_)
             | Event::SessionDescribed(_)
+            | Event::AgentExited(_)
             | Event::GitDiffUpdated(_)
             | Event::SessionEnded(_)
             | Event::UserCreated(_)

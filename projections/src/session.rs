@@ -65,6 +65,8 @@ pub struct Session {
     pub open_questions: i32,
     /// What the session is about and where its agent runs.
     pub context: SessionContext,
+    /// When its agent's process exited, if it has not spoken since.
+    pub exited_at: Option<OffsetDateTime>,
 }
 
 /// A session's title and where its agent runs, as last described (`session_described`).
@@ -93,6 +95,18 @@ impl SessionContext {
         take(&mut self.host, &described.host);
         take(&mut self.client, &described.client);
     }
+}
+
+/// At most this many characters of a prompt name a session.
+pub const TITLE_FROM_PROMPT_CHARS: usize = 80;
+
+/// A title made of a prompt's first line (at most [`TITLE_FROM_PROMPT_CHARS`] characters).
+fn title_from(prompt: &str) -> Option<String> {
+    let line = prompt.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(match line.char_indices().nth(TITLE_FROM_PROMPT_CHARS - 1) {
+        Some((end, _)) if line[end..].chars().nth(1).is_some() => format!("{}…", &line[..end]),
+        _ => line.to_owned(),
+    })
 }
 
 /// A row of the `inbox` table: a user message the agent has not received yet. Ids and
@@ -183,6 +197,7 @@ pub fn apply(
                     unread_count: 0,
                     open_questions: 0,
                     context: SessionContext::default(),
+                    exited_at: None,
                 },
                 inbox: Vec::new(),
                 questions: Vec::new(),
@@ -219,6 +234,8 @@ pub fn apply(
         | Event::NotificationChannelAdded(_)
         | Event::NotificationChannelRemoved(_) => unreachable!("handled above"),
         Event::AgentMessage(message) => {
+            // The agent speaks: it runs.
+            state.session.exited_at = None;
             if !message.requires_user_input {
                 state.session.step_count += 1;
             }
@@ -233,6 +250,16 @@ pub fn apply(
                 let asked = opened(QuestionKind::of(message), message.expires_at);
                 questions.push(asked.clone());
                 state.questions.push(asked);
+            }
+        }
+        Event::UserMessage(message) if message.terminal => {
+            // Typed in the agent's own terminal: delivered there; not queued, answers nothing.
+            if !matches!(message.answers, Answers::Unstated | Answers::Nothing) {
+                return Err(fail("a terminal message answers a question"));
+            }
+            // A session nobody named is named after what its person first asked there.
+            if state.session.context.title.is_none() {
+                state.session.context.title = title_from(&message.content);
             }
         }
         Event::UserMessage(message) => {
@@ -355,6 +382,18 @@ pub fn apply(
             questions.push(closed);
         }
         Event::SessionDescribed(described) => state.session.context.describe(described),
+        Event::AgentExited(exited) => {
+            state.session.exited_at = Some(recorded.recorded_at);
+            let reason = format!("the agent exited ({})", exited.reason);
+            for mut q in std::mem::take(&mut state.questions) {
+                q.status = QuestionStatus::Withdrawn;
+                q.closed_at = Some(recorded.recorded_at);
+                q.closed_seq = Some(recorded.seq);
+                q.closed_by = Some(Actor::Agent);
+                q.reason = Some(reason.clone());
+                questions.push(q);
+            }
+        }
         Event::GitDiffUpdated(diff) => {
             state.session.git_diff = (!diff.git_diff.is_empty()).then(|| diff.git_diff.clone());
         }
@@ -778,6 +817,68 @@ mod tests {
         }));
         assert_eq!(s.unread(), ["STOP: do not touch prod"]);
         assert_eq!(s.session().read_cursor, Some(step));
+    }
+
+    #[test]
+    fn an_agent_that_exits_withdraws_its_questions_until_it_speaks_again() {
+        let mut s = Stream::new();
+        s.push(started());
+        let q = s.push(approval("touch x"));
+        s.push(Event::UserMessage(UserMessage {
+            content: "queued while it ran".into(),
+            answers: Answers::Nothing,
+            ..UserMessage::default()
+        }));
+        s.push(Event::AgentExited(AgentExited {
+            reason: "prompt_input_exit".into(),
+        }));
+        assert_eq!(s.row(q).status, QuestionStatus::Withdrawn);
+        assert_eq!(
+            s.row(q).reason.as_deref(),
+            Some("the agent exited (prompt_input_exit)")
+        );
+        assert!(s.session().exited_at.is_some());
+        assert_eq!(s.session().status, SessionStatus::Active);
+        // The message waits for the agent's next run, and the terminal's words are not queued.
+        s.push(Event::UserMessage(UserMessage {
+            content: "typed in the terminal".into(),
+            mark_as_read: true,
+            terminal: true,
+            ..UserMessage::default()
+        }));
+        assert_eq!(s.unread(), ["queued while it ran"]);
+        s.push(agent("started again", false));
+        assert_eq!(s.session().exited_at, None);
+    }
+
+    #[test]
+    fn a_session_nobody_named_is_named_after_its_first_prompt() {
+        let mut s = Stream::new();
+        s.push(started());
+        let typed = |content: &str| {
+            Event::UserMessage(UserMessage {
+                content: content.into(),
+                mark_as_read: true,
+                terminal: true,
+                ..UserMessage::default()
+            })
+        };
+        s.push(typed(&format!(
+            "\n  Fix the login bug {}\nthen the tests",
+            "x".repeat(100)
+        )));
+        let title = s.session().context.title.clone().unwrap();
+        assert!(title.starts_with("Fix the login bug x"), "{title}");
+        assert_eq!(title.chars().count(), TITLE_FROM_PROMPT_CHARS);
+        s.push(typed("something else"));
+        assert_eq!(s.session().context.title, Some(title));
+        // A name given is kept.
+        s.push(Event::SessionDescribed(SessionDescribed {
+            title: Some("Login".into()),
+            ..SessionDescribed::default()
+        }));
+        s.push(typed("and more"));
+        assert_eq!(s.session().context.title.as_deref(), Some("Login"));
     }
 
     #[test]

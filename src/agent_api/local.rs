@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{Answered, AgentApi, Caller, Outgoing, Reply, Sent, ToolError};
+use super::{AgentApi, Answered, Caller, Outgoing, Reply, Sent, ToolError};
 use crate::auth::Authenticator;
 use crate::commands::{self, AgentMessageInput, CommandError, Context, Undelivered};
 use crate::domain::{AgentType, Content};
@@ -22,21 +22,40 @@ pub struct Local {
     pub shutdown: CancellationToken,
 }
 
+impl Local {
+    /// The agent API of the server `app` composes.
+    pub fn of(app: &crate::app::App) -> Local {
+        Local {
+            log: app.log.clone(),
+            auth: app.auth.clone(),
+            hub: app.hub.clone(),
+            shutdown: app.shutdown.clone(),
+        }
+    }
+}
+
 fn context(caller: &Caller) -> Result<&Context, ToolError> {
     caller
         .context
         .as_ref()
-        .ok_or_else(|| ToolError("not authenticated".into()))
+        .ok_or_else(|| ToolError::new("not authenticated"))
 }
 
 impl From<CommandError> for ToolError {
     fn from(e: CommandError) -> ToolError {
+        let status = e.status();
         match e {
             CommandError::Internal(detail) => {
-                tracing::error!(%detail, "MCP tool failed");
-                ToolError("internal server error".into())
+                tracing::error!(%detail, "agent API call failed");
+                ToolError {
+                    message: "internal server error".into(),
+                    status,
+                }
             }
-            e => ToolError(e.to_string()),
+            e => ToolError {
+                message: e.to_string(),
+                status,
+            },
         }
     }
 }
@@ -57,8 +76,17 @@ impl AgentApi for Local {
                 next_instruction: message.next_instruction,
                 expires_in: message.expires_in,
                 leaves_unread: message.leaves_unread,
+                activity: message
+                    .activity
+                    .map(|a| crate::domain::questions::activity("activity", a))
+                    .transpose()
+                    .map_err(CommandError::from)?,
                 describe: projections::SessionDescribed {
-                    client: message.describe.client.clone().or_else(|| caller.client.clone()),
+                    client: message
+                        .describe
+                        .client
+                        .clone()
+                        .or_else(|| caller.client.clone()),
                     ..message.describe
                 },
                 ..AgentMessageInput::new(message.session_id, content)
@@ -194,6 +222,67 @@ impl AgentApi for Local {
                 Err(CommandError::Conflict(_)) => Ok(false),
                 Err(e) => Err(e.into()),
             }
+        })
+    }
+
+    fn exited<'a>(&'a self, caller: &'a Caller, session_id: Uuid, reason: String) -> Reply<'a, ()> {
+        Box::pin(async move {
+            let ctx = context(caller)?;
+            let reason =
+                crate::domain::questions::reason("reason", &reason).map_err(CommandError::from)?;
+            commands::agent_exited(&self.log, ctx, session_id, reason).await?;
+            Ok(())
+        })
+    }
+
+    fn receive_all<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+    ) -> Reply<'a, Vec<MessageJson>> {
+        Box::pin(async move {
+            let ctx = context(caller)?;
+            let messages = commands::receive_all(&self.log, ctx, session_id).await?;
+            Ok(wire::messages(&messages))
+        })
+    }
+
+    fn said_in_terminal<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        content: String,
+    ) -> Reply<'a, ()> {
+        Box::pin(async move {
+            let ctx = context(caller)?;
+            let input = commands::UserMessageInput {
+                session_id,
+                content: Content::parse("content", content).map_err(CommandError::from)?,
+                mark_as_read: true,
+                updated_input: None,
+                target: crate::domain::questions::Target::Nothing,
+                terminal: true,
+            };
+            commands::send_user_message(&self.log, ctx, input).await?;
+            Ok(())
+        })
+    }
+
+    fn question_status<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+    ) -> Reply<'a, String> {
+        Box::pin(async move {
+            let ctx = context(caller)?;
+            let question = self
+                .log
+                .question(ctx.tenant_id, session_id, question_id)
+                .await
+                .map_err(CommandError::from)?
+                .ok_or_else(|| commands::question_not_found(session_id, question_id))?;
+            Ok(question.status.as_str().to_owned())
         })
     }
 }

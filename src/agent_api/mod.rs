@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use projections::{Approval, SessionDescribed};
+use projections::{Approval, SessionDescribed, ToolActivity};
 
 use crate::commands::{Context, Undelivered};
 use crate::wire::MessageJson;
@@ -51,6 +51,8 @@ pub struct Outgoing {
     pub leaves_unread: bool,
     /// What the session is about and where it runs (only changes are recorded).
     pub describe: SessionDescribed,
+    /// The tool call this step reports (checked).
+    pub activity: Option<ToolActivity>,
 }
 
 impl Outgoing {
@@ -86,15 +88,31 @@ pub struct Answered {
     pub taken: Vec<Uuid>,
 }
 
-/// Why a tool failed, in words for the model. Nothing was changed.
+/// Why a tool failed, in words for the model, and as an HTTP status (422 for what the
+/// caller gave, else as the command or the remote server said). Nothing was changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ToolError(pub String);
+pub struct ToolError {
+    pub message: String,
+    pub status: u16,
+}
+
+impl ToolError {
+    /// The caller's input is refused.
+    pub fn new(message: impl Into<String>) -> ToolError {
+        ToolError {
+            message: message.into(),
+            status: 422,
+        }
+    }
+}
 
 impl std::fmt::Display for ToolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
+
+impl std::error::Error for ToolError {}
 
 pub type Reply<'a, T> = BoxFuture<'a, Result<T, ToolError>>;
 
@@ -161,4 +179,30 @@ pub trait AgentApi: Send + Sync + 'static {
         question_id: Uuid,
         reason: String,
     ) -> Reply<'a, bool>;
+
+    /// The agent's process exited: its open questions are withdrawn; the session goes on.
+    fn exited<'a>(&'a self, caller: &'a Caller, session_id: Uuid, reason: String) -> Reply<'a, ()>;
+
+    /// Take every message the person queued for the agent, now (oldest first).
+    fn receive_all<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+    ) -> Reply<'a, Vec<MessageJson>>;
+
+    /// Record what the person typed in the agent's own terminal (delivered there already).
+    fn said_in_terminal<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        content: String,
+    ) -> Reply<'a, ()>;
+
+    /// How the question stands now (`open`, `answered`, `withdrawn`, `expired`).
+    fn question_status<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+    ) -> Reply<'a, String>;
 }

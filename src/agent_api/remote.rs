@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Answered, AgentApi, Caller, Outgoing, Reply, Sent, ToolError};
+use super::{AgentApi, Answered, Caller, Outgoing, Reply, Sent, ToolError};
 use crate::client::{AgentMessage, Client, ClientError, SessionDescription};
 use crate::commands::Undelivered;
 use crate::wire::{ApprovalJson, MessageJson};
@@ -29,7 +29,15 @@ impl Remote {
 
 impl From<ClientError> for ToolError {
     fn from(e: ClientError) -> ToolError {
-        ToolError(e.to_string())
+        let status = match &e {
+            ClientError::Refused { status, .. } => *status,
+            // Not reached, or not understood: the server is unavailable to us.
+            _ => 503,
+        };
+        ToolError {
+            message: e.to_string(),
+            status,
+        }
     }
 }
 
@@ -53,6 +61,7 @@ impl AgentApi for Remote {
                 next_instruction: message.next_instruction,
                 expires_in_seconds: message.expires_in.map(|d| d.as_secs_f64()),
                 leave_unread: message.leaves_unread,
+                activity: message.activity,
                 ..AgentMessage::step(message.session_id, &message.agent_type, message.content)
             };
             let sent = self.client(caller).send_agent_message(&message).await?;
@@ -100,7 +109,7 @@ impl AgentApi for Remote {
                 .into_iter()
                 .find(|m| m.id == question_id)
                 .ok_or_else(|| {
-                    ToolError(format!(
+                    ToolError::new(format!(
                         "question {question_id} not found in session {session_id}"
                     ))
                 })
@@ -115,7 +124,7 @@ impl AgentApi for Remote {
     /// `wait_for_answer` still finds an answer in the history).
     fn give_back<'a>(&'a self, _: &'a Caller, undelivered: Undelivered) -> Reply<'a, usize> {
         Box::pin(async move {
-            Err(ToolError(format!(
+            Err(ToolError::new(format!(
                 "{} message(s) of session {} could not be returned over REST",
                 undelivered.message_ids.len(),
                 undelivered.session_id
@@ -154,6 +163,52 @@ impl AgentApi for Remote {
                 Err(ClientError::Refused { status: 409, .. }) => Ok(false),
                 Err(e) => Err(e.into()),
             }
+        })
+    }
+
+    fn exited<'a>(&'a self, caller: &'a Caller, session_id: Uuid, reason: String) -> Reply<'a, ()> {
+        Box::pin(async move { Ok(self.client(caller).exited(session_id, &reason).await?) })
+    }
+
+    fn receive_all<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+    ) -> Reply<'a, Vec<MessageJson>> {
+        Box::pin(async move { Ok(self.client(caller).receive_all(session_id).await?) })
+    }
+
+    fn said_in_terminal<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        content: String,
+    ) -> Reply<'a, ()> {
+        Box::pin(async move {
+            Ok(self
+                .client(caller)
+                .said_in_terminal(session_id, &content)
+                .await?)
+        })
+    }
+
+    fn question_status<'a>(
+        &'a self,
+        caller: &'a Caller,
+        session_id: Uuid,
+        question_id: Uuid,
+    ) -> Reply<'a, String> {
+        Box::pin(async move {
+            let questions = self.client(caller).questions(session_id, "").await?;
+            questions
+                .into_iter()
+                .find(|q| q.id == question_id)
+                .map(|q| q.status)
+                .ok_or_else(|| {
+                    ToolError::new(format!(
+                        "question {question_id} not found in session {session_id}"
+                    ))
+                })
         })
     }
 }

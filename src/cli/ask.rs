@@ -70,7 +70,7 @@ pub async fn run(args: AskArgs) -> Outcome {
     let Some(answer) = answer else {
         let reason = format!(
             "switchboard ask gave up after {}",
-            super::hook::seconds(args.timeout.unwrap_or_default())
+            crate::domain::questions::seconds(args.timeout.unwrap_or_default())
         );
         match client
             .withdraw_question(asked.session_id, asked.message_id, &reason)

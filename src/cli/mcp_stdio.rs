@@ -9,8 +9,8 @@ use clap::Args;
 use rmcp::ServiceExt;
 
 use super::Outcome;
-use crate::config::ServerArgs;
 use crate::agent_api::Remote;
+use crate::config::ServerArgs;
 use crate::mcp::{AgentTools, PROGRESS_INTERVAL};
 
 #[derive(Args, Debug)]

@@ -1,7 +1,7 @@
 //! The command line: one file per subcommand. The operator's subcommands find the database
 //! the same way (`--database-url`/`DATABASE_URL`, else the embedded cluster in `--data-dir`),
 //! so they all work beside a running `serve`. The client subcommands (`ask`, `log`, `inbox`,
-//! `reply`, `watch`, `hook`, `mcp-stdio`) talk to a running server over REST instead
+//! `reply`, `watch`, `hook`, `setup`, `mcp-stdio`) talk to a running server over REST instead
 //! (`--url`/`SWITCHBOARD_URL`, `--api-key`/`SWITCHBOARD_API_KEY`).
 
 mod ask;
@@ -17,6 +17,7 @@ mod notify;
 mod projections;
 mod reply;
 mod serve;
+mod setup;
 mod users;
 mod verify;
 mod watch;
@@ -89,6 +90,9 @@ pub enum Command {
     /// Answer an agent host's hooks from Switchboard (permission requests, session events).
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// Attach a coding agent to a Switchboard server: its hooks and MCP server, in its settings.
+    #[command(subcommand)]
+    Setup(setup::SetupCommand),
     /// Speak MCP on stdin/stdout, forwarding to a remote server's REST API.
     McpStdio(mcp_stdio::McpStdioArgs),
     /// Notification channels and deliveries of a user.
@@ -130,6 +134,7 @@ impl Cli {
             Command::Watch(args) => watch::run(args).await,
             Command::McpStdio(args) => mcp_stdio::run(args).await,
             Command::Hook(command) => hook::run(command).await,
+            Command::Setup(command) => setup::run(command).await,
         }
     }
 }

@@ -96,6 +96,9 @@ pub struct AgentMessage {
     /// What the session is about and where it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionDescription>,
+    /// The tool call this step reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<projections::ToolActivity>,
 }
 
 impl AgentMessage {
@@ -112,6 +115,7 @@ impl AgentMessage {
             expires_in_seconds: None,
             leave_unread: false,
             session: None,
+            activity: None,
         }
     }
 }
@@ -333,14 +337,54 @@ impl Client {
         Ok(())
     }
 
-    /// The session's questions in `status` (`open`, ...), oldest first.
+    /// The session's questions in `status` (`open`, ...; `""` for all), oldest first.
     pub async fn questions(
         &self,
         session_id: Uuid,
         status: &str,
     ) -> Result<Vec<QuestionSummary>, ClientError> {
         let path = format!("/sessions/{session_id}/questions");
-        call(self.get(&path).query(&[("status", status)])).await
+        let request = self.get(&path);
+        let request = match status {
+            "" => request,
+            status => request.query(&[("status", status)]),
+        };
+        call(request).await
+    }
+
+    /// The session's agent process exited (its open questions are withdrawn).
+    pub async fn exited(&self, session_id: Uuid, reason: &str) -> Result<(), ClientError> {
+        let path = format!("/sessions/{session_id}/exited");
+        let _: serde_json::Value =
+            call(self.post(&path, &serde_json::json!({ "reason": reason }))).await?;
+        Ok(())
+    }
+
+    /// Take every message the person queued for the agent, now.
+    pub async fn receive_all(&self, session_id: Uuid) -> Result<Vec<MessageJson>, ClientError> {
+        #[derive(Deserialize)]
+        struct Received {
+            messages: Vec<MessageJson>,
+        }
+        let path = format!("/sessions/{session_id}/receive");
+        let received: Received = call(self.post(&path, &serde_json::json!({}))).await?;
+        Ok(received.messages)
+    }
+
+    /// Record what the person typed in the agent's own terminal.
+    pub async fn said_in_terminal(
+        &self,
+        session_id: Uuid,
+        content: &str,
+    ) -> Result<(), ClientError> {
+        let body = serde_json::json!({
+            "agent_instance_id": session_id,
+            "content": content,
+            "terminal": true,
+            "question_id": null,
+        });
+        let _: UserMessageSent = call(self.post("/messages/user", &body)).await?;
+        Ok(())
     }
 
     /// Wait for the answer to `question_id` until `deadline` (`None`: until answered), riding

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use projections::{
     Actor, AgentMessage, Approval, Event, GitDiffUpdated, Message, SessionContext,
-    SessionDescribed, SessionStarted,
+    SessionDescribed, SessionStarted, ToolActivity,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -42,6 +42,8 @@ pub struct AgentMessageInput {
     pub leaves_unread: bool,
     /// What the session is about and where it runs (only what changes is recorded).
     pub describe: SessionDescribed,
+    /// The message reports a tool the agent used (checked: `domain::questions::activity`).
+    pub activity: Option<ToolActivity>,
 }
 
 impl AgentMessageInput {
@@ -63,6 +65,7 @@ impl AgentMessageInput {
             expires_in: None,
             leaves_unread: false,
             describe: SessionDescribed::default(),
+            activity: None,
         }
     }
 
@@ -210,6 +213,7 @@ impl Decide for AgentMessageInput {
                 next_instruction: input.next_instruction,
                 expires_at: input.expires_in.map(deadline),
                 leaves_unread: input.leaves_unread,
+                activity: input.activity.clone(),
             }),
         });
         txn.append(id, expected, events, &ctx.metadata(Actor::Agent))

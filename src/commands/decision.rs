@@ -85,6 +85,8 @@ mod tests {
             chosen_option: chosen.map(str::to_owned),
             updated_input: edited.map(|v| v.as_object().unwrap().clone()),
             question_id: None,
+            activity: None,
+            terminal: false,
         }
     }
 

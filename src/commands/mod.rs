@@ -6,6 +6,7 @@
 //! Idempotency-Key was seen) → load state → decide events → append + project → commit.
 //! The log publishes the commit to waiting readers after it is durable.
 
+mod agent_exited;
 mod agent_message;
 mod answer;
 mod decision;
@@ -22,6 +23,7 @@ mod user;
 mod user_message;
 pub mod waits;
 
+pub use agent_exited::agent_exited;
 pub use agent_message::{AgentMessageInput, AgentMessageSent, send_agent_message};
 pub use answer::{Answer, question, wait_for_answer};
 pub use decision::{Decision, approval_question};
@@ -29,7 +31,7 @@ pub use describe::{Described, describe_session};
 pub use end_session::{SessionEndedResult, end_session};
 pub use heartbeat::{Heartbeat, heartbeat};
 pub use notification_channel::{record_channel_added, record_channel_removed};
-pub use pending::{Pending, PendingStatus, pending, wait_for_pending};
+pub use pending::{Pending, PendingStatus, pending, receive_all, wait_for_pending};
 pub use questions::{
     Closed, closed_sentence, expire_question, question_not_found, withdraw_question,
 };
@@ -187,6 +189,22 @@ impl std::fmt::Display for CommandError {
 }
 
 impl std::error::Error for CommandError {}
+
+impl CommandError {
+    /// The HTTP status that says why (REST answers with it; the agent API carries it).
+    pub fn status(&self) -> u16 {
+        match self {
+            CommandError::Invalid(_) => 422,
+            CommandError::BadRequest(_) => 400,
+            CommandError::NotFound(_) => 404,
+            CommandError::Conflict(_) | CommandError::Stale => 409,
+            CommandError::Forbidden(_) => 403,
+            CommandError::Unauthorized(_) => 401,
+            CommandError::Unavailable(_) => 503,
+            CommandError::Internal(_) => 500,
+        }
+    }
+}
 
 impl From<InvalidInput> for CommandError {
     fn from(e: InvalidInput) -> Self {

@@ -284,3 +284,51 @@ pub async fn wait_for_pending(
 
 /// How long a waiter pauses before reading again when the database was unavailable.
 const UNAVAILABLE_PAUSE: Duration = Duration::from_millis(250);
+
+/// The agent receives every message the person queued for it, now (a coding agent's hook
+/// hands them to its host): they are returned, oldest first, and read.
+pub async fn receive_all(
+    log: &EventLog,
+    ctx: &Context,
+    session_id: Uuid,
+) -> Result<Vec<Message>, CommandError> {
+    transact(log, ctx, &ReceiveAll { session_id }).await
+}
+
+#[derive(Serialize)]
+struct ReceiveAll {
+    session_id: Uuid,
+}
+
+impl Decide for ReceiveAll {
+    type Output = Vec<Message>;
+    const NAME: &'static str = "receive_all";
+
+    async fn decide(
+        &self,
+        ctx: &Context,
+        txn: &mut TenantTxn,
+    ) -> Result<Vec<Message>, CommandError> {
+        let state = require_session(txn.session(self.session_id).await?, self.session_id, false)?;
+        let version = ExpectedVersion::Exact(state.session.version);
+        let unread = state.inbox.clone();
+        let messages = txn.unread_messages(&unread).await?;
+        let Some(last) = messages.last() else {
+            return Ok(messages);
+        };
+        let read = Event::MessagesRead(MessagesRead {
+            last_read_message_id: last.id,
+        });
+        txn.append(
+            self.session_id,
+            version,
+            vec![NewEvent {
+                event_id: ctx.event_id(0),
+                event: read,
+            }],
+            &ctx.metadata(Actor::Agent),
+        )
+        .await?;
+        Ok(messages)
+    }
+}

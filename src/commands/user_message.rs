@@ -38,6 +38,9 @@ pub struct UserMessageInput {
     pub updated_input: Option<Map<String, Value>>,
     /// The question this message answers.
     pub target: Target,
+    /// Typed in the agent's own terminal (a coding agent's hook reports it): already delivered
+    /// there, so it is not queued and answers no question.
+    pub terminal: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,7 +76,17 @@ impl Decide for UserMessageInput {
         let input = self;
         let id = input.session_id;
         let state = require_session(txn.session(id).await?, id, false)?.clone();
-        let answered = answered_question(txn, &state, input.target).await?;
+        let target = match (input.terminal, input.target) {
+            (false, target) => target,
+            (true, Target::Unnamed | Target::Nothing) => Target::Nothing,
+            (true, Target::Question(_)) => {
+                return Err(CommandError::Invalid(InvalidInput::new(
+                    "question_id",
+                    "a message typed in the agent's terminal answers no question",
+                )));
+            }
+        };
+        let answered = answered_question(txn, &state, target).await?;
         // A closed question says how it closed; otherwise an ended session refuses.
         require_session(Some(&state), id, true)?;
         let question = match answered {
@@ -92,7 +105,7 @@ impl Decide for UserMessageInput {
                 "is only allowed in the answer \"Allow\" to an open approval question",
             )));
         }
-        if allows && input.target == Target::Unnamed && state.questions.len() > 1 {
+        if allows && target == Target::Unnamed && state.questions.len() > 1 {
             return Err(CommandError::Conflict(format!(
                 "{} questions are open in session {id}; an answer that allows a tool call must \
                  name the approval it answers (question_id)",
@@ -107,9 +120,10 @@ impl Decide for UserMessageInput {
         let message_id = ctx.event_id(0);
         let event = Event::UserMessage(UserMessage {
             content: input.content.as_str().to_owned(),
-            mark_as_read: input.mark_as_read,
+            mark_as_read: input.mark_as_read || input.terminal,
             chosen_option: chosen_option.clone(),
             updated_input: input.updated_input.clone(),
+            terminal: input.terminal,
             answers,
         });
         txn.append(
@@ -125,7 +139,7 @@ impl Decide for UserMessageInput {
         Ok(UserMessageSent {
             session_id: id,
             message_id,
-            marked_as_read: input.mark_as_read,
+            marked_as_read: input.mark_as_read || input.terminal,
             question_id: answered,
             chosen_option,
         })

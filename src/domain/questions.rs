@@ -80,6 +80,70 @@ impl Target {
     }
 }
 
+/// At most this many characters in a tool activity's summary, and in its output.
+pub const MAX_ACTIVITY_SUMMARY: usize = 500;
+pub const MAX_ACTIVITY_OUTPUT: usize = 2000;
+
+/// A tool activity as a request gives it: a tool name (1 to 200 characters), a summary of at
+/// most [`MAX_ACTIVITY_SUMMARY`] characters, an output of at most [`MAX_ACTIVITY_OUTPUT`];
+/// storable text throughout. Longer is refused: the sender cuts (the hooks do).
+pub fn activity(
+    field: &str,
+    a: projections::ToolActivity,
+) -> Result<projections::ToolActivity, InvalidInput> {
+    let check = |name: &str, text: &str, min: usize, max: usize| {
+        let field = format!("{field}.{name}");
+        storable(&field, text)?;
+        let n = text.chars().count();
+        if n < min || n > max {
+            return Err(InvalidInput::new(
+                field,
+                format!("must be {min} to {max} characters"),
+            ));
+        }
+        Ok(())
+    };
+    check("tool", &a.tool, 1, 200)?;
+    if a.tool.trim().is_empty() {
+        return Err(InvalidInput::new(
+            format!("{field}.tool"),
+            "must not be blank",
+        ));
+    }
+    if a.tool.chars().any(char::is_control) {
+        return Err(InvalidInput::new(
+            format!("{field}.tool"),
+            "must not contain control characters",
+        ));
+    }
+    check("summary", &a.summary, 0, MAX_ACTIVITY_SUMMARY)?;
+    if let Some(output) = &a.output {
+        check("output", output, 0, MAX_ACTIVITY_OUTPUT)?;
+    }
+    Ok(projections::ToolActivity {
+        tool: a.tool.trim().to_owned(),
+        ..a
+    })
+}
+
+/// "50 s", "10 min": a wait as people read it.
+pub fn seconds(wait: Duration) -> String {
+    let s = wait.as_secs();
+    if s >= 120 && s.is_multiple_of(60) {
+        format!("{} min", s / 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// At most `max` characters of `text`, cut on a character boundary (with "…" when cut).
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((end, _)) if text[end..].chars().nth(1).is_some() => format!("{}…", &text[..end]),
+        _ => text.to_owned(),
+    }
+}
+
 /// One context field: trimmed, storable, without control characters, at most `max`
 /// characters; an empty text stays empty (it clears the field).
 fn context_text(field: &str, text: &str, max: usize) -> Result<String, InvalidInput> {

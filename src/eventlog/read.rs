@@ -17,7 +17,7 @@ const SESSION_STATE: &str = "\
 SELECT g.generation,
        s.tenant_id, s.id, s.agent_type, s.status, s.started_at, s.ended_at, s.last_activity_at,
        s.git_diff, s.version, s.last_seq, s.step_count, s.read_cursor, s.unread_count,
-       s.open_questions, s.title, s.project, s.cwd, s.branch, s.host, s.client,
+       s.open_questions, s.title, s.project, s.cwd, s.branch, s.host, s.client, s.exited_at,
        i.stream_versions, i.message_ids, i.seqs, i.created_ats,
        q.ids, q.kinds, q.asked_ats, q.asked_seqs, q.expires_ats
 FROM projection_generation g
@@ -107,6 +107,7 @@ pub struct SessionRecord {
     branch: Option<String>,
     host: Option<String>,
     client: Option<String>,
+    exited_at: Option<OffsetDateTime>,
 }
 
 impl SessionRecord {
@@ -146,6 +147,7 @@ impl SessionRecord {
                 host: self.host,
                 client: self.client,
             },
+            exited_at: self.exited_at,
         })
     }
 }
@@ -312,12 +314,13 @@ pub async fn session_state_with_generation(
         branch: row.try_get(18)?,
         host: row.try_get(19)?,
         client: row.try_get(20)?,
+        exited_at: row.try_get(21)?,
     }
     .into_session()?;
-    let versions: Option<Vec<i32>> = row.try_get(21)?;
-    let ids: Option<Vec<Uuid>> = row.try_get(22)?;
-    let seqs: Option<Vec<i64>> = row.try_get(23)?;
-    let created: Option<Vec<OffsetDateTime>> = row.try_get(24)?;
+    let versions: Option<Vec<i32>> = row.try_get(22)?;
+    let ids: Option<Vec<Uuid>> = row.try_get(23)?;
+    let seqs: Option<Vec<i64>> = row.try_get(24)?;
+    let created: Option<Vec<OffsetDateTime>> = row.try_get(25)?;
     let inbox = (versions.unwrap_or_default().into_iter())
         .zip(ids.unwrap_or_default())
         .zip(seqs.unwrap_or_default())
@@ -333,11 +336,11 @@ pub async fn session_state_with_generation(
             },
         )
         .collect();
-    let ids: Option<Vec<Uuid>> = row.try_get(25)?;
-    let kinds: Option<Vec<String>> = row.try_get(26)?;
-    let asked_ats: Option<Vec<OffsetDateTime>> = row.try_get(27)?;
-    let asked_seqs: Option<Vec<i64>> = row.try_get(28)?;
-    let expires_ats: Option<Vec<Option<OffsetDateTime>>> = row.try_get(29)?;
+    let ids: Option<Vec<Uuid>> = row.try_get(26)?;
+    let kinds: Option<Vec<String>> = row.try_get(27)?;
+    let asked_ats: Option<Vec<OffsetDateTime>> = row.try_get(28)?;
+    let asked_seqs: Option<Vec<i64>> = row.try_get(29)?;
+    let expires_ats: Option<Vec<Option<OffsetDateTime>>> = row.try_get(30)?;
     let questions = (ids.unwrap_or_default().into_iter())
         .zip(kinds.unwrap_or_default())
         .zip(asked_ats.unwrap_or_default())
@@ -635,7 +638,7 @@ pub async fn input_requested(
 const LIST_SESSIONS: &str = "\
 SELECT tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at, git_diff,
        version, last_seq, step_count, read_cursor, unread_count, open_questions, title, project,
-       cwd, branch, host, client
+       cwd, branch, host, client, exited_at
 FROM sessions
 WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2)
   AND ($3::timestamptz IS NULL

@@ -36,7 +36,7 @@ FROM events ORDER BY tenant_id, stream_id, stream_version";
 const LIVE_SESSIONS: &str = "\
 SELECT tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at, git_diff,
        version, last_seq, step_count, read_cursor, unread_count, open_questions, title, project,
-       cwd, branch, host, client
+       cwd, branch, host, client, exited_at
 FROM sessions ORDER BY tenant_id, id";
 
 const LIVE_QUESTIONS: &str = "\
@@ -55,17 +55,17 @@ SELECT tenant_id, name, email, created_at, version, last_seq FROM users ORDER BY
 const INSERT_SESSIONS: &str = "\
 INSERT INTO sessions (tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at,
                       git_diff, version, last_seq, step_count, read_cursor, unread_count,
-                      open_questions, title, project, cwd, branch, host, client)
+                      open_questions, title, project, cwd, branch, host, client, exited_at)
 SELECT tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at, git_diff,
        version, last_seq, step_count, read_cursor, unread_count, open_questions, title, project,
-       cwd, branch, host, client
+       cwd, branch, host, client, exited_at
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
             $6::timestamptz[], $7::timestamptz[], $8::bool[], $9::text[], $10::int[],
             $11::bigint[], $12::int[], $13::uuid[], $14::int[], $15::int[], $16::text[],
-            $17::text[], $18::text[], $19::text[], $20::text[], $21::text[])
+            $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::timestamptz[])
      AS u(tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at,
           git_diff_changed, git_diff, version, last_seq, step_count, read_cursor, unread_count,
-          open_questions, title, project, cwd, branch, host, client)";
+          open_questions, title, project, cwd, branch, host, client, exited_at)";
 
 const INSERT_QUESTIONS: &str = "\
 INSERT INTO questions (tenant_id, session_id, id, kind, status, asked_at, asked_seq, expires_at,

@@ -41,17 +41,17 @@ WHERE switchboard_require_generation(e.generation)";
 const INSERT_SESSIONS: &str = "\
 INSERT INTO sessions (tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at,
                       git_diff, version, last_seq, step_count, read_cursor, unread_count,
-                      open_questions, title, project, cwd, branch, host, client)
+                      open_questions, title, project, cwd, branch, host, client, exited_at)
 SELECT u.tenant_id, u.id, u.agent_type, u.status, u.started_at, u.ended_at, u.last_activity_at,
        u.git_diff, u.version, u.last_seq, u.step_count, u.read_cursor, u.unread_count,
-       u.open_questions, u.title, u.project, u.cwd, u.branch, u.host, u.client
+       u.open_questions, u.title, u.project, u.cwd, u.branch, u.host, u.client, u.exited_at
 FROM unnest($?::uuid[], $?::uuid[], $?::text[], $?::text[], $?::timestamptz[], $?::timestamptz[],
             $?::timestamptz[], $?::bool[], $?::text[], $?::int[], $?::bigint[], $?::int[],
             $?::uuid[], $?::int[], $?::int[], $?::text[], $?::text[], $?::text[], $?::text[],
-            $?::text[], $?::text[])
+            $?::text[], $?::text[], $?::timestamptz[])
      AS u(tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at,
           git_diff_changed, git_diff, version, last_seq, step_count, read_cursor, unread_count,
-          open_questions, title, project, cwd, branch, host, client)";
+          open_questions, title, project, cwd, branch, host, client, exited_at)";
 
 /// A diff is sent only when it changed; otherwise the stored (possibly large) one stays put.
 const UPDATE_SESSIONS: &str = "\
@@ -62,14 +62,14 @@ UPDATE sessions s SET
     version = u.version, last_seq = u.last_seq, step_count = u.step_count,
     read_cursor = u.read_cursor, unread_count = u.unread_count,
     open_questions = u.open_questions, title = u.title, project = u.project, cwd = u.cwd,
-    branch = u.branch, host = u.host, client = u.client
+    branch = u.branch, host = u.host, client = u.client, exited_at = u.exited_at
 FROM unnest($?::uuid[], $?::uuid[], $?::text[], $?::text[], $?::timestamptz[], $?::timestamptz[],
             $?::timestamptz[], $?::bool[], $?::text[], $?::int[], $?::bigint[], $?::int[],
             $?::uuid[], $?::int[], $?::int[], $?::text[], $?::text[], $?::text[], $?::text[],
-            $?::text[], $?::text[])
+            $?::text[], $?::text[], $?::timestamptz[])
      AS u(tenant_id, id, agent_type, status, started_at, ended_at, last_activity_at,
           git_diff_changed, git_diff, version, last_seq, step_count, read_cursor, unread_count,
-          open_questions, title, project, cwd, branch, host, client)
+          open_questions, title, project, cwd, branch, host, client, exited_at)
 WHERE s.tenant_id = u.tenant_id AND s.id = u.id";
 
 /// Messages the agent has now received: each session's unread rows below a version.
@@ -239,6 +239,7 @@ pub(crate) struct SessionColumns {
     pub branch: Vec<Option<String>>,
     pub host: Vec<Option<String>>,
     pub client: Vec<Option<String>>,
+    pub exited_at: Vec<Option<OffsetDateTime>>,
 }
 
 impl SessionColumns {
@@ -270,6 +271,7 @@ impl SessionColumns {
         self.branch.push(c.branch.clone());
         self.host.push(c.host.clone());
         self.client.push(c.client.clone());
+        self.exited_at.push(s.exited_at);
     }
 
     pub(crate) fn bind(self, query: PgQuery) -> PgQuery {
@@ -295,6 +297,7 @@ impl SessionColumns {
             .bind(self.branch)
             .bind(self.host)
             .bind(self.client)
+            .bind(self.exited_at)
     }
 }
 
@@ -646,13 +649,13 @@ mod tests {
         assert!(sql.starts_with("WITH part0 AS (\nUPDATE sessions"));
         assert!(sql.contains("part1 AS (\nINSERT INTO idempotency_keys"));
         assert!(!sql.contains("$?"));
-        // 21 session columns + 5 idempotency columns + 12 event columns.
-        assert!(sql.contains("$38::bigint[]"));
-        assert!(!sql.contains("$39"));
+        // 22 session columns + 5 idempotency columns + 12 event columns.
+        assert!(sql.contains("$39::bigint[]"));
+        assert!(!sql.contains("$40"));
         let notifying = statement([
             false, true, false, false, false, false, false, false, true, true,
         ]);
         assert!(notifying.contains("part1 AS (\nINSERT INTO events"));
-        assert!(notifying.ends_with("FROM unnest($34::text[]) AS p"));
+        assert!(notifying.ends_with("FROM unnest($35::text[]) AS p"));
     }
 }

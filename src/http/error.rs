@@ -56,22 +56,20 @@ impl IntoResponse for ApiError {
 
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
-        let status = match &e {
-            CommandError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            CommandError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            CommandError::NotFound(_) => StatusCode::NOT_FOUND,
-            CommandError::Conflict(_) | CommandError::Stale => StatusCode::CONFLICT,
-            CommandError::Forbidden(_) => StatusCode::FORBIDDEN,
-            CommandError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            CommandError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            CommandError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let detail = match e {
             // Internals stay in the log, not in the response.
             CommandError::Internal(_) => "internal server error".to_owned(),
             other => other.to_string(),
         };
         ApiError::new(status, detail)
+    }
+}
+
+impl From<crate::agent_api::ToolError> for ApiError {
+    fn from(e: crate::agent_api::ToolError) -> Self {
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError::new(status, e.message)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -36,14 +36,32 @@ pub async fn caller(
     Ok(request::caller(&app.auth, &site, method, headers, query_token).await?)
 }
 
-/// A JSON request body.
+/// A JSON request body: a JSON object (serde would read a struct from an array too).
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Body<T>, ApiError> {
+        // The body was read whole already (`body::read_in_time`): keeping its bytes is free.
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
+        })?;
+        let object = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b == b'{');
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        if !object {
+            return Err(ApiError::unprocessable(
+                "the request body does not match the schema: it must be a JSON object",
+            ));
+        }
         Ok(Body(value))
     }
 }

@@ -19,7 +19,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::app::{AppState, Config};
-use routes::{audit, messages, notifications, questions, service, sessions, streams};
+use routes::{audit, hooks, messages, notifications, questions, service, sessions, streams};
 
 /// The REST service with `others` (interfaces of their own, such as MCP) mounted beside it,
 /// under the layers every request passes (body limit, CORS, request id, its log line and
@@ -41,6 +41,8 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
             get(sessions::get).patch(sessions::describe),
         )
         .route("/sessions/{session_id}/messages", get(sessions::messages))
+        .route("/sessions/{session_id}/exited", post(sessions::exited))
+        .route("/sessions/{session_id}/receive", post(sessions::receive))
         .route("/sessions/{session_id}/questions", get(questions::list))
         .route(
             "/sessions/{session_id}/questions/{question_id}/withdraw",
@@ -55,6 +57,7 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
             "/agents/instances/{agent_instance_id}/heartbeat",
             post(sessions::heartbeat),
         )
+        .route("/hooks/claude-code", post(hooks::claude_code))
         .route("/auth/verify", get(service::verify_auth))
         .route("/events", get(audit::events))
         .route("/events/export", get(audit::export))

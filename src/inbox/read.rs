@@ -22,6 +22,8 @@ pub const PAGE_SIZE: i64 = 50;
 pub enum Liveness {
     Waiting,
     Working,
+    /// Its agent's process exited; it may run again.
+    Exited,
     Idle,
     Ended,
 }
@@ -31,6 +33,7 @@ impl Liveness {
         match s {
             "waiting" => Some(Liveness::Waiting),
             "working" => Some(Liveness::Working),
+            "exited" => Some(Liveness::Exited),
             "idle" => Some(Liveness::Idle),
             "ended" => Some(Liveness::Ended),
             _ => None,
@@ -41,6 +44,7 @@ impl Liveness {
         match self {
             Liveness::Waiting => "waiting",
             Liveness::Working => "working",
+            Liveness::Exited => "exited",
             Liveness::Idle => "idle",
             Liveness::Ended => "ended",
         }
@@ -116,7 +120,8 @@ FROM (
     SELECT s.id, s.agent_type, s.status, s.last_activity_at, s.unread_count,
            s.open_questions, s.title, s.project, s.cwd, s.branch, s.host,
            greatest(s.last_activity_at, hb.last_heartbeat_at) AS last_seen_at,
-           switchboard_liveness(s.status, greatest(s.last_activity_at, hb.last_heartbeat_at), $3)
+           switchboard_liveness(s.status, greatest(s.last_activity_at, hb.last_heartbeat_at), $3,
+                                s.exited_at)
                AS liveness
     FROM sessions s
     LEFT JOIN session_heartbeats hb ON hb.tenant_id = s.tenant_id AND hb.session_id = s.id
@@ -124,7 +129,7 @@ FROM (
       AND ($4::text IS NULL
            OR ($4 = 'open' AND s.status <> 'COMPLETED')
            OR switchboard_liveness(s.status,
-                  greatest(s.last_activity_at, hb.last_heartbeat_at), $3) = $4)
+                  greatest(s.last_activity_at, hb.last_heartbeat_at), $3, s.exited_at) = $4)
       AND ($5::text IS NULL
            OR s.title ILIKE $5 OR s.project ILIKE $5 OR s.cwd ILIKE $5 OR s.branch ILIKE $5
            OR s.host ILIKE $5 OR s.agent_type ILIKE $5 OR s.client ILIKE $5
@@ -158,7 +163,8 @@ const WAITING: &str =
 /// One session's liveness and last sign of life, by the same rule as the list.
 const LIVENESS: &str = "\
 SELECT greatest(s.last_activity_at, hb.last_heartbeat_at),
-       switchboard_liveness(s.status, greatest(s.last_activity_at, hb.last_heartbeat_at), $3)
+       switchboard_liveness(s.status, greatest(s.last_activity_at, hb.last_heartbeat_at), $3,
+                                s.exited_at)
 FROM sessions s
 LEFT JOIN session_heartbeats hb ON hb.tenant_id = s.tenant_id AND hb.session_id = s.id
 WHERE s.tenant_id = $1 AND s.id = $2";

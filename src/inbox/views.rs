@@ -189,6 +189,7 @@ const SHOW_CHOICES: &[(&str, &str)] = &[
     ("waiting", "Waiting for you"),
     ("working", "Working"),
     ("idle", "Idle"),
+    ("exited", "Not running"),
     ("ended", "Ended (archive)"),
     ("all", "All sessions"),
 ];
@@ -313,6 +314,7 @@ fn liveness_label(liveness: Liveness) -> (&'static str, &'static str) {
     match liveness {
         Liveness::Waiting => ("waiting", "Waiting for you"),
         Liveness::Working => ("active", "Working"),
+        Liveness::Exited => ("idle", "Not running"),
         Liveness::Idle => ("idle", "Idle"),
         Liveness::Ended => ("ended", "Ended"),
     }
@@ -686,6 +688,11 @@ fn item(
             }
         }
         Event::QuestionExpired(_) => system("A question expired unanswered"),
+        Event::AgentExited(e) => html! {
+            li.item.system data-seq=(stored.seq) {
+                span { "The agent exited (" (e.reason) "); it gets what you send when it runs again · " (at) }
+            }
+        },
         // Shown in the session's head; the item only keeps the page's place in the stream.
         Event::SessionDescribed(_) => html! { li.item hidden data-seq=(stored.seq) {} },
         Event::GitDiffUpdated(d) if d.git_diff.is_empty() => system("Changes cleared"),

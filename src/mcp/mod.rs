@@ -60,12 +60,8 @@ impl Default for McpConfig {
 /// `/mcp` and `/mcp/`, each request authenticated by its Bearer token.
 pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let mcp = &state.config.mcp;
-    let backend: Arc<dyn crate::agent_api::AgentApi> = Arc::new(crate::agent_api::Local {
-        log: state.log.clone(),
-        auth: state.auth.clone(),
-        hub: state.hub.clone(),
-        shutdown: state.shutdown.clone(),
-    });
+    let backend: Arc<dyn crate::agent_api::AgentApi> =
+        Arc::new(crate::agent_api::Local::of(&state));
     let tools = AgentTools::new(backend, mcp.block_limit, mcp.progress_interval, None);
     endpoint::routes(state, tools)
 }

@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::agent_api::{AgentApi, Answered, Caller, Outgoing, Sent, ToolError};
 use super::calls::Call;
 use super::sessions::McpSession;
+use crate::agent_api::{AgentApi, Answered, Caller, Outgoing, Sent, ToolError};
 use crate::commands::{self, Context, Decision, Undelivered};
 use crate::domain::{choices, client_type};
 use crate::wire::{ApprovalJson, MessageJson};
@@ -271,12 +271,12 @@ fn structured(value: impl Serialize, text: String) -> Outcome {
 }
 
 fn failed(e: ToolError) -> Outcome {
-    Ok(CallToolResult::error(vec![ContentBlock::text(e.0)]))
+    Ok(CallToolResult::error(vec![ContentBlock::text(e.message)]))
 }
 
 fn parse_id(field: &str, text: &str) -> Result<Uuid, ToolError> {
     Uuid::try_parse(text.trim()).map_err(|_| {
-        ToolError(format!(
+        ToolError::new(format!(
             "Invalid {field} format: must be a valid UUID, got {:?}",
             crate::domain::truncate(text)
         ))
@@ -293,7 +293,7 @@ fn new_or_existing(text: Option<&str>) -> Result<Uuid, ToolError> {
 
 fn required(field: &str, text: &str) -> Result<(), ToolError> {
     if text.trim().is_empty() {
-        return Err(ToolError(format!("{field} is required")));
+        return Err(ToolError::new(format!("{field} is required")));
     }
     Ok(())
 }
@@ -303,7 +303,7 @@ fn offered(options: Option<Vec<String>>) -> Result<Option<Vec<String>>, ToolErro
     options
         .map(|o| choices::options("options", o))
         .transpose()
-        .map_err(|e| ToolError(e.to_string()))
+        .map_err(|e| ToolError::new(e.to_string()))
 }
 
 fn contents(messages: &[MessageJson]) -> Vec<String> {
@@ -527,7 +527,7 @@ impl AgentTools {
                     match answer.await? {
                         None => {
                             self.gave_up(caller, session_id, question_id).await;
-                            return Err(ToolError("cancelled".into()));
+                            return Err(ToolError::new("cancelled"));
                         }
                         taken => taken,
                     }
@@ -547,7 +547,7 @@ impl AgentTools {
                     tokio::time::timeout(PROGRESS_SEND_LIMIT, ctx.peer.notify_progress(progress));
                 if !matches!(sent.await, Ok(Ok(()))) {
                     self.gave_up(caller, session_id, question_id).await;
-                    return Err(ToolError("the client went away".into()));
+                    return Err(ToolError::new("the client went away"));
                 }
             }
         }
@@ -890,7 +890,7 @@ impl AgentTools {
         let run = async {
             let approval =
                 choices::approval(&args.tool_name, args.input, args.tool_use_id.as_deref())
-                    .map_err(|e| ToolError(e.to_string()))?;
+                    .map_err(|e| ToolError::new(e.to_string()))?;
             let session_id = match args.agent_instance_id.as_deref().map(str::trim) {
                 Some(id) if !id.is_empty() => parse_id("agent_instance_id", id)?,
                 _ => self.prompt_session(&ctx),

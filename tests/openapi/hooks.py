@@ -13,6 +13,13 @@ than one request or parameter (which an OpenAPI document cannot say):
 - `updated_input` (an edited tool input) is allowed only in the answer "Allow" to an open
   approval question, a state a generated request cannot know: object values are left out of
   person's messages. tests/decisions.rs covers both outcomes.
+- A message typed in the agent's terminal (`terminal: true`) answers no question: with a
+  `question_id` it is refused (422) whatever the id; generated ones name no question (null).
+  tests/hooks.rs covers the refusal.
+- A Claude Code hook (`/api/v1/hooks/claude-code`) waits for a person for as long as its
+  `timeout` and `stop_wait` say, by design (up to a day): valid waits are made 0, so that
+  each request answers at once (invalid ones are left as generated: they must be refused).
+  tests/hooks.rs covers the waits.
 """
 
 import uuid
@@ -27,6 +34,13 @@ def is_uuid(value):
         uuid.UUID(value)
         return isinstance(value, str)
     except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def is_wait(value):
+    try:
+        return 0 <= float(value) <= 86400
+    except (TypeError, ValueError):
         return False
 
 
@@ -46,6 +60,12 @@ def before_call(context, case, **kwargs):
         body = case.body
         if isinstance(body, dict) and isinstance(body.get("updated_input"), dict):
             del body["updated_input"]
+        if isinstance(body, dict) and body.get("terminal") is True and is_uuid(body.get("question_id")):
+            body["question_id"] = None
     query = case.query
     if query and "before_id" in query and "before" not in query:
         del query["before_id"]
+    if query and case.path == "/api/v1/hooks/claude-code":
+        for name in ("timeout", "stop_wait"):
+            if is_wait(query.get(name)):
+                query[name] = 0

@@ -56,6 +56,21 @@ pub struct AgentMessageBody {
     /// What the session is about and where it runs (an object: see [`SessionBody`]).
     #[serde(default)]
     session: Option<Map<String, Value>>,
+    /// The message reports a tool the agent used.
+    #[serde(default)]
+    activity: Option<ActivityBody>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ActivityBody {
+    tool: String,
+    #[serde(default)]
+    summary: String,
+    ok: bool,
+    #[serde(default)]
+    duration_ms: Option<u64>,
+    #[serde(default)]
+    output: Option<String>,
 }
 
 /// A session's title and context, as a request gives them.
@@ -170,6 +185,21 @@ pub async fn agent_message(
             .transpose()?,
         leaves_unread: body.leave_unread,
         describe,
+        activity: body
+            .activity
+            .map(|a| {
+                questions::activity(
+                    "activity",
+                    projections::ToolActivity {
+                        tool: a.tool,
+                        summary: a.summary,
+                        ok: a.ok,
+                        duration_ms: a.duration_ms,
+                        output: a.output,
+                    },
+                )
+            })
+            .transpose()?,
     };
     let sent = commands::send_agent_message(&app.log, &ctx, input).await?;
     Ok(Json(AgentMessageResponse {
@@ -193,6 +223,9 @@ pub struct UserMessageBody {
     /// The question this answers: its id, or `null` for none; absent, the newest open one.
     #[serde(default, deserialize_with = "present")]
     question_id: Option<Value>,
+    /// Typed in the agent's own terminal (a hook reports it): delivered there, answers nothing.
+    #[serde(default)]
+    terminal: bool,
 }
 
 fn default_true() -> bool {
@@ -231,6 +264,7 @@ pub async fn user_message(
             .map(|i| choices::tool_input("updated_input", i))
             .transpose()?,
         target: Target::parse("question_id", body.question_id.as_ref())?,
+        terminal: body.terminal,
     };
     let sent = commands::send_user_message(&app.log, &ctx, input).await?;
     Ok(Json(UserMessageResponse {

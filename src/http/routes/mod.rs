@@ -1,6 +1,7 @@
 //! One file per area of the REST surface.
 
 pub mod audit;
+pub mod hooks;
 pub mod messages;
 pub mod notifications;
 pub mod questions;

@@ -262,6 +262,56 @@ pub async fn describe(
     Ok(Json(SessionJson::from(&state.session)))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct ExitedBody {
+    reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExitedResponse {
+    success: bool,
+    /// False when it was recorded already.
+    recorded: bool,
+}
+
+/// `POST /sessions/{id}/exited`: the session's agent process exited (its open questions are
+/// withdrawn); the session goes on, and the agent receives what is sent when it runs again.
+pub async fn exited(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    PathParams(session_id): PathParams<String>,
+    Body(body): Body<ExitedBody>,
+) -> Result<Json<ExitedResponse>, ApiError> {
+    let session_id = domain::parse_uuid("session_id", &session_id)?;
+    let reason = domain::questions::reason("reason", &body.reason)?;
+    let recorded = commands::agent_exited(&app.log, &ctx, session_id, reason).await?;
+    Ok(Json(ExitedResponse {
+        success: true,
+        recorded,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReceivedResponse {
+    agent_instance_id: Uuid,
+    /// Every message the person had queued for the agent, oldest first (now read).
+    messages: Vec<MessageJson>,
+}
+
+/// `POST /sessions/{id}/receive`: the agent takes every message queued for it, now.
+pub async fn receive(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    PathParams(session_id): PathParams<String>,
+) -> Result<Json<ReceivedResponse>, ApiError> {
+    let session_id = domain::parse_uuid("session_id", &session_id)?;
+    let messages = commands::receive_all(&app.log, &ctx, session_id).await?;
+    Ok(Json(ReceivedResponse {
+        agent_instance_id: session_id,
+        messages: wire::messages(&messages),
+    }))
+}
+
 fn not_found(session_id: Uuid) -> ApiError {
     ApiError::not_found(format!("session {session_id} not found"))
 }
