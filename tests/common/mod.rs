@@ -7,7 +7,9 @@
 //! panic, or kill -9), shuts the cluster down and deletes its directory.
 #![allow(dead_code)]
 
+pub mod claude;
 pub mod cutting_proxy;
+pub mod model;
 pub mod prereqs;
 pub mod proxy;
 pub mod receivers;
