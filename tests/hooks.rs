@@ -545,6 +545,13 @@ async fn the_session_shows_prompts_tool_calls_and_final_messages() {
         )
         .await;
         run(
+            "PostToolUseFailure",
+            json!({"tool_name": "Bash", "tool_input": {"command": "cat missing.txt"},
+                   "tool_use_id": "toolu_9", "is_interrupt": false,
+                   "error": "cat: missing.txt: No such file or directory"}),
+        )
+        .await;
+        run(
             "Stop",
             json!({"stop_hook_active": false,
                    "last_assistant_message": "Fixed: empty passwords are refused.\n\n- `login.rs`"}),
@@ -566,7 +573,7 @@ async fn the_session_shows_prompts_tool_calls_and_final_messages() {
         );
         assert_eq!(typed[0]["terminal"], true);
         let activity: Vec<&Value> = said.iter().filter_map(|m| m.get("activity")).collect();
-        assert_eq!(activity.len(), 3, "{via:?}");
+        assert_eq!(activity.len(), 4, "{via:?}");
         assert_eq!(activity[0]["tool"], "Bash");
         assert_eq!(activity[0]["summary"], "cargo test");
         assert_eq!(activity[0]["ok"], true);
@@ -578,6 +585,11 @@ async fn the_session_shows_prompts_tool_calls_and_final_messages() {
         );
         assert_eq!(activity[1]["summary"], "/home/me/app/src/login.rs");
         assert_eq!(activity[2]["ok"], false);
+        assert_eq!(activity[3]["ok"], false);
+        assert_eq!(
+            activity[3]["output"],
+            "cat: missing.txt: No such file or directory"
+        );
         let steps: Vec<&str> = said
             .iter()
             .filter(|m| m["sender_type"] == "AGENT")
@@ -590,8 +602,8 @@ async fn the_session_shows_prompts_tool_calls_and_final_messages() {
                 "Bash: cargo test",
                 "Edit: /home/me/app/src/login.rs",
                 "Bash: false",
+                "Bash failed: cat missing.txt",
                 "Fixed: empty passwords are refused.\n\n- `login.rs`",
-                "Claude Code exited (other)",
             ],
             "{via:?}"
         );

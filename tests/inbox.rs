@@ -1005,3 +1005,109 @@ async fn several_questions_open_at_once_are_each_answered_on_their_own_in_the_br
 async fn on_a_phone_several_open_questions_fit_and_close_live() {
     questions_in_the_browser(true).await;
 }
+
+/// A real Claude Code run (`tests/claude_code.rs` has its rules), watched and steered from the
+/// inbox in Chromium: the session appears live, the approval is allowed there, "what next?" is
+/// answered from the reply box and the run continues; then it exits.
+async fn claude_code_in_the_browser(phone: bool) {
+    use common::claude::{Machine, finished};
+    use switchboard::bench::model::{Model, Request, bash, text};
+
+    const PROMPT: &str = "Add a health check endpoint";
+    const FINAL: &str = "Added `src/health.rs` with a `GET /health` route.\n\n- returns `200 ok`\n- no database call";
+    const INSTRUCTION: &str = "Now add a test for it";
+    let app = TestApp::spawn().await;
+    // Four quick looks around (one fails), a change that needs leave, a summary; then, told
+    // what next, one more step.
+    let model = Model::start(|r: &Request| {
+        if !r.is_agent() {
+            return vec![text("ok")].into();
+        }
+        if r.last_user_text().contains(INSTRUCTION) {
+            return vec![bash("echo 'test added'")].into();
+        }
+        let done = r.all_tool_results().len();
+        if r.all_text().contains("test added") {
+            return vec![text("The test is in `tests/health.rs`.")].into();
+        }
+        match done {
+            0 => vec![bash("ls")].into(),
+            1 => vec![bash("cat Cargo.toml")].into(),
+            2 => vec![bash("pwd")].into(),
+            3 => vec![bash("echo looking")].into(),
+            4 => vec![bash("touch src/health.rs")].into(),
+            _ => vec![text(FINAL)].into(),
+        }
+    })
+    .await;
+    let machine = Machine::new();
+    std::fs::create_dir_all(machine.file("src")).unwrap();
+    machine
+        .setup(
+            &app.address,
+            &app.token,
+            &["--permission-wait", "60s", "--stop-wait", "60s"],
+        )
+        .await;
+    let link = link(&app, app.tenant).await;
+    let mut browser = Browser::start(
+        &app,
+        "claude_code",
+        json!({"link": link, "phone": phone, "title": PROMPT, "instruction": INSTRUCTION,
+               "final_text": "Added src/health.rs", "screenshots": screenshots()}),
+    )
+    .await;
+    let run = machine.claude(&model.url, &app.token, PROMPT, &[]);
+    browser.expect("ALLOWED").await;
+    browser.expect("INSTRUCTED").await;
+    // The run goes on with the instruction; its next "what next?" nobody answers: the person
+    // withdraws it, and Claude Code stops.
+    let sessions: Vec<Value> = app.get_json("/api/v1/sessions").await;
+    let session = sessions[0]["id"].as_str().unwrap().to_owned();
+    let second = loop {
+        let open: Vec<Value> = app
+            .get_json(&format!("/api/v1/sessions/{session}/questions?status=open"))
+            .await;
+        if let Some(q) = open.into_iter().find(|q| q["content"] != FINAL) {
+            break q;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(second["kind"], "next_instruction");
+    post(
+        &app,
+        &format!(
+            "/api/v1/sessions/{session}/questions/{}/withdraw",
+            second["id"].as_str().unwrap()
+        ),
+        json!({"reason": "done for today"}),
+    )
+    .await;
+    let done = finished(run, Duration::from_secs(120)).await;
+    assert!(done.success, "{}{}", done.stdout, done.stderr);
+    assert!(
+        machine.file("src/health.rs").exists(),
+        "allowed in the browser: ran"
+    );
+    assert!(
+        model
+            .agent_requests()
+            .iter()
+            .any(|r| Request(&r.body).last_user_text().contains(INSTRUCTION)),
+        "the instruction typed in the browser reached the model"
+    );
+    browser.tell("EXITED", json!({})).await;
+    let shown = browser.expect("DONE").await;
+    assert!(shown["activity"].as_u64().unwrap() >= 6, "{shown}");
+    browser.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claude_code_run_is_watched_approved_and_continued_in_the_browser() {
+    claude_code_in_the_browser(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_a_claude_code_run_is_approved_and_continued() {
+    claude_code_in_the_browser(true).await;
+}

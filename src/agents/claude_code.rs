@@ -119,6 +119,9 @@ pub struct HookEvent {
     pub last_assistant_message: Option<String>,
     #[serde(default)]
     pub stop_hook_active: Option<bool>,
+    /// Why a tool call failed (`PostToolUseFailure`).
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 impl HookEvent {
@@ -173,8 +176,13 @@ pub async fn handle(
     match event.hook_event_name.as_str() {
         "SessionStart" => {
             let source = event.source.as_deref().unwrap_or("startup");
-            let cwd = event.cwd.as_deref().unwrap_or("?");
-            let mut step = hooked.step(format!("Claude Code started ({source}) in {cwd}"), true);
+            // Where: the project (the whole directory is in the session's context).
+            let place = event.cwd.as_deref().and_then(project_of);
+            let text = match place {
+                Some(project) => format!("Claude Code started ({source}) in {project}"),
+                None => format!("Claude Code started ({source})"),
+            };
+            let mut step = hooked.step(text, true);
             step.describe.branch = surroundings.branch.clone();
             step.describe.host = surroundings.host.clone();
             let queued = hooked.log(step).await?;
@@ -215,6 +223,21 @@ pub async fn handle(
             let queued = hooked.log(step).await?;
             Ok(context_for("PostToolUse", &queued))
         }
+        // A failed call: shown the same way, marked failed. (Whether this event's output can
+        // carry the person's messages is not measured: they wait for the next event.)
+        "PostToolUseFailure" => {
+            let activity = activity(event);
+            let text = match activity.summary.as_str() {
+                "" => format!("{} failed", activity.tool),
+                summary => format!("{} failed: {summary}", activity.tool),
+            };
+            let step = Outgoing {
+                activity: Some(activity),
+                ..hooked.step(text, false)
+            };
+            hooked.log(step).await?;
+            Ok(None)
+        }
         "Stop" => stop(&hooked, options).await,
         "PermissionRequest" => permission_request(&hooked, options).await,
         "Notification" => {
@@ -225,10 +248,18 @@ pub async fn handle(
             Ok(None)
         }
         "SessionEnd" => {
+            // The exit is its own event (the inbox shows it); no step repeats it.
             let reason = cut(event.reason.as_deref().unwrap_or("other"), 200);
-            let step = hooked.step(format!("Claude Code exited ({reason})"), false);
-            hooked.log(step).await?;
-            api.exited(caller, session_id, reason).await?;
+            match api.exited(caller, session_id, reason.clone()).await {
+                // Nothing was logged of this session before: it starts, then exits.
+                Err(e) if e.status == NOT_FOUND => {
+                    hooked
+                        .log(hooked.step("Claude Code ran".to_owned(), false))
+                        .await?;
+                    api.exited(caller, session_id, reason).await?;
+                }
+                exited => exited?,
+            }
             Ok(None)
         }
         // Other hooks have nothing for Switchboard; deciding nothing is always safe.
@@ -487,13 +518,15 @@ fn activity(event: &HookEvent) -> ToolActivity {
         .unwrap_or("");
     let response = event.tool_response.as_ref();
     let field = |key: &str| response.and_then(|r| r.get(key));
-    let failed = field("interrupted").and_then(Value::as_bool) == Some(true)
+    let failed = event.hook_event_name == "PostToolUseFailure"
+        || field("interrupted").and_then(Value::as_bool) == Some(true)
         || field("is_error").and_then(Value::as_bool) == Some(true)
         || field("success").and_then(Value::as_bool) == Some(false)
         || field("error").is_some_and(|e| !e.is_null());
-    let output = match response {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(r) => {
+    let output = match (response, &event.error) {
+        (_, Some(error)) => Some(error.clone()),
+        (Some(Value::String(s)), None) => Some(s.clone()),
+        (Some(r), None) => {
             let mut printed = String::new();
             for key in ["stdout", "stderr", "error", "content"] {
                 if let Some(text) = r.get(key).and_then(Value::as_str) {
@@ -505,7 +538,7 @@ fn activity(event: &HookEvent) -> ToolActivity {
             }
             Some(printed)
         }
-        None => None,
+        (None, None) => None,
     }
     .map(|o| cut(o.trim(), MAX_ACTIVITY_OUTPUT))
     .filter(|o| !o.is_empty());

@@ -102,6 +102,7 @@ impl ClaudeCode {
             ("SessionStart", None, self.command()),
             ("UserPromptSubmit", None, quick.clone()),
             ("PostToolUse", Some("*"), quick.clone()),
+            ("PostToolUseFailure", Some("*"), quick.clone()),
             (
                 "PermissionRequest",
                 Some("*"),

@@ -1,11 +1,11 @@
-// `switchboard bench inbox`: an inbox open in a real Chromium, reporting when each agent
-// message first appears on the page. Writes "READY <first-load bytes>" once the inbox is open,
+// `switchboard bench inbox` and `bench hooks`: an inbox page open in a real Chromium (the list,
+// or the path given third), reporting when each agent message first appears on the page. Writes "READY <first-load bytes>" once the inbox is open,
 // then one line "SEEN <message id> <epoch ms>" per message that appears; stops when stdin closes.
 'use strict';
 
 const { chromium } = require('playwright-core');
 
-const [chromiumPath, link, base] = process.argv.slice(2);
+const [chromiumPath, link, base, open] = process.argv.slice(2);
 
 (async () => {
   const browser = await chromium.launch({
@@ -29,6 +29,11 @@ const [chromiumPath, link, base] = process.argv.slice(2);
   await page.waitForSelector('#sessions');
   await page.waitForLoadState('networkidle').catch(() => {});
   page.off('response', counting);
+  if (open) {
+    await page.goto(base + open);
+    await page.waitForSelector('#timeline');
+    await page.waitForLoadState('networkidle').catch(() => {});
+  }
 
   await page.exposeFunction('seen', (id, at) => {
     process.stdout.write('SEEN ' + id + ' ' + at + '\n');

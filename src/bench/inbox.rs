@@ -59,29 +59,9 @@ pub async fn run(
     data_dir: &Path,
     args: &InboxArgs,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let modules = node_modules(data_dir).await?;
-    let key_dir = std::env::temp_dir().join(format!("switchboard-bench-keys-{}", Uuid::new_v4()));
-    let (keys, _) = SigningKeys::load(None, None, &key_dir)?;
-    let _ = std::fs::remove_dir_all(&key_dir);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let public_url = PublicUrl::parse(&format!("http://{address}/"))?;
-    let log = EventLog::new(db.pool.clone());
-    let state = AppState(Arc::new(App::start(
-        Config {
-            public_url: public_url.clone(),
-            ..Config::default()
-        },
-        log.clone(),
-        Arc::new(Authenticator::new(Arc::new(keys), db.pool.clone())),
-    )));
-    let shutdown = state.shutdown.clone();
-    let server = tokio::spawn(http::server::serve(
-        listener,
-        app::router(state),
-        shutdown.clone(),
-    ));
-
+    let modules = npm_package(data_dir, PLAYWRIGHT_CORE, "playwright-core").await?;
+    let served = Served::start(db).await?;
+    let (log, public_url) = (served.log.clone(), served.public_url.clone());
     let tenant = Uuid::new_v4();
     let ctx = Context::system(tenant);
     let all: Vec<Uuid> = (0..args.sessions.max(1)).map(|_| Uuid::new_v4()).collect();
@@ -110,28 +90,8 @@ pub async fn run(
     }
     let sessions: Vec<Uuid> = all.iter().take(20).copied().collect();
     let link = web_sessions::create_link(&db.pool, tenant, 15).await?;
-    let script =
-        std::env::temp_dir().join(format!("switchboard-bench-inbox-{}.js", Uuid::new_v4()));
-    std::fs::write(&script, DRIVER)?;
-    let mut browser = Command::new("node")
-        .arg(&script)
-        .arg(&args.chromium)
-        .arg(public_url.join(&format!("login/{}", link.token)))
-        .arg(public_url.to_string())
-        .env("NODE_PATH", &modules)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot run node (install Node.js): {e}"))?;
-    let mut lines = BufReader::new(browser.stdout.take().expect("piped")).lines();
-    let first_load = match lines.next_line().await? {
-        Some(line) => line
-            .strip_prefix("READY ")
-            .and_then(|b| b.parse::<u64>().ok())
-            .ok_or_else(|| format!("unexpected from the browser: {line}"))?,
-        None => return Err("the browser did not open the inbox (see above)".into()),
-    };
+    let (mut browser, mut lines, first_load) =
+        open_inbox(&modules, &args.chromium, &public_url, &link.token, "").await?;
     eprintln!(
         "inbox open in Chromium; asking {} questions over {} sessions ...",
         args.questions,
@@ -153,19 +113,7 @@ pub async fn run(
         )
         .await?;
         let committed_at = epoch_ms();
-        let seen_at = loop {
-            let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-                .await
-                .map_err(|_| format!("question {n} did not appear within 10 s"))??
-                .ok_or("the browser stopped")?;
-            let mut parts = line.split(' ');
-            if parts.next() == Some("SEEN")
-                && parts.next() == Some(message_id.to_string().as_str())
-                && let Some(at) = parts.next().and_then(|t| t.parse::<f64>().ok())
-            {
-                break at;
-            }
-        };
+        let seen_at = seen(&mut lines, Some(message_id), &format!("question {n}")).await?;
         from_commit.push(Duration::from_secs_f64(
             ((seen_at - committed_at) / 1000.0).max(0.0),
         ));
@@ -175,10 +123,8 @@ pub async fn run(
     }
     drop(browser.stdin.take());
     let _ = tokio::time::timeout(Duration::from_secs(10), browser.wait()).await;
-    let _ = std::fs::remove_file(&script);
     let searched = search(&db.pool, &public_url, tenant, args.searches).await?;
-    shutdown.cancel();
-    let _ = server.await;
+    served.stop().await;
 
     println!(
         "Inbox benchmark: {} questions over {} sessions, one at a time, in headless Chromium \
@@ -205,7 +151,7 @@ pub async fn run(
 }
 
 /// Milliseconds since the epoch, as the browser's `performance.timeOrigin + now()` counts.
-fn epoch_ms() -> f64 {
+pub(super) fn epoch_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -280,21 +226,24 @@ async fn search(
     Ok(took)
 }
 
-/// `node_modules` with playwright-core, installed with npm under the data directory once.
-async fn node_modules(
+/// `node_modules` with `package` (pinned: `name@version`), installed with npm under the data
+/// directory once (`installed` names its folder in `node_modules`).
+pub(super) async fn npm_package(
     data_dir: &Path,
+    package: &str,
+    installed: &str,
 ) -> Result<PathBuf, Box<dyn std::error::Error + Send + Sync>> {
     let dir = data_dir.join("bench-node");
     let modules = dir.join("node_modules");
-    if modules.join("playwright-core").is_dir() {
+    let stamp = modules.join(format!(".{}", package.replace('/', "+")));
+    if modules.join(installed).is_dir() && stamp.exists() {
         return Ok(modules);
     }
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("package.json"), "{\"private\": true}\n")?;
-    eprintln!(
-        "installing {PLAYWRIGHT_CORE} with npm in {} ...",
-        dir.display()
-    );
+    if !dir.join("package.json").exists() {
+        std::fs::write(dir.join("package.json"), "{\"private\": true}\n")?;
+    }
+    eprintln!("installing {package} with npm in {} ...", dir.display());
     let status = Command::new("npm")
         .current_dir(&dir)
         .args([
@@ -302,13 +251,128 @@ async fn node_modules(
             "--no-audit",
             "--no-fund",
             "--loglevel=error",
-            PLAYWRIGHT_CORE,
+            package,
         ])
         .status()
         .await
         .map_err(|e| format!("cannot run npm (install Node.js with npm): {e}"))?;
     if !status.success() {
-        return Err(format!("npm install {PLAYWRIGHT_CORE} failed").into());
+        return Err(format!("npm install {package} failed").into());
     }
+    std::fs::write(&stamp, "")?;
     Ok(modules)
+}
+
+/// A Switchboard server for a benchmark: in process, on a random port of loopback, with signing
+/// keys of its own.
+pub(super) struct Served {
+    pub public_url: PublicUrl,
+    pub log: EventLog,
+    pub keys: Arc<SigningKeys>,
+    shutdown: tokio_util::sync::CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    pub async fn start(db: &BenchDb) -> Result<Served, Box<dyn std::error::Error + Send + Sync>> {
+        let key_dir =
+            std::env::temp_dir().join(format!("switchboard-bench-keys-{}", Uuid::new_v4()));
+        let (keys, _) = SigningKeys::load(None, None, &key_dir)?;
+        let _ = std::fs::remove_dir_all(&key_dir);
+        let keys = Arc::new(keys);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let public_url = PublicUrl::parse(&format!("http://{address}/"))?;
+        let log = EventLog::new(db.pool.clone());
+        let state = AppState(Arc::new(App::start(
+            Config {
+                public_url: public_url.clone(),
+                ..Config::default()
+            },
+            log.clone(),
+            Arc::new(Authenticator::new(keys.clone(), db.pool.clone())),
+        )));
+        let shutdown = state.shutdown.clone();
+        let server = tokio::spawn(http::server::serve(
+            listener,
+            app::router(state),
+            shutdown.clone(),
+        ));
+        Ok(Served {
+            public_url,
+            log,
+            keys,
+            shutdown,
+            server,
+        })
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}
+
+pub(super) type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// Chromium signed in with the link `token`, showing `open` (a path under the server; "" is
+/// the inbox); the browser, its report lines and the bytes the first load transferred.
+pub(super) async fn open_inbox(
+    modules: &Path,
+    chromium: &Path,
+    public_url: &PublicUrl,
+    token: &str,
+    open: &str,
+) -> Result<(tokio::process::Child, Lines, u64), Box<dyn std::error::Error + Send + Sync>> {
+    let script =
+        std::env::temp_dir().join(format!("switchboard-bench-inbox-{}.js", Uuid::new_v4()));
+    std::fs::write(&script, DRIVER)?;
+    let mut browser = Command::new("node")
+        .arg(&script)
+        .arg(chromium)
+        .arg(public_url.join(&format!("login/{token}")))
+        .arg(public_url.to_string())
+        .arg(open)
+        .env("NODE_PATH", modules)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run node (install Node.js): {e}"))?;
+    let mut lines = BufReader::new(browser.stdout.take().expect("piped")).lines();
+    let first = lines.next_line().await;
+    let _ = std::fs::remove_file(&script);
+    let first_load = match first? {
+        Some(line) => line
+            .strip_prefix("READY ")
+            .and_then(|b| b.parse::<u64>().ok())
+            .ok_or_else(|| format!("unexpected from the browser: {line}"))?,
+        None => return Err("the browser did not open the inbox (see above)".into()),
+    };
+    Ok((browser, lines, first_load))
+}
+
+/// When (epoch ms, the browser's clock) the page first showed message `id` (`None`: the next
+/// message to appear), within 10 s.
+pub(super) async fn seen(
+    lines: &mut Lines,
+    id: Option<Uuid>,
+    what: &str,
+) -> Result<f64, Box<dyn std::error::Error + Send + Sync>> {
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .map_err(|_| format!("{what} did not appear within 10 s"))??
+            .ok_or("the browser stopped")?;
+        let mut parts = line.split(' ');
+        if parts.next() != Some("SEEN") {
+            continue;
+        }
+        let shown = parts.next().and_then(|i| Uuid::try_parse(i).ok());
+        if (id.is_none() || shown == id)
+            && let Some(at) = parts.next().and_then(|t| t.parse::<f64>().ok())
+        {
+            return Ok(at);
+        }
+    }
 }

@@ -4,7 +4,9 @@
 
 pub mod append;
 pub mod audit;
+pub mod hooks;
 pub mod inbox;
+pub mod model;
 pub mod notify;
 pub mod push;
 pub mod rest;

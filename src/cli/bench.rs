@@ -23,6 +23,9 @@ pub enum BenchCommand {
     Audit(bench::audit::AuditArgs),
     /// A question's commit → its row in an inbox open in Chromium; the inbox's first load.
     Inbox(bench::inbox::InboxArgs),
+    /// Claude Code hook event → on an open session page; the person's instruction → the
+    /// model's next request, through the real Claude Code CLI.
+    Hooks(bench::hooks::HooksArgs),
 }
 
 pub async fn run(db_args: &DatabaseArgs, command: BenchCommand) -> Outcome {
@@ -53,6 +56,12 @@ pub async fn run(db_args: &DatabaseArgs, command: BenchCommand) -> Outcome {
         BenchCommand::Inbox(args) => {
             let db = BenchDb::open(db_args.database_url.as_deref(), &db_args.data_dir, 8).await?;
             let outcome = bench::inbox::run(&db, &db_args.data_dir, &args).await;
+            db.close().await;
+            outcome?;
+        }
+        BenchCommand::Hooks(args) => {
+            let db = BenchDb::open(db_args.database_url.as_deref(), &db_args.data_dir, 8).await?;
+            let outcome = bench::hooks::run(&db, &db_args.data_dir, &args).await;
             db.close().await;
             outcome?;
         }

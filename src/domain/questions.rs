@@ -83,6 +83,9 @@ impl Target {
 /// At most this many characters in a tool activity's summary, and in its output.
 pub const MAX_ACTIVITY_SUMMARY: usize = 500;
 pub const MAX_ACTIVITY_OUTPUT: usize = 2000;
+/// The longest a tool call may be said to have taken (the largest integer JSON numbers hold
+/// exactly everywhere).
+pub const MAX_DURATION_MS: u64 = (1 << 53) - 1;
 
 /// A tool activity as a request gives it: a tool name (1 to 200 characters), a summary of at
 /// most [`MAX_ACTIVITY_SUMMARY`] characters, an output of at most [`MAX_ACTIVITY_OUTPUT`];
@@ -117,6 +120,12 @@ pub fn activity(
         ));
     }
     check("summary", &a.summary, 0, MAX_ACTIVITY_SUMMARY)?;
+    if a.duration_ms.is_some_and(|ms| ms > MAX_DURATION_MS) {
+        return Err(InvalidInput::new(
+            format!("{field}.duration_ms"),
+            format!("must be at most {MAX_DURATION_MS}"),
+        ));
+    }
     if let Some(output) = &a.output {
         check("output", output, 0, MAX_ACTIVITY_OUTPUT)?;
     }

@@ -177,14 +177,14 @@ pub async fn home(
             0
         }
     };
-    let mcp_url = app.config.public_url.join("mcp");
+    let server_url = app.config.public_url.join("");
     html(
         StatusCode::OK,
         views::inbox(
             &frame(&app, Some(waiting)),
             &listed,
             &list,
-            &mcp_url,
+            &server_url,
             failing,
         ),
     )
@@ -325,9 +325,11 @@ async fn questions(
     let rows = app.log.questions(tenant, session_id, Some(&ids)).await?;
     let open: Vec<Uuid> = rows.iter().filter(|q| q.is_open()).map(|q| q.id).collect();
     let waits = commands::waits::waits(app.log.pool(), tenant, session_id, &open).await?;
+    let unread = read::unread(app.log.pool(), tenant, session_id).await?;
     Ok(Questions {
         rows: rows.into_iter().map(|q| (q.id, q)).collect(),
         waits,
+        unread,
         now: time::OffsetDateTime::now_utc(),
     })
 }
@@ -398,11 +400,18 @@ pub async fn list_fragment(
     };
     match shown.await {
         Ok((listed, waiting)) => {
-            let mcp_url = app.config.public_url.join("mcp");
+            let server_url = app.config.public_url.join("");
             let now = time::OffsetDateTime::now_utc();
             html(
                 StatusCode::OK,
-                views::session_list(&frame(&app, None), &listed, &list, waiting, now, &mcp_url),
+                views::session_list(
+                    &frame(&app, None),
+                    &listed,
+                    &list,
+                    waiting,
+                    now,
+                    &server_url,
+                ),
             )
         }
         Err(e) => fragment_failed(&e),

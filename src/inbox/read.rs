@@ -262,6 +262,28 @@ pub async fn waiting(pool: &PgPool, tenant_id: Uuid) -> Result<i64, LogError> {
         .await?)
 }
 
+/// The most unread messages of one session whose delivery a page follows.
+pub const MAX_PENDING: i64 = 500;
+
+/// The person's messages to a session that its agent has not received yet (the newest
+/// [`MAX_PENDING`]).
+pub async fn unread(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    session_id: Uuid,
+) -> Result<std::collections::HashSet<Uuid>, LogError> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT message_id FROM inbox WHERE tenant_id = $1 AND session_id = $2 \
+         ORDER BY seq DESC LIMIT $3",
+    )
+    .bind(tenant_id)
+    .bind(session_id)
+    .bind(MAX_PENDING)
+    .fetch_all(pool)
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
 /// A session's last sign of life and how it is doing.
 pub async fn liveness(
     pool: &PgPool,

@@ -83,6 +83,7 @@ pub async fn show(State(app): State<AppState>, headers: HeaderMap) -> Response {
                 &shown,
                 settings,
                 app.notifier.sends_email(),
+                &app.config.public_url.join(""),
             ),
         ),
         Err(e) => failed(&app, &e),
@@ -117,7 +118,13 @@ pub async fn fragment(State(app): State<AppState>, headers: HeaderMap) -> Respon
     }
 }
 
-fn settings_page(frame: &Frame, shown: &Shown, settings: Settings, sends_email: bool) -> Markup {
+fn settings_page(
+    frame: &Frame,
+    shown: &Shown,
+    settings: Settings,
+    sends_email: bool,
+    server_url: &str,
+) -> Markup {
     let now = OffsetDateTime::now_utc();
     page(
         frame,
@@ -131,6 +138,10 @@ fn settings_page(frame: &Frame, shown: &Shown, settings: Settings, sends_email: 
             (channels(shown, now))
             (add_channel(sends_email))
             (deliveries(frame, shown, now))
+            section #agents .panel aria-labelledby="agents-heading" {
+                h2 #agents-heading { "Connect an agent" }
+                (super::views::connect_agents(server_url))
+            }
         },
     )
 }

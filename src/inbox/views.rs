@@ -2,7 +2,7 @@
 //! escapes every interpolated value at compile time; agent text goes through
 //! [`markdown::render`]. No inline script or style anywhere (the CSP forbids them).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use maud::{DOCTYPE, Markup, html};
 use projections::{Approval, Event, Metadata, Question, QuestionKind, Session, SessionStatus};
@@ -141,7 +141,7 @@ pub fn inbox(
     frame: &Frame,
     sessions: &[Listed],
     query: &ListQuery,
-    public_mcp_url: &str,
+    server_url: &str,
     failing: usize,
 ) -> Markup {
     let now = OffsetDateTime::now_utc();
@@ -178,7 +178,7 @@ pub fn inbox(
                 }
                 button type="submit" { "Search" }
             }
-            (session_list(frame, sessions, query, waiting, now, public_mcp_url))
+            (session_list(frame, sessions, query, waiting, now, server_url))
         },
     )
 }
@@ -202,7 +202,7 @@ pub fn session_list(
     query: &ListQuery,
     waiting: i64,
     now: OffsetDateTime,
-    public_mcp_url: &str,
+    server_url: &str,
 ) -> Markup {
     let filtered = query.search.is_some() || query.show != Show::Open;
     let more = sessions.len() as i64 >= query.limit;
@@ -221,7 +221,7 @@ pub fn session_list(
                 @if filtered {
                     p.empty-filter { "No sessions match." }
                 } @else {
-                    (empty_inbox(public_mcp_url))
+                    (empty_inbox(server_url))
                 }
             }
             ul #rows .rows {
@@ -290,16 +290,48 @@ fn row(frame: &Frame, s: &Listed, now: OffsetDateTime) -> Markup {
     }
 }
 
-fn empty_inbox(mcp_url: &str) -> Markup {
+fn empty_inbox(server_url: &str) -> Markup {
     html! {
         div.empty {
             h2 { "No agent sessions yet" }
             p { "Connect an agent, and what it does and asks shows up here the moment it happens." }
-            p { "Claude Code:" }
-            pre { code {
-                "claude mcp add --transport http switchboard " (mcp_url)
-                " \\\n  --header \"Authorization: Bearer $SWITCHBOARD_API_KEY\""
-            } }
+            (connect_agents(server_url))
+        }
+    }
+}
+
+/// How to connect the coding agents to this server (the inbox's empty state, Settings):
+/// `switchboard setup`, with copy buttons.
+pub fn connect_agents(server_url: &str) -> Markup {
+    let server = server_url.trim_end_matches('/');
+    let setup = format!(
+        "export {}=<an API key of this server>\nswitchboard setup claude-code --url {server}",
+        crate::agents::setup::KEY_VAR
+    );
+    let mcp = format!("{server}/mcp");
+    html! {
+        div.connect {
+            h3 { "Claude Code" }
+            p { "On the machine where Claude Code runs:" }
+            div.copyable {
+                pre { code #setup-claude-code { (setup) } }
+                button.copy.small type="button" data-copy="setup-claude-code"
+                    aria-label="Copy the setup commands" { "Copy" }
+            }
+            p.fine {
+                "Then run " code { "claude" } " as usual: what you type, each tool call and "
+                "Claude's answers show here; approve tool calls from any device; when Claude "
+                "finishes, tell it what to do next. "
+                code { "switchboard setup claude-code --uninstall" } " takes it all out again."
+            }
+            h3 { "Any MCP client" }
+            div.copyable {
+                pre { code #setup-mcp { (mcp) } }
+                button.copy.small type="button" data-copy="setup-mcp"
+                    aria-label="Copy the MCP address" { "Copy" }
+            }
+            p.fine { "Streamable HTTP, with the header " code { "Authorization: Bearer <key>" } "." }
+            p.copied.fine role="status" {}
         }
     }
 }
@@ -344,6 +376,8 @@ pub fn session_name(session: &Session) -> String {
 pub struct Questions {
     pub rows: HashMap<Uuid, Question>,
     pub waits: HashMap<Uuid, Wait>,
+    /// The person's messages the agent has not received yet (their delivery is shown).
+    pub unread: HashSet<Uuid>,
     pub now: OffsetDateTime,
 }
 
@@ -601,6 +635,9 @@ fn item(
                 }
             });
             let state = row.map(|q| card_state(q, questions.waits.get(&q.id), now));
+            if let (Some(activity), false) = (&m.activity, question) {
+                return tool_call(stored, activity, &at);
+            }
             let tag = match row.map(|q| q.kind) {
                 Some(QuestionKind::Approval) => Some("Approval"),
                 Some(QuestionKind::NextInstruction) => Some("What next?"),
@@ -646,13 +683,17 @@ fn item(
                     .as_ref()
                     .map(|o| ("chose", format!("Chose {o}"))),
             };
+            let pending = questions.unread.contains(&stored.event_id);
             html! {
                 li.item.user id={ "m-" (stored.event_id) } data-seq=(stored.seq)
-                    data-message-id=(stored.event_id) data-answers=[named] {
+                    data-message-id=(stored.event_id) data-answers=[named]
+                    data-pending[pending] {
                     div.bubble {
                         div.who {
                             span.name { "You" }
-                            @if !from_inbox(stored) { span.via { "via API" } }
+                            @if m.terminal {
+                                span.via.terminal title="Typed in the agent's own terminal" { "in the terminal" }
+                            } @else if !from_inbox(stored) { span.via { "via API" } }
                             @if let Some((class, text)) = &verdict {
                                 span class={ "tag " (class) } { (text) }
                             }
@@ -663,6 +704,14 @@ fn item(
                         }
                         (message(&m.content))
                         (decisions::answer(&m))
+                        // Answers say so where they are answered; other messages say whether
+                        // the agent has them yet.
+                        @if !m.terminal && named.is_none() {
+                            p.handover {
+                                @if pending { "Not delivered yet: the agent gets it at its next step" }
+                                @else { "Delivered" }
+                            }
+                        }
                     }
                 }
             }
@@ -705,6 +754,38 @@ fn item(
     }
 }
 
+/// A tool call the agent's host reported, compactly: the tool, what it was used on, how it
+/// went and how long it took; its output folded. Runs of them fold further in the page.
+fn tool_call(stored: &StoredEvent, a: &projections::ToolActivity, at: &Markup) -> Markup {
+    let took = a.duration_ms.map(|ms| {
+        if ms < 1000 {
+            format!("{ms} ms")
+        } else {
+            format!("{:.1} s", ms as f64 / 1000.0)
+        }
+    });
+    html! {
+        li.item.activity id={ "m-" (stored.event_id) } data-seq=(stored.seq)
+            data-message-id=(stored.event_id) data-ok=(a.ok) {
+            div.tool-line {
+                span.outcome aria-label=(if a.ok { "succeeded" } else { "failed" }) {
+                    (if a.ok { "✓" } else { "✗" })
+                }
+                span.tool { (a.tool) }
+                @if !a.summary.is_empty() { code.used-on { (a.summary) } }
+                @if let Some(took) = &took { span.took { (took) } }
+                span.at { (at) }
+            }
+            @if let Some(output) = &a.output {
+                details.output {
+                    summary { "Output" }
+                    pre { code { (output) } }
+                }
+            }
+        }
+    }
+}
+
 /// Characters of a question the reply box's "Answering:" shows.
 const TARGET_CHARS: usize = 120;
 
@@ -735,11 +816,23 @@ fn composer(head: &SessionHead, events: &[StoredEvent], questions: &Questions) -
                 textarea #reply name="content" rows="1" required
                     placeholder="Reply to the agent…" autocomplete="off" {}
                 button.primary type="submit" { "Send" }
+                p #not-running .hint.not-running hidden[head.liveness != Liveness::Exited] {
+                    "The agent is not running: what you send waits, and reaches it when it next runs."
+                }
                 p.hint { "Enter to send · Shift+Enter for a new line" }
                 p #composer-error .error role="alert" {}
             }
         }
     }
+}
+
+/// The unread messages' ids, space separated (the page marks the others delivered).
+fn unread_list(unread: &HashSet<Uuid>) -> String {
+    unread
+        .iter()
+        .map(Uuid::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn cut_chars(text: &str, max: usize) -> String {
@@ -770,7 +863,8 @@ pub fn session_update(
     known.extend(answers(answered_by));
     html! {
         div #update data-waiting=(waiting) data-status=(liveness_label(head.liveness).0)
-            data-more=(more) data-default-target=[default_target] {
+            data-more=(more) data-default-target=[default_target]
+            data-unread=(unread_list(&questions.unread)) data-liveness=(head.liveness.as_str()) {
             (session_parts(frame, head, now))
             ol #new-items { (timeline_knowing(events, questions, &known)) }
             ol #cards { (timeline_knowing(cards, questions, &known)) }

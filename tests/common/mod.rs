@@ -9,7 +9,6 @@
 
 pub mod claude;
 pub mod cutting_proxy;
-pub mod model;
 pub mod prereqs;
 pub mod proxy;
 pub mod receivers;

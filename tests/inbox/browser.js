@@ -385,9 +385,15 @@ const scenarios = {
     await secret.waitFor();
     const shown = await secret.innerText();
     check(shown.startsWith('whsec_'), 'no secret shown: ' + shown);
-    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByRole('button', { name: 'Copy', exact: true }).click();
     await page.locator('#secret-copied', { hasText: 'Copied.' }).waitFor();
     check(await page.evaluate(() => navigator.clipboard.readText()) === shown, 'the secret was not copied');
+    // Connecting Claude Code: the setup commands, copied with a press.
+    await page.getByRole('button', { name: 'Copy the setup commands' }).click();
+    await page.locator('#agents .copied', { hasText: 'Copied.' }).waitFor();
+    const setup = await page.evaluate(() => navigator.clipboard.readText());
+    check(/^export SWITCHBOARD_API_KEY=.*\nswitchboard setup claude-code --url http/.test(setup),
+      'the setup commands were not copied: ' + setup);
     say('SECRET', { secret: shown });
     await hear('TOLD');
 
@@ -672,6 +678,69 @@ scenarios.questions = async function questions() {
   await screenshot(page, 'questions-closed' + suffix, true);
   calm(page);
   say('DONE');
+  told.lines.close();
+  await browser.close();
+};
+
+/**
+ * A real Claude Code run, live: the session appears with its title; what the person typed in
+ * the terminal, the tool calls (folded when many), the approval (allowed here), Claude's
+ * final message and "what next?" (answered from the reply box); then it exits.
+ */
+scenarios.claude_code = async function claudeCode() {
+  listen();
+  const browser = await launch();
+  const screen = args.phone ? PHONE : DESKTOP;
+  const suffix = args.phone ? '-phone' : '-desktop';
+  const context = await browser.newContext(screen);
+  const page = await signIn(context, args.link);
+  const fits = async (what) => {
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(wide <= screen.viewport.width, what + ' is wider than the screen: ' + wide);
+  };
+  // The session appears in the open inbox, named after the prompt.
+  const row = page.locator('#rows li', { hasText: args.title });
+  await row.waitFor({ timeout: 60000 });
+  await row.locator('a').first().click();
+  await page.waitForSelector('#timeline');
+  await page.locator('#timeline .item.user .via.terminal').waitFor();
+  // The approval: allowed here, and the tool runs.
+  const approval = page.locator('#timeline > li[data-question-kind="approval"][data-question-status="open"]');
+  await approval.getByRole('button', { name: 'Allow', exact: true }).waitFor({ timeout: 60000 });
+  await fits('the approval');
+  await screenshot(page, 'claude-code-approval' + suffix);
+  await approval.getByRole('button', { name: 'Allow', exact: true }).click();
+  say('ALLOWED');
+  // Claude finished: "what next?", answered from the reply box.
+  const next = page.locator('#timeline > li[data-question-kind="next_instruction"][data-question-status="open"]');
+  await next.waitFor({ timeout: 60000 });
+  await page.locator('#reply-target-text', { hasText: args.final_text }).waitFor();
+  await fits('the question what next');
+  await screenshot(page, 'claude-code-what-next' + suffix);
+  const reply = page.getByRole('textbox', { name: 'Reply' });
+  await reply.fill(args.instruction);
+  await page.keyboard.press('Enter');
+  await page.locator('#timeline .item.user', { hasText: args.instruction }).waitFor();
+  say('INSTRUCTED');
+  // It exits: the page says it is not running, and that messages wait for its next run.
+  await hear('EXITED');
+  await page.locator('#not-running').waitFor({ timeout: 20000 });
+  await page.locator('.pill', { hasText: 'Not running' }).waitFor();
+  // Many tool calls in a row fold to the last few; they unfold on demand.
+  const fold = page.locator('.fold-run button');
+  await fold.waitFor();
+  const shownBefore = await page.locator('#timeline .item.activity:visible').count();
+  const failed = await page.locator('#timeline .item.activity[data-ok="false"]').count();
+  check(failed >= 1, 'a failed tool call is not marked');
+  const tall = await page.evaluate(() => Math.max(...[...document.querySelectorAll('.item.activity .tool-line')].map((c) => c.getBoundingClientRect().height)));
+  check(tall < 30, 'a tool call takes more than a line: ' + tall + ' px');
+  await fits('the session');
+  await screenshot(page, 'claude-code-session' + suffix, true);
+  await fold.click();
+  const shownAfter = await page.locator('#timeline .item.activity:visible').count();
+  check(shownAfter > shownBefore, 'unfolding showed nothing: ' + shownBefore + ' → ' + shownAfter);
+  calm(page);
+  say('DONE', { activity: shownAfter });
   told.lines.close();
   await browser.close();
 };

@@ -16,6 +16,7 @@
     'session_started', 'agent_message', 'user_message', 'input_requested',
     'messages_read', 'messages_received', 'messages_returned', 'git_diff_updated',
     'session_ended', 'question_withdrawn', 'question_expired', 'session_described',
+    'agent_exited',
   ];
 
   // ---------------------------------------------------------------- signing in
@@ -239,6 +240,10 @@
           }
         }
       }
+      markDelivered(update.dataset.unread);
+      foldRuns();
+      const notRunning = document.getElementById('not-running');
+      if (notRunning) notRunning.hidden = update.dataset.liveness !== 'exited';
       setWaiting(Number(update.dataset.waiting));
       if (update.dataset.status === 'ended') endComposer();
       else settleTarget(update.dataset.defaultTarget || '');
@@ -246,6 +251,78 @@
       if (items.length && nearBottom) window.scrollTo({ top: document.body.scrollHeight });
       if (update.dataset.more !== 'true') return;
     }
+  });
+
+  // The person's messages the agent has received since: no longer "not delivered yet".
+  function markDelivered(list) {
+    if (list === undefined) return;
+    const unread = new Set(list.split(' ').filter(Boolean));
+    for (const li of document.querySelectorAll('#timeline > li.user[data-pending]')) {
+      if (unread.has(li.dataset.messageId)) continue;
+      delete li.dataset.pending;
+      const said = li.querySelector('.handover');
+      if (said) said.textContent = 'Delivered';
+    }
+  }
+
+  // Copy buttons: the text of the element they name.
+  document.addEventListener('click', async (e) => {
+    const button = e.target.closest && e.target.closest('button[data-copy]');
+    if (!button) return;
+    const value = document.getElementById(button.dataset.copy);
+    const said = button.closest('.connect') && button.closest('.connect').querySelector('.copied');
+    try {
+      await navigator.clipboard.writeText(value.textContent);
+      if (said) said.textContent = 'Copied.';
+    } catch (err) {
+      getSelection().selectAllChildren(value);
+      if (said) said.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+    }
+  });
+
+  // Runs of tool calls fold to their last few, behind "N more tool calls".
+  const RUN_FOLDS_AT = 4;
+  const RUN_SHOWS = 2;
+  function foldRuns() {
+    const timeline = document.getElementById('timeline');
+    if (!timeline) return;
+    let run = [];
+    const flush = () => {
+      if (run.length >= RUN_FOLDS_AT && !run[0].dataset.expanded) {
+        let fold = run[0].previousElementSibling;
+        if (!fold || !fold.classList.contains('fold-run')) {
+          fold = document.createElement('li');
+          fold.className = 'item fold-run';
+          const button = document.createElement('button');
+          button.type = 'button';
+          button.className = 'ghost';
+          button.setAttribute('aria-expanded', 'false');
+          fold.append(button);
+          run[0].before(fold);
+        }
+        const folded = run.length - RUN_SHOWS;
+        run.forEach((li, i) => li.classList.toggle('folded', i < folded));
+        fold.firstChild.textContent = folded + ' earlier tool calls';
+      }
+      run = [];
+    };
+    for (const li of timeline.children) {
+      if (li.classList.contains('activity')) run.push(li);
+      else if (!li.classList.contains('fold-run') && !li.hidden) flush();
+    }
+    flush();
+  }
+  document.addEventListener('click', (e) => {
+    const button = e.target.closest && e.target.closest('.fold-run button');
+    if (!button) return;
+    const fold = button.parentElement;
+    let next = fold.nextElementSibling;
+    if (next) next.dataset.expanded = 'true';
+    while (next && (next.classList.contains('activity') || next.hidden)) {
+      next.classList.remove('folded');
+      next = next.nextElementSibling;
+    }
+    fold.remove();
   });
 
   // Who waits for a question changes without an event: look again now and then.
@@ -887,6 +964,9 @@
     if (pending > 0) settingsSoon(2000);
   }
 
-  if (page === 'session') window.scrollTo({ top: document.body.scrollHeight });
+  if (page === 'session') {
+    foldRuns();
+    window.scrollTo({ top: document.body.scrollHeight });
+  }
   updateTimes();
 })();

@@ -1,5 +1,5 @@
 //! A scripted stand-in for Anthropic's Messages API on loopback, for driving the real Claude
-//! Code CLI offline (`CLAUDE-CODE.md`): `POST /v1/messages` answered as Anthropic answers it
+//! Code CLI offline (`bench hooks`, and the tests that run Claude Code): `POST /v1/messages` answered as Anthropic answers it
 //! (SSE when `stream` is true, a JSON message otherwise), from a script that reads the request
 //! (never the call count: the CLI repeats a request when a stream breaks). Every request is
 //! kept, with when it came, for the test to read.
