@@ -79,6 +79,9 @@ pub struct ApprovalJson {
     pub input: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_use_id: Option<String>,
+    /// Permission rules "Always allow" adds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<Value>,
 }
 
 impl From<&Approval> for ApprovalJson {
@@ -87,6 +90,18 @@ impl From<&Approval> for ApprovalJson {
             tool_name: a.tool_name.clone(),
             input: a.input.clone(),
             tool_use_id: a.tool_use_id.clone(),
+            suggestions: a.suggestions.clone(),
+        }
+    }
+}
+
+impl From<&ApprovalJson> for Approval {
+    fn from(a: &ApprovalJson) -> Approval {
+        Approval {
+            tool_name: a.tool_name.clone(),
+            input: a.input.clone(),
+            tool_use_id: a.tool_use_id.clone(),
+            suggestions: a.suggestions.clone(),
         }
     }
 }

@@ -173,6 +173,43 @@ async fn allow_runs_the_tool_and_deny_tells_the_model_why() {
     );
 }
 
+/// "Always allow" allows the call and hands Claude Code back what it suggested (for `touch` in
+/// a `-p` run: accept edits for the rest of the session): the next such call asks nobody.
+#[tokio::test]
+async fn always_allow_returns_claude_codes_suggestions() {
+    let app = TestApp::spawn().await;
+    let model = Model::start(|r: &Request| {
+        if !r.is_agent() {
+            return vec![text("ok")].into();
+        }
+        match r.all_tool_results().len() {
+            0 => vec![bash("touch first.txt")].into(),
+            1 => vec![bash("touch second.txt")].into(),
+            _ => vec![text("Done.")].into(),
+        }
+    })
+    .await;
+    let machine = machine(&app, "60s", "0s").await;
+    let run = machine.claude(&model.url, &app.token, "Touch two files", &[]);
+    let session = the_session(&app).await;
+    let open = open_questions(&app, session, 1).await;
+    assert_eq!(
+        open[0]["options"],
+        json!(["Allow", "Always allow", "Deny"]),
+        "Claude Code suggested something: {}",
+        open[0]
+    );
+    answer(&app, session, &open[0], "Always allow").await;
+    let done = finished(run, RUN).await;
+    assert!(done.success, "{}{}", done.stdout, done.stderr);
+    assert!(machine.file("first.txt").exists());
+    assert!(machine.file("second.txt").exists(), "the second call ran");
+    let asked: Vec<Value> = app
+        .get_json(&format!("/api/v1/sessions/{session}/questions"))
+        .await;
+    assert_eq!(asked.len(), 1, "the second call asked nobody: {asked:?}");
+}
+
 /// Two tool calls in one turn ask twice, each answered on its own card, and each call gets
 /// its own decision. (Claude Code 2.1.332 asks for the second once the first is decided, as
 /// measured here; concurrent approvals of one session, answered newest first, are in
@@ -280,6 +317,72 @@ async fn a_finished_run_continues_with_the_persons_next_instruction() {
     );
     let row: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
     assert!(row["exited_at"].is_string());
+}
+
+/// Claude Code drops a Stop hook's continuation once it has continued a run too often without
+/// a tool call (here after one, `CLAUDE_CODE_STOP_HOOK_BLOCK_CAP=1`; eight by default): the
+/// person's instruction is not lost, it waits for the next run, which receives it.
+#[tokio::test]
+async fn an_instruction_claude_code_drops_waits_for_its_next_run() {
+    let app = TestApp::spawn().await;
+    let model = Model::start(|r: &Request| {
+        if !r.is_agent() {
+            return vec![text("ok")].into();
+        }
+        if r.all_text().contains("Tag the release") {
+            vec![text("Tagged.")].into()
+        } else {
+            vec![text("Built.")].into()
+        }
+    })
+    .await;
+    let machine = machine(&app, "60s", "20s").await;
+    let cap = [("CLAUDE_CODE_STOP_HOOK_BLOCK_CAP", "1")];
+    let run = machine.claude_with(&model.url, &app.token, "Build it", &[], &cap);
+    let session = the_session(&app).await;
+    let open = open_questions(&app, session, 1).await;
+    answer(&app, session, &open[0], "Tag the release").await;
+    let done = finished(run, RUN).await;
+    assert!(done.success, "{}{}", done.stdout, done.stderr);
+    let heard = model
+        .agent_requests()
+        .iter()
+        .any(|r| Request(&r.body).all_text().contains("Tag the release"));
+    let row: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
+    if heard {
+        // This Claude Code honoured the continuation: nothing was dropped.
+        assert_eq!(row["unread_count"], 0, "{row}");
+        return;
+    }
+    assert_eq!(
+        row["unread_count"], 1,
+        "the dropped instruction waits: {row}"
+    );
+    // The next run (resuming the session) receives it.
+    let claude_session = done
+        .stdout
+        .lines()
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l).ok()?["session_id"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .expect("claude printed its session id");
+    let run = machine.claude(
+        &model.url,
+        &app.token,
+        "Go on",
+        &["--resume", &claude_session],
+    );
+    let done = finished(run, RUN).await;
+    assert!(done.success, "{}{}", done.stdout, done.stderr);
+    assert!(
+        model
+            .agent_requests()
+            .iter()
+            .any(|r| Request(&r.body).all_text().contains("Tag the release")),
+        "the next run heard it"
+    );
 }
 
 /// A message the person sends while Claude works reaches the model within one tool call.

@@ -259,9 +259,14 @@ async fn a_permission_request_asks_the_person_and_returns_their_decision() {
         assert_eq!(open[0]["kind"], "approval", "{via:?}");
         let said = messages(&app, session).await;
         let question = said.last().unwrap();
+        assert_eq!(question["approval"]["tool_name"], "Bash");
         assert_eq!(
-            question["approval"],
-            json!({"tool_name": "Bash", "input": {"command": "npm test", "description": "Run it"}})
+            question["approval"]["input"],
+            json!({"command": "npm test", "description": "Run it"})
+        );
+        assert_eq!(
+            question["options"],
+            json!(["Allow", "Always allow", "Deny"])
         );
         say(
             &app,
@@ -278,6 +283,26 @@ async fn a_permission_request_asks_the_person_and_returns_their_decision() {
                 "decision": {"behavior": "allow",
                              "updatedInput": {"command": "npm test -- --quiet"}}}})
             ),
+            "{via:?}"
+        );
+
+        // "Always allow": allowed, and Claude Code's own suggestion is the rule it adds.
+        let asking = fire(
+            &app,
+            via,
+            &permission(&claude, "npm run lint"),
+            Opts::default(),
+        );
+        let open = open_questions(&app, session, 1).await;
+        say(&app, session, "Always allow", Some(id(&open[0])), json!({})).await;
+        let out = decided(asking).await.unwrap();
+        assert_eq!(
+            out["hookSpecificOutput"]["decision"],
+            json!({"behavior": "allow",
+                   "updatedInput": {"command": "npm run lint", "description": "Run it"},
+                   "updatedPermissions": [{"type": "addRules", "behavior": "allow",
+                       "rules": [{"toolName": "Bash", "ruleContent": "npm run lint"}],
+                       "destination": "localSettings"}]}),
             "{via:?}"
         );
 
@@ -326,6 +351,7 @@ async fn a_permission_request_asks_the_person_and_returns_their_decision() {
             [
                 ("answered", ""),
                 ("answered", ""),
+                ("answered", ""),
                 (
                     "withdrawn",
                     "nobody decided within 1 s; Claude Code asks in its terminal instead"
@@ -337,7 +363,7 @@ async fn a_permission_request_asks_the_person_and_returns_their_decision() {
             ],
             "{via:?}"
         );
-        for q in &asked[2..] {
+        for q in &asked[3..] {
             assert_eq!(q["closed_by"], "agent");
             assert!(
                 q["expires_at"].is_string(),
@@ -674,6 +700,37 @@ async fn a_finished_turn_asks_what_next_and_the_answer_continues_the_run() {
                 .contains("then the changelog")
         );
         assert_eq!(questions(&app, session).await.len(), 2);
+
+        // An instruction Claude Code dropped (it ends a run after eight continuations in a
+        // row without a tool call) is not lost: the exit puts it back, and the next run gets it.
+        let asking = fire(&app, via, &stop, waiting);
+        let open = open_questions(&app, session, 1).await;
+        say(
+            &app,
+            session,
+            "Then deploy to staging",
+            Some(id(&open[0])),
+            json!({}),
+        )
+        .await;
+        assert!(decided(asking).await.is_some());
+        let end = event(&claude, "SessionEnd", json!({"reason": "other"}));
+        assert_eq!(decided(fire(&app, via, &end, QUICK)).await, None);
+        let row: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
+        assert_eq!(row["unread_count"], 1, "{row}");
+        let resume = event(&claude, "SessionStart", json!({"source": "resume"}));
+        let out = decided(fire(&app, via, &resume, QUICK)).await.unwrap();
+        assert!(
+            out["hookSpecificOutput"]["additionalContext"]
+                .as_str()
+                .unwrap()
+                .contains("Then deploy to staging"),
+            "{out}"
+        );
+        // Acted on, it stays acted on: exiting again returns nothing.
+        assert_eq!(decided(fire(&app, via, &end, QUICK)).await, None);
+        let row: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
+        assert_eq!(row["unread_count"], 0, "{row}");
     }
 }
 

@@ -226,6 +226,7 @@ async fn actor(log: EventLog, ctx: Context, sessions: Vec<Uuid>, seed: u64, step
                     "Bash",
                     serde_json::Map::from_iter([("command".into(), "ls".into())]),
                     None,
+                    Vec::new(),
                 )
                 .unwrap();
                 let input = AgentMessageInput {

@@ -138,12 +138,33 @@ pub struct Approval {
     pub input: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_use_id: Option<String>,
+    /// Permission rules the agent's host offers to add with the decision (Claude Code's
+    /// `permission_suggestions`): answering "Always allow" allows this call and adds them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<Value>,
 }
 
 impl Approval {
     /// The options every approval offers.
     pub const ALLOW: &'static str = "Allow";
     pub const DENY: &'static str = "Deny";
+    /// Offered besides when the host suggests permission rules.
+    pub const ALWAYS_ALLOW: &'static str = "Always allow";
+
+    /// The options this approval offers.
+    pub fn options(&self) -> Vec<String> {
+        let mut options = vec![Approval::ALLOW.to_owned()];
+        if !self.suggestions.is_empty() {
+            options.push(Approval::ALWAYS_ALLOW.to_owned());
+        }
+        options.push(Approval::DENY.to_owned());
+        options
+    }
+
+    /// Whether choosing `option` allows the call.
+    pub fn allows(option: Option<&str>) -> bool {
+        matches!(option, Some(Approval::ALLOW | Approval::ALWAYS_ALLOW))
+    }
 }
 
 /// The person said something. Its event id is the message id. With `mark_as_read` the
@@ -514,6 +535,7 @@ mod tests {
                     tool_name: "Bash".into(),
                     input: Map::from_iter([("command".into(), Value::from("ls"))]),
                     tool_use_id: Some("toolu_1".into()),
+                    suggestions: Vec::new(),
                 }),
                 next_instruction: true,
                 expires_at: Some(

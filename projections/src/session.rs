@@ -549,6 +549,7 @@ mod tests {
                 tool_name: "Bash".into(),
                 input: serde_json::Map::from_iter([("command".into(), command.into())]),
                 tool_use_id: None,
+                suggestions: Vec::new(),
             }),
             ..AgentMessage::default()
         })

@@ -119,6 +119,9 @@ pub struct HookEvent {
     pub last_assistant_message: Option<String>,
     #[serde(default)]
     pub stop_hook_active: Option<bool>,
+    /// The permission rules Claude Code offers to add with a decision (`PermissionRequest`).
+    #[serde(default)]
+    pub permission_suggestions: Option<Vec<Value>>,
     /// Why a tool call failed (`PostToolUseFailure`).
     #[serde(default)]
     pub error: Option<String>,
@@ -383,6 +386,7 @@ async fn permission_request(hooked: &Hooked<'_>, options: &Options) -> Result<Ou
         &tool_name,
         event.tool_input.clone().unwrap_or_default(),
         event.tool_use_id.as_deref(),
+        event.permission_suggestions.clone().unwrap_or_default(),
     )
     .map_err(|e| ToolError::new(e.to_string()))?;
     let question = Outgoing {
@@ -401,7 +405,7 @@ async fn permission_request(hooked: &Hooked<'_>, options: &Options) -> Result<Ou
     };
     let answer = answer_or_withdraw(hooked, asked.message_id, options.timeout, nobody).await?;
     let decision = match (answer, options.on_timeout) {
-        (Some(answer), _) => Decision::from_answer(&approval.input, &answer),
+        (Some(answer), _) => Decision::from_answer(&approval, &answer),
         (None, Some(OnTimeout::Deny)) => Decision::Deny {
             message: format!("Nobody decided within {wait} on Switchboard; denied."),
         },

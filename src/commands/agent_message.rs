@@ -95,10 +95,7 @@ impl AgentMessageInput {
                 "an approval is not a next instruction",
             ))),
             (options, None) => Ok(options.clone()),
-            (None, Some(_)) => Ok(Some(vec![
-                Approval::ALLOW.to_owned(),
-                Approval::DENY.to_owned(),
-            ])),
+            (None, Some(approval)) => Ok(Some(approval.options())),
         }
     }
 }

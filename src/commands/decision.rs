@@ -19,6 +19,9 @@ pub enum Decision {
     Allow {
         #[serde(rename = "updatedInput")]
         updated_input: Map<String, Value>,
+        /// Permission rules to add ("Always allow"): the host's own suggestions.
+        #[serde(rename = "updatedPermissions", skip_serializing_if = "Vec::is_empty")]
+        updated_permissions: Vec<Value>,
     },
     Deny {
         message: String,
@@ -26,15 +29,20 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// The decision `answer` (the reply's messages, oldest first) makes about a call of a
-    /// tool with `input`.
-    pub fn from_answer(input: &Map<String, Value>, answer: &[MessageJson]) -> Decision {
+    /// The decision `answer` (the reply's messages, oldest first) makes about `approval`'s
+    /// tool call.
+    pub fn from_answer(approval: &Approval, answer: &[MessageJson]) -> Decision {
         match answer.first() {
-            Some(first) if first.chosen_option.as_deref() == Some(Approval::ALLOW) => {
-                Decision::Allow {
-                    updated_input: first.updated_input.clone().unwrap_or_else(|| input.clone()),
-                }
-            }
+            Some(first) if Approval::allows(first.chosen_option.as_deref()) => Decision::Allow {
+                updated_input: first
+                    .updated_input
+                    .clone()
+                    .unwrap_or_else(|| approval.input.clone()),
+                updated_permissions: match first.chosen_option.as_deref() {
+                    Some(Approval::ALWAYS_ALLOW) => approval.suggestions.clone(),
+                    _ => Vec::new(),
+                },
+            },
             _ => Decision::Deny {
                 message: answer
                     .iter()
@@ -91,11 +99,23 @@ mod tests {
     }
 
     #[test]
-    fn only_choosing_allow_allows() {
-        let input = json!({"command": "rm -rf build"})
-            .as_object()
-            .unwrap()
-            .clone();
+    fn only_choosing_allow_or_always_allow_allows() {
+        let input = Approval {
+            tool_name: "Bash".into(),
+            input: json!({"command": "rm -rf build"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            tool_use_id: None,
+            suggestions: vec![json!({"type": "setMode", "mode": "acceptEdits"})],
+        };
+        let always =
+            Decision::from_answer(&input, &[said("Always allow", Some("Always allow"), None)]);
+        assert_eq!(
+            always.to_json(),
+            json!({"behavior": "allow", "updatedInput": {"command": "rm -rf build"},
+                   "updatedPermissions": [{"type": "setMode", "mode": "acceptEdits"}]})
+        );
         let allow = Decision::from_answer(&input, &[said("Allow", Some("Allow"), None)]);
         assert_eq!(
             allow.to_json(),

@@ -97,9 +97,10 @@ impl Decide for UserMessageInput {
             .as_ref()
             .and_then(|q| chosen(q.options.as_deref()?, input.content.as_str()))
             .cloned();
-        let allows = question.as_ref().is_some_and(|q| q.approval.is_some())
-            && chosen_option.as_deref() == Some(Approval::ALLOW);
-        if input.updated_input.is_some() && !allows {
+        let approval = question.as_ref().is_some_and(|q| q.approval.is_some());
+        let allows = approval && Approval::allows(chosen_option.as_deref());
+        let edits = approval && chosen_option.as_deref() == Some(Approval::ALLOW);
+        if input.updated_input.is_some() && !edits {
             return Err(CommandError::Invalid(InvalidInput::new(
                 "updated_input",
                 "is only allowed in the answer \"Allow\" to an open approval question",

@@ -54,6 +54,7 @@ pub fn approval(
     tool_name: &str,
     input: Map<String, Value>,
     tool_use_id: Option<&str>,
+    suggestions: Vec<Value>,
 ) -> Result<Approval, InvalidInput> {
     let name = |field: &str, text: &str| {
         storable(field, text)?;
@@ -69,7 +70,40 @@ pub fn approval(
         tool_name: name("tool_name", tool_name)?,
         input: tool_input("input", input)?,
         tool_use_id: tool_use_id.map(|id| name("tool_use_id", id)).transpose()?,
+        suggestions: suggestions_of(suggestions)?,
     })
+}
+
+/// At most this many permission suggestions, each at most this many bytes of JSON.
+pub const MAX_SUGGESTIONS: usize = 10;
+pub const MAX_SUGGESTION_BYTES: usize = 4096;
+
+/// Permission rules offered with an approval: JSON objects with storable strings, bounded.
+fn suggestions_of(suggestions: Vec<Value>) -> Result<Vec<Value>, InvalidInput> {
+    if suggestions.len() > MAX_SUGGESTIONS {
+        return Err(InvalidInput::new(
+            "suggestions",
+            format!("at most {MAX_SUGGESTIONS}"),
+        ));
+    }
+    suggestions
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let field = format!("suggestions[{i}]");
+            let Value::Object(object) = s else {
+                return Err(InvalidInput::new(field, "must be an object"));
+            };
+            let object = message_metadata(&field, object)?;
+            if serde_json::to_string(&object).map_or(0, |t| t.len()) > MAX_SUGGESTION_BYTES {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("must be at most {MAX_SUGGESTION_BYTES} bytes of JSON"),
+                ));
+            }
+            Ok(Value::Object(object))
+        })
+        .collect()
 }
 
 /// A tool's input: any JSON object whose strings are storable.

@@ -413,6 +413,60 @@ fn pretty(input: &Map<String, Value>) -> String {
     serde_json::to_string_pretty(input).expect("a JSON object serializes")
 }
 
+/// What "Always allow" adds, in words: Claude Code's suggestions are rules (`Bash(npm test:*)`)
+/// for a settings file, or a permission mode; anything else is shown as its JSON.
+fn always_means(suggestions: &[Value]) -> String {
+    let place = |s: &Value| match s["destination"].as_str() {
+        Some("localSettings") => " (this project, on this machine)",
+        Some("projectSettings") => " (this project)",
+        Some("userSettings") => " (all your projects)",
+        Some("session") => " (this session)",
+        _ => "",
+    };
+    suggestions
+        .iter()
+        .map(|s| match s["type"].as_str() {
+            Some("addRules") => {
+                let rules: Vec<String> = s["rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(
+                        |r| match (r["toolName"].as_str(), r["ruleContent"].as_str()) {
+                            (Some(tool), Some(content)) => format!("{tool}({content})"),
+                            (Some(tool), None) => tool.to_owned(),
+                            _ => r.to_string(),
+                        },
+                    )
+                    .collect();
+                format!("{}{}", rules.join(", "), place(s))
+            }
+            Some("addDirectories") => format!(
+                "work in {}{}",
+                s["directories"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                place(s)
+            ),
+            Some("setMode") => format!(
+                "{}{}",
+                match s["mode"].as_str() {
+                    Some("acceptEdits") => "accept edits without asking".to_owned(),
+                    Some(mode) => format!("switch to the {mode} mode"),
+                    None => "switch modes".to_owned(),
+                },
+                place(s)
+            ),
+            _ => s.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// A field's value: a text as itself, anything else as JSON.
 fn shown(value: &Value) -> String {
     match value {
@@ -427,8 +481,15 @@ fn approval_actions(approval: &Approval) -> Markup {
         div.decide {
             div.decide-row role="group" aria-label="Decide" {
                 button.primary.allow type="button" data-answer=(Approval::ALLOW) { "Allow" }
+                @if !approval.suggestions.is_empty() {
+                    button.always type="button" data-answer=(Approval::ALWAYS_ALLOW)
+                        title=(always_means(&approval.suggestions)) { "Always allow" }
+                }
                 button.deny-open type="button" aria-expanded="false" { "Deny…" }
                 button.edit-open type="button" aria-expanded="false" { "Edit…" }
+            }
+            @if !approval.suggestions.is_empty() {
+                p.fine.always-means { "Always allow: " (always_means(&approval.suggestions)) }
             }
             form.deny-form hidden {
                 label { "Reason (optional)"
@@ -458,8 +519,24 @@ mod tests {
             tool_name: tool.into(),
             input: input.as_object().unwrap().clone(),
             tool_use_id: None,
+            suggestions: Vec::new(),
         };
         tool_call(&approval).into_string()
+    }
+
+    #[test]
+    fn always_allow_says_what_it_adds() {
+        let suggested = [
+            json!({"type": "addRules", "behavior": "allow", "destination": "localSettings",
+                   "rules": [{"toolName": "Bash", "ruleContent": "npm test:*"}]}),
+            json!({"type": "setMode", "mode": "acceptEdits", "destination": "session"}),
+            json!({"type": "addDirectories", "directories": ["/src/app"], "destination": "session"}),
+        ];
+        assert_eq!(
+            always_means(&suggested),
+            "Bash(npm test:*) (this project, on this machine); accept edits without asking \
+             (this session); work in /src/app (this session)"
+        );
     }
 
     /// Every value of `input` (strings, and the text of numbers) appears on the card.

@@ -543,10 +543,7 @@ fn answers(events: &[StoredEvent]) -> HashMap<Uuid, (bool, bool)> {
         .filter_map(|e| match Event::from_stored(&e.event_type, &e.data) {
             Ok(Event::UserMessage(m)) => Some((
                 e.event_id,
-                (
-                    from_inbox(e),
-                    m.chosen_option.as_deref() == Some(Approval::ALLOW),
-                ),
+                (from_inbox(e), Approval::allows(m.chosen_option.as_deref())),
             )),
             _ => None,
         })
@@ -673,8 +670,11 @@ fn item(
             let named = m.answers.question().or(answered.map(|q| q.id));
             let verdict = match answered.map(|q| q.kind) {
                 Some(QuestionKind::Approval)
-                    if m.chosen_option.as_deref() == Some(Approval::ALLOW) =>
+                    if m.chosen_option.as_deref() == Some(Approval::ALWAYS_ALLOW) =>
                 {
+                    Some(("allowed", "Always allowed".to_owned()))
+                }
+                Some(QuestionKind::Approval) if Approval::allows(m.chosen_option.as_deref()) => {
                     Some(("allowed", "Allowed".to_owned()))
                 }
                 Some(QuestionKind::Approval) => Some(("denied", "Denied".to_owned())),

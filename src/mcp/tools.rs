@@ -31,7 +31,8 @@ use super::sessions::McpSession;
 use crate::agent_api::{AgentApi, Answered, Caller, Outgoing, Sent, ToolError};
 use crate::commands::{self, Context, Decision, Undelivered};
 use crate::domain::{choices, client_type};
-use crate::wire::{ApprovalJson, MessageJson};
+use crate::wire::MessageJson;
+use projections::Approval;
 
 /// Default longest silence towards a client whose call carries a progress token while it
 /// waits (clients time out calls that stay silent; 15 s is the contract's bound).
@@ -627,11 +628,11 @@ impl AgentTools {
 
     /// An answered approval: its decision, which is also the whole text (Claude Code
     /// parses it).
-    fn decide(result: &mut AnswerResult, approval: &ApprovalJson) {
+    fn decide(result: &mut AnswerResult, approval: &Approval) {
         if result.reply.is_empty() {
             return;
         }
-        result.decision = Some(Decision::from_answer(&approval.input, &result.reply).to_json());
+        result.decision = Some(Decision::from_answer(approval, &result.reply).to_json());
     }
 
     /// The outcome of a call that waited for an answer: its result, that result as text, and
@@ -788,7 +789,7 @@ impl AgentTools {
                     .question(&caller, session_id, question_id)
                     .await;
                 if let Some(approval) = question.ok().and_then(|q| q.approval) {
-                    Self::decide(&mut result, &approval);
+                    Self::decide(&mut result, &Approval::from(&approval));
                 }
             }
             Ok(self.answered(result, took))
@@ -888,9 +889,13 @@ impl AgentTools {
     ) -> Outcome {
         let caller = self.caller(&ctx);
         let run = async {
-            let approval =
-                choices::approval(&args.tool_name, args.input, args.tool_use_id.as_deref())
-                    .map_err(|e| ToolError::new(e.to_string()))?;
+            let approval = choices::approval(
+                &args.tool_name,
+                args.input,
+                args.tool_use_id.as_deref(),
+                Vec::new(),
+            )
+            .map_err(|e| ToolError::new(e.to_string()))?;
             let session_id = match args.agent_instance_id.as_deref().map(str::trim) {
                 Some(id) if !id.is_empty() => parse_id("agent_instance_id", id)?,
                 _ => self.prompt_session(&ctx),
@@ -945,7 +950,7 @@ impl AgentTools {
                 }
             }
             if result.decision.is_none() {
-                Self::decide(&mut result, &ApprovalJson::from(&approval));
+                Self::decide(&mut result, &approval);
             }
             Ok(self.answered(result, took))
         };

@@ -80,6 +80,18 @@ impl Machine {
 
     /// `claude -p <prompt>` against `model`, reaching Switchboard with `key`.
     pub fn claude(&self, model: &str, key: &str, prompt: &str, args: &[&str]) -> Child {
+        self.claude_with(model, key, prompt, args, &[])
+    }
+
+    /// [`Machine::claude`] with more environment variables.
+    pub fn claude_with(
+        &self,
+        model: &str,
+        key: &str,
+        prompt: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Child {
         Command::new(executable())
             .args(["-p", prompt, "--output-format", "stream-json", "--verbose"])
             .args(args)
@@ -93,6 +105,7 @@ impl Machine {
             .env("ANTHROPIC_API_KEY", "sk-ant-scripted")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
             .env("SWITCHBOARD_API_KEY", key)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -110,6 +110,9 @@ pub struct ApprovalBody {
     input: Map<String, Value>,
     #[serde(default)]
     tool_use_id: Option<String>,
+    /// Permission rules "Always allow" adds (Claude Code's `permission_suggestions`).
+    #[serde(default)]
+    suggestions: Vec<Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -176,7 +179,14 @@ pub async fn agent_message(
             .transpose()?,
         approval: body
             .approval
-            .map(|a| choices::approval(&a.tool_name, a.input, a.tool_use_id.as_deref()))
+            .map(|a| {
+                choices::approval(
+                    &a.tool_name,
+                    a.input,
+                    a.tool_use_id.as_deref(),
+                    a.suggestions,
+                )
+            })
             .transpose()?,
         next_instruction: body.next_instruction,
         expires_in: body
