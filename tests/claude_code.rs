@@ -478,3 +478,115 @@ async fn setup_is_idempotent_and_uninstall_restores_the_files() {
         .collect();
     assert_eq!(leftovers, ["settings.json"], "no backups left behind");
 }
+
+/// Claude Code with Switchboard's MCP server only (no hooks), `permission_prompt` as its
+/// `--permission-prompt-tool`.
+fn prompt_tool_run(
+    app: &TestApp,
+    machine: &Machine,
+    model: &Model,
+    prompt: &str,
+    env: &[(&str, &str)],
+) -> tokio::process::Child {
+    let mcp = machine.root.join("mcp.json");
+    let servers = json!({"mcpServers": {"switchboard": {
+        "type": "http",
+        "url": format!("{}/mcp", app.address),
+        "headers": {"Authorization": format!("Bearer {}", app.token)},
+    }}});
+    std::fs::write(&mcp, servers.to_string()).unwrap();
+    machine.claude_with(
+        &model.url,
+        &app.token,
+        prompt,
+        &[
+            "--mcp-config",
+            mcp.to_str().unwrap(),
+            "--strict-mcp-config",
+            "--permission-prompt-tool",
+            "mcp__switchboard__permission_prompt",
+        ],
+        env,
+    )
+}
+
+/// The model asks to `touch` the file its prompt names, then says how it went.
+async fn touch_model() -> Model {
+    Model::start(|r: &Request| {
+        if !r.is_agent() {
+            return vec![text("ok")].into();
+        }
+        let file = if r.all_text().contains("late.txt") {
+            "late.txt"
+        } else {
+            "early.txt"
+        };
+        match r.tool_results().first() {
+            None => vec![bash(&format!("touch {file}"))].into(),
+            Some((_, out, true)) => vec![text(&format!("Refused: {out}"))].into(),
+            Some(_) => vec![text(&format!("Created {file}."))].into(),
+        }
+    })
+    .await
+}
+
+/// `permission_prompt` waits for a decision as long as Claude Code holds the call: a decision
+/// made after 65 s (past the MCP SDKs' 60 s default, past the 50 s question block) still runs
+/// the tool. Progress notifications do not extend Claude Code's own `MCP_TOOL_TIMEOUT`: when
+/// that runs out, Claude Code gives up on the call and the question is withdrawn, so nobody
+/// allows a call that will not run.
+#[tokio::test]
+async fn permission_prompt_waits_as_long_as_claude_code_holds_the_call() {
+    let mut config = switchboard::app::Config::default();
+    config.mcp.progress_interval = Duration::from_secs(1);
+    let app = TestApp::spawn_with(config).await;
+    let model = touch_model().await;
+
+    // Claude Code's tool timeout at 3 s, progress every second: it gives up at 3 s anyway.
+    let machine = Machine::new();
+    let timeout = [("MCP_TOOL_TIMEOUT", "3000")];
+    let run = prompt_tool_run(&app, &machine, &model, "Create early.txt", &timeout);
+    let session = the_session(&app).await;
+    let open = open_questions(&app, session, 1).await;
+    let done = finished(run, RUN).await;
+    assert!(done.success, "{}{}", done.stdout, done.stderr);
+    assert!(
+        done.stdout.contains("timed out after 3s"),
+        "{}",
+        done.stdout
+    );
+    assert!(!machine.file("early.txt").exists());
+    let mut status = Value::Null;
+    for _ in 0..600 {
+        let all: Vec<Value> = app
+            .get_json(&format!("/api/v1/sessions/{session}/questions"))
+            .await;
+        status = all.iter().find(|q| q["id"] == open[0]["id"]).unwrap()["status"].clone();
+        if status != "open" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "withdrawn", "the abandoned call's question closes");
+
+    // Claude Code's default timeout: the decision after 65 s reaches the call.
+    let machine = Machine::new();
+    let run = prompt_tool_run(&app, &machine, &model, "Create late.txt", &[]);
+    let late = loop {
+        let sessions: Vec<Value> = app.get_json("/api/v1/sessions").await;
+        if let Some(s) = sessions.iter().find(|s| s["id"] != json!(session)) {
+            break s["id"].as_str().unwrap().parse::<Uuid>().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let open = open_questions(&app, late, 1).await;
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    answer(&app, late, &open[0], "Allow").await;
+    let done = finished(run, RUN).await;
+    assert!(done.success, "{}{}", done.stdout, done.stderr);
+    assert!(
+        machine.file("late.txt").exists(),
+        "the late decision reached the tool call: {}",
+        done.stdout
+    );
+}

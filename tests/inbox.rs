@@ -162,7 +162,14 @@ async fn call(agent: &Agent, tool: &'static str, args: Value) -> Value {
         .await
         .expect("a tool result");
     assert_ne!(result.is_error, Some(true), "{tool} failed: {result:?}");
-    result.structured_content.expect("structured content")
+    // permission_prompt's answer travels in _meta beside its text.
+    let meta = result
+        .meta
+        .and_then(|m| m.0.get(switchboard::mcp::ANSWER_META).cloned());
+    result
+        .structured_content
+        .or(meta)
+        .expect("structured content")
 }
 
 async fn post(app: &TestApp, path: &str, body: Value) -> Value {

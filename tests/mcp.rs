@@ -20,7 +20,7 @@ use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use switchboard::app::Config;
-use switchboard::mcp::McpConfig;
+use switchboard::mcp::{ANSWER_META, McpConfig};
 use uuid::Uuid;
 
 /// An MCP client that records the progress notifications it receives.
@@ -85,9 +85,11 @@ async fn spawn_with_mcp(mcp: McpConfig) -> TestApp {
     .await
 }
 
+/// Questions block for `block_limit_ms`, permission prompts as long.
 fn quick(block_limit_ms: u64) -> McpConfig {
     McpConfig {
         block_limit: Duration::from_millis(block_limit_ms),
+        permission_limit: Duration::from_millis(block_limit_ms),
         progress_interval: Duration::from_millis(200),
         ..McpConfig::default()
     }
@@ -104,12 +106,14 @@ async fn tool(client: &Peer<RoleClient>, name: &'static str, args: Value) -> Cal
         .expect("a tool result")
 }
 
-/// The structured result of a successful call.
+/// The structured result of a successful call (`permission_prompt`'s is in `_meta`).
 fn ok(result: &CallToolResult) -> Value {
     assert_ne!(result.is_error, Some(true), "tool failed: {result:?}");
+    let meta = result.meta.as_ref().and_then(|m| m.0.get(ANSWER_META));
     result
         .structured_content
         .clone()
+        .or_else(|| meta.cloned())
         .expect("structured content")
 }
 
@@ -649,8 +653,7 @@ async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
         .arg(&app.address)
         .arg("--api-key")
         .arg(&app.token)
-        .arg("--block-seconds")
-        .arg("1")
+        .args(["--block-seconds", "1", "--permission-seconds", "1"])
         .env("SWITCHBOARD_CLIENT_TYPE", "stdio-agent")
         .env("RUST_LOG", "info");
     let (transport, stderr) = TokioChildProcess::builder(command)
@@ -754,7 +757,7 @@ async fn the_stdio_bridge_forwards_to_a_remote_server_over_rest() {
         decided["decision"],
         json!({"behavior": "allow", "updatedInput": {"command": "make clean-tmp"}})
     );
-    // Unanswered within the block limit: withdrawn and denied, through the bridge too.
+    // Unanswered within the permission limit: withdrawn and denied, through the bridge too.
     let unanswered = ok(&tool(
         &client,
         "permission_prompt",
@@ -1004,7 +1007,13 @@ async fn every_tool_declares_title_annotations_and_a_schema_its_results_match() 
             tool["title"].as_str().is_some_and(|t| !t.is_empty()),
             "{tool}"
         );
-        assert_eq!(tool["outputSchema"]["type"], "object", "{tool}");
+        if name == "permission_prompt" {
+            // Its result is the decision's text alone: Claude Code reads structured content
+            // first, and refuses anything but a text block.
+            assert!(tool.get("outputSchema").is_none(), "{tool}");
+        } else {
+            assert_eq!(tool["outputSchema"]["type"], "object", "{tool}");
+        }
         let annotations = &tool["annotations"];
         assert_eq!(annotations["readOnlyHint"], read_only, "{name}");
         assert_eq!(annotations["destructiveHint"], destructive, "{name}");
@@ -1043,7 +1052,13 @@ async fn every_tool_declares_title_annotations_and_a_schema_its_results_match() 
     assert!(seen("send_message", &|s| s["answer"] == "fine"
         && s.get("chosen_option").is_none()));
 
-    // Tool approvals: the text is exactly what Claude Code parses.
+    // Tool approvals: the text is exactly what Claude Code parses, and nothing else is content.
+    assert!(
+        results
+            .iter()
+            .filter(|r| r["tool"] == "permission_prompt")
+            .all(|r| r["has_structured_content"] == false)
+    );
     let decisions: Vec<Value> = results
         .iter()
         .filter(|r| {

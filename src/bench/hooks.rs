@@ -11,8 +11,9 @@
 //!    the scripted model ([`super::model`]) on loopback. Each time Claude finishes, the Stop
 //!    hook asks "what next?"; the bench answers it over REST and times until the model receives
 //!    a request carrying the instruction (the hook's answer, Claude Code's own work, and its
-//!    request). Claude Code caps how often a Stop hook may continue a run; a capped run is
-//!    followed by a new one.
+//!    request). The model runs one (allowed) tool per instruction, as real work does, so
+//!    that Claude Code's cap on continuations without a tool call is not what is measured; a
+//!    run that ends anyway is followed by a new one.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -23,7 +24,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::inbox::{Served, epoch_ms, npm_package, open_inbox, seen};
-use super::model::{Model, Request, text};
+use super::model::{Model, Request, bash, text};
 use super::{BenchDb, Latencies};
 use crate::agents::setup::{self, ClaudeCode, Files, Scope};
 use crate::auth::{api_keys, web_sessions};
@@ -238,6 +239,11 @@ async fn instruction_to_model(
         if !r.is_agent() {
             return vec![text("ok")].into();
         }
+        // Each instruction runs a tool before Claude finishes: Claude Code stops continuing a
+        // run after 8 consecutive Stop blocks without one.
+        if r.tool_results().is_empty() {
+            return vec![bash("echo working")].into();
+        }
         vec![text(&format!("Done with turn {}.", r.turns()))].into()
     })
     .await;
@@ -254,6 +260,8 @@ async fn instruction_to_model(
                 "--output-format",
                 "stream-json",
                 "--verbose",
+                "--allowedTools",
+                "Bash(echo working)",
             ])
             .current_dir(&project)
             .env_clear()

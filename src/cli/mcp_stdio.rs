@@ -25,6 +25,10 @@ pub struct McpStdioArgs {
     /// Seconds `ask_question` blocks before answering "pending".
     #[arg(long, default_value_t = 50)]
     block_seconds: u64,
+
+    /// Seconds `permission_prompt` waits for a decision before denying the call.
+    #[arg(long, default_value_t = 300)]
+    permission_seconds: u64,
 }
 
 pub async fn run(args: McpStdioArgs) -> Outcome {
@@ -35,6 +39,7 @@ pub async fn run(args: McpStdioArgs) -> Outcome {
         PROGRESS_INTERVAL,
         args.agent_type.filter(|t| !t.trim().is_empty()),
     )
+    .with_permission_limit(Duration::from_secs(args.permission_seconds.max(1)))
     .for_one_connection();
     let running = tools
         .serve(rmcp::transport::stdio())

@@ -55,6 +55,16 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_MCP_BLOCK_SECONDS", default_value_t = 50)]
     mcp_block_seconds: u64,
 
+    /// Seconds the MCP `permission_prompt` (Claude Code's `--permission-prompt-tool`) waits
+    /// for a decision before withdrawing the question and denying the call. Claude Code holds
+    /// the call until its `MCP_TOOL_TIMEOUT`; keep this below that when you set it.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MCP_PERMISSION_SECONDS",
+        default_value_t = 300
+    )]
+    mcp_permission_seconds: u64,
+
     /// Comma-separated `Host` values the MCP endpoint accepts (DNS-rebinding guard; `host` or
     /// `host:port`). Set this to the public name when clients reach the server through a
     /// proxy or another machine; `*` accepts any host.
@@ -279,6 +289,7 @@ fn mcp_config(args: &ServeArgs, public_url: &PublicUrl) -> Result<McpConfig, Str
     }
     Ok(McpConfig {
         block_limit,
+        permission_limit: Duration::from_secs(args.mcp_permission_seconds.max(1)),
         allowed_hosts,
         allowed_origins: (!origins.is_empty()).then_some(origins),
         ..McpConfig::default()

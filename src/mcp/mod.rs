@@ -23,7 +23,7 @@ use axum::Router;
 use crate::app::AppState;
 pub use calls::{CANCEL_CHANNEL, Calls};
 pub use guard::{HostRule, OriginRule};
-pub use tools::{AgentTools, PROGRESS_INTERVAL};
+pub use tools::{ANSWER_META, AgentTools, PERMISSION_LIMIT, PROGRESS_INTERVAL};
 
 /// Longest block limit that hosts which do not reset their timeout on progress (Claude
 /// Desktop gives a tool call about 60 s) still survive.
@@ -34,6 +34,8 @@ pub const SAFE_BLOCK_LIMIT: Duration = Duration::from_secs(55);
 pub struct McpConfig {
     /// How long `ask_question` blocks before answering `pending`.
     pub block_limit: Duration,
+    /// How long `permission_prompt` waits for a decision before denying.
+    pub permission_limit: Duration,
     /// Longest silence towards a waiting client that asked for progress.
     pub progress_interval: Duration,
     /// `Host` headers accepted (DNS-rebinding guard; `host` or `host:port`); empty accepts any.
@@ -48,6 +50,7 @@ impl Default for McpConfig {
     fn default() -> McpConfig {
         McpConfig {
             block_limit: Duration::from_secs(50),
+            permission_limit: PERMISSION_LIMIT,
             progress_interval: PROGRESS_INTERVAL,
             allowed_hosts: ["localhost", "127.0.0.1", "::1"]
                 .map(str::to_owned)
@@ -62,6 +65,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let mcp = &state.config.mcp;
     let backend: Arc<dyn crate::agent_api::AgentApi> =
         Arc::new(crate::agent_api::Local::of(&state));
-    let tools = AgentTools::new(backend, mcp.block_limit, mcp.progress_interval, None);
+    let tools = AgentTools::new(backend, mcp.block_limit, mcp.progress_interval, None)
+        .with_permission_limit(mcp.permission_limit);
     endpoint::routes(state, tools)
 }

@@ -41,6 +41,16 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 /// Names the session of an MCP session's permission prompts (UUID v5 of its id).
 const PROMPT_SESSION_NAMESPACE: Uuid = Uuid::from_u128(0x0c5f_6a43_2b8e_4f1d_a7c2_91e4_3d6b_5a08);
 
+/// Default longest wait of `permission_prompt` for a decision. Claude Code holds an MCP tool
+/// call until `MCP_TOOL_TIMEOUT` (progress notifications do not extend it, as
+/// `tests/claude_code.rs` measures), far longer by default; the hooks' permission wait is the
+/// same.
+pub const PERMISSION_LIMIT: Duration = Duration::from_secs(300);
+
+/// The `_meta` key of `permission_prompt`'s result under which the rest of its answer (the
+/// session, the question, its status) travels beside the decision's text.
+pub const ANSWER_META: &str = "switchboard/answer";
+
 /// A client that cannot take a progress notification within this long is gone.
 const PROGRESS_SEND_LIMIT: Duration = Duration::from_secs(5);
 
@@ -89,9 +99,9 @@ This is Claude Code's permission prompt tool (claude --permission-prompt-tool \
 mcp__switchboard__permission_prompt): the host calls it with the tool's name and input. The \
 person sees the call and chooses Allow (possibly after editing the input) or Deny (possibly \
 with a reason). The result's text is {\"behavior\":\"allow\",\"updatedInput\":{...}} or \
-{\"behavior\":\"deny\",\"message\":\"...\"}. If nobody decides within the server's limit, \
-the question is withdrawn and the call denied (status \"withdrawn\"): no later call could \
-collect the decision.";
+{\"behavior\":\"deny\",\"message\":\"...\"}. It waits up to the server's permission limit \
+(5 minutes by default); if nobody decides by then, the question is withdrawn and the call \
+denied (status \"withdrawn\"): no later call could collect the decision.";
 
 const END_SESSION: &str = "\
 End your session and mark it completed. Call it only when the person has confirmed the work is \
@@ -250,6 +260,8 @@ pub struct AgentTools {
     backend: Arc<dyn AgentApi>,
     /// How long a question blocks before answering `pending`.
     block_limit: Duration,
+    /// How long `permission_prompt` waits for a decision (it cannot answer `pending`).
+    permission_limit: Duration,
     /// Longest silence towards a waiting client that asked for progress.
     progress_interval: Duration,
     /// The agent type when the request says nothing (the stdio bridge's configuration).
@@ -383,10 +395,19 @@ impl AgentTools {
         AgentTools {
             backend,
             block_limit,
+            permission_limit: PERMISSION_LIMIT,
             progress_interval,
             default_agent_type,
             own_session: None,
             tool_router: Self::tool_router(),
+        }
+    }
+
+    /// The same tools, `permission_prompt` waiting up to `limit` for a decision.
+    pub fn with_permission_limit(self, limit: Duration) -> AgentTools {
+        AgentTools {
+            permission_limit: limit,
+            ..self
         }
     }
 
@@ -487,22 +508,22 @@ impl AgentTools {
         }
     }
 
-    /// Wait for the answer to `question_id` up to the block limit, telling a client that
-    /// asked for progress that the call is alive. `None`: not answered within the limit.
+    /// Wait for the answer to `question_id` up to `limit`, telling a client that asked for
+    /// progress that the call is alive. `None`: not answered within the limit.
     async fn await_answer(
         &self,
         caller: &Caller,
-        session_id: Uuid,
-        question_id: Uuid,
+        (session_id, question_id): (Uuid, Uuid),
+        limit: Duration,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<Option<Answered>, ToolError> {
         let token = ctx.meta.get_progress_token();
         let started = Instant::now();
-        let deadline = started + self.block_limit;
+        let deadline = started + limit;
         // Once per call: whoever shows the question sees that someone waits, until the limit.
         if let Err(e) = self
             .backend
-            .waiting(caller, session_id, question_id, self.block_limit)
+            .waiting(caller, session_id, question_id, limit)
             .await
         {
             tracing::debug!(question = %question_id, "a wait was not recorded: {e}");
@@ -567,17 +588,19 @@ impl AgentTools {
     }
 
     /// Ask (send a question) and wait for its answer. Should the wait fail, the feedback the
-    /// question collected goes back to the inbox: it was never delivered.
+    /// question collected goes back to the inbox: it was never delivered; and a question only
+    /// this call can collect (`once`) is withdrawn.
     async fn ask(
         &self,
         caller: &Caller,
         outgoing: Outgoing,
+        (limit, once): (Duration, bool),
         ctx: &RequestContext<RoleServer>,
     ) -> Result<(Sent, AnswerResult, Undelivered), ToolError> {
         let sent = self.backend.send(caller, outgoing).await?;
         let feedback = taken(sent.session_id, &sent.queued, None);
         match self
-            .answer_result(caller, sent.session_id, sent.message_id, ctx)
+            .answer_result(caller, (sent.session_id, sent.message_id), limit, ctx)
             .await
         {
             Ok((mut result, answer)) => {
@@ -586,6 +609,18 @@ impl AgentTools {
             }
             Err(e) => {
                 self.give_back(caller, feedback).await;
+                if once {
+                    // Nobody can collect this question's answer later: it closes with the call.
+                    let reason = format!("the agent stopped waiting ({})", e.message);
+                    let question = (sent.session_id, sent.message_id);
+                    if let Err(w) = self
+                        .backend
+                        .withdraw(caller, question.0, question.1, reason)
+                        .await
+                    {
+                        tracing::warn!(question = %question.1, "not withdrawn: {w}");
+                    }
+                }
                 Err(e)
             }
         }
@@ -595,12 +630,12 @@ impl AgentTools {
     async fn answer_result(
         &self,
         caller: &Caller,
-        session_id: Uuid,
-        question_id: Uuid,
+        (session_id, question_id): (Uuid, Uuid),
+        limit: Duration,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<(AnswerResult, Undelivered), ToolError> {
         let answer = self
-            .await_answer(caller, session_id, question_id, ctx)
+            .await_answer(caller, (session_id, question_id), limit, ctx)
             .await?;
         let took = Undelivered {
             session_id,
@@ -754,7 +789,9 @@ impl AgentTools {
                 approval: None,
                 ..Outgoing::default()
             };
-            let (_, result, took) = self.ask(&caller, outgoing, &ctx).await?;
+            let (_, result, took) = self
+                .ask(&caller, outgoing, (self.block_limit, false), &ctx)
+                .await?;
             Ok(self.answered(result, took))
         };
         self.finish(&caller, &ctx, run.await).await
@@ -781,7 +818,7 @@ impl AgentTools {
             let session_id = parse_id("agent_instance_id", &args.agent_instance_id)?;
             let question_id = parse_id("question_id", &args.question_id)?;
             let (mut result, took) = self
-                .answer_result(&caller, session_id, question_id, &ctx)
+                .answer_result(&caller, (session_id, question_id), self.block_limit, &ctx)
                 .await?;
             if !result.reply.is_empty() {
                 let question = self
@@ -830,7 +867,9 @@ impl AgentTools {
                 ..Outgoing::default()
             };
             let (sent, answer, took) = if outgoing.requires_user_input {
-                let (sent, answer, took) = self.ask(&caller, outgoing, &ctx).await?;
+                let (sent, answer, took) = self
+                    .ask(&caller, outgoing, (self.block_limit, false), &ctx)
+                    .await?;
                 (sent, Some(answer), took)
             } else {
                 let sent = self.backend.send(&caller, outgoing).await?;
@@ -874,7 +913,6 @@ impl AgentTools {
     #[tool(
         title = "Ask leave to run a tool",
         description = PERMISSION_PROMPT,
-        output_schema = schema_for_output::<AnswerResult>(),
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -909,11 +947,13 @@ impl AgentTools {
                 approval: Some(approval.clone()),
                 ..Outgoing::default()
             };
-            let (_, mut result, mut took) = self.ask(&caller, outgoing, &ctx).await?;
+            let limit = self.permission_limit;
+            let (_, mut result, mut took) =
+                self.ask(&caller, outgoing, (limit, true), &ctx).await?;
             if result.reply.is_empty() {
                 // Claude Code's permission prompt cannot wait for a later call: nobody will
                 // collect a decision after this one, so the question is withdrawn.
-                let limit = self.block_limit.as_secs();
+                let limit = limit.as_secs();
                 let reason = format!(
                     "nobody decided within {limit} s; the permission prompt denied the tool call"
                 );
@@ -954,7 +994,14 @@ impl AgentTools {
             }
             Ok(self.answered(result, took))
         };
-        self.finish(&caller, &ctx, run.await).await
+        // Claude Code reads a result's structured content before its text, and takes only
+        // the decision's text: what else the call knows goes in `_meta`.
+        let mut result = self.finish(&caller, &ctx, run.await).await?;
+        if let Some(answer) = result.structured_content.take() {
+            let meta = serde_json::Map::from_iter([(ANSWER_META.to_owned(), answer)]);
+            result.meta = Some(rmcp::model::MetaObject(meta));
+        }
+        Ok(result)
     }
 
     #[tool(

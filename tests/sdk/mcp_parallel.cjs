@@ -64,8 +64,8 @@ async function main() {
     questions: open.map((q) => ({ id: q.id, command: q.approval.input.command })),
     answers: answers.map((r) => r.status),
     still_open: stillOpen.map((q) => q.id),
-    older: { text: olderResult.content[0].text, structured: olderResult.structuredContent },
-    newer: { text: newerResult.content[0].text, structured: newerResult.structuredContent },
+    older: { text: olderResult.content[0].text, structured: olderResult._meta['switchboard/answer'] },
+    newer: { text: newerResult.content[0].text, structured: newerResult._meta['switchboard/answer'] },
   }));
   await client.close();
 }

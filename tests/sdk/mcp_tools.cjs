@@ -45,20 +45,28 @@ async function main() {
   const { tools } = await client.listTools();
   const ajv = new Ajv2020({ strict: true, allErrors: true });
   addFormats(ajv);
-  const validators = Object.fromEntries(tools.map((t) => [t.name, ajv.compile(t.outputSchema)]));
+  const validators = Object.fromEntries(
+    tools.filter((t) => t.outputSchema).map((t) => [t.name, ajv.compile(t.outputSchema)]),
+  );
+  // permission_prompt declares no output schema (Claude Code would read structured content
+  // instead of the decision's text): the rest of its answer, shaped as ask_question's, is in
+  // _meta.
+  validators.permission_prompt = validators.ask_question;
   const results = [];
   const call = async (name, args) => {
     const result = await client.callTool({ name, arguments: args });
     if (result.isError) throw new Error(`${name}: ${JSON.stringify(result.content)}`);
-    const valid = validators[name](result.structuredContent);
+    const structured = result.structuredContent ?? result._meta?.['switchboard/answer'];
+    const valid = validators[name](structured);
     results.push({
       tool: name,
-      structured: result.structuredContent,
+      structured,
+      has_structured_content: result.structuredContent !== undefined,
       valid,
       errors: validators[name].errors,
       text: result.content[0].text,
     });
-    return result.structuredContent;
+    return structured;
   };
 
   const first = await call('log_step', { step_description: 'reading the code' });
