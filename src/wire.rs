@@ -82,6 +82,9 @@ pub struct ApprovalJson {
     /// Permission rules "Always allow" adds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suggestions: Vec<Value>,
+    /// The agent runs the call as asked or not at all: an answer cannot edit its input.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub input_fixed: bool,
 }
 
 impl From<&Approval> for ApprovalJson {
@@ -91,6 +94,7 @@ impl From<&Approval> for ApprovalJson {
             input: a.input.clone(),
             tool_use_id: a.tool_use_id.clone(),
             suggestions: a.suggestions.clone(),
+            input_fixed: a.input_fixed,
         }
     }
 }
@@ -102,6 +106,7 @@ impl From<&ApprovalJson> for Approval {
             input: a.input.clone(),
             tool_use_id: a.tool_use_id.clone(),
             suggestions: a.suggestions.clone(),
+            input_fixed: a.input_fixed,
         }
     }
 }

@@ -524,11 +524,20 @@ async fn chained_exports_continue_with_their_own_cursor_and_refuse_the_other_kin
         "{}",
         String::from_utf8_lossy(&rest.stderr)
     );
-    let whole = switchboard(&app.db, &["export"], None).await;
+    // An export stops below the oldest transaction still running (the server's own may hold
+    // it back for a moment): compare with a whole export that reached the same horizon.
+    let mut whole = switchboard(&app.db, &["export"], None).await;
+    for _ in 0..100 {
+        if continuation(&whole) == continuation(&rest) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        whole = switchboard(&app.db, &["export"], None).await;
+    }
     let mut chained = event_ids(&all);
     chained.extend(event_ids(&rest));
     let mut everything = event_ids(&whole);
-    assert_eq!(event_ids(&rest).len(), 6, "only what came after");
+    assert!(event_ids(&rest).len() >= 6, "what came after, at least");
     chained.sort();
     everything.sort();
     assert_eq!(chained, everything, "the chain has every event once");

@@ -142,6 +142,9 @@ pub struct Approval {
     /// `permission_suggestions`): answering "Always allow" allows this call and adds them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suggestions: Vec<Value>,
+    /// The host runs the call as asked or not at all (Codex, Gemini CLI): no edited input.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub input_fixed: bool,
 }
 
 impl Approval {
@@ -536,6 +539,7 @@ mod tests {
                     input: Map::from_iter([("command".into(), Value::from("ls"))]),
                     tool_use_id: Some("toolu_1".into()),
                     suggestions: Vec::new(),
+                    input_fixed: false,
                 }),
                 next_instruction: true,
                 expires_at: Some(

@@ -550,6 +550,7 @@ mod tests {
                 input: serde_json::Map::from_iter([("command".into(), command.into())]),
                 tool_use_id: None,
                 suggestions: Vec::new(),
+                input_fixed: false,
             }),
             ..AgentMessage::default()
         })

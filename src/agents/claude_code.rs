@@ -1,11 +1,12 @@
-//! Claude Code, driven through its hooks: what each hook event means for Switchboard, once.
-//! `switchboard hook claude-code` (a command hook: reads the event on standard input, prints
-//! the output) and `POST /api/v1/hooks/claude-code` (an `http` hook) both call [`handle`],
-//! over REST or in process respectively ([`AgentApi`]).
+//! Claude Code (and Codex and Gemini CLI, whose events [`Agent::normalize`] puts in Claude
+//! Code's terms), driven through its hooks: what each hook event means for Switchboard, once.
+//! `switchboard hook <agent>` (a command hook: reads the event on standard input, prints the
+//! output) and `POST /api/v1/hooks/claude-code` (Claude Code's `http` hook) both call
+//! [`handle`], over REST or in process respectively ([`AgentApi`]).
 //!
-//! Every event of one Claude Code session lands in one Switchboard session: its id is a UUID v5
-//! of the tenant and Claude Code's `session_id` ([`session_for`]), so no state is kept between
-//! calls.
+//! Every event of one agent session lands in one Switchboard session: its id is a UUID v5 of
+//! the tenant and the agent's `session_id` ([`Agent::session_for`]), so no state is kept
+//! between calls.
 //!
 //! - `SessionStart` opens (or resumes) the session with its working directory, project,
 //!   branch and host; `UserPromptSubmit` shows what the person typed in the terminal (as the
@@ -33,6 +34,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::agent::Agent;
 use crate::agent_api::{AgentApi, Caller, Outgoing, ToolError};
 use crate::commands::{Decision, approval_question};
 use crate::domain::choices;
@@ -40,12 +42,8 @@ use crate::domain::questions::{MAX_ACTIVITY_OUTPUT, MAX_ACTIVITY_SUMMARY, cut, s
 use crate::wire::MessageJson;
 use projections::{SessionDescribed, ToolActivity};
 
-/// Names a Claude Code session's Switchboard session (UUID v5 of "<tenant>/<session_id>").
-const CLAUDE_CODE_SESSIONS: Uuid = Uuid::from_u128(0x8e3b_51c4_7d29_4a06_b1f8_2c5d_9e40_6a17);
 /// The status of a refusal that says the session does not exist (yet).
 const NOT_FOUND: u16 = 404;
-/// The agent type of sessions the hooks start.
-pub const AGENT_TYPE: &str = "claude-code";
 /// How much longer than the hook waits the server keeps its question open: the hook's own
 /// withdrawal (with its reason) comes first unless the hook was killed.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
@@ -56,10 +54,7 @@ const WAIT_SLICE: Duration = Duration::from_secs(60);
 
 /// The Switchboard session of Claude Code session `claude_session` of `tenant`.
 pub fn session_for(tenant: Uuid, claude_session: &str) -> Uuid {
-    Uuid::new_v5(
-        &CLAUDE_CODE_SESSIONS,
-        format!("{tenant}/{claude_session}").as_bytes(),
-    )
+    Agent::ClaudeCode.session_for(tenant, claude_session)
 }
 
 /// What a hook that nobody answered in time does.
@@ -73,6 +68,8 @@ pub enum OnTimeout {
 /// How the hooks behave.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// Whose hooks they are.
+    pub agent: Agent,
     /// How long a permission request waits for the person.
     pub timeout: Duration,
     pub on_timeout: Option<OnTimeout>,
@@ -83,6 +80,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
+            agent: Agent::ClaudeCode,
             timeout: Duration::from_secs(50),
             on_timeout: None,
             stop_wait: Duration::ZERO,
@@ -128,10 +126,12 @@ pub struct HookEvent {
 }
 
 impl HookEvent {
-    /// Parse Claude Code's JSON for one hook event.
-    pub fn parse(json: &str) -> Result<HookEvent, String> {
+    /// Parse `agent`'s JSON for one hook event.
+    pub fn parse(agent: Agent, json: &str) -> Result<HookEvent, String> {
+        let not = |e: serde_json::Error| format!("not a {} hook event: {e}", agent.name());
+        let fields: Map<String, Value> = serde_json::from_str(json).map_err(not)?;
         let event: HookEvent =
-            serde_json::from_str(json).map_err(|e| format!("not a Claude Code hook event: {e}"))?;
+            serde_json::from_value(Value::Object(agent.normalize(fields))).map_err(not)?;
         event.checked()
     }
 
@@ -141,7 +141,7 @@ impl HookEvent {
             return Err("session_id: the hook event has none".into());
         }
         if self.session_id.chars().count() > 200 || self.session_id.chars().any(char::is_control) {
-            return Err("session_id: not one Claude Code sends".into());
+            return Err("session_id: not one a coding agent sends".into());
         }
         Ok(self)
     }
@@ -174,22 +174,24 @@ pub async fn handle(
         caller,
         session_id,
         event,
+        agent: options.agent,
         gone,
     };
+    let name = options.agent.name();
     match event.hook_event_name.as_str() {
         "SessionStart" => {
             let source = event.source.as_deref().unwrap_or("startup");
             // Where: the project (the whole directory is in the session's context).
             let place = event.cwd.as_deref().and_then(project_of);
             let text = match place {
-                Some(project) => format!("Claude Code started ({source}) in {project}"),
-                None => format!("Claude Code started ({source})"),
+                Some(project) => format!("{name} started ({source}) in {project}"),
+                None => format!("{name} started ({source})"),
             };
-            let mut step = hooked.step(text, true);
+            let mut step = hooked.step(text, hooked.hands_over());
             step.describe.branch = surroundings.branch.clone();
             step.describe.host = surroundings.host.clone();
             let queued = hooked.log(step).await?;
-            Ok(context_for("SessionStart", &queued))
+            Ok(hooked.context(&queued))
         }
         "UserPromptSubmit" => {
             let prompt = event.prompt.as_deref().unwrap_or("").trim();
@@ -203,15 +205,18 @@ pub async fn handle(
                 {
                     // No SessionStart came (the hooks were installed mid-session, say).
                     Err(e) if e.status == NOT_FOUND => {
-                        let started = hooked.step("Claude Code is working".to_owned(), false);
+                        let started = hooked.step(format!("{name} is working"), false);
                         hooked.log(started).await?;
                         api.said_in_terminal(caller, session_id, typed).await?;
                     }
                     said => said?,
                 }
             }
+            if !hooked.hands_over() {
+                return Ok(None);
+            }
             let queued = api.receive_all(caller, session_id).await?;
-            Ok(context_for("UserPromptSubmit", &queued))
+            Ok(hooked.context(&queued))
         }
         "PostToolUse" => {
             let activity = activity(event);
@@ -221,10 +226,10 @@ pub async fn handle(
             };
             let step = Outgoing {
                 activity: Some(activity),
-                ..hooked.step(text, true)
+                ..hooked.step(text, hooked.hands_over())
             };
             let queued = hooked.log(step).await?;
-            Ok(context_for("PostToolUse", &queued))
+            Ok(hooked.context(&queued))
         }
         // A failed call: shown the same way, marked failed. (Whether this event's output can
         // carry the person's messages is not measured: they wait for the next event.)
@@ -246,7 +251,7 @@ pub async fn handle(
         "Notification" => {
             let message = event.message.as_deref().unwrap_or("(no message)");
             hooked
-                .log(hooked.step(format!("Claude Code: {message}"), false))
+                .log(hooked.step(format!("{name}: {message}"), false))
                 .await?;
             Ok(None)
         }
@@ -257,7 +262,7 @@ pub async fn handle(
                 // Nothing was logged of this session before: it starts, then exits.
                 Err(e) if e.status == NOT_FOUND => {
                     hooked
-                        .log(hooked.step("Claude Code ran".to_owned(), false))
+                        .log(hooked.step(format!("{name} ran"), false))
                         .await?;
                     api.exited(caller, session_id, reason).await?;
                 }
@@ -276,10 +281,24 @@ struct Hooked<'a> {
     caller: &'a Caller,
     session_id: Uuid,
     event: &'a HookEvent,
+    agent: Agent,
     gone: &'a CancellationToken,
 }
 
 impl Hooked<'_> {
+    /// Whether this event's output can hand the person's messages over.
+    fn hands_over(&self) -> bool {
+        self.agent.hands_over_at(&self.event.hook_event_name)
+    }
+
+    /// The output handing `messages` over at this event, when there are any.
+    fn context(&self, messages: &[MessageJson]) -> Output {
+        (!messages.is_empty()).then(|| {
+            self.agent
+                .context(&self.event.hook_event_name, handed_over(messages))
+        })
+    }
+
     /// A step saying `content`; `hands_over`: this event's output can carry the person's
     /// queued messages to Claude Code (else they stay unread).
     fn step(&self, content: String, hands_over: bool) -> Outgoing {
@@ -290,7 +309,7 @@ impl Hooked<'_> {
                 cwd: self.event.cwd.clone(),
                 ..SessionDescribed::default()
             },
-            ..Outgoing::step(self.session_id, AGENT_TYPE, content)
+            ..Outgoing::step(self.session_id, self.agent.agent_type(), content)
         }
     }
 
@@ -309,18 +328,6 @@ fn handed_over(messages: &[MessageJson]) -> String {
     )
 }
 
-/// `additionalContext` for `event` carrying `messages`, when there are any.
-fn context_for(event: &str, messages: &[MessageJson]) -> Output {
-    (!messages.is_empty()).then(|| {
-        json!({
-            "hookSpecificOutput": {
-                "hookEventName": event,
-                "additionalContext": handed_over(messages),
-            }
-        })
-    })
-}
-
 /// Claude finished its turn: what the person sent continues it; else, with `stop_wait`, ask
 /// what next and wait.
 async fn stop(hooked: &Hooked<'_>, options: &Options) -> Result<Output, ToolError> {
@@ -332,7 +339,10 @@ async fn stop(hooked: &Hooked<'_>, options: &Options) -> Result<Output, ToolErro
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map_or_else(
-            || "Claude finished its turn.".to_owned(),
+            || match hooked.agent {
+                Agent::ClaudeCode => "Claude finished its turn.".to_owned(),
+                other => format!("{} finished its turn.", other.name()),
+            },
             |s| cut(s, STEP_CHARS),
         );
     let queued = match api.receive_all(caller, session_id).await {
@@ -359,8 +369,9 @@ async fn stop(hooked: &Hooked<'_>, options: &Options) -> Result<Output, ToolErro
         return Ok(block(&asked.queued));
     }
     let nobody = format!(
-        "nobody said what to do next within {}; Claude Code stopped",
-        seconds(options.stop_wait)
+        "nobody said what to do next within {}; {} stopped",
+        seconds(options.stop_wait),
+        hooked.agent.name()
     );
     let answer = answer_or_withdraw(hooked, asked.message_id, options.stop_wait, nobody).await?;
     Ok(answer.and_then(|answer| block(&answer)))
@@ -382,13 +393,14 @@ async fn permission_request(hooked: &Hooked<'_>, options: &Options) -> Result<Ou
         .tool_name
         .clone()
         .ok_or_else(|| ToolError::new("a PermissionRequest hook event without tool_name"))?;
-    let approval = choices::approval(
+    let mut approval = choices::approval(
         &tool_name,
         event.tool_input.clone().unwrap_or_default(),
         event.tool_use_id.as_deref(),
         event.permission_suggestions.clone().unwrap_or_default(),
     )
     .map_err(|e| ToolError::new(e.to_string()))?;
+    approval.input_fixed = !hooked.agent.edits_input();
     let question = Outgoing {
         requires_user_input: true,
         approval: Some(approval.clone()),
@@ -397,26 +409,26 @@ async fn permission_request(hooked: &Hooked<'_>, options: &Options) -> Result<Ou
     };
     let asked = api.send(caller, question).await?;
     let wait = seconds(options.timeout);
-    let nobody = match options.on_timeout {
+    // An agent that runs what its hook leaves undecided is denied instead.
+    let on_timeout = match hooked.agent.runs_undecided() {
+        true => Some(OnTimeout::Deny),
+        false => options.on_timeout,
+    };
+    let nobody = match on_timeout {
         Some(OnTimeout::Deny) => {
             format!("nobody decided within {wait}; the hook denied the tool call")
         }
-        None => format!("nobody decided within {wait}; Claude Code asks in its terminal instead"),
+        None => format!("nobody decided within {wait}; {}", hooked.agent.undecided()),
     };
     let answer = answer_or_withdraw(hooked, asked.message_id, options.timeout, nobody).await?;
-    let decision = match (answer, options.on_timeout) {
+    let decision = match (answer, on_timeout) {
         (Some(answer), _) => Decision::from_answer(&approval, &answer),
         (None, Some(OnTimeout::Deny)) => Decision::Deny {
             message: format!("Nobody decided within {wait} on Switchboard; denied."),
         },
         (None, None) => return Ok(None),
     };
-    Ok(Some(json!({
-        "hookSpecificOutput": {
-            "hookEventName": "PermissionRequest",
-            "decision": decision.to_json(),
-        }
-    })))
+    Ok(Some(hooked.agent.permission_output(&decision)))
 }
 
 /// How waiting for a question's answer ended.
@@ -604,7 +616,8 @@ mod tests {
         assert_eq!(session_for(tenant, "a"), session_for(tenant, "a"));
         assert_ne!(session_for(tenant, "a"), session_for(tenant, "b"));
         assert_ne!(session_for(tenant, "a"), session_for(Uuid::new_v4(), "a"));
-        assert!(HookEvent::parse(r#"{"session_id":"","hook_event_name":"Stop"}"#).is_err());
-        assert!(HookEvent::parse(r#"{"hello":1}"#).is_err());
+        let parse = |json| HookEvent::parse(Agent::ClaudeCode, json);
+        assert!(parse(r#"{"session_id":"","hook_event_name":"Stop"}"#).is_err());
+        assert!(parse(r#"{"hello":1}"#).is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! whether the hook is a command or an http hook (`claude_code`), and what attaching one writes
 //! into its settings (`setup`, over order-keeping `json`).
 
+pub mod agent;
 pub mod claude_code;
 pub mod json;
 pub mod setup;

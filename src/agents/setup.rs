@@ -1,6 +1,8 @@
-//! What `switchboard setup claude-code` writes into Claude Code's settings, and how it takes
-//! it out again: the hooks (SessionStart as a command hook, which is all Claude Code runs
-//! there; every other event as an `http` hook) and the MCP server.
+//! What `switchboard setup claude-code|codex|gemini` writes into the agent's settings, and how
+//! it takes it out again. Claude Code: the hooks (SessionStart as a command hook, which is all
+//! Claude Code runs there; every other event as an `http` hook) and the MCP server. Codex
+//! (`hooks.json`, plus its trust of those hooks in `config.toml`: Codex runs no hook a person
+//! has not trusted) and Gemini CLI (`settings.json`): command hooks, which is all they run.
 //!
 //! The key is never written: the http hooks send `Bearer $SWITCHBOARD_API_KEY`, which
 //! Claude Code fills from its environment because `allowedEnvVars` lists it; the command hook
@@ -13,6 +15,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+
+use super::agent::Agent;
 use super::json::Json;
 
 /// Where Claude Code's http hooks post.
@@ -189,12 +194,229 @@ fn shell_quote(text: &str) -> String {
     }
 }
 
+/// Command hooks for an agent that runs only those (Codex, Gemini CLI): `switchboard hook
+/// <agent>` for each event, the key from the environment.
+#[derive(Clone, Debug)]
+pub struct CommandHooks {
+    pub agent: Agent,
+    /// The server, as the agent's machine reaches it (no trailing slash).
+    pub url: String,
+    /// The `switchboard` executable the hooks run.
+    pub executable: String,
+    /// How long a permission request waits for the person.
+    pub permission_wait: Duration,
+    /// How long a finished turn waits for what to do next (zero: it does not ask).
+    pub stop_wait: Duration,
+}
+
+/// The longest Codex lets a SessionEnd hook run.
+const CODEX_SESSION_END: Duration = Duration::from_secs(3);
+
+/// The Gemini CLI tools whose calls the person approves (its own policy asks about these).
+pub const GEMINI_GATED_TOOLS: &str = "run_shell_command|write_file|replace";
+
+impl CommandHooks {
+    pub fn new(
+        agent: Agent,
+        url: &str,
+        executable: &str,
+        permission_wait: Duration,
+        stop_wait: Duration,
+    ) -> CommandHooks {
+        CommandHooks {
+            agent,
+            url: url.trim_end_matches('/').to_owned(),
+            executable: executable.to_owned(),
+            permission_wait,
+            stop_wait,
+        }
+    }
+
+    /// The command each hook runs (the key comes from the environment).
+    pub fn command_line(&self) -> String {
+        format!(
+            "{} hook {} --url {} --timeout {}s --stop-wait {}s",
+            shell_quote(&self.executable),
+            self.agent.command(),
+            shell_quote(&self.url),
+            self.permission_wait.as_secs(),
+            self.stop_wait.as_secs()
+        )
+    }
+
+    /// Each event's matcher (for tool events) and hook, in the agent's own event names.
+    pub fn hooks(&self) -> Vec<(&'static str, Option<&'static str>, Json)> {
+        let permission = self.command(self.permission_wait + HOOK_MARGIN);
+        let stop = self.command(self.stop_wait + HOOK_MARGIN);
+        let quick = self.command(QUICK_HOOK);
+        match self.agent {
+            Agent::Codex => vec![
+                ("SessionStart", None, quick.clone()),
+                ("UserPromptSubmit", None, quick.clone()),
+                ("PostToolUse", None, quick.clone()),
+                ("PermissionRequest", None, permission),
+                ("Stop", None, stop),
+                // Codex allows SessionEnd at most 3 s (and trusts what it clamped no more).
+                ("SessionEnd", None, self.command(CODEX_SESSION_END)),
+            ],
+            _ => vec![
+                ("SessionStart", None, quick.clone()),
+                ("BeforeAgent", None, quick.clone()),
+                ("AfterTool", Some("*"), quick.clone()),
+                ("BeforeTool", Some(GEMINI_GATED_TOOLS), permission),
+                ("AfterAgent", None, stop),
+                ("Notification", None, quick.clone()),
+                ("SessionEnd", None, quick),
+            ],
+        }
+    }
+
+    fn command(&self, timeout: Duration) -> Json {
+        let mut hook = vec![
+            ("type".into(), Json::str("command")),
+            ("command".into(), Json::String(self.command_line())),
+        ];
+        match self.agent {
+            // Gemini CLI counts in milliseconds, and shows the hook's name.
+            Agent::Gemini => {
+                hook.insert(0, ("name".into(), Json::str(MCP_NAME)));
+                let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+                hook.push(("timeout".into(), Json::Number(ms.into())));
+            }
+            _ => hook.push(("timeout".into(), Json::Number(timeout.as_secs().into()))),
+        }
+        Json::Object(hook)
+    }
+}
+
+/// The settings files of Codex: `hooks.json` in `$CODEX_HOME` (else `~/.codex`) or the
+/// project's `.codex/`; `config.toml` (the person's own, where Codex keeps which hooks they
+/// trust) is always `$CODEX_HOME`'s.
+pub fn codex_files(
+    scope: Scope,
+    codex_home: Option<&Path>,
+    home: &Path,
+    project: &Path,
+) -> (PathBuf, PathBuf) {
+    let user = codex_home.map_or_else(|| home.join(".codex"), Path::to_path_buf);
+    let hooks = match scope {
+        Scope::User => user.join("hooks.json"),
+        Scope::Project => project.join(".codex").join("hooks.json"),
+    };
+    (hooks, user.join("config.toml"))
+}
+
+/// Gemini CLI's settings: `~/.gemini/settings.json`, or the project's `.gemini/settings.json`.
+pub fn gemini_settings(scope: Scope, home: &Path, project: &Path) -> PathBuf {
+    match scope {
+        Scope::User => home.join(".gemini").join("settings.json"),
+        Scope::Project => project.join(".gemini").join("settings.json"),
+    }
+}
+
+/// Codex's trust of Switchboard's hooks in `hooks` (the document at `path`): for each, the
+/// key Codex files it under (`<file>:<event>:<group>:<handler>`) and the hash of what was
+/// trusted (SHA-256 of the group's canonical JSON, as Codex computes it: sorted keys, the
+/// default `async` and `timeout` filled in). A changed hook is not trusted until setup runs.
+pub fn codex_trust(path: &Path, doc: &Json) -> Vec<(String, String)> {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(&doc.pretty()) else {
+        return Vec::new();
+    };
+    let mut trusted = Vec::new();
+    let events = doc["hooks"].as_object().into_iter().flatten();
+    for (event, groups) in events {
+        let snake = snake_case(event);
+        for (g, group) in groups.as_array().into_iter().flatten().enumerate() {
+            for (h, handler) in group["hooks"].as_array().into_iter().flatten().enumerate() {
+                if !is_ours(&Json::parse(&handler.to_string()).unwrap_or_else(|_| Json::object())) {
+                    continue;
+                }
+                let mut handler = handler.clone();
+                handler["async"] = handler.get("async").cloned().unwrap_or(false.into());
+                handler["timeout"] = handler.get("timeout").cloned().unwrap_or(600.into());
+                let mut hashed = serde_json::json!({"event_name": snake, "hooks": [handler]});
+                if let Some(matcher) = group.get("matcher") {
+                    hashed["matcher"] = matcher.clone();
+                }
+                // serde_json's map is sorted by key: this is the canonical form.
+                let digest = Sha256::digest(hashed.to_string().as_bytes());
+                let key = format!("{}:{snake}:{g}:{h}", path.display());
+                trusted.push((key, format!("sha256:{}", hex::encode(digest))));
+            }
+        }
+    }
+    trusted
+}
+
+/// `PermissionRequest` → `permission_request`.
+fn snake_case(name: &str) -> String {
+    let mut snake = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_lowercase());
+    }
+    snake
+}
+
+/// Put `trust` into Codex's `config.toml` text (`[hooks.state."<key>"] trusted_hash = …`),
+/// taking out `stale` (the keys of Switchboard's hooks before); the rest of the file is kept
+/// as it was, comments and all.
+pub fn edit_codex_trust(
+    text: &str,
+    stale: &[(String, String)],
+    trust: &[(String, String)],
+) -> Result<String, String> {
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| shape("config.toml", &format!("not TOML ({e})")))?;
+    let hooks = doc
+        .entry("hooks")
+        .or_insert_with(|| {
+            let mut table = toml_edit::Table::new();
+            table.set_implicit(true);
+            toml_edit::Item::Table(table)
+        })
+        .as_table_mut()
+        .ok_or_else(|| shape("config.toml", "hooks is not a table"))?;
+    let state = hooks
+        .entry("state")
+        .or_insert_with(|| {
+            let mut table = toml_edit::Table::new();
+            table.set_implicit(true);
+            toml_edit::Item::Table(table)
+        })
+        .as_table_mut()
+        .ok_or_else(|| shape("config.toml", "hooks.state is not a table"))?;
+    for (key, _) in stale {
+        state.remove(key);
+    }
+    for (key, hash) in trust {
+        let mut entry = toml_edit::Table::new();
+        entry.insert("trusted_hash", toml_edit::value(hash.as_str()));
+        state.insert(key, toml_edit::Item::Table(entry));
+    }
+    if state.is_empty() {
+        hooks.remove("state");
+    }
+    if hooks.is_empty() {
+        doc.remove("hooks");
+    }
+    Ok(doc.to_string())
+}
+
 /// Whether a hook entry is one setup writes.
 fn is_ours(hook: &Json) -> bool {
     let field = |key: &str| hook.get(key).and_then(Json::as_str).unwrap_or("");
     match field("type") {
         "http" => field("url").contains(HOOK_PATH),
-        "command" => field("command").contains(" hook claude-code"),
+        "command" => [Agent::ClaudeCode, Agent::Codex, Agent::Gemini]
+            .iter()
+            .any(|agent| {
+                field("command").contains(&format!(" hook {} ", agent.command()))
+                    || field("command").ends_with(&format!(" hook {}", agent.command()))
+            }),
         _ => false,
     }
 }
@@ -240,10 +462,19 @@ fn shape(file: &str, what: &str) -> String {
 /// Put Claude Code's hooks for `config` into the settings `doc`, replacing Switchboard's
 /// earlier ones in place and leaving every other hook as it is.
 pub fn add_hooks(doc: &mut Json, config: &ClaudeCode) -> Result<(), String> {
+    put_hooks(doc, config.hooks())
+}
+
+/// Put `wanted` (event, matcher, hook) into the settings `doc` (Claude Code's, Codex's
+/// `hooks.json` or Gemini CLI's: the same shape), replacing Switchboard's earlier ones in place
+/// and leaving every other hook as it is.
+pub fn put_hooks(
+    doc: &mut Json,
+    wanted: Vec<(&'static str, Option<&'static str>, Json)>,
+) -> Result<(), String> {
     let hooks = doc
         .object_at("hooks")
         .ok_or_else(|| shape("settings", "\"hooks\" is not an object"))?;
-    let wanted = config.hooks();
     if let Json::Object(events) = hooks {
         // Events setup no longer writes lose what it wrote before.
         for (event, groups) in events.iter_mut() {
@@ -371,7 +602,13 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
     }
     let mode = match std::fs::metadata(path) {
         Ok(meta) => meta.permissions().mode() & 0o7777,
-        Err(_) if path.file_name().is_some_and(|n| n == ".claude.json") => 0o600,
+        Err(_)
+            if path
+                .file_name()
+                .is_some_and(|n| n == ".claude.json" || n == "config.toml") =>
+        {
+            0o600
+        }
         Err(_) => 0o644,
     };
     let temporary = beside(path, ".switchboard-new");
@@ -409,6 +646,85 @@ pub fn install(
         Some(_) => Change::Updated,
         None => Change::Created,
     })
+}
+
+/// Install into a text file (Codex's `config.toml`): `edit` maps its text (a missing file is
+/// empty) to the new text; a backup is kept before the first change.
+pub fn install_text(
+    path: &Path,
+    dry_run: bool,
+    edit: impl FnOnce(&str) -> Result<String, String>,
+) -> Result<Change, String> {
+    let found = read_text(path)?;
+    let after = edit(found.as_deref().unwrap_or(""))?;
+    if found.as_deref() == Some(after.as_str()) {
+        return Ok(Change::Unchanged);
+    }
+    if !dry_run {
+        let backup = backup_of(path);
+        if let Some(before) = &found
+            && !backup.exists()
+        {
+            write(&backup, before.as_bytes())?;
+        }
+        write(path, after.as_bytes())?;
+    }
+    Ok(match found {
+        Some(_) => Change::Updated,
+        None => Change::Created,
+    })
+}
+
+/// Uninstall from a text file: `strip` maps its text to what is left; the backup comes back
+/// when what is left is what it holds, and a file setup created that is left empty goes.
+pub fn uninstall_text(
+    path: &Path,
+    dry_run: bool,
+    strip: impl FnOnce(&str) -> Result<String, String>,
+) -> Result<Change, String> {
+    let Some(current) = read_text(path)? else {
+        return Ok(Change::Unchanged);
+    };
+    let left = strip(&current)?;
+    let backup = backup_of(path);
+    let saved = read_text(&backup)?;
+    let change = match &saved {
+        Some(original) if original.trim() == left.trim() => Change::Restored,
+        Some(_) if left == current => Change::Unchanged,
+        Some(_) => Change::Stripped { backup },
+        None if left == current => Change::Unchanged,
+        None if left.trim().is_empty() => Change::Deleted,
+        None => Change::Updated,
+    };
+    if dry_run {
+        return Ok(change);
+    }
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    match (&change, saved) {
+        (Change::Restored, Some(original)) => {
+            write(path, original.as_bytes())?;
+            std::fs::remove_file(backup_of(path)).map_err(fail)?;
+        }
+        (Change::Deleted, _) => std::fs::remove_file(path).map_err(fail)?,
+        (Change::Stripped { .. } | Change::Updated, _) => write(path, left.as_bytes())?,
+        _ => {}
+    }
+    Ok(change)
+}
+
+fn read_text(path: &Path) -> Result<Option<String>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| shape(&path.display().to_string(), "not UTF-8 text")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// The document at `path` as JSON, when there is one.
+pub fn read_json(path: &Path) -> Result<Option<Json>, String> {
+    Ok(read(path)?.map(|(_, doc)| doc))
 }
 
 /// Uninstall: apply `strip` to the file; when what is left is what the backup holds, the

@@ -1,12 +1,13 @@
-//! `switchboard hook claude-code`: Claude Code's hooks as a command hook, answered from a
-//! Switchboard server over its REST API. Claude Code runs the command once per hook event with
-//! the event as JSON on standard input and reads a decision, when there is one, from standard
-//! output. What each event means is [`crate::agents::claude_code`]'s (the server's
-//! `POST /api/v1/hooks/claude-code` serves the same as an `http` hook); this command adds what
-//! only the machine Claude Code runs on knows: the git branch and the host name.
+//! `switchboard hook claude-code|codex|gemini`: a coding agent's hooks as a command hook,
+//! answered from a Switchboard server over its REST API. The agent runs the command once per
+//! hook event with the event as JSON on standard input and reads a decision, when there is
+//! one, from standard output. What each event means is [`crate::agents::claude_code`]'s (the
+//! server's `POST /api/v1/hooks/claude-code` serves the same as Claude Code's `http` hook);
+//! this command adds what only the machine the agent runs on knows: the git branch and the
+//! host name.
 //!
-//! A failure (server unreachable, key refused) exits 1, which Claude Code treats as a
-//! non-blocking error.
+//! A failure (server unreachable, key refused) exits 1, which the agents treat as a
+//! non-blocking error (Gemini CLI then runs the tool: its approvals need the server up).
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::Outcome;
 use super::ask::parse_duration;
 use crate::agent_api::{Caller, Remote};
+use crate::agents::agent::Agent;
 use crate::agents::claude_code::{self, HookEvent, OnTimeout, Options, Surroundings};
 use crate::config::ServerArgs;
 
@@ -31,24 +33,33 @@ pub enum HookCommand {
     /// Claude at SessionStart, UserPromptSubmit, PostToolUse and Stop; prompts, tool calls
     /// and final messages are shown; SessionEnd says Claude Code exited. Reads one hook event
     /// (JSON) on standard input.
-    ClaudeCode(ClaudeCodeArgs),
+    ClaudeCode(HookArgs),
+    /// Codex hooks (`hooks.json`): PermissionRequest asks the person; the person's messages
+    /// reach Codex at SessionStart, UserPromptSubmit, PostToolUse and Stop; prompts,
+    /// commands and final messages are shown; SessionEnd says Codex exited.
+    Codex(HookArgs),
+    /// Gemini CLI hooks (`settings.json`): BeforeTool asks the person (a call nobody allowed
+    /// in time is denied); the person's messages reach Gemini at SessionStart, BeforeAgent,
+    /// AfterTool and AfterAgent; prompts, tool calls and final messages are shown.
+    Gemini(HookArgs),
 }
 
 #[derive(Args, Debug)]
-pub struct ClaudeCodeArgs {
+pub struct HookArgs {
     /// How long a permission request waits for the person: 90s, 10m, 1h. Keep it below the
-    /// hook's `timeout` in Claude Code's settings (60 s unless set).
+    /// hook's `timeout` in the agent's settings.
     #[arg(long, value_parser = parse_duration, default_value = "50s")]
     timeout: Duration,
 
-    /// What a permission request that nobody decided in time does: by default nothing (Claude
-    /// Code asks in its terminal); `deny` refuses the tool call.
+    /// What a permission request that nobody decided in time does: by default nothing (the
+    /// agent decides as it would without Switchboard: Claude Code asks in its terminal);
+    /// `deny` refuses the tool call (always so for Gemini CLI, which would run it).
     #[arg(long, value_enum)]
     on_timeout: Option<OnTimeout>,
 
-    /// How long `Stop` waits for the person to say what to do next (0: it does not ask, and
-    /// Claude stops unless the person already sent something). Keep it below the hook's
-    /// `timeout`.
+    /// How long `Stop` (Gemini CLI: `AfterAgent`) waits for the person to say what to do next
+    /// (0: it does not ask, and the agent stops unless the person already sent something).
+    /// Keep it below the hook's `timeout`.
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     stop_wait: Duration,
 
@@ -58,18 +69,20 @@ pub struct ClaudeCodeArgs {
 
 pub async fn run(command: HookCommand) -> Outcome {
     match command {
-        HookCommand::ClaudeCode(args) => claude_code(args).await,
+        HookCommand::ClaudeCode(args) => hook(Agent::ClaudeCode, args).await,
+        HookCommand::Codex(args) => hook(Agent::Codex, args).await,
+        HookCommand::Gemini(args) => hook(Agent::Gemini, args).await,
     }
 }
 
-async fn claude_code(args: ClaudeCodeArgs) -> Outcome {
+async fn hook(agent: Agent, args: HookArgs) -> Outcome {
     let mut input = String::new();
     std::io::stdin()
         .take(MAX_EVENT_BYTES)
         .read_to_string(&mut input)?;
-    let event = HookEvent::parse(&input)?;
+    let event = HookEvent::parse(agent, &input)?;
     let client = args.server.client("hook")?;
-    let session_id = claude_code::session_for(client.user_id().await?, &event.session_id);
+    let session_id = agent.session_for(client.user_id().await?, &event.session_id);
     let surroundings = match event.hook_event_name.as_str() {
         "SessionStart" => Surroundings {
             branch: event.cwd.as_deref().and_then(git_branch),
@@ -78,17 +91,18 @@ async fn claude_code(args: ClaudeCodeArgs) -> Outcome {
         _ => Surroundings::default(),
     };
     let options = Options {
+        agent,
         timeout: args.timeout,
         on_timeout: args.on_timeout,
         stop_wait: args.stop_wait,
     };
     let caller = Caller {
         context: None,
-        agent_type: claude_code::AGENT_TYPE.to_owned(),
-        client: Some("Claude Code".to_owned()),
+        agent_type: agent.agent_type().to_owned(),
+        client: Some(agent.name().to_owned()),
     };
     let api = Remote::new(client);
-    // Claude Code ends a hook it stopped waiting for: say so before going.
+    // The agent ends a hook it stopped waiting for: say so before going.
     let gone = CancellationToken::new();
     tokio::spawn({
         let gone = gone.clone();
@@ -117,6 +131,8 @@ async fn claude_code(args: ClaudeCodeArgs) -> Outcome {
         &gone,
     )
     .await?;
+    // Gemini CLI reads standard output as JSON always.
+    let output = output.or_else(|| (agent == Agent::Gemini).then(|| serde_json::json!({})));
     if let Some(output) = output {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{output}")?;

@@ -108,6 +108,7 @@ mod tests {
                 .clone(),
             tool_use_id: None,
             suggestions: vec![json!({"type": "setMode", "mode": "acceptEdits"})],
+            input_fixed: false,
         };
         let always =
             Decision::from_answer(&input, &[said("Always allow", Some("Always allow"), None)]);

@@ -97,13 +97,19 @@ impl Decide for UserMessageInput {
             .as_ref()
             .and_then(|q| chosen(q.options.as_deref()?, input.content.as_str()))
             .cloned();
-        let approval = question.as_ref().is_some_and(|q| q.approval.is_some());
-        let allows = approval && Approval::allows(chosen_option.as_deref());
-        let edits = approval && chosen_option.as_deref() == Some(Approval::ALLOW);
+        let approval = question.as_ref().and_then(|q| q.approval.as_ref());
+        let allows = approval.is_some() && Approval::allows(chosen_option.as_deref());
+        let edits = approval.is_some() && chosen_option.as_deref() == Some(Approval::ALLOW);
         if input.updated_input.is_some() && !edits {
             return Err(CommandError::Invalid(InvalidInput::new(
                 "updated_input",
                 "is only allowed in the answer \"Allow\" to an open approval question",
+            )));
+        }
+        if input.updated_input.is_some() && approval.is_some_and(|a| a.input_fixed) {
+            return Err(CommandError::Invalid(InvalidInput::new(
+                "updated_input",
+                "this agent runs the tool call as asked or not at all: allow or deny it",
             )));
         }
         if allows && target == Target::Unnamed && state.questions.len() > 1 {

@@ -71,6 +71,7 @@ pub fn approval(
         input: tool_input("input", input)?,
         tool_use_id: tool_use_id.map(|id| name("tool_use_id", id)).transpose()?,
         suggestions: suggestions_of(suggestions)?,
+        input_fixed: false,
     })
 }
 

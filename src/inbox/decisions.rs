@@ -475,7 +475,8 @@ fn shown(value: &Value) -> String {
     }
 }
 
-/// Allow, Deny with an optional reason, and Edit (the input as JSON, then allow).
+/// Allow, Deny with an optional reason, and Edit (the input as JSON, then allow) where the
+/// host can run an edited input.
 fn approval_actions(approval: &Approval) -> Markup {
     html! {
         div.decide {
@@ -486,7 +487,9 @@ fn approval_actions(approval: &Approval) -> Markup {
                         title=(always_means(&approval.suggestions)) { "Always allow" }
                 }
                 button.deny-open type="button" aria-expanded="false" { "Deny…" }
-                button.edit-open type="button" aria-expanded="false" { "Edit…" }
+                @if !approval.input_fixed {
+                    button.edit-open type="button" aria-expanded="false" { "Edit…" }
+                }
             }
             @if !approval.suggestions.is_empty() {
                 p.fine.always-means { "Always allow: " (always_means(&approval.suggestions)) }
@@ -498,11 +501,13 @@ fn approval_actions(approval: &Approval) -> Markup {
                 }
                 button.danger-solid type="submit" { "Deny" }
             }
-            form.edit-form hidden {
-                label { "Tool input (JSON)"
-                    textarea name="input" rows="8" spellcheck="false" { (pretty(&approval.input)) }
+            @if !approval.input_fixed {
+                form.edit-form hidden {
+                    label { "Tool input (JSON)"
+                        textarea name="input" rows="8" spellcheck="false" { (pretty(&approval.input)) }
+                    }
+                    button.primary type="submit" { "Allow edited" }
                 }
-                button.primary type="submit" { "Allow edited" }
             }
             p.error role="alert" {}
         }
@@ -520,6 +525,7 @@ mod tests {
             input: input.as_object().unwrap().clone(),
             tool_use_id: None,
             suggestions: Vec::new(),
+            input_fixed: false,
         };
         tool_call(&approval).into_string()
     }

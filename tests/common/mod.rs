@@ -7,6 +7,7 @@
 //! panic, or kill -9), shuts the cluster down and deletes its directory.
 #![allow(dead_code)]
 
+pub mod agents;
 pub mod claude;
 pub mod cutting_proxy;
 pub mod prereqs;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::agent_api::{self, AgentApi, Local};
+use crate::agents::agent::Agent;
 use crate::agents::claude_code::{self, HookEvent, OnTimeout, Options, Surroundings};
 use crate::app::AppState;
 use crate::domain::InvalidInput;
@@ -57,6 +58,7 @@ pub async fn claude_code(
     let event = event.checked().map_err(ApiError::unprocessable)?;
     let defaults = Options::default();
     let options = Options {
+        agent: Agent::ClaudeCode,
         timeout: wait("timeout", query.timeout, defaults.timeout)?,
         on_timeout: query.on_timeout,
         stop_wait: wait("stop_wait", query.stop_wait, defaults.stop_wait)?,
@@ -64,8 +66,8 @@ pub async fn claude_code(
     let session_id = claude_code::session_for(ctx.tenant_id, &event.session_id);
     let caller = agent_api::Caller {
         context: Some(ctx),
-        agent_type: claude_code::AGENT_TYPE.to_owned(),
-        client: Some("Claude Code".to_owned()),
+        agent_type: Agent::ClaudeCode.agent_type().to_owned(),
+        client: Some(Agent::ClaudeCode.name().to_owned()),
     };
     let api = Local::of(&app);
     // Claude Code stops waiting (its hook timed out, it exited) by dropping the request: the

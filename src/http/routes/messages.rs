@@ -113,6 +113,9 @@ pub struct ApprovalBody {
     /// Permission rules "Always allow" adds (Claude Code's `permission_suggestions`).
     #[serde(default)]
     suggestions: Vec<Value>,
+    /// The agent runs the call as asked or not at all: no edited input.
+    #[serde(default)]
+    input_fixed: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -180,12 +183,16 @@ pub async fn agent_message(
         approval: body
             .approval
             .map(|a| {
-                choices::approval(
+                let approval = choices::approval(
                     &a.tool_name,
                     a.input,
                     a.tool_use_id.as_deref(),
                     a.suggestions,
-                )
+                );
+                approval.map(|approval| projections::Approval {
+                    input_fixed: a.input_fixed,
+                    ..approval
+                })
             })
             .transpose()?,
         next_instruction: body.next_instruction,
