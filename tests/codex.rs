@@ -6,10 +6,7 @@
 mod common;
 
 use common::TestApp;
-use common::agents::{
-    Machine, Model, Seen, answer, finished, open_question, say, session_of, shell, withdraw,
-};
-use serde_json::{Value, json};
+use common::agents::{Machine, Model, Seen, approve_steer_continue, say, shell, shown};
 
 /// The model: each request asks to create the file its last instruction names, then says so
 /// (or that it was refused).
@@ -43,87 +40,11 @@ async fn codex_asks_the_person_and_continues_with_their_instruction() {
     assert!(said.contains("config.toml: updated"), "{said}");
 
     let run = machine.codex(&app.token, "Create first.txt");
-    let session = session_of(&app, "codex").await;
-    let approval = open_question(&app, session, "approval").await;
-    assert_eq!(
-        approval["approval"]["input"]["command"], "touch first.txt",
-        "{approval}"
-    );
-    assert_eq!(
-        approval["approval"]["input_fixed"], true,
-        "Codex cannot run an edit"
-    );
-    let edited = json!({"content": "Allow", "updated_input": {"command": "touch other.txt"}});
-    assert_eq!(answer(&app, session, &approval, edited).await, 422);
-    // Said while Codex waits (answering nothing): it reaches the model with the tool's result.
-    let steer = json!({"content": "Use tabs, not spaces", "question_id": null});
-    assert_eq!(answer(&app, session, &approval, steer).await, 200);
-    assert_eq!(
-        answer(&app, session, &approval, json!({"content": "Allow"})).await,
-        200
-    );
-
-    // Codex finished: what next?
-    let next = open_question(&app, session, "next_instruction").await;
-    assert!(
-        machine.file("first.txt").exists(),
-        "the allowed command ran"
-    );
-    let instruction = json!({"content": "Now create second.txt"});
-    assert_eq!(answer(&app, session, &next, instruction).await, 200);
-    let approval = open_question(&app, session, "approval").await;
-    assert_eq!(approval["approval"]["input"]["command"], "touch second.txt");
-    let refusal = json!({"content": "Not second.txt: it is generated"});
-    assert_eq!(answer(&app, session, &approval, refusal).await, 200);
-    let next = open_question(&app, session, "next_instruction").await;
-    withdraw(&app, session, &next).await;
-    let (success, printed) = finished(run).await;
-    assert!(success, "{printed}");
-    assert!(
-        !machine.file("second.txt").exists(),
-        "the denied command did not run"
-    );
-    let heard = model.requests();
-    assert!(
-        heard
-            .iter()
-            .any(|r| r.contains("function_call_output") && r.contains("Use tabs, not spaces")),
-        "the message sent mid-run reached the model with the tool's result"
-    );
-    assert!(
-        heard.iter().any(|r| r.contains("Now create second.txt")),
-        "the instruction reached the model"
-    );
-    assert!(
-        heard
-            .iter()
-            .any(|r| r.contains("Not second.txt: it is generated")),
-        "the refusal's reason reached the model"
-    );
-
-    // What the person sees: the prompt typed in the terminal, the calls, the exit.
-    let mut row = Value::Null;
-    for _ in 0..200 {
-        row = app.get_json(&format!("/api/v1/sessions/{session}")).await;
-        if row["exited_at"].is_string() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(row["title"], "Create first.txt", "{row}");
-    assert!(
-        row["exited_at"].is_string(),
-        "SessionEnd said Codex exited: {row}\n{printed}"
-    );
-    let messages: Vec<Value> = app
-        .get_json(&format!("/api/v1/sessions/{session}/messages"))
-        .await;
-    let shown: Vec<&str> = messages
-        .iter()
-        .map(|m| m["content"].as_str().unwrap())
-        .collect();
+    let session =
+        approve_steer_continue(&app, "codex", &machine, &model, run, "function_call_output").await;
+    let shown = shown(&app, session).await;
     assert!(shown[0].starts_with("Codex started"), "{shown:?}");
-    assert!(shown.contains(&"Create first.txt"), "{shown:?}");
+    assert!(shown.iter().any(|s| s == "Create first.txt"), "{shown:?}");
     assert!(
         shown.iter().any(|s| s.starts_with("Bash: touch first.txt")),
         "{shown:?}"

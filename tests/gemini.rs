@@ -7,10 +7,7 @@
 mod common;
 
 use common::TestApp;
-use common::agents::{
-    Machine, Model, Seen, answer, finished, open_question, say, session_of, shell, withdraw,
-};
-use serde_json::{Value, json};
+use common::agents::{Machine, Model, Seen, approve_steer_continue, say, shell, shown};
 
 fn script(seen: &Seen) -> common::agents::Turn {
     match &seen.tool_result {
@@ -41,69 +38,18 @@ async fn gemini_asks_the_person_and_continues_with_their_instruction() {
     assert!(said.contains("settings.json: updated"), "{said}");
 
     let run = machine.gemini(&model, &app.token, "Create first.txt");
-    let session = session_of(&app, "gemini-cli").await;
-    let approval = open_question(&app, session, "approval").await;
-    assert_eq!(approval["approval"]["tool_name"], "run_shell_command");
-    assert_eq!(
-        approval["approval"]["input"]["command"], "touch first.txt",
-        "{approval}"
-    );
-    assert!(
-        !machine.file("first.txt").exists(),
-        "nothing runs before the person allows it"
-    );
-    // Said while Gemini waits (answering nothing): it reaches the model with the tool's result.
-    let steer = json!({"content": "Use tabs, not spaces", "question_id": null});
-    assert_eq!(answer(&app, session, &approval, steer).await, 200);
-    assert_eq!(
-        answer(&app, session, &approval, json!({"content": "Allow"})).await,
-        200
-    );
-
-    let next = open_question(&app, session, "next_instruction").await;
-    assert!(
-        machine.file("first.txt").exists(),
-        "the allowed command ran"
-    );
-    let instruction = json!({"content": "Now create second.txt"});
-    assert_eq!(answer(&app, session, &next, instruction).await, 200);
-    let approval = open_question(&app, session, "approval").await;
-    assert_eq!(approval["approval"]["input"]["command"], "touch second.txt");
-    let refusal = json!({"content": "Not second.txt: it is generated"});
-    assert_eq!(answer(&app, session, &approval, refusal).await, 200);
-    let next = open_question(&app, session, "next_instruction").await;
-    withdraw(&app, session, &next).await;
-    let (success, printed) = finished(run).await;
-    assert!(success, "{printed}");
-    assert!(
-        !machine.file("second.txt").exists(),
-        "the denied command did not run"
-    );
-    let heard = model.requests();
-    assert!(
-        heard
-            .iter()
-            .any(|r| r.contains("functionResponse") && r.contains("Use tabs, not spaces")),
-        "the message sent mid-run reached the model with the tool's result"
-    );
-    assert!(heard.iter().any(|r| r.contains("Now create second.txt")));
-    assert!(
-        heard
-            .iter()
-            .any(|r| r.contains("Not second.txt: it is generated"))
-    );
-
-    let row: Value = app.get_json(&format!("/api/v1/sessions/{session}")).await;
-    assert_eq!(row["title"], "Create first.txt", "{row}");
-    assert!(row["exited_at"].is_string(), "{row}");
-    let messages: Vec<Value> = app
-        .get_json(&format!("/api/v1/sessions/{session}/messages"))
-        .await;
-    let shown: Vec<&str> = messages
-        .iter()
-        .map(|m| m["content"].as_str().unwrap())
-        .collect();
+    let session = approve_steer_continue(
+        &app,
+        "gemini-cli",
+        &machine,
+        &model,
+        run,
+        "functionResponse",
+    )
+    .await;
+    let shown = shown(&app, session).await;
     assert!(shown[0].starts_with("Gemini CLI started"), "{shown:?}");
+    assert!(shown.iter().any(|s| s == "Create first.txt"), "{shown:?}");
     assert!(
         shown
             .iter()

@@ -158,11 +158,7 @@ async fn command_hooks(agent: Agent, args: SetupArgs) -> Outcome {
     if args.uninstall {
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "\nPermission requests wait {} for a decision; a finished turn waits {} for what to do next.",
-        words(args.permission_wait),
-        words(args.stop_wait)
-    );
+    waits(&args);
     if agent == Agent::Gemini {
         println!(
             "Gemini CLI's hooks cannot allow a tool call it would ask about: run it with \
@@ -242,13 +238,18 @@ async fn claude_code(args: SetupArgs) -> Outcome {
     if args.uninstall {
         return Ok(ExitCode::SUCCESS);
     }
+    waits(&args);
+    check_key(Agent::ClaudeCode, &config.url).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How long the hooks wait, in words.
+fn waits(args: &SetupArgs) {
     println!(
         "\nPermission requests wait {} for a decision; a finished turn waits {} for what to do next.",
         words(args.permission_wait),
         words(args.stop_wait)
     );
-    check_key(Agent::ClaudeCode, &config.url).await;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// "5 min", "0 s" (not asked).

@@ -2,6 +2,7 @@
 //! escapes every interpolated value at compile time; agent text goes through
 //! [`markdown::render`]. No inline script or style anywhere (the CSP forbids them).
 
+use crate::agents::agent::Agent;
 use std::collections::{HashMap, HashSet};
 
 use maud::{DOCTYPE, Markup, html};
@@ -116,8 +117,17 @@ pub(super) fn when(at: OffsetDateTime, now: OffsetDateTime) -> Markup {
     }
 }
 
-/// "just now", "5 min ago", "3 h ago", "2 days ago", else the date.
+/// "just now", "5 min ago", "3 h ago", "2 days ago", else the date; ahead: "in 5 min".
 fn relative(at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let ahead = (at - now).whole_seconds();
+    if ahead > 0 {
+        return match ahead {
+            0..45 => "in a moment".into(),
+            45..3600 => format!("in {} min", (ahead + 30) / 60),
+            3600..86_400 => format!("in {} h", ahead / 3600),
+            _ => format!("in {} days", ahead / 86_400),
+        };
+    }
     let seconds = (now - at).whole_seconds().max(0);
     match seconds {
         0..45 => "just now".into(),
@@ -304,25 +314,47 @@ fn empty_inbox(server_url: &str) -> Markup {
 /// `switchboard setup`, with copy buttons.
 pub fn connect_agents(server_url: &str) -> Markup {
     let server = server_url.trim_end_matches('/');
-    let setup = format!(
-        "export {}=<an API key of this server>\nswitchboard setup claude-code --url {server}",
-        crate::agents::setup::KEY_VAR
-    );
+    let setup = |agent: Agent| {
+        format!(
+            "export {}=<an API key of this server>\nswitchboard setup {} --url {server}",
+            crate::agents::setup::KEY_VAR,
+            agent.command()
+        )
+    };
     let mcp = format!("{server}/mcp");
+    let agents = [
+        (
+            Agent::ClaudeCode,
+            "Then run claude as usual: what you type, each tool call and Claude's answers show \
+             here; approve tool calls from any device; when Claude finishes, tell it what to do \
+             next.",
+        ),
+        (
+            Agent::Codex,
+            "Then run codex as usual: its prompts, commands and answers show here, its approval \
+             requests wait for you, and when it finishes you say what next.",
+        ),
+        (
+            Agent::Gemini,
+            "Then run gemini with --approval-mode yolo: each shell command and file write waits \
+             for your Allow here (Gemini's hooks can refuse a call, not allow one).",
+        ),
+    ];
     html! {
         div.connect {
-            h3 { "Claude Code" }
-            p { "On the machine where Claude Code runs:" }
-            div.copyable {
-                pre { code #setup-claude-code { (setup) } }
-                button.copy.small type="button" data-copy="setup-claude-code"
-                    aria-label="Copy the setup commands" { "Copy" }
-            }
-            p.fine {
-                "Then run " code { "claude" } " as usual: what you type, each tool call and "
-                "Claude's answers show here; approve tool calls from any device; when Claude "
-                "finishes, tell it what to do next. "
-                code { "switchboard setup claude-code --uninstall" } " takes it all out again."
+            @for (agent, then) in agents {
+                h3 { (agent.name()) }
+                p { "On the machine where " (agent.name()) " runs:" }
+                div.copyable {
+                    pre { code id={ "setup-" (agent.command()) } { (setup(agent)) } }
+                    button.copy.small type="button" data-copy={ "setup-" (agent.command()) }
+                        aria-label={ "Copy the " (agent.name()) " setup commands" } { "Copy" }
+                }
+                p.fine {
+                    (then) " "
+                    code { "switchboard setup " (agent.command()) " --uninstall" }
+                    " takes it all out again."
+                }
             }
             h3 { "Any MCP client" }
             div.copyable {
@@ -948,4 +980,21 @@ pub fn problem(frame: &Frame, heading: &str, text: &str, sign_in: bool) -> Marku
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    #[test]
+    fn times_read_as_people_say_them_past_and_ahead() {
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(relative(now - Duration::seconds(10), now), "just now");
+        assert_eq!(relative(now - Duration::minutes(5), now), "5 min ago");
+        assert_eq!(relative(now + Duration::seconds(10), now), "in a moment");
+        assert_eq!(relative(now + Duration::seconds(70), now), "in 1 min");
+        assert_eq!(relative(now + Duration::minutes(5), now), "in 5 min");
+        assert_eq!(relative(now + Duration::hours(3), now), "in 3 h");
+    }
 }

@@ -453,3 +453,104 @@ pub async fn finished(child: Child) -> (bool, String) {
     );
     (output.status.success(), printed)
 }
+
+/// The scenario both agents go through, as the person lives it: the agent asks to `touch
+/// first.txt` (an approval that cannot be edited); the person says something while it waits
+/// (answering nothing), then allows it; the agent finishes and asks what next; the person
+/// says "Now create second.txt"; the agent asks to `touch second.txt` and the person refuses
+/// with a reason; the agent finishes again and nobody says more. `result` is what a request
+/// answering a tool call contains (for the steering message to arrive with it).
+pub async fn approve_steer_continue(
+    app: &super::TestApp,
+    agent_type: &str,
+    machine: &Machine,
+    model: &Model,
+    run: Child,
+    result: &str,
+) -> Uuid {
+    let session = session_of(app, agent_type).await;
+    let approval = open_question(app, session, "approval").await;
+    assert_eq!(
+        approval["approval"]["input"]["command"], "touch first.txt",
+        "{approval}"
+    );
+    assert_eq!(approval["approval"]["input_fixed"], true, "{approval}");
+    assert!(
+        !machine.file("first.txt").exists(),
+        "nothing runs before the person allows it"
+    );
+    let edited = json!({"content": "Allow", "updated_input": {"command": "touch other.txt"}});
+    assert_eq!(
+        answer(app, session, &approval, edited).await,
+        422,
+        "no edits"
+    );
+    let steer = json!({"content": "Use tabs, not spaces", "question_id": null});
+    assert_eq!(answer(app, session, &approval, steer).await, 200);
+    assert_eq!(
+        answer(app, session, &approval, json!({"content": "Allow"})).await,
+        200
+    );
+
+    let next = open_question(app, session, "next_instruction").await;
+    assert!(
+        machine.file("first.txt").exists(),
+        "the allowed command ran"
+    );
+    let instruction = json!({"content": "Now create second.txt"});
+    assert_eq!(answer(app, session, &next, instruction).await, 200);
+    let approval = open_question(app, session, "approval").await;
+    assert_eq!(approval["approval"]["input"]["command"], "touch second.txt");
+    let refusal = json!({"content": "Not second.txt: it is generated"});
+    assert_eq!(answer(app, session, &approval, refusal).await, 200);
+    let next = open_question(app, session, "next_instruction").await;
+    withdraw(app, session, &next).await;
+    let (success, printed) = finished(run).await;
+    assert!(success, "{printed}");
+    assert!(
+        !machine.file("second.txt").exists(),
+        "the denied command did not run"
+    );
+
+    let heard = model.requests();
+    assert!(
+        heard
+            .iter()
+            .any(|r| r.contains(result) && r.contains("Use tabs, not spaces")),
+        "the message sent mid-run reached the model with the tool's result"
+    );
+    assert!(
+        heard.iter().any(|r| r.contains("Now create second.txt")),
+        "the instruction reached the model"
+    );
+    assert!(
+        heard
+            .iter()
+            .any(|r| r.contains("Not second.txt: it is generated")),
+        "the refusal's reason reached the model"
+    );
+
+    // What the person sees: the prompt typed in the terminal, the calls, the exit.
+    let mut row = Value::Null;
+    for _ in 0..200 {
+        row = app.get_json(&format!("/api/v1/sessions/{session}")).await;
+        if row["exited_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(row["title"], "Create first.txt", "{row}");
+    assert!(row["exited_at"].is_string(), "the exit was said: {row}");
+    session
+}
+
+/// What the session shows, message by message.
+pub async fn shown(app: &super::TestApp, session: Uuid) -> Vec<String> {
+    let messages: Vec<Value> = app
+        .get_json(&format!("/api/v1/sessions/{session}/messages"))
+        .await;
+    messages
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect()
+}

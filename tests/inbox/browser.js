@@ -388,12 +388,15 @@ const scenarios = {
     await page.getByRole('button', { name: 'Copy', exact: true }).click();
     await page.locator('#secret-copied', { hasText: 'Copied.' }).waitFor();
     check(await page.evaluate(() => navigator.clipboard.readText()) === shown, 'the secret was not copied');
-    // Connecting Claude Code: the setup commands, copied with a press.
-    await page.getByRole('button', { name: 'Copy the setup commands' }).click();
-    await page.locator('#agents .copied', { hasText: 'Copied.' }).waitFor();
-    const setup = await page.evaluate(() => navigator.clipboard.readText());
-    check(/^export SWITCHBOARD_API_KEY=.*\nswitchboard setup claude-code --url http/.test(setup),
-      'the setup commands were not copied: ' + setup);
+    // Connecting Claude Code, Codex, Gemini CLI: the setup commands, copied with a press.
+    for (const [name, word] of [['Claude Code', 'claude-code'], ['Codex', 'codex'], ['Gemini CLI', 'gemini']]) {
+      await page.evaluate(() => { document.querySelector('#agents .copied').textContent = ''; });
+      await page.getByRole('button', { name: 'Copy the ' + name + ' setup commands' }).click();
+      await page.locator('#agents .copied', { hasText: 'Copied.' }).waitFor();
+      const setup = await page.evaluate(() => navigator.clipboard.readText());
+      check(new RegExp('^export SWITCHBOARD_API_KEY=.*\\nswitchboard setup ' + word + ' --url http').test(setup),
+        'the ' + name + ' setup commands were not copied: ' + setup);
+    }
     say('SECRET', { secret: shown });
     await hear('TOLD');
 

@@ -66,6 +66,13 @@
   }
 
   function relative(at) {
+    const ahead = (at - Date.now()) / 1000;
+    if (ahead > 0) {
+      if (ahead < 45) return 'in a moment';
+      if (ahead < 3600) return 'in ' + Math.floor((ahead + 30) / 60) + ' min';
+      if (ahead < 86400) return 'in ' + Math.floor(ahead / 3600) + ' h';
+      return 'in ' + Math.floor(ahead / 86400) + ' days';
+    }
     const s = Math.max(0, (Date.now() - at) / 1000);
     if (s < 45) return 'just now';
     if (s < 3600) return Math.floor((s + 30) / 60) + ' min ago';
