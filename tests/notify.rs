@@ -984,3 +984,201 @@ async fn a_message_turned_into_a_question_after_a_reply_is_notified() {
     .await;
     assert_eq!(list[0]["trigger"], "question");
 }
+
+/// One question to 60 channels makes 60 deliveries at one instant: pages of 50 then 10, each
+/// delivery on exactly one page.
+#[tokio::test]
+async fn delivery_pages_never_skip_deliveries_that_share_a_time() {
+    let app = app_with(fast("1h")).await;
+    for n in 0..60 {
+        // Nobody listens there: the deliveries stay, which is all this needs.
+        let body = json!({ "kind": "webhook", "url": format!("http://127.0.0.1:9/hook{n}") });
+        add_channel(&app.client, &app.address, &app.token, body).await;
+    }
+    ask(&app, Uuid::new_v4(), "Which region?").await;
+    let first = loop {
+        let page: Value = app
+            .get_json("/api/v1/notifications/deliveries?limit=50")
+            .await;
+        if page["deliveries"].as_array().unwrap().len() == 50 {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let next = first["next_before"].as_str().expect("a next page");
+    let second: Value = app
+        .get_json(&format!(
+            "/api/v1/notifications/deliveries?limit=50&before={}",
+            urlencoding(next)
+        ))
+        .await;
+    assert!(second.get("next_before").is_none(), "{second}");
+    let mut ids: Vec<&str> = first["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["deliveries"].as_array().unwrap())
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 60, "{second}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 60, "each delivery once");
+    // A time still works as a position: everything created before it.
+    let response = app
+        .get("/api/v1/notifications/deliveries?before=2020-01-01T00:00:00Z")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let bad = app
+        .get("/api/v1/notifications/deliveries?before=yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+}
+
+/// `text` as a URL query value.
+fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn delete_channel(app: &TestApp, id: &str, key: &str) -> u16 {
+    app.client
+        .delete(app.url(&format!("/api/v1/notifications/channels/{id}")))
+        .bearer_auth(&app.token)
+        .header("Idempotency-Key", key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn keyed_add(app: &TestApp, key: &str, url: &str) -> (u16, Value) {
+    let response = app
+        .post(
+            "/api/v1/notifications/channels",
+            &json!({ "kind": "webhook", "url": url }),
+        )
+        .header("Idempotency-Key", key)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// A client whose answer was lost retries with the same Idempotency-Key and gets the first
+/// answer again (the webhook's secret included); a removal retried likewise; a key reused for
+/// another request is refused; nothing is recorded twice.
+#[tokio::test]
+async fn retried_channel_adds_and_removals_answer_as_the_first() {
+    let app = app_with(fast("1h")).await;
+    let (status, first) = keyed_add(&app, "add-1", "http://127.0.0.1:9/a").await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = keyed_add(&app, "add-1", "http://127.0.0.1:9/a").await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again, first, "the same channel and secret");
+    let (status, other) = keyed_add(&app, "add-1", "http://127.0.0.1:9/b").await;
+    assert_eq!(status, 422, "{other}");
+    let listed: Value = app.get_json("/api/v1/notifications/channels").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(delete_channel(&app, id, "remove-1").await, 200);
+    assert_eq!(delete_channel(&app, id, "remove-1").await, 200, "the retry");
+    assert_eq!(
+        delete_channel(&app, id, "remove-2").await,
+        404,
+        "a new request"
+    );
+    let (status, gone) = keyed_add(&app, "add-1", "http://127.0.0.1:9/a").await;
+    assert_eq!(status, 409, "{gone}");
+    let facts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE event_type LIKE 'notification_channel_%'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(facts, 2, "one added, one removed");
+}
+
+/// A burst of adds near the cap cannot pass it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_adds_stays_within_the_channel_cap() {
+    let app = app_with(fast("1h")).await;
+    for n in 0..190 {
+        let body = json!({ "kind": "webhook", "url": format!("http://127.0.0.1:9/{n}") });
+        add_channel(&app.client, &app.address, &app.token, body).await;
+    }
+    let adds = (0..40).map(|n| {
+        let request = app.post(
+            "/api/v1/notifications/channels",
+            &json!({ "kind": "webhook", "url": format!("http://127.0.0.1:9/burst{n}") }),
+        );
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures::future::join_all(adds).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        30,
+        "{statuses:?}"
+    );
+    let listed: Value = app.get_json("/api/v1/notifications/channels").await;
+    assert_eq!(listed.as_array().unwrap().len(), 200);
+}
+
+/// A delivery left pending for a channel removed meanwhile (a consumer pass that read the
+/// channel before the removal committed after it) is skipped, never sent with the wiped secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_channel_is_never_sent_what_a_pass_queued_for_it() {
+    let app = app_with(fast("300ms")).await;
+    let mut receiver = Receiver::webhook(&[]).await;
+    let channel = webhook_channel(&app, &mut receiver).await;
+    ask(&app, Uuid::new_v4(), "First?").await;
+    receiver.next("WEBHOOK").await;
+    let id = channel["id"].as_str().unwrap();
+    assert_eq!(delete_channel(&app, id, "remove").await, 200);
+    // What the race leaves: a pending delivery for the removed channel.
+    let queued: Uuid = sqlx::query_scalar(
+        "INSERT INTO notification_deliveries (tenant_id, id, channel_id, session_id, event_id,
+             event_seq, event_at, trigger, question_seq, payload, status, next_attempt_at)
+         SELECT tenant_id, gen_random_uuid(), channel_id, session_id, event_id, event_seq,
+                event_at, trigger, question_seq, payload, 'pending', now()
+         FROM notification_deliveries LIMIT 1
+         RETURNING id",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = sqlx::query_scalar("SELECT status FROM notification_deliveries WHERE id = $1")
+            .bind(queued)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        if status != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "skipped");
+    assert!(
+        receiver.rest(Duration::from_secs(1)).await.is_empty(),
+        "nothing was sent"
+    );
+}

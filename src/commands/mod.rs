@@ -30,7 +30,9 @@ pub use decision::{Decision, approval_question};
 pub use describe::{Described, describe_session};
 pub use end_session::{SessionEndedResult, end_session};
 pub use heartbeat::{Heartbeat, heartbeat};
-pub use notification_channel::{record_channel_added, record_channel_removed};
+pub use notification_channel::{
+    record_channel_added, record_channel_removed, removal_was_this_request,
+};
 pub use pending::{Pending, PendingStatus, pending, receive_all, wait_for_pending};
 pub use questions::{
     Closed, closed_sentence, expire_question, question_not_found, withdraw_question,

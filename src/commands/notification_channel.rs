@@ -38,6 +38,21 @@ pub async fn record_channel_removed(
     transact(log, ctx, &ChannelFact::new(channel_id, "removed", event)).await
 }
 
+/// Whether the removal of `channel_id` was recorded under this request's Idempotency-Key
+/// (a retry of it, to be answered as the first was).
+pub async fn removal_was_this_request(
+    log: &EventLog,
+    ctx: &Context,
+    channel_id: Uuid,
+) -> Result<bool, CommandError> {
+    let removed = Event::NotificationChannelRemoved(NotificationChannelRemoved { channel_id });
+    let fact = ChannelFact::new(channel_id, "removed", removed);
+    let Some(key) = super::idempotency::Key::new(ctx, ChannelFact::NAME, &fact) else {
+        return Ok(false);
+    };
+    Ok(key.recall::<i64>(log.pool()).await?.is_some())
+}
+
 #[derive(Serialize)]
 struct ChannelFact {
     event_id: Uuid,

@@ -94,6 +94,32 @@ struct Target {
     shown_secret: Option<String>,
 }
 
+impl Target {
+    fn added(self, id: Uuid, created_at: OffsetDateTime) -> Added {
+        Added {
+            channel: Channel {
+                id,
+                kind: self.kind,
+                description: self.description,
+                to: (self.kind == Kind::Email).then_some(self.target),
+                created_at,
+            },
+            secret: self.shown_secret,
+        }
+    }
+}
+
+/// Names the channel an Idempotency-Key adds (UUID v5 of "<tenant>/<key>").
+const KEYED_CHANNELS: Uuid = Uuid::from_u128(0x5b0e_2c71_94d3_4f6a_8e15_c2a9_7d40_b8e3);
+
+/// What an earlier add with the same key left: kind, target, secret, when, its added event's
+/// sequence (none if it stopped before it), whether it was removed since.
+type EarlierRow = (String, String, Value, OffsetDateTime, Option<i64>, bool);
+
+const EARLIER: &str = "\
+SELECT kind, target, secret, created_at, added_seq, removed_at IS NOT NULL
+FROM notification_channels WHERE tenant_id = $1 AND id = $2";
+
 fn invalid(field: &str, reason: impl Into<String>) -> CommandError {
     CommandError::Invalid(InvalidInput::new(field, reason))
 }
@@ -167,23 +193,73 @@ impl Notifier {
     /// `notification_channel_added` event; the channel is used from that event on.
     pub async fn add_channel(&self, ctx: &Context, new: NewChannel) -> Result<Added, CommandError> {
         ctx.require_write()?;
-        let target = self.check(new).await?;
-        let id = Uuid::now_v7();
-        let row: Option<(OffsetDateTime,)> = sqlx::query_as(INSERT_CHANNEL)
+        let mut target = self.check(new).await?;
+        // With an Idempotency-Key the channel's id is the key's: a retry finds what the first
+        // request made and answers as it did (its secret too: the client never saw it).
+        let id = match ctx.idempotency_key.as_deref() {
+            Some(key) => Uuid::new_v5(
+                &KEYED_CHANNELS,
+                format!("{}/{key}", ctx.tenant_id).as_bytes(),
+            ),
+            None => Uuid::now_v7(),
+        };
+        let earlier: Option<EarlierRow> = sqlx::query_as(EARLIER)
             .bind(ctx.tenant_id)
             .bind(id)
-            .bind(target.kind.as_str())
-            .bind(&target.description)
-            .bind(&target.target)
-            .bind(&target.secret)
-            .bind(MAX_CHANNELS)
             .fetch_optional(&self.pool)
             .await
             .map_err(database)?;
-        let Some((created_at,)) = row else {
-            return Err(CommandError::Conflict(format!(
-                "a tenant may have at most {MAX_CHANNELS} notification channels; remove one first"
-            )));
+        let created_at = match earlier {
+            Some((kind, destination, secret, created_at, added, removed)) => {
+                if kind != target.kind.as_str() || destination != target.target {
+                    return Err(invalid(
+                        "Idempotency-Key",
+                        "was already used for a different request; use a new key for a new request",
+                    ));
+                }
+                if removed {
+                    return Err(CommandError::Conflict(format!(
+                        "the channel this Idempotency-Key added ({id}) was removed since"
+                    )));
+                }
+                target.secret = secret;
+                target.shown_secret = target
+                    .shown_secret
+                    .and_then(|_| target.secret["whsec"].as_str().map(str::to_owned));
+                if let Some(seq) = added {
+                    tracing::debug!(channel = %id, seq, "a retried add answered as the first");
+                    return Ok(target.added(id, created_at));
+                }
+                created_at
+            }
+            None => {
+                // One add at a time per tenant, so that the cap holds under a burst of them.
+                let mut tx = self.pool.begin().await.map_err(database)?;
+                sqlx::query(LOCK_TENANT_CHANNELS)
+                    .bind(ctx.tenant_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(database)?;
+                let row: Option<(OffsetDateTime,)> = sqlx::query_as(INSERT_CHANNEL)
+                    .bind(ctx.tenant_id)
+                    .bind(id)
+                    .bind(target.kind.as_str())
+                    .bind(&target.description)
+                    .bind(&target.target)
+                    .bind(&target.secret)
+                    .bind(MAX_CHANNELS)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(database)?;
+                tx.commit().await.map_err(database)?;
+                let Some((created_at,)) = row else {
+                    return Err(CommandError::Conflict(format!(
+                        "a tenant may have at most {MAX_CHANNELS} notification channels; remove \
+                         one first"
+                    )));
+                };
+                created_at
+            }
         };
         let kind = target.kind.as_str();
         let recorded =
@@ -209,16 +285,7 @@ impl Notifier {
             .map_err(database)?;
         tracing::info!(tenant = %ctx.tenant_id, channel = %id, kind = target.kind.as_str(),
             "notification channel added");
-        Ok(Added {
-            channel: Channel {
-                id,
-                kind: target.kind,
-                description: target.description,
-                to: (target.kind == Kind::Email).then_some(target.target),
-                created_at,
-            },
-            secret: target.shown_secret,
-        })
+        Ok(target.added(id, created_at))
     }
 
     /// Remove one of the caller's channels: it stops at once (its secret is wiped, its
@@ -233,6 +300,10 @@ impl Notifier {
             .await
             .map_err(database)?;
         if removed.is_none() {
+            // A retry of the request that removed it is answered as that one was.
+            if commands::removal_was_this_request(&self.log, ctx, id).await? {
+                return Ok(());
+            }
             return Err(channel_not_found(id));
         }
         let seq = commands::record_channel_removed(&self.log, ctx, id).await?;
@@ -252,14 +323,18 @@ pub fn channel_not_found(id: Uuid) -> CommandError {
     CommandError::NotFound(format!("notification channel {id} not found"))
 }
 
-/// The cursor starts at the tenant's head; the count check keeps a tenant's channels bounded.
+/// The cursor starts at the tenant's head; the count check keeps a tenant's channels bounded
+/// (those being added count too).
 const INSERT_CHANNEL: &str = "\
 INSERT INTO notification_channels (tenant_id, id, kind, description, target, secret, cursor_seq)
 SELECT $1, $2, $3, $4, $5, $6,
        coalesce((SELECT seq FROM events WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1), 0)
-WHERE (SELECT count(*) FROM notification_channels
-       WHERE tenant_id = $1 AND added_seq IS NOT NULL AND removed_at IS NULL) < $7
+WHERE (SELECT count(*) FROM notification_channels WHERE tenant_id = $1 AND removed_at IS NULL) < $7
 RETURNING created_at";
+
+/// Held by an add until it commits (adds of one tenant queue; other tenants' do not).
+const LOCK_TENANT_CHANNELS: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('notification_channels/' || $1::text, 0))";
 
 /// In use from its added event on; the cursor starts there.
 const ACTIVATE_CHANNEL: &str = "\

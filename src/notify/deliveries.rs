@@ -51,6 +51,9 @@ type ClaimedRow = (
     OffsetDateTime,
 );
 
+/// Due deliveries are claimed, unless their channel was removed meanwhile (a consumer pass
+/// that read the channel before the removal committed after it): those end as skipped, and
+/// nothing is sent with the wiped secret.
 const CLAIM: &str = "\
 WITH due AS (
     SELECT tenant_id, id FROM notification_deliveries
@@ -58,12 +61,18 @@ WITH due AS (
     ORDER BY next_attempt_at
     LIMIT $1
     FOR UPDATE SKIP LOCKED
+), orphaned AS (
+    UPDATE notification_deliveries d
+    SET status = 'skipped', last_error = 'the channel was removed', finished_at = now()
+    FROM due, notification_channels c
+    WHERE d.tenant_id = due.tenant_id AND d.id = due.id
+      AND c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.removed_at IS NOT NULL
 )
 UPDATE notification_deliveries d
 SET claims = d.claims + 1, next_attempt_at = now() + make_interval(secs => $2)
 FROM due, notification_channels c
 WHERE d.tenant_id = due.tenant_id AND d.id = due.id
-  AND c.tenant_id = d.tenant_id AND c.id = d.channel_id
+  AND c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.removed_at IS NULL
 RETURNING d.tenant_id, d.id, d.channel_id, c.kind, c.target, c.secret, d.session_id,
           d.question_id, d.payload, d.claims, d.created_at";
 
@@ -377,13 +386,14 @@ pub struct AttemptView {
     pub error: Option<String>,
 }
 
-/// Which deliveries a listing shows: newest first, created before `before`.
+/// Which deliveries a listing shows: newest first, after `before` in that order (a delivery's
+/// creation time and id: many deliveries of one pass share a time).
 #[derive(Clone, Debug, Default)]
 pub struct DeliveryFilter {
     pub status: Option<String>,
     pub channel_id: Option<Uuid>,
     pub session_id: Option<Uuid>,
-    pub before: Option<OffsetDateTime>,
+    pub before: Option<(OffsetDateTime, Uuid)>,
     pub limit: i64,
 }
 
@@ -423,7 +433,7 @@ FROM notification_deliveries d
 JOIN notification_channels c ON c.tenant_id = d.tenant_id AND c.id = d.channel_id
 WHERE d.tenant_id = $1 AND ($2::text IS NULL OR d.status = $2)
   AND ($3::uuid IS NULL OR d.channel_id = $3) AND ($4::uuid IS NULL OR d.session_id = $4)
-  AND ($5::timestamptz IS NULL OR d.created_at < $5)
+  AND ($5::timestamptz IS NULL OR (d.created_at, d.id) < ($5, $7))
 ORDER BY d.created_at DESC, d.id DESC
 LIMIT $6";
 
@@ -452,8 +462,9 @@ pub async fn list(
         .bind(filter.status.as_deref())
         .bind(filter.channel_id)
         .bind(filter.session_id)
-        .bind(filter.before)
+        .bind(filter.before.map(|(at, _)| at))
         .bind(filter.limit)
+        .bind(filter.before.map(|(_, id)| id))
         .fetch_all(pool)
         .await
         .map_err(database)?;

@@ -149,22 +149,33 @@ impl Notification {
         (subject, text, html)
     }
 
-    /// The push message the inbox's service worker shows.
+    /// The push message the inbox's service worker shows: valid JSON that fits one push
+    /// record ([`MAX_PLAINTEXT`](super::web_push::MAX_PLAINTEXT) bytes), its text cut (never
+    /// the JSON) to what fits.
     pub fn push_body(&self) -> Vec<u8> {
-        let (body, _) = match self.text.char_indices().nth(PUSH_TEXT_CHARS) {
-            Some((at, _)) => (&self.text[..at], true),
-            None => (self.text.as_str(), false),
-        };
-        let json = serde_json::json!({
-            "type": self.trigger.event_type(),
-            "title": self.title(),
-            "body": body,
-            "url": self.url,
-            "session_id": self.session_id,
-            "message_id": self.message_id,
-            "tag": self.session_id.map(|s| s.to_string()),
-        });
-        serde_json::to_vec(&json).expect("JSON serializes")
+        let limit = super::web_push::MAX_PLAINTEXT;
+        let mut chars = self.text.chars().count().min(PUSH_TEXT_CHARS);
+        loop {
+            let cut = match self.text.char_indices().nth(chars) {
+                Some((at, _)) => format!("{}…", &self.text[..at]),
+                None => self.text.clone(),
+            };
+            let json = serde_json::json!({
+                "type": self.trigger.event_type(),
+                "title": self.title(),
+                "body": cut,
+                "url": self.url,
+                "session_id": self.session_id,
+                "message_id": self.message_id,
+                "tag": self.session_id.map(|s| s.to_string()),
+            });
+            let bytes = serde_json::to_vec(&json).expect("JSON serializes");
+            if bytes.len() <= limit || chars == 0 {
+                return bytes;
+            }
+            // Every character takes at least one byte: shed at least the excess.
+            chars = chars.saturating_sub((bytes.len() - limit).max(1));
+        }
     }
 }
 
@@ -185,6 +196,31 @@ mod tests {
             sms: false,
             occurred_at: "2026-01-01T00:00:00Z".into(),
         }
+    }
+
+    #[test]
+    fn a_push_is_whole_json_that_fits_one_record_whatever_the_text() {
+        let limit = super::super::web_push::MAX_PLAINTEXT;
+        for text in [
+            "🚀".repeat(1000),
+            "\u{1}".repeat(1000),
+            "\"".repeat(3000),
+            "short".to_owned(),
+        ] {
+            let body = question(&text).push_body();
+            assert!(body.len() <= limit, "{} bytes", body.len());
+            let json: serde_json::Value = serde_json::from_slice(&body).expect("whole JSON");
+            let shown = json["body"].as_str().unwrap();
+            assert!(
+                text.starts_with(shown.trim_end_matches('…')),
+                "a prefix of the text"
+            );
+            assert_eq!(json["url"], "https://sb.example.com/sessions/x");
+        }
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&question("short").push_body()).unwrap()["body"],
+            "short"
+        );
     }
 
     #[test]

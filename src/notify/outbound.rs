@@ -296,10 +296,26 @@ enum Reach {
 fn classify(ip: IpAddr) -> Reach {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => classify_v4(v4),
             None => classify_v6(v6),
         },
+    }
+}
+
+/// The IPv4 address an IPv6 address carries, in every form that reaches it: mapped
+/// (`::ffff:a.b.c.d`), translated (`::ffff:0:a.b.c.d`), the deprecated compatible form
+/// (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d` and the local-use `64:ff9b:1::/48`) and 6to4
+/// (`2002:aabb:ccdd::`). Such an address is judged by the IPv4 address it reaches.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match ip.segments() {
+        [0, 0, 0, 0, 0, 0xffff, hi, lo] | [0, 0, 0, 0, 0xffff, 0, hi, lo] => Some(v4(hi, lo)),
+        // `::` and `::1` are themselves (unspecified, loopback).
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some(v4(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] | [0x64, 0xff9b, 1, _, _, _, hi, lo] => Some(v4(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        _ => None,
     }
 }
 
@@ -333,6 +349,13 @@ fn classify_v6(ip: Ipv6Addr) -> Reach {
         Reach::Never("an unspecified address")
     } else if ip.is_multicast() {
         Reach::Never("a multicast address")
+    } else if first == 0x2001 && ip.segments()[1] == 0 {
+        // Teredo: the IPv4 address it reaches is hidden in the address.
+        Reach::Never("a Teredo tunnel address")
+    } else if (first == 0x2001 && ip.segments()[1] == 0x0db8)
+        || ip.segments()[..4] == [0x100, 0, 0, 0]
+    {
+        Reach::Never("a documentation or discard address")
     } else if ip.is_loopback()
         // Unique local addresses (AWS's IPv6 metadata service is one) and the old site-local.
         || (first & 0xfe00) == 0xfc00
@@ -362,6 +385,14 @@ mod tests {
             "http://0.0.0.0:8080/",
             "http://[::ffff:169.254.169.254]/",
             "http://224.0.0.1/",
+            // The metadata address in every IPv6 form that reaches it.
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[64:ff9b:1::a9fe:a9fe]/",
+            "http://[::169.254.169.254]/",
+            "http://[::ffff:0:a9fe:a9fe]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "http://[2001:db8::1]/",
         ] {
             assert!(refused(&strict, url), "{url}");
             assert!(
@@ -378,6 +409,10 @@ mod tests {
             "http://[::1]/",
             "http://[fd00:ec2::254]/",
             "http://[::ffff:127.0.0.1]/",
+            "http://[::127.0.0.1]/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[2002:c0a8:1::]/",
         ] {
             assert!(refused(&strict, url), "{url}");
             assert!(
@@ -395,6 +430,11 @@ mod tests {
         }
         assert!(!refused(&strict, "https://hooks.example.com/x?y=1"));
         assert!(!refused(&strict, "http://93.184.216.34/"));
+        assert!(
+            !refused(&strict, "http://[64:ff9b::5db8:d822]/"),
+            "NAT64 of a public one"
+        );
+        assert!(!refused(&strict, "http://[2606:4700::1111]/"));
     }
 
     #[tokio::test]

@@ -244,12 +244,14 @@ pub async fn send(
 ) -> Result<Reply, SendError> {
     let mut salt = [0u8; 16];
     OsRng.fill_bytes(&mut salt);
-    let body = encrypt(
-        subscription,
-        &payload[..payload.len().min(MAX_PLAINTEXT)],
-        &SecretKey::random(&mut OsRng),
-        salt,
-    );
+    if payload.len() > MAX_PLAINTEXT {
+        // Cutting it would send broken JSON: the payload's maker keeps it within the limit.
+        return Err(SendError::Failed(format!(
+            "a push payload of {} bytes is over the {MAX_PLAINTEXT}-byte record",
+            payload.len()
+        )));
+    }
+    let body = encrypt(subscription, payload, &SecretKey::random(&mut OsRng), salt);
     let authorization = vapid
         .authorization(&subscription.endpoint, subject)
         .map_err(SendError::Failed)?;

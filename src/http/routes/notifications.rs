@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::domain::{self, InvalidInput};
@@ -112,15 +113,7 @@ impl DeliveriesQuery {
                 .map(|t| domain::parse_uuid(field, t))
                 .transpose()
         };
-        let before = self
-            .before
-            .as_deref()
-            .map(|text| {
-                OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(
-                    |_| InvalidInput::new("before", "must be an RFC 3339 time (a created_at)"),
-                )
-            })
-            .transpose()?;
+        let before = self.before.as_deref().map(page_position).transpose()?;
         Ok(DeliveryFilter {
             status: self
                 .status
@@ -133,6 +126,24 @@ impl DeliveriesQuery {
             limit: domain::parse_limit(self.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?,
         })
     }
+}
+
+/// Where a page of deliveries starts: the `next_before` of the page before
+/// (`<created_at>~<id>`), or a time (everything created before it).
+fn page_position(text: &str) -> Result<(OffsetDateTime, Uuid), InvalidInput> {
+    let wrong = || {
+        InvalidInput::new(
+            "before",
+            "must be the next_before of the previous page, or an RFC 3339 time",
+        )
+    };
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let (at, id) = match text.split_once('~') {
+        Some((at, id)) => (at, Uuid::try_parse(id).map_err(|_| wrong())?),
+        // Before the time itself: no delivery's id is below the nil one.
+        None => (text, Uuid::nil()),
+    };
+    Ok((OffsetDateTime::parse(at, rfc3339).map_err(|_| wrong())?, id))
 }
 
 #[derive(Debug, Serialize)]
@@ -155,7 +166,7 @@ pub async fn deliveries(
         .then(|| {
             deliveries
                 .last()
-                .map(|d| crate::wire::timestamp(d.created_at))
+                .map(|d| format!("{}~{}", crate::wire::timestamp(d.created_at), d.id))
         })
         .flatten();
     Ok(Json(DeliveriesPage {
