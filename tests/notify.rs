@@ -249,12 +249,8 @@ async fn a_failing_receiver_gets_retries_until_it_takes_the_delivery_once() {
     let delivery = &list[0];
     assert_eq!(codes(delivery), [json!(500), json!(500), json!(200)]);
     let attempts = delivery["attempts"].as_array().unwrap();
-    assert!(
-        attempts[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("HTTP 500: no thanks")
-    );
+    // The status, not what the receiver said (it may be an internal service's words).
+    assert_eq!(attempts[0]["error"], "HTTP 500");
     assert_eq!(attempts[2]["error"], Value::Null);
     assert_eq!(delivery["last_error"], Value::Null);
 }
@@ -586,6 +582,15 @@ async fn channel_targets_and_bodies_are_checked_and_refusals_change_nothing() {
         let detail: Value = response.json().await.unwrap();
         assert_eq!(got, *status, "{body}: {detail}");
         assert!(detail["detail"].is_string(), "{detail}");
+        // A name's addresses are not told: the tenant learns the rule, not the network.
+        if body["url"] == "http://localhost:9/x" {
+            let said = detail["detail"].as_str().unwrap();
+            assert!(said.contains("localhost resolves to a loopback"), "{said}");
+            assert!(
+                !said.contains("127.0.0.1") && !said.contains("::1"),
+                "{said}"
+            );
+        }
     }
     for app in [&strict, &relaxed] {
         let listed: Value = app.get_json("/api/v1/notifications/channels").await;
@@ -1006,9 +1011,10 @@ async fn delivery_pages_never_skip_deliveries_that_share_a_time() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let next = first["next_before"].as_str().expect("a next page");
+    let next_id = first["next_before_id"].as_str().expect("and where in it");
     let second: Value = app
         .get_json(&format!(
-            "/api/v1/notifications/deliveries?limit=50&before={}",
+            "/api/v1/notifications/deliveries?limit=50&before={}&before_id={next_id}",
             urlencoding(next)
         ))
         .await;
@@ -1024,19 +1030,21 @@ async fn delivery_pages_never_skip_deliveries_that_share_a_time() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 60, "each delivery once");
-    // A time still works as a position: everything created before it.
+    // A time alone: everything created before it.
     let response = app
         .get("/api/v1/notifications/deliveries?before=2020-01-01T00:00:00Z")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let bad = app
-        .get("/api/v1/notifications/deliveries?before=yesterday")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 422);
+    for bad in ["before=yesterday", &format!("before_id={next_id}")] {
+        let bad = app
+            .get(&format!("/api/v1/notifications/deliveries?{bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422);
+    }
 }
 
 /// `text` as a URL query value.
@@ -1181,4 +1189,35 @@ async fn a_removed_channel_is_never_sent_what_a_pass_queued_for_it() {
         receiver.rest(Duration::from_secs(1)).await.is_empty(),
         "nothing was sent"
     );
+}
+
+/// A browser that renews its push subscription (`pushsubscriptionchange`, or the inbox turning
+/// push on again) registers the new one saying which it replaces: the old channel goes, so no
+/// dead channel is left to fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_push_subscription_replaces_its_channel() {
+    let app = app_with(fast("300ms")).await;
+    let key: Value = app.get_json("/api/v1/notifications/vapid-public-key").await;
+    let push = Receiver::start(&["push", "--vapid-key", key["public_key"].as_str().unwrap()]).await;
+    let old = push.ready["subscription"].clone();
+    let first = add_channel(
+        &app.client,
+        &app.address,
+        &app.token,
+        json!({ "kind": "web_push", "subscription": old }),
+    )
+    .await;
+    let mut renewed = old.clone();
+    renewed["endpoint"] = json!(format!("{}/renewed", old["endpoint"].as_str().unwrap()));
+    let body = json!({ "kind": "web_push", "subscription": renewed, "replaces": old["endpoint"] });
+    let second = add_channel(&app.client, &app.address, &app.token, body).await;
+    let listed: Value = app.get_json("/api/v1/notifications/channels").await;
+    let ids: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    assert_eq!(ids, [&second["id"]], "only the renewed one: {listed}");
+    assert_ne!(first["id"], second["id"]);
 }

@@ -104,6 +104,7 @@ fn web_push(subscription: &str) -> Result<NewChannel, String> {
         endpoint: text("/endpoint")?,
         p256dh: text("/keys/p256dh")?,
         auth: text("/keys/auth")?,
+        replaces: None,
     })
 }
 

@@ -58,6 +58,8 @@ pub enum NewChannel {
         endpoint: String,
         p256dh: String,
         auth: String,
+        /// The endpoint of the subscription this one replaces: its channel goes.
+        replaces: Option<String>,
     },
 }
 
@@ -116,6 +118,12 @@ const KEYED_CHANNELS: Uuid = Uuid::from_u128(0x5b0e_2c71_94d3_4f6a_8e15_c2a9_7d4
 /// sequence (none if it stopped before it), whether it was removed since.
 type EarlierRow = (String, String, Value, OffsetDateTime, Option<i64>, bool);
 
+/// The tenant's push channels to an endpoint (as stored: the URL parsed, then printed).
+const PUSH_CHANNELS_TO: &str = "\
+SELECT id FROM notification_channels
+WHERE tenant_id = $1 AND kind = 'web_push' AND removed_at IS NULL AND added_seq IS NOT NULL
+  AND (target = $2 OR target = $2 || '/')";
+
 const EARLIER: &str = "\
 SELECT kind, target, secret, created_at, added_seq, removed_at IS NOT NULL
 FROM notification_channels WHERE tenant_id = $1 AND id = $2";
@@ -158,6 +166,7 @@ impl Notifier {
                 endpoint,
                 p256dh,
                 auth,
+                replaces: _,
             } => {
                 let url = self.checked_url("subscription.endpoint", &endpoint).await?;
                 let subscription = Subscription::parse(url.clone(), &p256dh, &auth)
@@ -193,6 +202,10 @@ impl Notifier {
     /// `notification_channel_added` event; the channel is used from that event on.
     pub async fn add_channel(&self, ctx: &Context, new: NewChannel) -> Result<Added, CommandError> {
         ctx.require_write()?;
+        let replaces = match &new {
+            NewChannel::WebPush { replaces, .. } => replaces.clone(),
+            _ => None,
+        };
         let mut target = self.check(new).await?;
         // With an Idempotency-Key the channel's id is the key's: a retry finds what the first
         // request made and answers as it did (its secret too: the client never saw it).
@@ -285,6 +298,23 @@ impl Notifier {
             .map_err(database)?;
         tracing::info!(tenant = %ctx.tenant_id, channel = %id, kind = target.kind.as_str(),
             "notification channel added");
+        // A renewed subscription: the channel of the one it replaces would only fail.
+        if let Some(old) = replaces.filter(|old| *old != target.target) {
+            let stale: Vec<Uuid> = sqlx::query_scalar(PUSH_CHANNELS_TO)
+                .bind(ctx.tenant_id)
+                .bind(old.trim())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(database)?;
+            // Removals of their own: this request's Idempotency-Key is the add's.
+            let removing = Context {
+                idempotency_key: None,
+                ..ctx.clone()
+            };
+            for stale in stale {
+                self.remove_channel(&removing, stale).await?;
+            }
+        }
         Ok(target.added(id, created_at))
     }
 

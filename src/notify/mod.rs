@@ -577,16 +577,16 @@ fn judge_http(reply: Result<Reply, SendError>, judge: impl Fn(u16) -> Verdict) -
             match judge(status) {
                 Verdict::Delivered => Sent::Delivered(status),
                 verdict => {
+                    // The status alone: what the receiver answered or where it redirects may
+                    // be an internal service's (with --notify-allow-private), so the tenant
+                    // is told neither; the operator's log has the beginning of the body.
                     let mut error = format!("HTTP {status}");
-                    if let Some(location) = &reply.location {
-                        error.push_str(&format!(" (redirect to {location} not followed)"));
+                    if reply.location.is_some() {
+                        error.push_str(" (a redirect, not followed)");
                     }
                     let body = reply.body.trim();
-                    if !body.is_empty() {
-                        let end = body.char_indices().nth(300).map_or(body.len(), |(i, _)| i);
-                        error.push_str(": ");
-                        error.push_str(&body[..end]);
-                    }
+                    let end = body.char_indices().nth(300).map_or(body.len(), |(i, _)| i);
+                    tracing::debug!(status, body = &body[..end], "a notification was refused");
                     if verdict == Verdict::Retry {
                         Sent::Retry(Some(status), error)
                     } else {

@@ -135,14 +135,22 @@ impl Outbound {
     }
 
     fn check_ip(&self, ip: IpAddr) -> Result<(), Refused> {
+        self.refusal(ip)
+            .map_or(Ok(()), |why| Err(Refused(format!("{ip} is {why}"))))
+    }
+
+    /// Why `ip` may not be reached, if it may not (without the address: a name's addresses
+    /// are the operator's business, not the tenant's).
+    fn refusal(&self, ip: IpAddr) -> Option<String> {
         match classify(ip) {
-            Reach::Public => Ok(()),
-            Reach::Private if self.allow_private => Ok(()),
-            Reach::Private => Err(Refused(format!(
-                "{ip} is a loopback or private address (the operator may allow those with \
+            Reach::Public => None,
+            Reach::Private if self.allow_private => None,
+            Reach::Private => Some(
+                "a loopback or private address (the operator may allow those with \
                  --notify-allow-private)"
-            ))),
-            Reach::Never(what) => Err(Refused(format!("{ip} is {what}"))),
+                    .to_owned(),
+            ),
+            Reach::Never(what) => Some(what.to_owned()),
         }
     }
 
@@ -162,8 +170,12 @@ impl Outbound {
             .map_err(|e| SendError::Failed(format!("cannot resolve {host}: {e}")))?
             .collect();
         for address in &found {
-            self.check_ip(address.ip())
-                .map_err(|r| SendError::Refused(Refused(format!("{host} resolves to {r}"))))?;
+            if let Some(why) = self.refusal(address.ip()) {
+                tracing::debug!(%host, address = %address.ip(), "a notification target refused");
+                return Err(SendError::Refused(Refused(format!(
+                    "{host} resolves to {why}"
+                ))));
+            }
         }
         found
             .first()

@@ -23,9 +23,18 @@ use crate::notify::settings::Settings;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChannelBody {
-    Webhook { url: String },
-    Email { to: String },
-    WebPush { subscription: SubscriptionBody },
+    Webhook {
+        url: String,
+    },
+    Email {
+        to: String,
+    },
+    WebPush {
+        subscription: SubscriptionBody,
+        /// The endpoint of the subscription this one replaces.
+        #[serde(default)]
+        replaces: Option<String>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,10 +54,14 @@ impl From<ChannelBody> for NewChannel {
         match body {
             ChannelBody::Webhook { url } => NewChannel::Webhook { url },
             ChannelBody::Email { to } => NewChannel::Email { to },
-            ChannelBody::WebPush { subscription } => NewChannel::WebPush {
+            ChannelBody::WebPush {
+                subscription,
+                replaces,
+            } => NewChannel::WebPush {
                 endpoint: subscription.endpoint,
                 p256dh: subscription.keys.p256dh,
                 auth: subscription.keys.auth,
+                replaces,
             },
         }
     }
@@ -100,6 +113,8 @@ pub struct DeliveriesQuery {
     #[serde(default)]
     before: Option<String>,
     #[serde(default)]
+    before_id: Option<String>,
+    #[serde(default)]
     limit: Option<String>,
 }
 
@@ -113,7 +128,24 @@ impl DeliveriesQuery {
                 .map(|t| domain::parse_uuid(field, t))
                 .transpose()
         };
-        let before = self.before.as_deref().map(page_position).transpose()?;
+        let before = self
+            .before
+            .as_deref()
+            .map(|text| {
+                OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(
+                    |_| InvalidInput::new("before", "must be an RFC 3339 time (a next_before)"),
+                )
+            })
+            .transpose()?;
+        let before_id = uuid("before_id", &self.before_id)?;
+        if before_id.is_some() && before.is_none() {
+            return Err(InvalidInput::new(
+                "before_id",
+                "continues a page with before (the previous page's next_before and next_before_id)",
+            ));
+        }
+        // Without an id: everything created before the time (no delivery's id is below nil).
+        let before = before.map(|at| (at, before_id.unwrap_or(Uuid::nil())));
         Ok(DeliveryFilter {
             status: self
                 .status
@@ -128,31 +160,16 @@ impl DeliveriesQuery {
     }
 }
 
-/// Where a page of deliveries starts: the `next_before` of the page before
-/// (`<created_at>~<id>`), or a time (everything created before it).
-fn page_position(text: &str) -> Result<(OffsetDateTime, Uuid), InvalidInput> {
-    let wrong = || {
-        InvalidInput::new(
-            "before",
-            "must be the next_before of the previous page, or an RFC 3339 time",
-        )
-    };
-    let rfc3339 = &time::format_description::well_known::Rfc3339;
-    let (at, id) = match text.split_once('~') {
-        Some((at, id)) => (at, Uuid::try_parse(id).map_err(|_| wrong())?),
-        // Before the time itself: no delivery's id is below the nil one.
-        None => (text, Uuid::nil()),
-    };
-    Ok((OffsetDateTime::parse(at, rfc3339).map_err(|_| wrong())?, id))
-}
-
 #[derive(Debug, Serialize)]
 pub struct DeliveriesPage {
     /// Newest first, each with its attempts.
     deliveries: Vec<DeliveryView>,
-    /// Pass as `before` for the next page (absent on the last page).
+    /// Pass as `before` and `before_id` for the next page (absent on the last page): many
+    /// deliveries of one notification share a time.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before_id: Option<Uuid>,
 }
 
 pub async fn deliveries(
@@ -162,16 +179,17 @@ pub async fn deliveries(
 ) -> Result<Json<DeliveriesPage>, ApiError> {
     let filter = query.filter()?;
     let deliveries = app.notifier.deliveries(ctx.tenant_id, &filter).await?;
-    let next_before = (deliveries.len() as i64 == filter.limit)
-        .then(|| {
-            deliveries
-                .last()
-                .map(|d| format!("{}~{}", crate::wire::timestamp(d.created_at), d.id))
-        })
+    let last = (deliveries.len() as i64 == filter.limit)
+        .then(|| deliveries.last())
         .flatten();
+    let (next_before, next_before_id) = match last {
+        Some(d) => (Some(crate::wire::timestamp(d.created_at)), Some(d.id)),
+        None => (None, None),
+    };
     Ok(Json(DeliveriesPage {
         deliveries,
         next_before,
+        next_before_id,
     }))
 }
 

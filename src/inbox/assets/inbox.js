@@ -417,7 +417,9 @@
     if (!r.ok) throw new Error('The server did not say how to subscribe (' + r.status + ').');
     const key = base64urlBytes((await r.json()).public_key);
     // A subscription this page did not register (another server key, a forgotten channel) is
-    // replaced, so that one browser is one channel.
+    // replaced, and its channel removed, so that one browser is one channel.
+    const previous = localStorage.getItem(PUSH_CHANNEL);
+    if (previous) await removeChannel(previous);
     const old = await registration.pushManager.getSubscription();
     if (old) await old.unsubscribe();
     const subscription = await registration.pushManager.subscribe({
@@ -425,6 +427,7 @@
     });
     const made = await post('api/v1/notifications/channels', {
       kind: 'web_push', subscription: subscription.toJSON(),
+      replaces: old ? old.endpoint : undefined,
     });
     if (made) localStorage.setItem(PUSH_CHANNEL, (await made.json()).id);
   }

@@ -48,3 +48,32 @@ self.addEventListener('notificationclick', (event) => {
     return self.clients.openWindow(url);
   })());
 });
+
+// The browser renewed or dropped this device's subscription: register the new one, saying
+// which it replaces, so that the server removes the old channel instead of failing on it.
+self.addEventListener('pushsubscriptionchange', (event) => {
+  const scope = self.registration.scope;
+  event.waitUntil((async () => {
+    const old = event.oldSubscription;
+    let subscription = event.newSubscription;
+    if (!subscription) {
+      const r = await fetch(scope + 'api/v1/notifications/vapid-public-key');
+      if (!r.ok) return;
+      const text = (await r.json()).public_key;
+      const padded = text.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((text.length + 3) % 4);
+      const key = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+      subscription = await self.registration.pushManager.subscribe({
+        userVisibleOnly: true, applicationServerKey: key,
+      });
+    }
+    await fetch(scope + 'api/v1/notifications/channels', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        kind: 'web_push', subscription: subscription.toJSON(),
+        replaces: old ? old.endpoint : undefined,
+      }),
+    });
+  })());
+});
