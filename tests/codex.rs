@@ -6,26 +6,12 @@
 mod common;
 
 use common::TestApp;
-use common::agents::{Machine, Model, Seen, approve_steer_continue, say, shell, shown};
-
-/// The model: each request asks to create the file its last instruction names, then says so
-/// (or that it was refused).
-fn script(seen: &Seen) -> common::agents::Turn {
-    match &seen.tool_result {
-        Some(result) if result.contains("Rejected") => say("I was not allowed."),
-        Some(_) => say("Created it."),
-        None if seen.text.contains("second.txt") && !seen.text.contains("touch second.txt") => {
-            shell("touch second.txt")
-        }
-        None if seen.text.contains("touch first.txt") => say("Nothing more to do."),
-        None => shell("touch first.txt"),
-    }
-}
+use common::agents::{Machine, Model, approve_steer_continue, shown, touch_script};
 
 #[tokio::test]
 async fn codex_asks_the_person_and_continues_with_their_instruction() {
     let app = TestApp::spawn().await;
-    let model = Model::responses(script).await;
+    let model = Model::responses(touch_script("Rejected")).await;
     let machine = Machine::new();
     machine.configure_codex(&model);
     let said = machine
@@ -54,7 +40,7 @@ async fn codex_asks_the_person_and_continues_with_their_instruction() {
 #[tokio::test]
 async fn codex_setup_is_idempotent_and_uninstall_restores_the_files() {
     let app = TestApp::spawn().await;
-    let model = Model::responses(script).await;
+    let model = Model::responses(touch_script("Rejected")).await;
     let machine = Machine::new();
     machine.configure_codex(&model);
     let config = machine.codex_home.join("config.toml");

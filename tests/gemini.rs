@@ -7,24 +7,12 @@
 mod common;
 
 use common::TestApp;
-use common::agents::{Machine, Model, Seen, approve_steer_continue, say, shell, shown};
-
-fn script(seen: &Seen) -> common::agents::Turn {
-    match &seen.tool_result {
-        Some(result) if result.contains("blocked") => say("I was not allowed."),
-        Some(_) => say("Created it."),
-        None if seen.text.contains("second.txt") && !seen.text.contains("touch second.txt") => {
-            shell("touch second.txt")
-        }
-        None if seen.text.contains("touch first.txt") => say("Nothing more to do."),
-        None => shell("touch first.txt"),
-    }
-}
+use common::agents::{Machine, Model, approve_steer_continue, shown, touch_script};
 
 #[tokio::test]
 async fn gemini_asks_the_person_and_continues_with_their_instruction() {
     let app = TestApp::spawn().await;
-    let model = Model::gemini(script).await;
+    let model = Model::gemini(touch_script("blocked")).await;
     let machine = Machine::new();
     machine.configure_gemini();
     let said = machine

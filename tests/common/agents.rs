@@ -454,6 +454,20 @@ pub async fn finished(child: Child) -> (bool, String) {
     (output.status.success(), printed)
 }
 
+/// The model of [`approve_steer_continue`]: each request asks to create the file its last
+/// instruction names, then says so, or that it was refused (the tool result says `refused`).
+pub fn touch_script(refused: &'static str) -> impl Fn(&Seen) -> Turn + Send + Sync + 'static {
+    move |seen| match &seen.tool_result {
+        Some(result) if result.contains(refused) => say("I was not allowed."),
+        Some(_) => say("Created it."),
+        None if seen.text.contains("second.txt") && !seen.text.contains("touch second.txt") => {
+            shell("touch second.txt")
+        }
+        None if seen.text.contains("touch first.txt") => say("Nothing more to do."),
+        None => shell("touch first.txt"),
+    }
+}
+
 /// The scenario both agents go through, as the person lives it: the agent asks to `touch
 /// first.txt` (an approval that cannot be edited); the person says something while it waits
 /// (answering nothing), then allows it; the agent finishes and asks what next; the person
