@@ -35,11 +35,14 @@ impl App {
     /// The app, with this process's LISTEN connection, safety net, notifier and question
     /// sweeper started (they stop on shutdown). Call inside the runtime.
     pub fn start(config: Config, log: EventLog, auth: Arc<Authenticator>) -> App {
-        let notifier = Arc::new(Notifier::new(
-            log.clone(),
-            config.public_url.clone(),
-            config.notify.clone(),
-        ));
+        let notifier = Arc::new(
+            Notifier::new(
+                log.clone(),
+                config.public_url.clone(),
+                config.notify.clone(),
+            )
+            .with_keys(auth.shared_keys()),
+        );
         let app = App {
             config,
             mcp_calls: crate::mcp::Calls::new(log.pool().clone()),

@@ -1221,3 +1221,112 @@ async fn a_renewed_push_subscription_replaces_its_channel() {
     assert_eq!(ids, [&second["id"]], "only the renewed one: {listed}");
     assert_ne!(first["id"], second["id"]);
 }
+
+/// A webhook's question carries one signed URL per option: a receiver answers with one POST
+/// and no key, the agent waiting receives it, the answer records the channel it came through;
+/// the same URL again is answered as the first time; another option's URL, once the question
+/// is answered, says how it closed and changes nothing; a forged or altered URL answers
+/// nothing; the capability is no API key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_receiver_answers_a_question_with_one_post() {
+    let app = app_with(fast("300ms")).await;
+    let mut receiver = Receiver::webhook(&[]).await;
+    webhook_channel(&app, &mut receiver).await;
+    let session = Uuid::new_v4();
+    let extra = json!({ "requires_user_input": true, "options": ["Squash", "Rebase"] });
+    let question = say(
+        &app.client,
+        &app.address,
+        &app.token,
+        session,
+        "Merge how?",
+        extra,
+    )
+    .await;
+    let hook = receiver.next("WEBHOOK").await;
+    assert_eq!(hook["verified"], true);
+    let asked = &hook["payload"]["data"]["question"];
+    assert_eq!(asked["id"], question.to_string(), "{asked}");
+    assert_eq!(asked["options"], json!(["Squash", "Rebase"]));
+    let url = |option: &str| {
+        asked["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["option"] == option)
+            .unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (rebase, squash) = (url("Rebase"), url("Squash"));
+    assert!(
+        rebase.starts_with("http://localhost:8080/api/v1/actions/"),
+        "{rebase}"
+    );
+    // Reached at this server's address (the public URL is another's in tests).
+    let here = |public: &str| public.replace("http://localhost:8080", &app.address);
+    let events = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap()
+    };
+
+    // Forged or altered: nothing.
+    let before = events().await;
+    let forged = format!("{}x", here(&rebase));
+    for wrong in [forged.as_str(), "http://x/api/v1/actions/not-a-token"] {
+        let wrong = wrong.replace("http://x", &app.address);
+        let response = app.client.post(&wrong).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{wrong}");
+    }
+    // Fetched (a link preview, a mail scanner): nothing.
+    let fetched = app.client.get(here(&rebase)).send().await.unwrap();
+    assert_eq!(fetched.status(), 405);
+    // The capability is not a key.
+    let token = rebase.rsplit('/').next().unwrap();
+    let as_key = app
+        .client
+        .get(app.url("/api/v1/sessions"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_key.status(), 401);
+    assert_eq!(events().await, before, "nothing appended");
+
+    let answered = app.client.post(here(&rebase)).send().await.unwrap();
+    assert_eq!(answered.status(), 200);
+    let first: Value = answered.json().await.unwrap();
+    assert_eq!(first["answer"], "Rebase");
+    let waited: Value = app
+        .get_json(&format!(
+            "/api/v1/messages/pending?agent_instance_id={session}&question_id={question}"
+        ))
+        .await;
+    assert_eq!(waited["messages"][0]["content"], "Rebase", "{waited}");
+    let via: Option<String> = sqlx::query_scalar(
+        "SELECT metadata->>'client_type' FROM events WHERE event_type = 'user_message'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(via.as_deref(), Some("webhook action"));
+
+    let after = events().await;
+    let again = app.client.post(here(&rebase)).send().await.unwrap();
+    assert_eq!(again.status(), 200, "a retry is answered as the first");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let other = app.client.post(here(&squash)).send().await.unwrap();
+    assert_eq!(other.status(), 409);
+    let said: Value = other.json().await.unwrap();
+    assert!(
+        said["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already answered"),
+        "{said}"
+    );
+    assert_eq!(events().await, after, "nothing more appended");
+}

@@ -156,8 +156,13 @@ impl Approval {
 
     /// The options this approval offers.
     pub fn options(&self) -> Vec<String> {
+        Approval::offered(!self.suggestions.is_empty())
+    }
+
+    /// The options an approval offers, as its host suggests permission rules or not.
+    pub fn offered(suggests: bool) -> Vec<String> {
         let mut options = vec![Approval::ALLOW.to_owned()];
-        if !self.suggestions.is_empty() {
+        if suggests {
             options.push(Approval::ALWAYS_ALLOW.to_owned());
         }
         options.push(Approval::DENY.to_owned());

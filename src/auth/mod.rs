@@ -191,6 +191,11 @@ impl Authenticator {
         &self.keys
     }
 
+    /// The signing keys, to keep.
+    pub fn shared_keys(&self) -> Arc<SigningKeys> {
+        self.keys.clone()
+    }
+
     pub async fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
         let claims: Claims = self.keys.verify(token).map_err(|e| {
             unauthorized(match e.kind() {

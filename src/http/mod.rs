@@ -19,7 +19,9 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::app::{AppState, Config};
-use routes::{audit, hooks, messages, notifications, questions, service, sessions, streams};
+use routes::{
+    actions, audit, hooks, messages, notifications, questions, service, sessions, streams,
+};
 
 /// The REST service with `others` (interfaces of their own, such as MCP) mounted beside it,
 /// under the layers every request passes (body limit, CORS, request id, its log line and
@@ -82,7 +84,8 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
         .route(
             "/notifications/vapid-public-key",
             get(notifications::vapid_public_key),
-        );
+        )
+        .route("/actions/{capability}", post(actions::answer));
 
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()

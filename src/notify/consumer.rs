@@ -64,7 +64,10 @@ SELECT seq, stream_id, event_id, event_type, recorded_at,
        (data->>'send_email')::boolean AS send_email,
        (data->>'send_sms')::boolean AS send_sms,
        (data->>'send_push')::boolean AS send_push,
-       (data->>'message_id')::uuid AS asked_id
+       (data->>'message_id')::uuid AS asked_id,
+       data->'options' AS options,
+       data->'approval' IS NOT NULL AS approval,
+       json_array_length(coalesce(data->'approval'->'suggestions', '[]'::json)) AS suggestions
 FROM events
 WHERE tenant_id = $1 AND seq > $2 AND seq <= $3
   AND event_type IN ('agent_message', 'input_requested', 'session_ended')
@@ -78,7 +81,10 @@ SELECT seq, stream_id, event_id, event_type, recorded_at,
        (data->>'send_email')::boolean AS send_email,
        (data->>'send_sms')::boolean AS send_sms,
        (data->>'send_push')::boolean AS send_push,
-       NULL::uuid AS asked_id
+       NULL::uuid AS asked_id,
+       data->'options' AS options,
+       data->'approval' IS NOT NULL AS approval,
+       json_array_length(coalesce(data->'approval'->'suggestions', '[]'::json)) AS suggestions
 FROM events WHERE tenant_id = $1 AND event_id = $2 AND event_type = 'agent_message'";
 
 /// What a notification needs of an event.
@@ -95,6 +101,11 @@ struct Relevant {
     send_sms: Option<bool>,
     send_push: Option<bool>,
     asked_id: Option<Uuid>,
+    /// A question's options, as JSON.
+    options: Option<sqlx::types::Json<Vec<String>>>,
+    /// Whether it asks leave to run a tool, and how many permission rules it suggests.
+    approval: Option<bool>,
+    suggestions: Option<i32>,
 }
 
 impl Relevant {
@@ -119,6 +130,17 @@ impl Relevant {
             send_sms: self.send_sms,
             send_push: self.send_push,
             ..AgentMessage::default()
+        }
+    }
+
+    /// The answers a question offers as buttons: its options, or an approval's.
+    fn choices(&self) -> Vec<String> {
+        if let Some(options) = &self.options {
+            return options.0.clone();
+        }
+        match self.approval {
+            Some(true) => projections::Approval::offered(self.suggestions.unwrap_or(0) > 0),
+            _ => Vec::new(),
         }
     }
 }
@@ -269,7 +291,7 @@ impl Notifier {
             let Some(event) = recorded.event() else {
                 continue;
             };
-            let (asked, question_id) = match &event {
+            let (asked, question_id, choices) = match &event {
                 Event::InputRequested(r) => {
                     let original: Option<Relevant> = sqlx::query_as(ASKED)
                         .bind(tenant_id)
@@ -277,10 +299,17 @@ impl Notifier {
                         .bind(TEXT_READ)
                         .fetch_optional(&mut *conn)
                         .await?;
-                    (original.map(|m| m.agent_message()), Some(r.message_id))
+                    let choices = original.as_ref().map(Relevant::choices).unwrap_or_default();
+                    (
+                        original.map(|m| m.agent_message()),
+                        Some(r.message_id),
+                        choices,
+                    )
                 }
-                Event::AgentMessage(m) if m.requires_user_input => (None, Some(recorded.event_id)),
-                _ => (None, None),
+                Event::AgentMessage(m) if m.requires_user_input => {
+                    (None, Some(recorded.event_id), recorded.choices())
+                }
+                _ => (None, None, Vec::new()),
             };
             let session_id = recorded.stream_id;
             for cursor in cursors.iter().filter(|c| c.seq < recorded.seq) {
@@ -320,6 +349,11 @@ impl Notifier {
                     (Event::AgentMessage(m), _) | (_, Some(m)) => m.content.as_str(),
                     _ => "",
                 };
+                // What can be answered from the notification: the options, or an approval's.
+                let options = match trigger {
+                    Trigger::Question => choices.clone(),
+                    _ => Vec::new(),
+                };
                 let (text, truncated) = Notification::cut(text);
                 let message_id = match &event {
                     Event::InputRequested(r) => Some(r.message_id),
@@ -347,6 +381,7 @@ impl Notifier {
                         url: self.session_url(session_id),
                         sms,
                         occurred_at: crate::wire::timestamp(recorded.recorded_at),
+                        options,
                     },
                 });
             }

@@ -22,6 +22,7 @@
 //! a stream of commits, one look per [`MIN_LOOK_INTERVAL`] serves them all.
 //! Outbound requests go through the guard in `outbound.rs`.
 
+pub mod actions;
 pub mod channels;
 mod consumer;
 pub mod deliveries;
@@ -42,13 +43,14 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::app::{App, PublicUrl};
+use crate::auth::SigningKeys;
 use crate::commands::{CommandError, Context};
 use crate::eventlog::EventLog;
 use crate::metrics::{self, DeliveryOutcome};
 use crate::push::Hub;
 use channels::Kind;
 use deliveries::{Attempt, Claimed, DeliveryView, Finish};
-use notification::{Notification, Trigger};
+use notification::{ActionLink, Notification, Trigger};
 use outbound::{Outbound, Reply, SendError};
 use web_push::{Subscription, VapidKey};
 
@@ -167,6 +169,8 @@ pub struct Notifier {
     config: NotifyConfig,
     outbound: Outbound,
     smtp: Option<email::Smtp>,
+    /// Signs the capabilities that answer from a notification.
+    keys: Option<Arc<SigningKeys>>,
 }
 
 /// Start `app`'s notifier task; it stops when the app shuts down.
@@ -180,6 +184,7 @@ pub fn start(app: &App) {
 impl Notifier {
     pub fn new(log: EventLog, public_url: PublicUrl, config: NotifyConfig) -> Notifier {
         Notifier {
+            keys: None,
             outbound: Outbound::new(config.allow_private, config.request_timeout),
             smtp: config.smtp.clone(),
             pool: log.pool().clone(),
@@ -187,6 +192,43 @@ impl Notifier {
             public_url,
             config,
         }
+    }
+
+    /// The same notifier, minting answer capabilities with `keys` (without them, a
+    /// notification offers no actions).
+    pub fn with_keys(self, keys: Arc<SigningKeys>) -> Notifier {
+        Notifier {
+            keys: Some(keys),
+            ..self
+        }
+    }
+
+    /// The answers a claimed question notification offers through `via`: one capability URL
+    /// per option (none when the server cannot sign).
+    fn actions(&self, claimed: &Claimed, via: &str) -> Vec<ActionLink> {
+        let n = &claimed.notification;
+        let (Some(keys), Some(session), Some(question)) = (&self.keys, n.session_id, n.message_id)
+        else {
+            return Vec::new();
+        };
+        if n.trigger != Trigger::Question {
+            return Vec::new();
+        }
+        n.options
+            .iter()
+            .filter_map(|option| {
+                let action =
+                    actions::Action::new(claimed.tenant_id, session, question, option, via);
+                let token = action
+                    .mint(keys)
+                    .inspect_err(|e| tracing::warn!("no answer capability: {e}"))
+                    .ok()?;
+                Some(ActionLink {
+                    option: option.clone(),
+                    url: self.public_url.join(&format!("api/v1/actions/{token}")),
+                })
+            })
+            .collect()
     }
 
     /// The server's VAPID public key (what browsers subscribe with).
@@ -421,7 +463,8 @@ impl Notifier {
                     Ok(url) => url,
                     Err(sent) => return sent,
                 };
-                let body = claimed.notification.webhook_body(claimed.id);
+                let actions = self.actions(claimed, "webhook");
+                let body = claimed.notification.webhook_body(claimed.id, &actions);
                 let reply = webhook::send(
                     &self.outbound,
                     &url,
@@ -500,6 +543,7 @@ impl Notifier {
             url: self.public_url.to_string(),
             sms: false,
             occurred_at: crate::wire::timestamp(OffsetDateTime::now_utc()),
+            options: Vec::new(),
         };
         let claimed = deliveries::insert_claimed(
             &self.pool,

@@ -75,6 +75,17 @@ pub struct Notification {
     pub sms: bool,
     /// When the triggering event was recorded (RFC 3339).
     pub occurred_at: String,
+    /// A question's answers that can be given from the notification itself (its options, or
+    /// an approval's Allow and Deny).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+/// One answer a notification offers, and the capability URL that gives it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ActionLink {
+    pub option: String,
+    pub url: String,
 }
 
 impl Notification {
@@ -100,9 +111,10 @@ impl Notification {
         }
     }
 
-    /// The webhook body (Standard Webhooks' `{type, timestamp, data}`).
-    pub fn webhook_body(&self, delivery_id: Uuid) -> Vec<u8> {
-        let body = serde_json::json!({
+    /// The webhook body (Standard Webhooks' `{type, timestamp, data}`); a question's carries
+    /// its id, its options and `actions`: one URL per option that answers it with a POST.
+    pub fn webhook_body(&self, delivery_id: Uuid, actions: &[ActionLink]) -> Vec<u8> {
+        let mut body = serde_json::json!({
             "type": self.trigger.event_type(),
             "timestamp": self.occurred_at,
             "data": {
@@ -116,6 +128,13 @@ impl Notification {
                 "sms": self.sms,
             }
         });
+        if self.trigger == Trigger::Question {
+            body["data"]["question"] = serde_json::json!({
+                "id": self.message_id,
+                "options": self.options,
+                "actions": actions,
+            });
+        }
         serde_json::to_vec(&body).expect("JSON serializes")
     }
 
@@ -195,6 +214,7 @@ mod tests {
             url: "https://sb.example.com/sessions/x".into(),
             sms: false,
             occurred_at: "2026-01-01T00:00:00Z".into(),
+            options: Vec::new(),
         }
     }
 

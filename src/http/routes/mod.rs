@@ -1,5 +1,6 @@
 //! One file per area of the REST surface.
 
+pub mod actions;
 pub mod audit;
 pub mod hooks;
 pub mod messages;
