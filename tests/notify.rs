@@ -1330,3 +1330,116 @@ async fn a_webhook_receiver_answers_a_question_with_one_post() {
     );
     assert_eq!(events().await, after, "nothing more appended");
 }
+
+/// An email's question has one link per answer: opening a link (as a mail scanner or a link
+/// preview does) shows the question and answers nothing; the page's button answers once, and
+/// the waiting agent has it; the other answer's link then says how the question closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_link_answers_only_when_its_button_is_pressed() {
+    let mut smtp = Receiver::start(&["smtp"]).await;
+    let notify = NotifyConfig {
+        smtp: Some(
+            Smtp::new(
+                smtp.ready["url"].as_str().unwrap(),
+                "Switchboard <switchboard@example.com>",
+                "localhost",
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+        ),
+        ..fast("300ms")
+    };
+    let app = app_with(notify).await;
+    let body = json!({ "kind": "email", "to": "ada@example.com" });
+    add_channel(&app.client, &app.address, &app.token, body).await;
+    let session = Uuid::new_v4();
+    let extra = json!({ "requires_user_input": true, "options": ["Ship it", "Wait"] });
+    let question = say(
+        &app.client,
+        &app.address,
+        &app.token,
+        session,
+        "Release 2.0?",
+        extra,
+    )
+    .await;
+    let mail = smtp.next("EMAIL").await;
+    let text = mail["text"].as_str().unwrap().replace("\r\n", "\n");
+    let link = |option: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{option}: ")))
+            .unwrap_or_else(|| panic!("no link for {option}: {text}"));
+        line.split_once(": ")
+            .unwrap()
+            .1
+            .replace("http://localhost:8080", &app.address)
+    };
+    let (ship, wait) = (link("Ship it"), link("Wait"));
+    assert!(text.contains(&format!(
+        "Reply in the inbox: http://localhost:8080/sessions/{session}"
+    )));
+    let html = mail["html"].as_str().unwrap();
+    assert!(
+        html.contains(">Ship it</a>") && html.contains(">Reply in the inbox</a>"),
+        "{html}"
+    );
+    let events = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap()
+    };
+
+    // Fetched, as a scanner does: the page, and nothing answered.
+    let before = events().await;
+    let page = app.client.get(&ship).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("Release 2.0?") && page.contains("Answer “Ship it”"),
+        "{page}"
+    );
+    assert_eq!(events().await, before, "opening the link answers nothing");
+
+    // The button (a POST from the page itself).
+    let press = |url: String| {
+        app.client
+            .post(url)
+            .header("Origin", "http://localhost:8080")
+            .send()
+    };
+    let pressed = press(ship.clone()).await.unwrap();
+    assert_eq!(pressed.status(), 200);
+    assert!(pressed.text().await.unwrap().contains("Answered “Ship it”"));
+    let waited: Value = app
+        .get_json(&format!(
+            "/api/v1/messages/pending?agent_instance_id={session}&question_id={question}"
+        ))
+        .await;
+    assert_eq!(waited["messages"][0]["content"], "Ship it", "{waited}");
+    let via: Option<String> = sqlx::query_scalar(
+        "SELECT metadata->>'client_type' FROM events WHERE event_type = 'user_message'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(via.as_deref(), Some("email action"));
+
+    // The other answer, and the same one again from another site: nothing changes.
+    let after = events().await;
+    let other = press(wait.clone()).await.unwrap();
+    assert_eq!(other.status(), 409);
+    assert!(other.text().await.unwrap().contains("already answered"));
+    let closed = app.client.get(&wait).send().await.unwrap();
+    assert_eq!(closed.status(), 409);
+    let cross = app
+        .client
+        .post(&ship)
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    assert_eq!(events().await, after);
+}

@@ -16,6 +16,7 @@
 //! SameSite=Strict cookie. Every inbox response carries a Content-Security-Policy without inline
 //! scripts, denies framing and sniffing, and is gzip-compressed.
 
+mod answer;
 mod assets;
 mod decisions;
 mod markdown;
@@ -66,6 +67,10 @@ pub fn routes(service_info: fn() -> Response) -> Router<AppState> {
         .route(
             "/login/{token}",
             get(sign_in::link_page).post(sign_in::with_link),
+        )
+        .route(
+            "/answer/{capability}",
+            get(answer::confirm).post(answer::give),
         )
         .route("/logout", post(sign_in::sign_out))
         .route("/logout/everywhere", post(sign_in::sign_out_everywhere))

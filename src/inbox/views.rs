@@ -959,6 +959,44 @@ pub fn link_sign_in(frame: &Frame) -> Markup {
     )
 }
 
+/// An answer from a notification's link, before it is given: what was asked, the answer, a
+/// button that gives it (opening the link answers nothing), and the way to the session.
+pub fn answer_confirm(frame: &Frame, asked: &str, option: &str, session: &str) -> Markup {
+    page(
+        frame,
+        "answer",
+        "Answer",
+        None,
+        html! {
+            div.card {
+                h1 { "Answer “" (option) "”?" }
+                blockquote.asked { (asked) }
+                form #answer .stack method="post" {
+                    button.primary type="submit" { "Answer “" (option) "”" }
+                }
+                p.fine { a href=(session) { "Reply in the inbox instead" } }
+            }
+        },
+    )
+}
+
+/// The answer was given.
+pub fn answer_given(frame: &Frame, option: &str, session: &str) -> Markup {
+    page(
+        frame,
+        "answered",
+        "Answered",
+        None,
+        html! {
+            div.card {
+                h1 { "Answered “" (option) "”" }
+                p { "The agent has your answer." }
+                p { a.button href=(session) { "Open the session" } }
+            }
+        },
+    )
+}
+
 /// A page that says what went wrong and where to go from here.
 pub fn problem(frame: &Frame, heading: &str, text: &str, sign_in: bool) -> Markup {
     page(

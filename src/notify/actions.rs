@@ -16,7 +16,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::auth::SigningKeys;
+use crate::auth::{Credential, Grant, SigningKeys};
+use crate::commands::{self, CommandError, Context, Scope, UserMessageInput, UserMessageSent};
+use crate::domain::Content;
+use crate::domain::questions::Target;
+use crate::eventlog::EventLog;
 
 /// What a capability's `aud` says: an answer to one question (never an API key).
 pub const AUDIENCE: &str = "switchboard/answer";
@@ -65,5 +69,32 @@ impl Action {
     pub fn verify(keys: &SigningKeys, token: &str) -> Option<Action> {
         let action: Action = keys.verify(token).ok()?;
         (action.aud == AUDIENCE && action.exp > 0).then_some(action)
+    }
+
+    /// Give the answer: a reply to the question, recorded with the channel it came through;
+    /// a retry of this capability is answered as the first was (its id is the request's
+    /// Idempotency-Key); a closed question refuses it with how it closed.
+    pub async fn answer(&self, log: &EventLog) -> Result<UserMessageSent, CommandError> {
+        let ctx = Context {
+            tenant_id: self.sub,
+            key_id: None,
+            scope: Scope::Agent,
+            grant: Grant {
+                credential: Credential::Token,
+                expires_at: OffsetDateTime::from_unix_timestamp(self.exp).ok(),
+            },
+            client_type: Some(format!("{} action", self.via)),
+            request_id: None,
+            idempotency_key: Some(format!("action:{}", self.jti)),
+        };
+        let input = UserMessageInput {
+            session_id: self.sid,
+            content: Content::parse("option", self.opt.clone())?,
+            mark_as_read: false,
+            updated_input: None,
+            target: Target::Question(self.qid),
+            terminal: false,
+        };
+        commands::send_user_message(log, &ctx, input).await
     }
 }

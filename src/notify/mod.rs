@@ -223,9 +223,15 @@ impl Notifier {
                     .mint(keys)
                     .inspect_err(|e| tracing::warn!("no answer capability: {e}"))
                     .ok()?;
+                // A receiver POSTs the API; a person's link opens a page that asks first (a
+                // mail scanner or link preview that fetches it answers nothing).
+                let path = match via {
+                    "webhook" => "api/v1/actions",
+                    _ => "answer",
+                };
                 Some(ActionLink {
                     option: option.clone(),
-                    url: self.public_url.join(&format!("api/v1/actions/{token}")),
+                    url: self.public_url.join(&format!("{path}/{token}")),
                 })
             })
             .collect()
@@ -513,7 +519,8 @@ impl Notifier {
                         "this server has no SMTP server configured (--smtp-url)".into(),
                     );
                 };
-                let (subject, text, html) = claimed.notification.email();
+                let actions = self.actions(claimed, "email");
+                let (subject, text, html) = claimed.notification.email(&actions);
                 match smtp.send(&claimed.target, &subject, &text, &html).await {
                     Ok(code) => Sent::Delivered(code),
                     Err(e) if e.permanent => Sent::Failed(e.code, e.message),

@@ -138,8 +138,9 @@ impl Notification {
         serde_json::to_vec(&body).expect("JSON serializes")
     }
 
-    /// Subject, plain text and HTML of an email.
-    pub fn email(&self) -> (String, String, String) {
+    /// Subject, plain text and HTML of an email: a question's with one link per answer (each
+    /// opens a page that answers on a press) and the link to reply in the inbox.
+    pub fn email(&self, actions: &[ActionLink]) -> (String, String, String) {
         let first_line = self.text.lines().next().unwrap_or_default();
         let (short, cut) = match first_line.char_indices().nth(80) {
             Some((at, _)) => (&first_line[..at], true),
@@ -151,15 +152,35 @@ impl Notification {
             format!("{}: {short}{}", self.title(), if cut { "…" } else { "" })
         };
         let more = if self.truncated { "\n[…]" } else { "" };
+        let answers: String = actions
+            .iter()
+            .map(|a| format!("{}: {}\n", a.option, a.url))
+            .collect();
+        let answers = if answers.is_empty() {
+            String::new()
+        } else {
+            format!("Answer:\n{answers}\n")
+        };
         let text = format!(
-            "{}:\n\n{}{more}\n\nAnswer here: {}\n",
+            "{}:\n\n{}{more}\n\n{answers}Reply in the inbox: {}\n",
             self.title(),
             self.text,
             self.url
         );
+        let buttons: String = actions
+            .iter()
+            .map(|a| {
+                format!(
+                    "<a href=\"{}\" style=\"display:inline-block;margin:0 8px 8px 0;padding:8px 14px;\
+                     border:1px solid #4338ca;border-radius:6px;text-decoration:none\">{}</a>",
+                    escape_html(&a.url),
+                    escape_html(&a.option)
+                )
+            })
+            .collect();
         let html = format!(
             "<!doctype html><html><body><p>{}:</p><blockquote style=\"white-space:pre-wrap\">{}{}</blockquote>\
-             <p><a href=\"{}\">Open the session</a></p></body></html>",
+             <p>{buttons}</p><p><a href=\"{}\">Reply in the inbox</a></p></body></html>",
             escape_html(&self.title()),
             escape_html(&self.text),
             escape_html(more),
@@ -254,7 +275,7 @@ mod tests {
     #[test]
     fn emails_escape_agent_text_and_keep_subjects_to_one_line() {
         let n = question("Deploy <b>now</b>?\r\nBcc: victim@example.com");
-        let (subject, text, html) = n.email();
+        let (subject, text, html) = n.email(&[]);
         assert_eq!(subject, "claude-code asks: Deploy <b>now</b>?");
         assert!(text.contains("https://sb.example.com/sessions/x"));
         assert!(html.contains("Deploy &lt;b&gt;now&lt;/b&gt;?"));

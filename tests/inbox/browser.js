@@ -323,6 +323,8 @@ const scenarios = {
     await context.addInitScript(() => { document.hasFocus = () => false; });
     const page = await signIn(context, args.link);
     await page.evaluate(() => navigator.serviceWorker.ready);
+    // Only what happens once the page follows the stream is notified: wait for it.
+    await page.waitForFunction(() => document.documentElement.dataset.stream === 'open');
     say('READY');
     let shown = [];
     for (const until = Date.now() + TIMEOUT; !shown.length && Date.now() < until;) {

@@ -365,6 +365,8 @@
   const connection = document.getElementById('connection');
   function connected(ok) {
     if (connection) connection.hidden = ok;
+    // Whether the page follows what happens (what tests and tools can wait for).
+    document.documentElement.dataset.stream = ok ? 'open' : 'closed';
   }
 
   function connect() {

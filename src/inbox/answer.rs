@@ -1,0 +1,110 @@
+//! `/answer/{capability}`: a question answered from an email's link. Opening the link (a
+//! person, or a mail scanner or link preview fetching it) shows what was asked and the answer,
+//! and answers nothing; the page's button gives the answer, once (see
+//! [`crate::notify::actions`]). No sign-in: the capability is the authority.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::pages::{frame, html, problem};
+use super::views;
+use crate::app::AppState;
+use crate::commands::{CommandError, closed_sentence};
+use crate::notify::actions::Action;
+
+fn refused(app: &AppState) -> Response {
+    problem(
+        app,
+        StatusCode::FORBIDDEN,
+        "This link does not work",
+        "It was not made by this server, or it expired. Answer in the inbox instead.",
+    )
+}
+
+fn session(app: &AppState, action: &Action) -> String {
+    app.config
+        .public_url
+        .join(&format!("sessions/{}", action.sid))
+}
+
+/// `GET /answer/{capability}`: the question and the answer, with a button that gives it.
+pub async fn confirm(State(app): State<AppState>, Path(capability): Path<String>) -> Response {
+    let Some(action) = Action::verify(app.auth.keys(), &capability) else {
+        return refused(&app);
+    };
+    let question = app.log.question(action.sub, action.sid, action.qid).await;
+    let asked = crate::commands::question(
+        &app.log,
+        &crate::commands::Context::system(action.sub),
+        action.sid,
+        action.qid,
+    )
+    .await;
+    match (question, asked) {
+        (Ok(Some(q)), Ok(asked)) if q.is_open() => html(
+            StatusCode::OK,
+            views::answer_confirm(
+                &frame(&app, None),
+                &asked.content,
+                &action.opt,
+                &session(&app, &action),
+            ),
+        ),
+        (Ok(Some(q)), _) => problem(
+            &app,
+            StatusCode::CONFLICT,
+            "This question is closed",
+            &format!("{}: nothing was changed.", closed_sentence(&q)),
+        ),
+        _ => problem(
+            &app,
+            StatusCode::NOT_FOUND,
+            "No such question",
+            "The question this link answers is gone.",
+        ),
+    }
+}
+
+/// `POST /answer/{capability}`: give the answer.
+pub async fn give(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(capability): Path<String>,
+) -> Response {
+    if app
+        .config
+        .public_url
+        .site()
+        .check_same_origin(&headers)
+        .is_err()
+    {
+        return problem(
+            &app,
+            StatusCode::FORBIDDEN,
+            "Not from this site",
+            "This form can only be sent from Switchboard's own pages.",
+        );
+    }
+    let Some(action) = Action::verify(app.auth.keys(), &capability) else {
+        return refused(&app);
+    };
+    match action.answer(&app.log).await {
+        Ok(_) => html(
+            StatusCode::OK,
+            views::answer_given(&frame(&app, None), &action.opt, &session(&app, &action)),
+        ),
+        Err(CommandError::Conflict(how)) => problem(
+            &app,
+            StatusCode::CONFLICT,
+            "This question is closed",
+            &format!("{how}: nothing was changed."),
+        ),
+        Err(e) => problem(
+            &app,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The answer was not given",
+            &e.to_string(),
+        ),
+    }
+}
