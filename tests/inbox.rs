@@ -1118,3 +1118,41 @@ async fn a_claude_code_run_is_watched_approved_and_continued_in_the_browser() {
 async fn on_a_phone_a_claude_code_run_is_approved_and_continued() {
     claude_code_in_the_browser(true).await;
 }
+
+/// An email's answer link in the browser, on a phone and a desktop: it shows what was asked
+/// and answers only when its button is pressed; the other answer's link then says how the
+/// question closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_link_asks_before_it_answers_on_a_phone_and_a_desktop() {
+    let app = TestApp::spawn().await;
+    let session = Uuid::new_v4();
+    let sent = post(
+        &app,
+        "/api/v1/messages/agent",
+        json!({"agent_instance_id": session, "agent_type": "claude-code",
+               "content": "Ship release 2.0 to production?", "requires_user_input": true,
+               "options": ["Ship it", "Wait"]}),
+    )
+    .await;
+    let question: Uuid = sent["message_id"].as_str().unwrap().parse().unwrap();
+    let link = |option: &str| {
+        let action = switchboard::notify::actions::Action::new(
+            app.tenant, session, question, option, "email",
+        );
+        format!("answer/{}", action.mint(&app.keys).unwrap())
+    };
+    let mut browser = Browser::start(
+        &app,
+        "answer_link",
+        json!({"ship": link("Ship it"), "wait": link("Wait"), "screenshots": screenshots()}),
+    )
+    .await;
+    browser.expect("DONE").await;
+    browser.finish().await;
+    let waited: Value = app
+        .get_json(&format!(
+            "/api/v1/messages/pending?agent_instance_id={session}&question_id={question}"
+        ))
+        .await;
+    assert_eq!(waited["messages"][0]["content"], "Ship it", "{waited}");
+}

@@ -1430,7 +1430,13 @@ async fn an_email_link_answers_only_when_its_button_is_pressed() {
     let after = events().await;
     let other = press(wait.clone()).await.unwrap();
     assert_eq!(other.status(), 409);
-    assert!(other.text().await.unwrap().contains("already answered"));
+    assert!(
+        other
+            .text()
+            .await
+            .unwrap()
+            .contains("It was already answered on")
+    );
     let closed = app.client.get(&wait).send().await.unwrap();
     assert_eq!(closed.status(), 409);
     let cross = app

@@ -10,8 +10,48 @@ use axum::response::Response;
 use super::pages::{frame, html, problem};
 use super::views;
 use crate::app::AppState;
-use crate::commands::{CommandError, closed_sentence};
+use crate::commands::CommandError;
 use crate::notify::actions::Action;
+use projections::{Question, QuestionStatus};
+
+/// How a question closed, as a person reads it.
+fn how_it_closed(q: &Question) -> String {
+    let at = q
+        .closed_at
+        .map(|t| {
+            let t = t.to_offset(time::UtcOffset::UTC);
+            format!(
+                " on {} {} {} at {:02}:{:02} UTC",
+                t.day(),
+                t.month(),
+                t.year(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_default();
+    let what = match q.status {
+        QuestionStatus::Answered => "It was already answered",
+        QuestionStatus::Withdrawn => "The agent stopped waiting for an answer",
+        QuestionStatus::Expired => "It expired without an answer",
+        QuestionStatus::Open => "It is open",
+    };
+    let why = q
+        .reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    format!("{what}{at}{why}. Nothing was changed.")
+}
+
+/// The page for a question that closed (found again, to say how).
+async fn closed(app: &AppState, action: &Action, fallback: &str) -> Response {
+    let text = match app.log.question(action.sub, action.sid, action.qid).await {
+        Ok(Some(q)) if !q.is_open() => how_it_closed(&q),
+        _ => format!("{fallback}: nothing was changed."),
+    };
+    problem(app, StatusCode::CONFLICT, "This question is closed", &text)
+}
 
 fn refused(app: &AppState) -> Response {
     problem(
@@ -55,7 +95,7 @@ pub async fn confirm(State(app): State<AppState>, Path(capability): Path<String>
             &app,
             StatusCode::CONFLICT,
             "This question is closed",
-            &format!("{}: nothing was changed.", closed_sentence(&q)),
+            &how_it_closed(&q),
         ),
         _ => problem(
             &app,
@@ -94,12 +134,7 @@ pub async fn give(
             StatusCode::OK,
             views::answer_given(&frame(&app, None), &action.opt, &session(&app, &action)),
         ),
-        Err(CommandError::Conflict(how)) => problem(
-            &app,
-            StatusCode::CONFLICT,
-            "This question is closed",
-            &format!("{how}: nothing was changed."),
-        ),
+        Err(CommandError::Conflict(how)) => closed(&app, &action, &how).await,
         Err(e) => problem(
             &app,
             StatusCode::UNPROCESSABLE_ENTITY,

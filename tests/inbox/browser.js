@@ -340,6 +340,33 @@ const scenarios = {
     await browser.close();
   },
 
+  /** An email's answer link: it shows the question and asks first; its button answers; the
+   * other answer's link then says the question closed. No sign-in. */
+  async answer_link() {
+    const browser = await launch();
+    const phone = await watchedPage(await browser.newContext(PHONE));
+    await phone.goto(base + args.wait);
+    await phone.getByRole('button', { name: 'Answer “Wait”' }).waitFor();
+    await screenshot(phone, 'answer-link-phone');
+    const desktop = await watchedPage(await browser.newContext(DESKTOP));
+    await desktop.goto(base + args.ship);
+    check((await desktop.locator('blockquote').innerText()).includes('Ship release 2.0'),
+      'the question is not shown');
+    await screenshot(desktop, 'answer-link-desktop');
+    await desktop.getByRole('button', { name: 'Answer “Ship it”' }).click();
+    await desktop.getByRole('heading', { name: 'Answered “Ship it”' }).waitFor();
+    await screenshot(desktop, 'answer-link-answered-desktop');
+    await phone.getByRole('button', { name: 'Answer “Wait”' }).click();
+    await phone.getByRole('heading', { name: 'This question is closed' }).waitFor();
+    check((await phone.locator('main').innerText()).includes('It was already answered on'),
+      'the closed question does not say how');
+    await screenshot(phone, 'answer-link-closed-phone');
+    calm(phone);
+    calm(desktop);
+    say('DONE');
+    await browser.close();
+  },
+
   /** The settings page: a webhook added (its secret shown once), tested, failing deliveries
    * shown here and announced in the inbox, push on this device, a channel removed. */
   async settings() {
