@@ -42,6 +42,24 @@ async fn app_with(notify: NotifyConfig) -> TestApp {
     app
 }
 
+/// A test app that sends email to an SMTP sink, and the sink.
+async fn app_with_smtp() -> (TestApp, Receiver) {
+    let smtp = Receiver::start(&["smtp"]).await;
+    let notify = NotifyConfig {
+        smtp: Some(
+            Smtp::new(
+                smtp.ready["url"].as_str().unwrap(),
+                "Switchboard <switchboard@example.com>",
+                "localhost",
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+        ),
+        ..fast("300ms")
+    };
+    (app_with(notify).await, smtp)
+}
+
 /// The same settings for a server started as a process.
 const FAST_ENV: &[(&str, &str)] = &[
     ("SWITCHBOARD_NOTIFY_ALLOW_PRIVATE", "true"),
@@ -405,20 +423,7 @@ async fn a_test_notification_goes_out_at_once_and_removed_channels_hear_nothing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_channel_sends_text_and_escaped_html_through_smtp() {
-    let mut smtp = Receiver::start(&["smtp"]).await;
-    let notify = NotifyConfig {
-        smtp: Some(
-            Smtp::new(
-                smtp.ready["url"].as_str().unwrap(),
-                "Switchboard <switchboard@example.com>",
-                "localhost",
-                Duration::from_secs(5),
-            )
-            .unwrap(),
-        ),
-        ..fast("300ms")
-    };
-    let app = app_with(notify).await;
+    let (app, mut smtp) = app_with_smtp().await;
     let body = json!({ "kind": "email", "to": "ada@example.com" });
     let channel = add_channel(&app.client, &app.address, &app.token, body).await;
     assert_eq!(channel["to"], "ada@example.com");
@@ -1336,20 +1341,7 @@ async fn a_webhook_receiver_answers_a_question_with_one_post() {
 /// the waiting agent has it; the other answer's link then says how the question closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_link_answers_only_when_its_button_is_pressed() {
-    let mut smtp = Receiver::start(&["smtp"]).await;
-    let notify = NotifyConfig {
-        smtp: Some(
-            Smtp::new(
-                smtp.ready["url"].as_str().unwrap(),
-                "Switchboard <switchboard@example.com>",
-                "localhost",
-                Duration::from_secs(5),
-            )
-            .unwrap(),
-        ),
-        ..fast("300ms")
-    };
-    let app = app_with(notify).await;
+    let (app, mut smtp) = app_with_smtp().await;
     let body = json!({ "kind": "email", "to": "ada@example.com" });
     add_channel(&app.client, &app.address, &app.token, body).await;
     let session = Uuid::new_v4();

@@ -112,19 +112,8 @@ pub async fn give(
     headers: HeaderMap,
     Path(capability): Path<String>,
 ) -> Response {
-    if app
-        .config
-        .public_url
-        .site()
-        .check_same_origin(&headers)
-        .is_err()
-    {
-        return problem(
-            &app,
-            StatusCode::FORBIDDEN,
-            "Not from this site",
-            "This form can only be sent from Switchboard's own pages.",
-        );
+    if let Some(refused) = super::sign_in::from_elsewhere(&app, &headers) {
+        return refused;
     }
     let Some(action) = Action::verify(app.auth.keys(), &capability) else {
         return refused(&app);

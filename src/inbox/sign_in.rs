@@ -48,13 +48,18 @@ fn signed_in_response(app: &AppState, session: &NewWebSession, next: &str) -> Re
     response
 }
 
-fn cross_site(app: &AppState) -> Response {
-    problem(
-        app,
-        StatusCode::FORBIDDEN,
-        "Not from this site",
-        "This form can only be sent from Switchboard's own pages.",
-    )
+/// The refusal of a form sent from another site's page, when it was (every form of the inbox
+/// is sent from its own pages: Origin or Referer say so).
+pub(super) fn from_elsewhere(app: &AppState, headers: &HeaderMap) -> Option<Response> {
+    let site = app.config.public_url.site();
+    site.check_same_origin(headers).is_err().then(|| {
+        problem(
+            app,
+            StatusCode::FORBIDDEN,
+            "Not from this site",
+            "This form can only be sent from Switchboard's own pages.",
+        )
+    })
 }
 
 fn store_failed(app: &AppState, e: &sqlx::Error) -> Response {
@@ -104,14 +109,8 @@ pub async fn with_key(
     headers: HeaderMap,
     form: Result<Form<KeyForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    if app
-        .config
-        .public_url
-        .site()
-        .check_same_origin(&headers)
-        .is_err()
-    {
-        return cross_site(&app);
+    if let Some(refused) = from_elsewhere(&app, &headers) {
+        return refused;
     }
     let Ok(Form(form)) = form else {
         return refused(
@@ -211,14 +210,8 @@ pub async fn with_link(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    if app
-        .config
-        .public_url
-        .site()
-        .check_same_origin(&headers)
-        .is_err()
-    {
-        return cross_site(&app);
+    if let Some(refused) = from_elsewhere(&app, &headers) {
+        return refused;
     }
     match web_sessions::sign_in_with_link(app.log.pool(), &token).await {
         Ok(Ok(session)) => signed_in_response(&app, &session, ""),
@@ -241,10 +234,10 @@ fn signed_out(app: &AppState) -> Response {
 
 /// `POST /logout`: end this browser's web session, on every node.
 pub async fn sign_out(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let site = app.config.public_url.site();
-    if site.check_same_origin(&headers).is_err() {
-        return cross_site(&app);
+    if let Some(refused) = from_elsewhere(&app, &headers) {
+        return refused;
     }
+    let site = app.config.public_url.site();
     if let Some(cookie) = site.session_cookie(&headers)
         && let Ok(identity) = app.auth.authenticate_web_session(cookie).await
         && let Some(id) = identity.grant.web_session()
@@ -257,9 +250,8 @@ pub async fn sign_out(State(app): State<AppState>, headers: HeaderMap) -> Respon
 
 /// `POST /logout/everywhere`: end every web session of the signed-in person's tenant.
 pub async fn sign_out_everywhere(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let site = app.config.public_url.site();
-    if site.check_same_origin(&headers).is_err() {
-        return cross_site(&app);
+    if let Some(refused) = from_elsewhere(&app, &headers) {
+        return refused;
     }
     match pages::signed_in(&app, &headers).await {
         Ok(Some(tenant)) => match app.auth.end_web_sessions(tenant).await {
