@@ -1441,3 +1441,62 @@ async fn an_email_link_answers_only_when_its_button_is_pressed() {
     assert_eq!(cross.status(), 403);
     assert_eq!(events().await, after);
 }
+
+/// A web push of a question carries its answers (the buttons a notification shows, each with
+/// its capability URL, as the service worker gives them): an approval's Allow and Deny; one
+/// POST answers it, recorded as a push action.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_approval_is_answered_from_its_buttons() {
+    let app = app_with(fast("300ms")).await;
+    let key: Value = app.get_json("/api/v1/notifications/vapid-public-key").await;
+    let mut push =
+        Receiver::start(&["push", "--vapid-key", key["public_key"].as_str().unwrap()]).await;
+    let body = json!({ "kind": "web_push", "subscription": push.ready["subscription"].clone() });
+    add_channel(&app.client, &app.address, &app.token, body).await;
+    let session = Uuid::new_v4();
+    let extra = json!({ "requires_user_input": true,
+        "approval": { "tool_name": "Bash", "input": { "command": "make deploy" },
+                      "suggestions": [{ "type": "setMode", "mode": "acceptEdits" }] } });
+    let question = say(
+        &app.client,
+        &app.address,
+        &app.token,
+        session,
+        "May I deploy?",
+        extra,
+    )
+    .await;
+    let got = push.next("PUSH").await;
+    let actions = got["payload"]["actions"]
+        .as_array()
+        .expect("answer buttons")
+        .clone();
+    let options: Vec<&str> = actions
+        .iter()
+        .map(|a| a["option"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        options,
+        ["Allow", "Deny"],
+        "what a notification shows of three"
+    );
+    let allow = actions[0]["url"]
+        .as_str()
+        .unwrap()
+        .replace("http://localhost:8080", &app.address);
+    let answered = app.client.post(&allow).send().await.unwrap();
+    assert_eq!(answered.status(), 200);
+    let waited: Value = app
+        .get_json(&format!(
+            "/api/v1/messages/pending?agent_instance_id={session}&question_id={question}"
+        ))
+        .await;
+    assert_eq!(waited["messages"][0]["content"], "Allow", "{waited}");
+    let via: Option<String> = sqlx::query_scalar(
+        "SELECT metadata->>'client_type' FROM events WHERE event_type = 'user_message'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(via.as_deref(), Some("push action"));
+}

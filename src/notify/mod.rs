@@ -223,10 +223,11 @@ impl Notifier {
                     .mint(keys)
                     .inspect_err(|e| tracing::warn!("no answer capability: {e}"))
                     .ok()?;
-                // A receiver POSTs the API; a person's link opens a page that asks first (a
-                // mail scanner or link preview that fetches it answers nothing).
+                // A receiver or the service worker POSTs the API; a person's link opens a
+                // page that asks first (a mail scanner or link preview that fetches it answers
+                // nothing).
                 let path = match via {
-                    "webhook" => "api/v1/actions",
+                    "webhook" | "push" => "api/v1/actions",
                     _ => "answer",
                 };
                 Some(ActionLink {
@@ -496,12 +497,13 @@ impl Notifier {
                         Ok(s) => s,
                         Err(e) => return Sent::Failed(None, e),
                     };
+                let actions = self.actions(claimed, "push");
                 let reply = web_push::send(
                     &self.outbound,
                     &self.config.vapid,
                     &self.public_url.origin(),
                     &subscription,
-                    &claimed.notification.push_body(),
+                    &claimed.notification.push_body(&actions),
                 )
                 .await;
                 judge_http(reply, |status| match status {

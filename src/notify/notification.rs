@@ -55,6 +55,8 @@ impl Trigger {
 
 /// Most characters of an agent's text a notification carries.
 pub const MAX_TEXT_CHARS: usize = 4000;
+/// Most answer buttons a push notification carries (what browsers show at most).
+pub const PUSH_ACTIONS: usize = 2;
 /// Most characters of it a push notification shows.
 const PUSH_TEXT_CHARS: usize = 1000;
 
@@ -192,7 +194,31 @@ impl Notification {
     /// The push message the inbox's service worker shows: valid JSON that fits one push
     /// record ([`MAX_PLAINTEXT`](super::web_push::MAX_PLAINTEXT) bytes), its text cut (never
     /// the JSON) to what fits.
-    pub fn push_body(&self) -> Vec<u8> {
+    ///
+    /// A question's carries its answers as `actions` (at most [`PUSH_ACTIONS`], the buttons
+    /// a notification shows), which the service worker gives without opening a page; the text
+    /// is cut to make room for them, and they are left out only if even an empty text cannot.
+    pub fn push_body(&self, actions: &[ActionLink]) -> Vec<u8> {
+        // All of them when they fit; of an approval's, Allow and Deny; else none (a tap opens
+        // the question, where every option is).
+        let named = |name: &str| actions.iter().find(|a| a.option == name).cloned();
+        let actions: Vec<ActionLink> = if actions.len() <= PUSH_ACTIONS {
+            actions.to_vec()
+        } else {
+            match (named("Allow"), named("Deny")) {
+                (Some(allow), Some(deny)) => vec![allow, deny],
+                _ => Vec::new(),
+            }
+        };
+        let actions = actions.as_slice();
+        let with = self.push_body_with(actions);
+        if with.len() <= super::web_push::MAX_PLAINTEXT || actions.is_empty() {
+            return with;
+        }
+        self.push_body_with(&[])
+    }
+
+    fn push_body_with(&self, actions: &[ActionLink]) -> Vec<u8> {
         let limit = super::web_push::MAX_PLAINTEXT;
         let mut chars = self.text.chars().count().min(PUSH_TEXT_CHARS);
         loop {
@@ -208,6 +234,7 @@ impl Notification {
                 "session_id": self.session_id,
                 "message_id": self.message_id,
                 "tag": self.session_id.map(|s| s.to_string()),
+                "actions": actions,
             });
             let bytes = serde_json::to_vec(&json).expect("JSON serializes");
             if bytes.len() <= limit || chars == 0 {
@@ -248,7 +275,7 @@ mod tests {
             "\"".repeat(3000),
             "short".to_owned(),
         ] {
-            let body = question(&text).push_body();
+            let body = question(&text).push_body(&[]);
             assert!(body.len() <= limit, "{} bytes", body.len());
             let json: serde_json::Value = serde_json::from_slice(&body).expect("whole JSON");
             let shown = json["body"].as_str().unwrap();
@@ -259,8 +286,35 @@ mod tests {
             assert_eq!(json["url"], "https://sb.example.com/sessions/x");
         }
         assert_eq!(
-            serde_json::from_slice::<serde_json::Value>(&question("short").push_body()).unwrap()["body"],
+            serde_json::from_slice::<serde_json::Value>(&question("short").push_body(&[])).unwrap()
+                ["body"],
             "short"
+        );
+    }
+
+    #[test]
+    fn a_push_carries_the_answers_a_notification_can_show() {
+        let link = |o: &str| ActionLink {
+            option: o.into(),
+            url: format!("https://sb.example.com/api/v1/actions/{}", "t".repeat(600)),
+        };
+        let shown = |options: &[&str]| -> Vec<String> {
+            let links: Vec<ActionLink> = options.iter().map(|o| link(o)).collect();
+            let body = question(&"🚀".repeat(1000)).push_body(&links);
+            assert!(body.len() <= super::super::web_push::MAX_PLAINTEXT);
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            json["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["option"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(shown(&["Squash", "Rebase"]), ["Squash", "Rebase"]);
+        assert_eq!(shown(&["Allow", "Always allow", "Deny"]), ["Allow", "Deny"]);
+        assert!(
+            shown(&["A", "B", "C"]).is_empty(),
+            "a tap opens the question"
         );
     }
 
@@ -269,7 +323,7 @@ mod tests {
         let n = question(&"é".repeat(MAX_TEXT_CHARS + 5));
         assert!(n.truncated);
         assert_eq!(n.text.chars().count(), MAX_TEXT_CHARS);
-        assert!(n.push_body().len() < super::super::web_push::MAX_PLAINTEXT);
+        assert!(n.push_body(&[]).len() < super::super::web_push::MAX_PLAINTEXT);
     }
 
     #[test]

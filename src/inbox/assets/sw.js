@@ -19,21 +19,40 @@ self.addEventListener('push', (event) => {
   const text = (value, fallback) => (typeof value === 'string' && value ? value : fallback);
   const tag = push.type === 'question.asked' && push.session_id
     ? 'question-' + push.session_id : text(push.tag, undefined);
+  // A question's answers are buttons (the capability URL each gives its answer with); only
+  // this server's URLs are kept.
+  const scope = self.registration.scope;
+  const answers = (Array.isArray(push.actions) ? push.actions : []).filter((a) => a
+    && typeof a.option === 'string' && typeof a.url === 'string' && a.url.startsWith(scope))
+    .slice(0, 2);
   event.waitUntil(self.registration.showNotification(text(push.title, 'Switchboard'), {
     body: text(push.body, 'An agent needs you.'),
     tag,
+    actions: answers.map((a, i) => ({ action: String(i), title: a.option })),
     data: {
-      url: self.registration.scope + (typeof push.session_id === 'string'
+      url: scope + (typeof push.session_id === 'string'
         ? 'sessions/' + encodeURIComponent(push.session_id) : ''),
+      answers: answers.map((a) => a.url),
     },
-    icon: self.registration.scope + 'assets/icon-192.png',
+    icon: scope + 'assets/icon-192.png',
   }));
 });
 
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
   const scope = self.registration.scope;
-  const wanted = event.notification.data && event.notification.data.url;
+  const data = event.notification.data || {};
+  // An answer button: given here, no page opened. If it is refused (the question closed
+  // meanwhile), the question opens, where it says how.
+  const answer = event.action && Array.isArray(data.answers) ? data.answers[Number(event.action)] : null;
+  if (typeof answer === 'string' && answer.startsWith(scope)) {
+    event.waitUntil(fetch(answer, { method: 'POST' }).then((r) => {
+      if (!r.ok && typeof data.url === 'string') return self.clients.openWindow(data.url);
+      return undefined;
+    }));
+    return;
+  }
+  const wanted = data.url;
   // Only pages of this inbox are opened.
   const url = typeof wanted === 'string' && wanted.startsWith(scope) ? wanted : scope;
   event.waitUntil((async () => {
