@@ -166,8 +166,18 @@ impl Notifier {
                 endpoint,
                 p256dh,
                 auth,
-                replaces: _,
+                replaces,
             } => {
+                // The endpoint it replaces is only compared, but must be one a browser gives.
+                if replaces
+                    .as_deref()
+                    .is_some_and(|r| r.len() > 2048 || r.chars().any(char::is_control))
+                {
+                    return Err(invalid(
+                        "replaces",
+                        "must be a subscription's endpoint (a URL of at most 2048 bytes)",
+                    ));
+                }
                 let url = self.checked_url("subscription.endpoint", &endpoint).await?;
                 let subscription = Subscription::parse(url.clone(), &p256dh, &auth)
                     .map_err(|e| invalid("subscription", e))?;
