@@ -42,6 +42,34 @@ async fn app_with(notify: NotifyConfig) -> TestApp {
     app
 }
 
+/// How many events the log holds.
+async fn event_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+}
+
+/// What the agent waiting for `question` receives.
+async fn answer_to(app: &TestApp, session: Uuid, question: Uuid) -> Value {
+    let waited: Value = app
+        .get_json(&format!(
+            "/api/v1/messages/pending?agent_instance_id={session}&question_id={question}"
+        ))
+        .await;
+    waited["messages"][0]["content"].clone()
+}
+
+/// The channel the (one) reply came through, as its event records it.
+async fn answered_via(app: &TestApp) -> String {
+    sqlx::query_scalar(
+        "SELECT metadata->>'client_type' FROM events WHERE event_type = 'user_message'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap()
+}
+
 /// A test app that sends email to an SMTP sink, and the sink.
 async fn app_with_smtp() -> (TestApp, Receiver) {
     let smtp = Receiver::start(&["smtp"]).await;
@@ -1214,6 +1242,16 @@ async fn a_renewed_push_subscription_replaces_its_channel() {
     .await;
     let mut renewed = old.clone();
     renewed["endpoint"] = json!(format!("{}/renewed", old["endpoint"].as_str().unwrap()));
+    // A NUL byte or a huge value is refused, and nothing changes.
+    for bad in [json!("https://push.example/\u{0}"), json!("x".repeat(5000))] {
+        let body = json!({ "kind": "web_push", "subscription": renewed, "replaces": bad });
+        let response = app
+            .post("/api/v1/notifications/channels", &body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422);
+    }
     let body = json!({ "kind": "web_push", "subscription": renewed, "replaces": old["endpoint"] });
     let second = add_channel(&app.client, &app.address, &app.token, body).await;
     let listed: Value = app.get_json("/api/v1/notifications/channels").await;
@@ -1271,15 +1309,9 @@ async fn a_webhook_receiver_answers_a_question_with_one_post() {
     );
     // Reached at this server's address (the public URL is another's in tests).
     let here = |public: &str| public.replace("http://localhost:8080", &app.address);
-    let events = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
-            .fetch_one(&app.db.pool)
-            .await
-            .unwrap()
-    };
 
     // Forged or altered: nothing.
-    let before = events().await;
+    let before = event_count(&app).await;
     let forged = format!("{}x", here(&rebase));
     for wrong in [forged.as_str(), "http://x/api/v1/actions/not-a-token"] {
         let wrong = wrong.replace("http://x", &app.address);
@@ -1299,27 +1331,16 @@ async fn a_webhook_receiver_answers_a_question_with_one_post() {
         .await
         .unwrap();
     assert_eq!(as_key.status(), 401);
-    assert_eq!(events().await, before, "nothing appended");
+    assert_eq!(event_count(&app).await, before, "nothing appended");
 
     let answered = app.client.post(here(&rebase)).send().await.unwrap();
     assert_eq!(answered.status(), 200);
     let first: Value = answered.json().await.unwrap();
     assert_eq!(first["answer"], "Rebase");
-    let waited: Value = app
-        .get_json(&format!(
-            "/api/v1/messages/pending?agent_instance_id={session}&question_id={question}"
-        ))
-        .await;
-    assert_eq!(waited["messages"][0]["content"], "Rebase", "{waited}");
-    let via: Option<String> = sqlx::query_scalar(
-        "SELECT metadata->>'client_type' FROM events WHERE event_type = 'user_message'",
-    )
-    .fetch_one(&app.db.pool)
-    .await
-    .unwrap();
-    assert_eq!(via.as_deref(), Some("webhook action"));
+    assert_eq!(answer_to(&app, session, question).await, "Rebase");
+    assert_eq!(answered_via(&app).await, "webhook action");
 
-    let after = events().await;
+    let after = event_count(&app).await;
     let again = app.client.post(here(&rebase)).send().await.unwrap();
     assert_eq!(again.status(), 200, "a retry is answered as the first");
     assert_eq!(again.json::<Value>().await.unwrap(), first);
@@ -1333,7 +1354,7 @@ async fn a_webhook_receiver_answers_a_question_with_one_post() {
             .contains("already answered"),
         "{said}"
     );
-    assert_eq!(events().await, after, "nothing more appended");
+    assert_eq!(event_count(&app).await, after, "nothing more appended");
 }
 
 /// An email's question has one link per answer: opening a link (as a mail scanner or a link
@@ -1376,15 +1397,9 @@ async fn an_email_link_answers_only_when_its_button_is_pressed() {
         html.contains(">Ship it</a>") && html.contains(">Reply in the inbox</a>"),
         "{html}"
     );
-    let events = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
-            .fetch_one(&app.db.pool)
-            .await
-            .unwrap()
-    };
 
     // Fetched, as a scanner does: the page, and nothing answered.
-    let before = events().await;
+    let before = event_count(&app).await;
     let page = app.client.get(&ship).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
@@ -1392,7 +1407,11 @@ async fn an_email_link_answers_only_when_its_button_is_pressed() {
         page.contains("Release 2.0?") && page.contains("Answer “Ship it”"),
         "{page}"
     );
-    assert_eq!(events().await, before, "opening the link answers nothing");
+    assert_eq!(
+        event_count(&app).await,
+        before,
+        "opening the link answers nothing"
+    );
 
     // The button (a POST from the page itself).
     let press = |url: String| {
@@ -1404,22 +1423,11 @@ async fn an_email_link_answers_only_when_its_button_is_pressed() {
     let pressed = press(ship.clone()).await.unwrap();
     assert_eq!(pressed.status(), 200);
     assert!(pressed.text().await.unwrap().contains("Answered “Ship it”"));
-    let waited: Value = app
-        .get_json(&format!(
-            "/api/v1/messages/pending?agent_instance_id={session}&question_id={question}"
-        ))
-        .await;
-    assert_eq!(waited["messages"][0]["content"], "Ship it", "{waited}");
-    let via: Option<String> = sqlx::query_scalar(
-        "SELECT metadata->>'client_type' FROM events WHERE event_type = 'user_message'",
-    )
-    .fetch_one(&app.db.pool)
-    .await
-    .unwrap();
-    assert_eq!(via.as_deref(), Some("email action"));
+    assert_eq!(answer_to(&app, session, question).await, "Ship it");
+    assert_eq!(answered_via(&app).await, "email action");
 
     // The other answer, and the same one again from another site: nothing changes.
-    let after = events().await;
+    let after = event_count(&app).await;
     let other = press(wait.clone()).await.unwrap();
     assert_eq!(other.status(), 409);
     assert!(
@@ -1439,7 +1447,7 @@ async fn an_email_link_answers_only_when_its_button_is_pressed() {
         .await
         .unwrap();
     assert_eq!(cross.status(), 403);
-    assert_eq!(events().await, after);
+    assert_eq!(event_count(&app).await, after);
 }
 
 /// A web push of a question carries its answers (the buttons a notification shows, each with
@@ -1486,17 +1494,6 @@ async fn a_pushed_approval_is_answered_from_its_buttons() {
         .replace("http://localhost:8080", &app.address);
     let answered = app.client.post(&allow).send().await.unwrap();
     assert_eq!(answered.status(), 200);
-    let waited: Value = app
-        .get_json(&format!(
-            "/api/v1/messages/pending?agent_instance_id={session}&question_id={question}"
-        ))
-        .await;
-    assert_eq!(waited["messages"][0]["content"], "Allow", "{waited}");
-    let via: Option<String> = sqlx::query_scalar(
-        "SELECT metadata->>'client_type' FROM events WHERE event_type = 'user_message'",
-    )
-    .fetch_one(&app.db.pool)
-    .await
-    .unwrap();
-    assert_eq!(via.as_deref(), Some("push action"));
+    assert_eq!(answer_to(&app, session, question).await, "Allow");
+    assert_eq!(answered_via(&app).await, "push action");
 }

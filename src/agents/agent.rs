@@ -142,6 +142,12 @@ impl Agent {
         })
     }
 
+    /// What a hook that decides nothing prints: nothing, except for Gemini CLI, which reads
+    /// standard output as JSON always.
+    pub fn nothing_to_say(self) -> Option<Value> {
+        (self == Agent::Gemini).then(|| json!({}))
+    }
+
     /// Whether its approvals may be answered with an edited input.
     pub fn edits_input(self) -> bool {
         self == Agent::ClaudeCode

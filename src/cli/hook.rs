@@ -131,8 +131,7 @@ async fn hook(agent: Agent, args: HookArgs) -> Outcome {
         &gone,
     )
     .await?;
-    // Gemini CLI reads standard output as JSON always.
-    let output = output.or_else(|| (agent == Agent::Gemini).then(|| serde_json::json!({})));
+    let output = output.or_else(|| agent.nothing_to_say());
     if let Some(output) = output {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{output}")?;
