@@ -384,7 +384,9 @@ async fn flagged_messages_are_coalesced_per_session_but_questions_always_notify(
     assert_eq!(got["payload"]["data"]["text"], "Flagged question");
     assert!(receiver.rest(Duration::from_secs(2)).await.is_empty());
     let settings: Value = app.get_json("/api/v1/notifications/settings").await;
-    assert_eq!(settings, json!({ "questions": false }));
+    assert_eq!(settings["questions"], false, "{settings}");
+    assert_eq!(settings["notify"]["approval"]["web_push"], false);
+    assert_eq!(settings["notify"]["session_ended"]["webhook"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1496,4 +1498,228 @@ async fn a_pushed_approval_is_answered_from_its_buttons() {
     assert_eq!(answered.status(), 200);
     assert_eq!(answer_to(&app, session, question).await, "Allow");
     assert_eq!(answered_via(&app).await, "push action");
+}
+
+/// Change the tenant's notification policy; the policy now in force.
+async fn put_policy(app: &TestApp, change: Value) -> Value {
+    let r = app
+        .client
+        .put(app.url("/api/v1/notifications/settings"))
+        .bearer_auth(&app.token)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{change}");
+    r.json().await.unwrap()
+}
+
+async fn answer(app: &TestApp, session: Uuid, question: Uuid, text: &str) {
+    let reply = app
+        .post(
+            "/api/v1/messages/user",
+            &json!({ "agent_instance_id": session, "question_id": question, "content": text }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+}
+
+/// A burst of 50 requests in one session: the first is told at once (with its answers), the
+/// other 49 together when the coalescing window ends ("50 requests wait"), and nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_requests_is_told_once_per_coalescing_window() {
+    let app = app_with(fast("300ms")).await;
+    let mut receiver = Receiver::webhook(&[]).await;
+    webhook_channel(&app, &mut receiver).await;
+    put_policy(&app, json!({ "coalesce_seconds": 3 })).await;
+    let session = Uuid::new_v4();
+    let first = ask(&app, session, "Question 0?").await;
+    let got = receiver.next("WEBHOOK").await;
+    assert_eq!(got["payload"]["data"]["question"]["id"], first.to_string());
+    for n in 1..50 {
+        ask(&app, session, &format!("Question {n}?")).await;
+    }
+    let together = receiver.next("WEBHOOK").await;
+    let data = &together["payload"]["data"];
+    assert_eq!(data["waiting"], 50, "{together}");
+    assert!(data.get("question").is_none(), "no answers of one request");
+    let text = data["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "50 requests wait for your answer in this session, among them: Question 1?"
+        ),
+        "{text}"
+    );
+    assert!(receiver.rest(Duration::from_secs(4)).await.is_empty());
+    // Every request but the notified ones joined the second notification: two rows in all.
+    assert_eq!(deliveries(&app, "").await.len(), 2);
+}
+
+/// Escalation: a request that waits less than the channel's delay never reaches it; one that
+/// waits longer does, then. Quiet hours hold what comes in them until they end (or are turned
+/// off); the log records every change of the policy, and a bad one changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_and_quiet_hours_hold_requests_and_answered_ones_are_never_sent() {
+    let app = app_with(fast("300ms")).await;
+    let mut receiver = Receiver::webhook(&[]).await;
+    webhook_channel(&app, &mut receiver).await;
+    let policy = put_policy(&app, json!({ "escalate_after_seconds": { "webhook": 2 } })).await;
+    assert_eq!(policy["escalate_after_seconds"]["webhook"], 2);
+    let session = Uuid::new_v4();
+    let quick = ask(&app, session, "Answered at once?").await;
+    answer(&app, session, quick, "yes").await;
+    let asked_at = tokio::time::Instant::now();
+    let slow = ask(&app, Uuid::new_v4(), "Left waiting?").await;
+    let got = receiver.next("WEBHOOK").await;
+    assert!(
+        asked_at.elapsed() >= Duration::from_secs(2),
+        "escalated, not sent at once"
+    );
+    assert_eq!(got["payload"]["data"]["question"]["id"], slow.to_string());
+    assert!(receiver.rest(Duration::from_secs(1)).await.is_empty());
+    let list = deliveries_until(&app, |l| l.iter().any(|d| d["status"] == "skipped")).await;
+    let skipped = list.iter().find(|d| d["status"] == "skipped").unwrap();
+    assert!(
+        skipped["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("closed before delivery")
+    );
+    assert_eq!(codes(skipped), Vec::<Value>::new(), "never attempted");
+
+    // Quiet hours around now (UTC): a request waits for their end.
+    let now = time::OffsetDateTime::now_utc();
+    let hhmm = |t: time::OffsetDateTime| format!("{:02}:{:02}", t.hour(), t.minute());
+    let (from, until) = (
+        now - time::Duration::hours(1),
+        now + time::Duration::hours(1),
+    );
+    let quiet = json!({ "from": hhmm(from), "until": hhmm(until), "time_zone": "UTC" });
+    put_policy(
+        &app,
+        json!({ "quiet_hours": quiet, "escalate_after_seconds": {} }),
+    )
+    .await;
+    let held = ask(&app, Uuid::new_v4(), "Asked at night?").await;
+    assert!(receiver.rest(Duration::from_secs(2)).await.is_empty());
+    let list = deliveries(&app, "").await;
+    let pending = list
+        .iter()
+        .find(|d| d["status"] == "pending")
+        .expect("held, not sent");
+    let due = time::OffsetDateTime::parse(
+        pending["next_attempt_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!((due.hour(), due.minute()), (until.hour(), until.minute()));
+    // A bad change is refused and changes nothing.
+    let before = event_count(&app).await;
+    for bad in [
+        json!({ "quiet_hours": { "from": "22:00", "until": "07:00", "time_zone": "Nowhere/City" } }),
+        json!({ "quiet_hours": { "from": "9:00", "until": "07:00", "time_zone": "UTC" } }),
+        json!({ "coalesce_seconds": -1 }),
+        json!({ "escalate_after_seconds": { "email": 99999999 } }),
+        json!({ "notify": { "question": { "email": true } } }),
+        json!({ "loud_hours": true }),
+    ] {
+        let r = app
+            .client
+            .put(app.url("/api/v1/notifications/settings"))
+            .bearer_auth(&app.token)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{bad}");
+        let problem: Value = r.json().await.unwrap();
+        assert!(problem["detail"].as_str().is_some(), "{problem}");
+    }
+    assert_eq!(event_count(&app).await, before);
+    // Quiet hours end (turned off): what they held goes out at once.
+    put_policy(&app, json!({ "quiet_hours": null })).await;
+    let got = receiver.next("WEBHOOK").await;
+    assert_eq!(got["payload"]["data"]["question"]["id"], held.to_string());
+
+    // Each change is an event on the account stream with the whole policy, by the user.
+    let changes: Vec<(Value, Value)> = sqlx::query_as(
+        "SELECT data::jsonb, metadata::jsonb FROM events
+         WHERE event_type = 'notification_policy_changed' ORDER BY seq",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(changes.len(), 3);
+    assert_eq!(changes[1].0["policy"]["quiet_hours"], quiet);
+    assert_eq!(changes[2].0["policy"]["quiet_hours"], Value::Null);
+    assert_eq!(changes[0].1["actor"], "user", "{:?}", changes[0].1);
+    // Changing nothing records nothing.
+    let before = event_count(&app).await;
+    put_policy(&app, json!({ "quiet_hours": null })).await;
+    assert_eq!(event_count(&app).await, before);
+}
+
+/// Presence: while an inbox is focused, push waits (a webhook does not); when it is no longer
+/// focused, what push held goes out. A policy can route approvals to push only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_waits_while_an_inbox_is_focused_and_topics_choose_their_channels() {
+    let app = app_with(fast("300ms")).await;
+    let key: Value = app.get_json("/api/v1/notifications/vapid-public-key").await;
+    let mut push =
+        Receiver::start(&["push", "--vapid-key", key["public_key"].as_str().unwrap()]).await;
+    let body = json!({ "kind": "web_push", "subscription": push.ready["subscription"].clone() });
+    add_channel(&app.client, &app.address, &app.token, body).await;
+    let mut receiver = Receiver::webhook(&[]).await;
+    webhook_channel(&app, &mut receiver).await;
+    let presence = |focused: bool| {
+        app.client
+            .put(app.url("/api/v1/notifications/presence"))
+            .bearer_auth(&app.token)
+            .json(&json!({ "focused": focused }))
+            .send()
+    };
+    assert_eq!(presence(true).await.unwrap().status(), 204);
+    let question = ask(&app, Uuid::new_v4(), "Seen in the inbox?").await;
+    let hook = receiver.next("WEBHOOK").await;
+    assert_eq!(
+        hook["payload"]["data"]["question"]["id"],
+        question.to_string()
+    );
+    assert!(
+        push.rest(Duration::from_secs(2)).await.is_empty(),
+        "push waits"
+    );
+    assert_eq!(presence(false).await.unwrap().status(), 204);
+    let got = push.next("PUSH").await;
+    assert_eq!(got["payload"]["message_id"], question.to_string());
+
+    // Approvals by push only; plain questions by webhook only.
+    let only = |push: bool| json!({ "webhook": !push, "email": false, "web_push": push });
+    put_policy(
+        &app,
+        json!({ "notify": { "approval": only(true), "question": only(false) } }),
+    )
+    .await;
+    let extra = json!({ "requires_user_input": true,
+        "approval": { "tool_name": "Bash", "input": { "command": "make deploy" } } });
+    let (c, base, token) = (&app.client, app.address.as_str(), app.token.as_str());
+    let approval = say(c, base, token, Uuid::new_v4(), "May I deploy?", extra).await;
+    let got = push.next("PUSH").await;
+    assert_eq!(got["payload"]["message_id"], approval.to_string());
+    let plain = ask(&app, Uuid::new_v4(), "Which branch?").await;
+    let hook = receiver.next("WEBHOOK").await;
+    assert_eq!(hook["payload"]["data"]["question"]["id"], plain.to_string());
+    assert!(push.rest(Duration::from_secs(1)).await.is_empty());
+    assert!(receiver.rest(Duration::from_secs(1)).await.is_empty());
+    let bad = app
+        .client
+        .put(app.url("/api/v1/notifications/presence"))
+        .bearer_auth(&app.token)
+        .json(&json!({ "focused": "yes" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
 }

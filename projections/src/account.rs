@@ -63,7 +63,9 @@ pub fn apply(state: Option<Account>, recorded: &RecordedEvent) -> Result<Account
         }
         // Channels themselves (targets, secrets) live outside the log; the account only
         // records that they came and went.
-        Event::NotificationChannelAdded(_) | Event::NotificationChannelRemoved(_) => {}
+        Event::NotificationChannelAdded(_)
+        | Event::NotificationChannelRemoved(_)
+        | Event::NotificationPolicyChanged(_) => {}
         _ => return Err(fail("a session event on the account stream")),
     }
     account.version = recorded.stream_version;

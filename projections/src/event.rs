@@ -31,6 +31,7 @@ pub enum Event {
     UserRenamed(UserRenamed),
     NotificationChannelAdded(NotificationChannelAdded),
     NotificationChannelRemoved(NotificationChannelRemoved),
+    NotificationPolicyChanged(NotificationPolicyChanged),
 }
 
 /// The tenant's account came into being: the first event of its account stream.
@@ -64,6 +65,14 @@ pub struct NotificationChannelAdded {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NotificationChannelRemoved {
     pub channel_id: Uuid,
+}
+
+/// The account's notification policy changed: the whole policy now in force (what notifies
+/// which kind of channel, quiet hours, escalation, coalescing, presence; no secrets), as the
+/// server defines it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotificationPolicyChanged {
+    pub policy: Map<String, Value>,
 }
 
 /// A session came into being; the first event of every stream.
@@ -438,6 +447,7 @@ impl Event {
             Event::UserRenamed(_) => "user_renamed",
             Event::NotificationChannelAdded(_) => "notification_channel_added",
             Event::NotificationChannelRemoved(_) => "notification_channel_removed",
+            Event::NotificationPolicyChanged(_) => "notification_policy_changed",
         }
     }
 
@@ -450,6 +460,7 @@ impl Event {
                 | Event::UserRenamed(_)
                 | Event::NotificationChannelAdded(_)
                 | Event::NotificationChannelRemoved(_)
+                | Event::NotificationPolicyChanged(_)
         )
     }
 
@@ -473,6 +484,7 @@ impl Event {
             Event::UserRenamed(d) => serde_json::to_string(d),
             Event::NotificationChannelAdded(d) => serde_json::to_string(d),
             Event::NotificationChannelRemoved(d) => serde_json::to_string(d),
+            Event::NotificationPolicyChanged(d) => serde_json::to_string(d),
         };
         data.expect("event data always serializes")
     }
@@ -512,6 +524,9 @@ impl Event {
             }
             "notification_channel_removed" => {
                 parse(event_type, data, Event::NotificationChannelRemoved)
+            }
+            "notification_policy_changed" => {
+                parse(event_type, data, Event::NotificationPolicyChanged)
             }
             other => Err(UnknownEvent {
                 event_type: other.to_owned(),
@@ -636,6 +651,12 @@ mod tests {
             }),
             Event::NotificationChannelRemoved(NotificationChannelRemoved {
                 channel_id: Uuid::nil(),
+            }),
+            Event::NotificationPolicyChanged(NotificationPolicyChanged {
+                policy: serde_json::json!({"presence": false})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
             }),
         ];
         for event in events {

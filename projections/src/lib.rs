@@ -15,9 +15,9 @@ pub use account::{Account, is_account_stream};
 pub use event::{
     Actor, AgentExited, AgentMessage, Answers, Approval, Event, GitDiffUpdated, InputRequested,
     MessagesRead, MessagesReceived, MessagesReturned, Metadata, NotificationChannelAdded,
-    NotificationChannelRemoved, QuestionExpired, QuestionWithdrawn, RecordedEvent, ReturnedMessage,
-    SessionDescribed, SessionEnded, SessionStarted, ToolActivity, UnknownEvent, UserCreated,
-    UserMessage, UserRenamed,
+    NotificationChannelRemoved, NotificationPolicyChanged, QuestionExpired, QuestionWithdrawn,
+    RecordedEvent, ReturnedMessage, SessionDescribed, SessionEnded, SessionStarted, ToolActivity,
+    UnknownEvent, UserCreated, UserMessage, UserRenamed,
 };
 pub use message::{Message, SenderType, messages};
 pub use question::{Question, QuestionKind, QuestionStatus};

@@ -113,7 +113,8 @@ pub fn messages<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Vec<
             | Event::UserCreated(_)
             | Event::UserRenamed(_)
             | Event::NotificationChannelAdded(_)
-            | Event::NotificationChannelRemoved(_) => {}
+            | Event::NotificationChannelRemoved(_)
+            | Event::NotificationPolicyChanged(_) => {}
         }
     }
     out

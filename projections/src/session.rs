@@ -232,7 +232,8 @@ pub fn apply(
         | Event::UserCreated(_)
         | Event::UserRenamed(_)
         | Event::NotificationChannelAdded(_)
-        | Event::NotificationChannelRemoved(_) => unreachable!("handled above"),
+        | Event::NotificationChannelRemoved(_)
+        | Event::NotificationPolicyChanged(_) => unreachable!("handled above"),
         Event::AgentMessage(message) => {
             // The agent speaks: it runs.
             state.session.exited_at = None;

@@ -15,6 +15,7 @@ mod end_session;
 mod heartbeat;
 mod idempotency;
 mod notification_channel;
+mod notification_policy;
 mod pending;
 mod questions;
 mod request_input;
@@ -33,6 +34,7 @@ pub use heartbeat::{Heartbeat, heartbeat};
 pub use notification_channel::{
     record_channel_added, record_channel_removed, removal_was_this_request,
 };
+pub use notification_policy::change_notification_policy;
 pub use pending::{Pending, PendingStatus, pending, receive_all, wait_for_pending};
 pub use questions::{
     Closed, closed_sentence, expire_question, question_not_found, withdraw_question,

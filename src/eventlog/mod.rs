@@ -183,6 +183,18 @@ impl EventLog {
         read::questions(&mut conn, tenant_id, session_id, only).await
     }
 
+    /// A session's questions that can still be answered at `now`, oldest first.
+    pub async fn answerable_questions(
+        &self,
+        tenant_id: Uuid,
+        session_id: Uuid,
+        now: time::OffsetDateTime,
+    ) -> Result<Vec<projections::Question>, LogError> {
+        let mut conn = self.pool.acquire().await?;
+        let open = read::open_questions(&mut conn, tenant_id, session_id).await?;
+        Ok(open.into_iter().filter(|q| q.answerable_at(now)).collect())
+    }
+
     /// The tenant's account (`users` row), if it was created.
     pub async fn account(&self, tenant_id: Uuid) -> Result<Option<projections::Account>, LogError> {
         let mut conn = self.pool.acquire().await?;

@@ -182,6 +182,13 @@ FROM questions
 WHERE tenant_id = $1 AND session_id = $2 AND ($3::uuid[] IS NULL OR id = ANY($3))
 ORDER BY asked_seq, id";
 
+const OPEN_QUESTIONS: &str = "\
+SELECT tenant_id, session_id, id, kind, status, asked_at, asked_seq, expires_at, closed_at,
+       closed_seq, closed_by, answer_id, reason
+FROM questions
+WHERE tenant_id = $1 AND session_id = $2 AND status = 'open'
+ORDER BY asked_seq, id";
+
 impl QuestionRecord {
     /// (tenant, session): the order the rebuild reads rows in.
     pub fn key(&self) -> (Uuid, Uuid) {
@@ -460,6 +467,24 @@ pub async fn questions(
         .bind(tenant_id)
         .bind(session_id)
         .bind(only)
+        .fetch_all(&mut *conn)
+        .await?;
+    records
+        .into_iter()
+        .map(QuestionRecord::into_question)
+        .collect()
+}
+
+/// A session's questions whose status is open, oldest first (one past its deadline is still
+/// among them until the sweeper expires it: ask [`Question::answerable_at`]).
+pub async fn open_questions(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    session_id: Uuid,
+) -> Result<Vec<Question>, LogError> {
+    let records: Vec<QuestionRecord> = sqlx::query_as(OPEN_QUESTIONS)
+        .bind(tenant_id)
+        .bind(session_id)
         .fetch_all(&mut *conn)
         .await?;
     records

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
@@ -81,6 +81,7 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
             "/notifications/settings",
             get(notifications::get_settings).put(notifications::put_settings),
         )
+        .route("/notifications/presence", put(notifications::put_presence))
         .route(
             "/notifications/vapid-public-key",
             get(notifications::vapid_public_key),

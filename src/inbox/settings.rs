@@ -23,7 +23,7 @@ use crate::app::AppState;
 use crate::commands::CommandError;
 use crate::notify::channels::{Channel, Kind};
 use crate::notify::deliveries::{DeliveryFilter, DeliveryView, Health};
-use crate::notify::settings::Settings;
+use crate::notify::policy::{Channels, Policy};
 
 /// Deliveries the page lists (newest first); the API pages through the rest.
 const RECENT_DELIVERIES: i64 = 20;
@@ -71,7 +71,7 @@ pub async fn show(State(app): State<AppState>, headers: HeaderMap) -> Response {
     };
     let read = async {
         let shown = read_shown(&app, tenant).await?;
-        let settings = app.notifier.settings(tenant).await?;
+        let settings = app.notifier.policy(tenant).await?;
         let waiting = read::waiting(app.log.pool(), tenant).await?;
         Ok::<_, CommandError>((shown, settings, waiting))
     };
@@ -121,7 +121,7 @@ pub async fn fragment(State(app): State<AppState>, headers: HeaderMap) -> Respon
 fn settings_page(
     frame: &Frame,
     shown: &Shown,
-    settings: Settings,
+    settings: Policy,
     sends_email: bool,
     server_url: &str,
 ) -> Markup {
@@ -134,7 +134,7 @@ fn settings_page(
         html! {
             div.page-head { h1 { "Settings" } }
             (this_device())
-            (what_notifies(settings))
+            (what_notifies(&settings))
             (channels(shown, now))
             (add_channel(sends_email))
             (deliveries(frame, shown, now))
@@ -168,20 +168,113 @@ fn this_device() -> Markup {
     }
 }
 
-fn what_notifies(settings: Settings) -> Markup {
+/// The notification policy as a form the page's script saves through the API: which topics
+/// reach which kind of channel, how long a request waits before each kind hears of it, the
+/// coalescing window, quiet hours and presence.
+fn what_notifies(policy: &Policy) -> Markup {
+    let n = &policy.notify;
+    let topics: [(&str, &str, Channels); 5] = [
+        ("question", "Questions", n.question),
+        ("approval", "Approvals (leave to run a tool)", n.approval),
+        (
+            "next_instruction",
+            "Finished: what next?",
+            n.next_instruction,
+        ),
+        (
+            "session_ended",
+            "Session ended, agent exited",
+            n.session_ended,
+        ),
+        ("failure", "A tool failed", n.failure),
+    ];
+    let kinds = [
+        (Kind::WebPush, "web_push"),
+        (Kind::Email, "email"),
+        (Kind::Webhook, "webhook"),
+    ];
+    let quiet = policy.quiet_hours.as_ref();
+    let minutes = |kind: Kind| policy.escalate_after_seconds.seconds(kind).div_ceil(60);
     html! {
-        section.panel aria-labelledby="questions-heading" {
-            h2 #questions-heading { "What notifies you" }
-            label.switch for="questions" {
-                input #questions type="checkbox" checked[settings.questions];
-                span { "Every question an agent asks" }
+        section.panel aria-labelledby="policy-heading" {
+            h2 #policy-heading { "What notifies you" }
+            form #policy novalidate {
+                table.policy {
+                    caption.visually-hidden { "Which notifications reach which kind of channel" }
+                    thead {
+                        tr {
+                            th scope="col" { "When" }
+                            @for (kind, _) in kinds { th scope="col" { (kind_label(kind)) } }
+                        }
+                    }
+                    tbody {
+                        @for (topic, label, on) in topics {
+                            tr {
+                                th scope="row" { (label) }
+                                @for (kind, name) in kinds {
+                                    td {
+                                        input type="checkbox" name=(format!("{topic}.{name}"))
+                                            aria-label=(format!("{label}: {}", kind_label(kind)))
+                                            checked[on.includes(kind)];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                fieldset.policy-row {
+                    legend { "Escalation: a request waits this many minutes before each kind hears of it" }
+                    @for (kind, name) in kinds {
+                        label.inline {
+                            (kind_label(kind))
+                            input type="number" name=(format!("escalate.{name}")) min="0" max="10080"
+                                value=(minutes(kind)) inputmode="numeric";
+                        }
+                    }
+                }
+                label.inline {
+                    "Tell a burst of requests of one session together, at most one notification every"
+                    input type="number" name="coalesce" min="0" max="86400"
+                        value=(policy.coalesce_seconds) inputmode="numeric";
+                    "seconds"
+                }
+                fieldset.policy-row {
+                    legend {
+                        label.switch {
+                            input type="checkbox" name="quiet" checked[quiet.is_some()];
+                            span { "Quiet hours" }
+                        }
+                    }
+                    label.inline {
+                        "From"
+                        input type="time" name="quiet.from" value=(quiet.map_or("22:00", |q| q.from.as_str()));
+                    }
+                    label.inline {
+                        "until"
+                        input type="time" name="quiet.until" value=(quiet.map_or("07:00", |q| q.until.as_str()));
+                    }
+                    label.inline {
+                        "Time zone"
+                        input type="text" name="quiet.time_zone" autocomplete="off" spellcheck="false"
+                            value=(quiet.map_or("", |q| q.time_zone.as_str())) placeholder="Europe/Berlin";
+                    }
+                    p.fine { "Nothing is sent during quiet hours; what still waits when they end is sent then." }
+                }
+                label.switch {
+                    input type="checkbox" name="presence" checked[policy.presence];
+                    span { "No browser push while the inbox is open and in front of me on any device" }
+                }
+                p.fine {
+                    "Messages whose " code { "send_email" } ", " code { "send_push" } " or "
+                    code { "send_sms" } " flag asks for a notification are sent whatever this says "
+                    "(quiet hours still apply). Every change is recorded in your log."
+                }
+                div.buttons {
+                    button.primary type="submit" { "Save notification settings" }
+                }
+                p #policy-status role="status" {}
+                p #policy-error .error role="alert" {}
             }
-            p.fine {
-                "Messages whose " code { "send_email" } ", " code { "send_push" } " or "
-                code { "send_sms" } " flag asks for a notification are sent either way, and "
-                "webhooks also hear when a session ends."
-            }
-            p #questions-error .error role="alert" {}
         }
     }
 }

@@ -782,7 +782,8 @@ fn item(
         Event::UserCreated(_)
         | Event::UserRenamed(_)
         | Event::NotificationChannelAdded(_)
-        | Event::NotificationChannelRemoved(_) => html! {},
+        | Event::NotificationChannelRemoved(_)
+        | Event::NotificationPolicyChanged(_) => html! {},
     }
 }
 

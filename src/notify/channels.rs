@@ -428,6 +428,6 @@ pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<Channel>, Comman
 }
 
 /// A database failure as a command error (unavailable, or internal).
-pub(super) fn database(e: sqlx::Error) -> CommandError {
+pub(crate) fn database(e: sqlx::Error) -> CommandError {
     crate::eventlog::LogError::from(e).into()
 }

@@ -7,16 +7,20 @@
 //! transaction: a crash anywhere leaves the cursor where the deliveries are, and delivery ids
 //! derived from (channel, event) make a repeated pass insert nothing twice.
 //!
-//! What calls for a notification ([`decide`]): an agent's question (unless the tenant turned
-//! question notifications off), an agent message whose `send_email` / `send_push` /
-//! `send_sms` flag names the channel's kind (`send_sms` goes to webhooks, flagged), and, for
-//! webhooks, a session's end. Coalescing: apart from questions, a session notifies a channel
-//! at most once per [`COALESCE_WINDOW`] (measured in event time, so a pass that runs late
-//! decides the same).
+//! What calls for a notification ([`decide`]): what the person's policy says reaches the
+//! channel's kind (a question, an approval, "what next?", a session's end or its agent's exit,
+//! a failed tool; see `policy.rs`), and an agent message whose `send_email` / `send_push` /
+//! `send_sms` flag names the channel's kind (`send_sms` goes to webhooks, flagged): the agent
+//! asked for that one explicitly.
+//!
+//! Coalescing: a request of a session whose notification to the channel has not gone out yet
+//! joins it (it tells of every request still open when it goes out; when, the deliverer asks
+//! the policy). Anything else notifies a channel of a session at most once per coalescing
+//! window, measured in event time, so a pass that runs late decides the same.
 
 use std::collections::HashMap;
 
-use projections::{AgentMessage, Event, InputRequested, SessionEnded};
+use projections::{AgentExited, AgentMessage, Event, InputRequested, SessionEnded};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -25,10 +29,7 @@ use super::Notifier;
 use super::channels::Kind;
 use super::deliveries::{self, NewDelivery};
 use super::notification::{MAX_TEXT_CHARS, Notification, Trigger};
-use super::settings;
-
-/// Apart from questions, at most one notification per session and channel in this window.
-pub const COALESCE_WINDOW: time::Duration = time::Duration::minutes(1);
+use super::policy::{self, Policy, Topic};
 /// Channels one pass takes.
 const CHANNELS_PER_PASS: i64 = 200;
 /// Tenant sequence numbers one pass reads per tenant.
@@ -67,10 +68,13 @@ SELECT seq, stream_id, event_id, event_type, recorded_at,
        (data->>'message_id')::uuid AS asked_id,
        data->'options' AS options,
        data->'approval' IS NOT NULL AS approval,
-       json_array_length(coalesce(data->'approval'->'suggestions', '[]'::json)) AS suggestions
+       json_array_length(coalesce(data->'approval'->'suggestions', '[]'::json)) AS suggestions,
+       (data->>'next_instruction')::boolean AS next_instruction,
+       (data->'activity'->>'ok')::boolean = false AS failed,
+       left(data->>'reason', $4) AS reason
 FROM events
 WHERE tenant_id = $1 AND seq > $2 AND seq <= $3
-  AND event_type IN ('agent_message', 'input_requested', 'session_ended')
+  AND event_type IN ('agent_message', 'input_requested', 'session_ended', 'agent_exited')
 ORDER BY seq";
 
 /// The agent message an input request turned into a question, read the same way.
@@ -84,7 +88,10 @@ SELECT seq, stream_id, event_id, event_type, recorded_at,
        NULL::uuid AS asked_id,
        data->'options' AS options,
        data->'approval' IS NOT NULL AS approval,
-       json_array_length(coalesce(data->'approval'->'suggestions', '[]'::json)) AS suggestions
+       json_array_length(coalesce(data->'approval'->'suggestions', '[]'::json)) AS suggestions,
+       (data->>'next_instruction')::boolean AS next_instruction,
+       (data->'activity'->>'ok')::boolean = false AS failed,
+       NULL::text AS reason
 FROM events WHERE tenant_id = $1 AND event_id = $2 AND event_type = 'agent_message'";
 
 /// What a notification needs of an event.
@@ -106,6 +113,11 @@ struct Relevant {
     /// Whether it asks leave to run a tool, and how many permission rules it suggests.
     approval: Option<bool>,
     suggestions: Option<i32>,
+    next_instruction: Option<bool>,
+    /// It reports a tool that failed.
+    failed: Option<bool>,
+    /// Why an agent exited.
+    reason: Option<String>,
 }
 
 impl Relevant {
@@ -118,8 +130,25 @@ impl Relevant {
                 answer_id: None,
             }),
             "session_ended" => Event::SessionEnded(SessionEnded::default()),
+            "agent_exited" => Event::AgentExited(AgentExited {
+                reason: self.reason.clone().unwrap_or_default(),
+            }),
             _ => return None,
         })
+    }
+
+    /// What the message is about: the kind of request it makes, or a failed tool.
+    fn topic(&self) -> Option<Topic> {
+        if self.requires_user_input == Some(true) || self.event_type == "input_requested" {
+            return Some(if self.approval == Some(true) {
+                Topic::Approval
+            } else if self.next_instruction == Some(true) {
+                Topic::NextInstruction
+            } else {
+                Topic::Question
+            });
+        }
+        (self.failed == Some(true)).then_some(Topic::Failure)
     }
 
     fn agent_message(&self) -> AgentMessage {
@@ -168,13 +197,15 @@ struct Cursor {
     head: i64,
 }
 
-/// Whether a channel of `kind` hears about `event` (`asked` is the agent message an input
-/// request turned into a question), and whether the agent asked for a text message.
+/// Whether a channel of `kind` hears about `event` under `policy`, and whether the agent asked
+/// for a text message. `asked` is the agent message an input request turned into a request,
+/// `topic` what the request (or message) is about.
 pub fn decide(
     kind: Kind,
     event: &Event,
     asked: Option<&AgentMessage>,
-    questions: bool,
+    topic: Option<Topic>,
+    policy: &Policy,
 ) -> Option<(Trigger, bool)> {
     let flagged = |m: &AgentMessage| {
         let flag = match kind {
@@ -185,16 +216,21 @@ pub fn decide(
         flag == Some(true)
     };
     let sms = |m: &AgentMessage| kind == Kind::Webhook && m.send_sms == Some(true);
+    let reaches = |topic: Option<Topic>| topic.is_some_and(|t| policy.reaches(t, kind));
+    let request = |m: &AgentMessage| {
+        (reaches(topic.or(Some(Topic::Question))) || flagged(m))
+            .then(|| (Trigger::Question, sms(m)))
+    };
     match event {
-        Event::AgentMessage(m) if m.requires_user_input && (questions || flagged(m)) => {
-            Some((Trigger::Question, sms(m)))
-        }
+        Event::AgentMessage(m) if m.requires_user_input => request(m),
         Event::AgentMessage(m) if flagged(m) => Some((Trigger::Message, sms(m))),
-        Event::InputRequested(_) => {
-            let m = asked?;
-            (questions || flagged(m)).then(|| (Trigger::Question, sms(m)))
+        Event::AgentMessage(_) if topic == Some(Topic::Failure) => {
+            reaches(topic).then_some((Trigger::Failure, false))
         }
-        Event::SessionEnded(_) if kind == Kind::Webhook => Some((Trigger::SessionEnded, false)),
+        Event::InputRequested(_) => request(asked?),
+        Event::SessionEnded(_) | Event::AgentExited(_) => {
+            reaches(Some(Topic::SessionEnded)).then_some((Trigger::SessionEnded, false))
+        }
         _ => None,
     }
 }
@@ -283,15 +319,20 @@ impl Notifier {
         if rows.is_empty() {
             return Ok(());
         }
-        let questions = settings::get(&mut *conn, tenant_id).await?.questions;
+        let policy = policy::get(&mut *conn, tenant_id).await?;
+        let window = time::Duration::seconds(policy.coalesce_seconds.into());
         let mut agent_types: HashMap<Uuid, Option<String>> = HashMap::new();
         // The newest notification per (channel, session), as far as this pass knows.
         let mut last: HashMap<(Uuid, Uuid), Option<OffsetDateTime>> = HashMap::new();
+        // (channel, session) with a request's notification not sent yet, as far as this pass
+        // knows (true), or known to have none (false).
+        let mut unsent: HashMap<(Uuid, Uuid), bool> = HashMap::new();
+        let mut joined = 0usize;
         for recorded in rows {
             let Some(event) = recorded.event() else {
                 continue;
             };
-            let (asked, question_id, choices) = match &event {
+            let (asked, question_id, choices, topic) = match &event {
                 Event::InputRequested(r) => {
                     let original: Option<Relevant> = sqlx::query_as(ASKED)
                         .bind(tenant_id)
@@ -300,23 +341,48 @@ impl Notifier {
                         .fetch_optional(&mut *conn)
                         .await?;
                     let choices = original.as_ref().map(Relevant::choices).unwrap_or_default();
+                    let topic = original.as_ref().map_or(Some(Topic::Question), |o| {
+                        o.topic()
+                            .filter(|t| *t != Topic::Failure)
+                            .or(Some(Topic::Question))
+                    });
                     (
                         original.map(|m| m.agent_message()),
                         Some(r.message_id),
                         choices,
+                        topic,
                     )
                 }
-                Event::AgentMessage(m) if m.requires_user_input => {
-                    (None, Some(recorded.event_id), recorded.choices())
-                }
-                _ => (None, None, Vec::new()),
+                Event::AgentMessage(m) if m.requires_user_input => (
+                    None,
+                    Some(recorded.event_id),
+                    recorded.choices(),
+                    recorded.topic(),
+                ),
+                _ => (None, None, Vec::new(), recorded.topic()),
             };
             let session_id = recorded.stream_id;
             for cursor in cursors.iter().filter(|c| c.seq < recorded.seq) {
-                let Some((trigger, sms)) = decide(cursor.kind, &event, asked.as_ref(), questions)
+                let Some((trigger, sms)) =
+                    decide(cursor.kind, &event, asked.as_ref(), topic, &policy)
                 else {
                     continue;
                 };
+                if trigger == Trigger::Question {
+                    let key = (cursor.id, session_id);
+                    let waits = match unsent.get(&key) {
+                        Some(known) => *known,
+                        None => {
+                            deliveries::unsent_request(&mut *conn, tenant_id, cursor.id, session_id)
+                                .await?
+                        }
+                    };
+                    unsent.insert(key, true);
+                    if waits {
+                        joined += 1;
+                        continue;
+                    }
+                }
                 let newest = match last.get(&(cursor.id, session_id)) {
                     Some(known) => *known,
                     None => {
@@ -329,7 +395,7 @@ impl Notifier {
                     }
                 };
                 if trigger != Trigger::Question
-                    && newest.is_some_and(|at| recorded.recorded_at - at < COALESCE_WINDOW)
+                    && newest.is_some_and(|at| recorded.recorded_at - at < window)
                 {
                     continue;
                 }
@@ -345,8 +411,13 @@ impl Notifier {
                             .await?,
                     );
                 }
+                let exited;
                 let text = match (&event, &asked) {
                     (Event::AgentMessage(m), _) | (_, Some(m)) => m.content.as_str(),
+                    (Event::AgentExited(e), _) => {
+                        exited = format!("The agent exited ({}).", e.reason);
+                        exited.as_str()
+                    }
                     _ => "",
                 };
                 // What can be answered from the notification: the options, or an approval's.
@@ -382,9 +453,13 @@ impl Notifier {
                         sms,
                         occurred_at: crate::wire::timestamp(recorded.recorded_at),
                         options,
+                        waiting: 0,
                     },
                 });
             }
+        }
+        if joined > 0 {
+            tracing::debug!(requests = joined, "requests joined unsent notifications");
         }
         Ok(())
     }
@@ -393,6 +468,7 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::policy::PolicyChange;
 
     fn message(question: bool, email: bool, push: bool, sms: bool) -> AgentMessage {
         AgentMessage {
@@ -405,52 +481,101 @@ mod tests {
         }
     }
 
-    #[test]
-    fn questions_reach_every_kind_unless_turned_off_and_flags_name_their_kind() {
-        let all = [Kind::Webhook, Kind::Email, Kind::WebPush];
-        let question = Event::AgentMessage(message(true, false, false, false));
-        for kind in all {
-            assert_eq!(
-                decide(kind, &question, None, true),
-                Some((Trigger::Question, false))
-            );
-            assert_eq!(decide(kind, &question, None, false), None);
+    fn questions_off() -> Policy {
+        PolicyChange {
+            questions: Some(false),
+            ..PolicyChange::default()
         }
-        let step = Event::AgentMessage(message(false, true, false, true));
-        assert_eq!(
-            decide(Kind::Email, &step, None, true),
-            Some((Trigger::Message, false))
-        );
-        assert_eq!(
-            decide(Kind::Webhook, &step, None, true),
-            Some((Trigger::Message, true))
-        );
-        assert_eq!(decide(Kind::WebPush, &step, None, true), None);
-        let flagged_question = Event::AgentMessage(message(true, false, true, false));
-        assert_eq!(
-            decide(Kind::WebPush, &flagged_question, None, false),
-            Some((Trigger::Question, false))
-        );
+        .apply(Policy::default())
+        .unwrap()
     }
 
     #[test]
-    fn input_requests_are_questions_and_session_ends_reach_webhooks() {
+    fn requests_reach_what_the_policy_says_and_flags_name_their_kind() {
+        let all = [Kind::Webhook, Kind::Email, Kind::WebPush];
+        let on = Policy::default();
+        let question = Event::AgentMessage(message(true, false, false, false));
+        for kind in all {
+            for topic in [Topic::Question, Topic::Approval, Topic::NextInstruction] {
+                assert_eq!(
+                    decide(kind, &question, None, Some(topic), &on),
+                    Some((Trigger::Question, false))
+                );
+                assert_eq!(
+                    decide(kind, &question, None, Some(topic), &questions_off()),
+                    None
+                );
+            }
+        }
+        let step = Event::AgentMessage(message(false, true, false, true));
+        assert_eq!(
+            decide(Kind::Email, &step, None, None, &on),
+            Some((Trigger::Message, false))
+        );
+        assert_eq!(
+            decide(Kind::Webhook, &step, None, None, &on),
+            Some((Trigger::Message, true))
+        );
+        assert_eq!(decide(Kind::WebPush, &step, None, None, &on), None);
+        let flagged_question = Event::AgentMessage(message(true, false, true, false));
+        assert_eq!(
+            decide(
+                Kind::WebPush,
+                &flagged_question,
+                None,
+                None,
+                &questions_off()
+            ),
+            Some((Trigger::Question, false))
+        );
+        // Approvals by push only: an approval reaches push, not email; a question still both.
+        let push_only: PolicyChange = serde_json::from_value(serde_json::json!({"notify": {
+            "approval": {"webhook": false, "email": false, "web_push": true}}}))
+        .unwrap();
+        let push_only = push_only.apply(Policy::default()).unwrap();
+        let approval = Some(Topic::Approval);
+        assert!(decide(Kind::WebPush, &question, None, approval, &push_only).is_some());
+        assert!(decide(Kind::Email, &question, None, approval, &push_only).is_none());
+        let asked = Some(Topic::Question);
+        assert!(decide(Kind::Email, &question, None, asked, &push_only).is_some());
+    }
+
+    #[test]
+    fn input_requests_are_requests_and_ends_and_failures_follow_the_policy() {
+        let on = Policy::default();
         let request = Event::InputRequested(InputRequested {
             message_id: Uuid::nil(),
             answer_id: None,
         });
         let asked = message(false, false, false, true);
         assert_eq!(
-            decide(Kind::Webhook, &request, Some(&asked), true),
+            decide(Kind::Webhook, &request, Some(&asked), None, &on),
             Some((Trigger::Question, true))
         );
-        assert_eq!(decide(Kind::Email, &request, None, true), None);
-        let ended = Event::SessionEnded(SessionEnded::default());
+        assert_eq!(decide(Kind::Email, &request, None, None, &on), None);
+        for ended in [
+            Event::SessionEnded(SessionEnded::default()),
+            Event::AgentExited(AgentExited {
+                reason: "logout".into(),
+            }),
+        ] {
+            assert_eq!(
+                decide(Kind::Webhook, &ended, None, None, &on),
+                Some((Trigger::SessionEnded, false))
+            );
+            assert_eq!(decide(Kind::Email, &ended, None, None, &on), None);
+        }
+        let failed = Event::AgentMessage(message(false, false, false, false));
+        let failure = Some(Topic::Failure);
+        assert_eq!(decide(Kind::Email, &failed, None, failure, &on), None);
+        let told: PolicyChange = serde_json::from_value(serde_json::json!({"notify": {
+            "failure": {"webhook": false, "email": true, "web_push": false}}}))
+        .unwrap();
+        let told = told.apply(on).unwrap();
         assert_eq!(
-            decide(Kind::Webhook, &ended, None, true),
-            Some((Trigger::SessionEnded, false))
+            decide(Kind::Email, &failed, None, failure, &told),
+            Some((Trigger::Failure, false))
         );
-        assert_eq!(decide(Kind::Email, &ended, None, true), None);
     }
 
     #[test]

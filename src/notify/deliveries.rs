@@ -35,6 +35,8 @@ pub struct Claimed {
     /// The fencing token of this claim; also the attempt's number.
     pub claim: i32,
     pub created_at: OffsetDateTime,
+    /// When the event that called for it was recorded.
+    pub event_at: OffsetDateTime,
 }
 
 type ClaimedRow = (
@@ -48,6 +50,7 @@ type ClaimedRow = (
     Option<Uuid>,
     Value,
     i32,
+    OffsetDateTime,
     OffsetDateTime,
 );
 
@@ -74,7 +77,7 @@ FROM due, notification_channels c
 WHERE d.tenant_id = due.tenant_id AND d.id = due.id
   AND c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.removed_at IS NULL
 RETURNING d.tenant_id, d.id, d.channel_id, c.kind, c.target, c.secret, d.session_id,
-          d.question_id, d.payload, d.claims, d.created_at";
+          d.question_id, d.payload, d.claims, d.created_at, d.event_at";
 
 /// Claim up to `limit` due deliveries for `lease_seconds`.
 pub async fn claim(
@@ -102,6 +105,7 @@ pub async fn claim(
                 payload,
                 claim,
                 created_at,
+                event_at,
             )| {
                 let notification = serde_json::from_value(payload)
                     .inspect_err(|e| tracing::error!(%id, "unreadable delivery payload: {e}"))
@@ -118,6 +122,7 @@ pub async fn claim(
                     notification,
                     claim,
                     created_at,
+                    event_at,
                 })
             },
         )
@@ -193,6 +198,94 @@ pub async fn finish(
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Give the claim back without an attempt: the delivery is due again at `$4` (the policy
+/// holds it), and its next claim carries the same attempt number.
+const POSTPONE: &str = "\
+UPDATE notification_deliveries SET next_attempt_at = $4, claims = claims - 1
+WHERE tenant_id = $1 AND id = $2 AND claims = $3 AND status = 'pending'";
+
+/// `claimed` is not sent before `until`.
+pub async fn postpone(
+    pool: &PgPool,
+    claimed: &Claimed,
+    until: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(POSTPONE)
+        .bind(claimed.tenant_id)
+        .bind(claimed.id)
+        .bind(claimed.claim)
+        .bind(until)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The tenant's held deliveries (pending, never attempted, due later), of one kind of channel
+/// when given, are due now: what held them (the policy, someone looking at the inbox) changed,
+/// and the deliverer decides again.
+const RELEASE_HELD: &str = "\
+UPDATE notification_deliveries d SET next_attempt_at = now()
+WHERE d.tenant_id = $1 AND d.status = 'pending' AND d.claims = 0 AND d.next_attempt_at > now()
+  AND ($2::text IS NULL OR EXISTS (
+      SELECT 1 FROM notification_channels c
+      WHERE c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.kind = $2))";
+
+pub async fn release_held(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    kind: Option<Kind>,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(RELEASE_HELD)
+        .bind(tenant_id)
+        .bind(kind.map(Kind::as_str))
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// What else decides when a claimed delivery goes out: until when an inbox of the tenant is
+/// focused, and when its channel last told of a request of its session.
+const CIRCUMSTANCES: &str = "\
+SELECT (SELECT max(focused_until) FROM inbox_presence WHERE tenant_id = $1),
+       (SELECT max(finished_at) FROM notification_deliveries
+        WHERE tenant_id = $1 AND channel_id = $2 AND session_id = $3 AND id <> $4
+          AND status = 'delivered' AND trigger = 'question')";
+
+pub async fn circumstances(
+    pool: &PgPool,
+    claimed: &Claimed,
+) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), sqlx::Error> {
+    sqlx::query_as(CIRCUMSTANCES)
+        .bind(claimed.tenant_id)
+        .bind(claimed.channel_id)
+        .bind(claimed.session_id)
+        .bind(claimed.id)
+        .fetch_one(pool)
+        .await
+}
+
+/// A request's delivery to this channel for this session that nobody has claimed yet: a new
+/// request of the session joins it (it tells of every request still open when it goes out).
+const UNSENT_REQUEST: &str = "\
+SELECT EXISTS (
+    SELECT 1 FROM notification_deliveries
+    WHERE tenant_id = $1 AND channel_id = $2 AND session_id = $3
+      AND status = 'pending' AND claims = 0 AND trigger = 'question')";
+
+pub async fn unsent_request(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    channel_id: Uuid,
+    session_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(UNSENT_REQUEST)
+        .bind(tenant_id)
+        .bind(channel_id)
+        .bind(session_id)
+        .fetch_one(conn)
+        .await
 }
 
 const NEXT_DUE: &str =
@@ -309,6 +402,7 @@ pub async fn insert_claimed(
             question_id: None,
             notification,
             claim: 1,
+            event_at: created_at,
             created_at,
         })
     }))

@@ -29,7 +29,7 @@ pub mod deliveries;
 pub mod email;
 pub mod notification;
 pub mod outbound;
-pub mod settings;
+pub mod policy;
 pub mod web_push;
 pub mod webhook;
 
@@ -53,8 +53,6 @@ use deliveries::{Attempt, Claimed, DeliveryView, Finish};
 use notification::{ActionLink, Notification, Trigger};
 use outbound::{Outbound, Reply, SendError};
 use web_push::{Subscription, VapidKey};
-
-pub use consumer::COALESCE_WINDOW;
 
 /// Where a session is in the inbox, relative to the public URL (`{id}` is the session id).
 /// Notifications link here; the inbox serves this path.
@@ -211,7 +209,7 @@ impl Notifier {
         else {
             return Vec::new();
         };
-        if n.trigger != Trigger::Question {
+        if n.trigger != Trigger::Question || n.waiting > 0 {
             return Vec::new();
         }
         n.options
@@ -345,19 +343,30 @@ impl Notifier {
         })
     }
 
-    /// Make one attempt at a claimed delivery and record how it ended.
+    /// Make one attempt at a claimed delivery and record how it ended: unless it is no longer
+    /// needed (skipped) or the policy holds it (given back, due again when the hold ends).
     async fn deliver(&self, claimed: Claimed) {
-        let finish = match self.answered(&claimed).await {
-            Ok(true) => Some("the question closed before delivery"),
-            Ok(false) => None,
+        let plan = match self.plan(&claimed).await {
+            Ok(plan) => plan,
             Err(e) => {
                 tracing::warn!(delivery = %claimed.id, "notifications: {e}");
                 // The lease ends and the delivery is due again.
                 return;
             }
         };
-        let (finish, attempt) = match finish {
-            Some(note) => {
+        let claimed = match plan {
+            Plan::Send { waiting: 0, .. } => claimed,
+            Plan::Send { waiting, own_open } => Claimed {
+                notification: claimed.notification.told_together(waiting, own_open),
+                ..claimed
+            },
+            Plan::Hold(until) => {
+                if let Err(e) = deliveries::postpone(&self.pool, &claimed, until).await {
+                    tracing::warn!(delivery = %claimed.id, "notifications: {e}");
+                }
+                return;
+            }
+            Plan::Skip(note) => {
                 metrics::notification_delivery(
                     claimed.kind.as_str(),
                     DeliveryOutcome::Skipped,
@@ -371,8 +380,8 @@ impl Notifier {
                 }
                 return;
             }
-            None => self.attempt(&claimed).await,
         };
+        let (finish, attempt) = self.attempt(&claimed).await;
         let outcome = match &finish {
             Finish::Delivered => DeliveryOutcome::Delivered,
             Finish::Retry(_) => DeliveryOutcome::Retried,
@@ -399,18 +408,44 @@ impl Notifier {
         }
     }
 
-    /// Has the question this delivery is about closed (answered, withdrawn, expired), as the
-    /// questions read model says?
-    async fn answered(&self, claimed: &Claimed) -> Result<bool, crate::eventlog::LogError> {
-        let (Some(session_id), Some(question_id)) = (claimed.session_id, claimed.question_id)
-        else {
-            return Ok(false);
+    /// Whether and when a claimed delivery goes out. A request's goes out while any request
+    /// of its session can still be answered (as the questions read model says), telling of
+    /// them together when it is not about exactly its own; then the policy says when.
+    async fn plan(&self, claimed: &Claimed) -> Result<Plan, crate::eventlog::LogError> {
+        let now = OffsetDateTime::now_utc();
+        let (mut waiting, mut own_open) = (0, true);
+        if let (Some(session_id), Some(question_id)) = (claimed.session_id, claimed.question_id) {
+            let open = self
+                .log
+                .answerable_questions(claimed.tenant_id, session_id, now)
+                .await?;
+            if open.is_empty() {
+                return Ok(Plan::Skip("the question closed before delivery"));
+            }
+            own_open = open.iter().any(|q| q.id == question_id);
+            if !(own_open && open.len() == 1) {
+                waiting = open.len();
+            }
+        }
+        if claimed.notification.trigger == Trigger::Test {
+            return Ok(Plan::Send { waiting, own_open });
+        }
+        let mut conn = self.pool.acquire().await?;
+        let policy = policy::get(&mut conn, claimed.tenant_id).await?;
+        drop(conn);
+        let (focused_until, last_sent) = deliveries::circumstances(&self.pool, claimed).await?;
+        let moment = policy::Moment {
+            now,
+            kind: claimed.kind,
+            trigger: claimed.notification.trigger,
+            event_at: claimed.event_at,
+            last_sent,
+            focused_until,
         };
-        let question = self
-            .log
-            .question(claimed.tenant_id, session_id, question_id)
-            .await?;
-        Ok(question.is_some_and(|q| !q.answerable_at(OffsetDateTime::now_utc())))
+        Ok(match policy.hold(&moment) {
+            Some(until) => Plan::Hold(until),
+            None => Plan::Send { waiting, own_open },
+        })
     }
 
     /// Send once; how the delivery ends, and the attempt.
@@ -553,6 +588,7 @@ impl Notifier {
             sms: false,
             occurred_at: crate::wire::timestamp(OffsetDateTime::now_utc()),
             options: Vec::new(),
+            waiting: 0,
         };
         let claimed = deliveries::insert_claimed(
             &self.pool,
@@ -602,10 +638,62 @@ impl Notifier {
             .map_err(channels::database)
     }
 
+    /// The tenant's notification policy.
+    pub async fn policy(&self, tenant_id: Uuid) -> Result<policy::Policy, CommandError> {
+        let mut conn = self.pool.acquire().await.map_err(channels::database)?;
+        policy::get(&mut conn, tenant_id)
+            .await
+            .map_err(channels::database)
+    }
+
+    /// Change the caller's policy (recorded in the log); what it held is decided again.
+    pub async fn change_policy(
+        &self,
+        ctx: &Context,
+        change: &policy::PolicyChange,
+    ) -> Result<policy::Policy, CommandError> {
+        let policy = crate::commands::change_notification_policy(&self.log, ctx, change).await?;
+        deliveries::release_held(&self.pool, ctx.tenant_id, None)
+            .await
+            .map_err(channels::database)?;
+        Ok(policy)
+    }
+
+    /// The caller's inbox is focused, or no longer is, on the device it signed in on (its web
+    /// session, or its key for a dashboard). Push waits while one is; when it stops, what push
+    /// held is decided again.
+    pub async fn presence(&self, ctx: &Context, focused: bool) -> Result<(), CommandError> {
+        let Some(device) = ctx.grant.web_session().or(ctx.key_id) else {
+            return Err(CommandError::Invalid(crate::domain::InvalidInput::new(
+                "focused",
+                "presence is reported by a signed-in inbox or a key's dashboard",
+            )));
+        };
+        policy::report_presence(&self.pool, ctx.tenant_id, device, focused)
+            .await
+            .map_err(channels::database)?;
+        if !focused {
+            deliveries::release_held(&self.pool, ctx.tenant_id, Some(Kind::WebPush))
+                .await
+                .map_err(channels::database)?;
+        }
+        Ok(())
+    }
+
     /// Whether email channels can be added (an SMTP server is configured).
     pub fn sends_email(&self) -> bool {
         self.smtp.is_some()
     }
+}
+
+/// What becomes of a claimed delivery.
+enum Plan {
+    /// Send it, telling of `waiting` requests together when above zero.
+    Send { waiting: usize, own_open: bool },
+    /// Give it back until then.
+    Hold(OffsetDateTime),
+    /// Never send it, for this reason.
+    Skip(&'static str),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

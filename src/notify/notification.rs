@@ -15,8 +15,10 @@ pub enum Trigger {
     Question,
     /// An agent message whose `send_email` / `send_push` / `send_sms` asked for it.
     Message,
-    /// A session ended (webhooks only).
+    /// A session ended, or its agent exited.
     SessionEnded,
+    /// A tool the agent ran failed.
+    Failure,
     /// Someone asked for a test.
     Test,
 }
@@ -27,6 +29,7 @@ impl Trigger {
             Trigger::Question => "question",
             Trigger::Message => "message",
             Trigger::SessionEnded => "session_ended",
+            Trigger::Failure => "failure",
             Trigger::Test => "test",
         }
     }
@@ -36,6 +39,7 @@ impl Trigger {
             Trigger::Question,
             Trigger::Message,
             Trigger::SessionEnded,
+            Trigger::Failure,
             Trigger::Test,
         ]
         .into_iter()
@@ -48,6 +52,7 @@ impl Trigger {
             Trigger::Question => "question.asked",
             Trigger::Message => "message.sent",
             Trigger::SessionEnded => "session.ended",
+            Trigger::Failure => "tool.failed",
             Trigger::Test => "test",
         }
     }
@@ -81,6 +86,15 @@ pub struct Notification {
     /// an approval's Allow and Deny).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
+    /// Decided when it goes out: above zero, it tells of this many requests of the session
+    /// that wait (a burst told together, or others than its own, which closed), and offers no
+    /// answers of one of them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waiting: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One answer a notification offers, and the capability URL that gives it.
@@ -99,6 +113,29 @@ impl Notification {
         }
     }
 
+    /// The notification told of `waiting` open requests of its session together, its own
+    /// among them or not (closed since): no answers of one request are offered.
+    pub fn told_together(mut self, waiting: usize, own_open: bool) -> Notification {
+        let many = match waiting {
+            1 => "1 request waits".to_owned(),
+            n => format!("{n} requests wait"),
+        };
+        let text = if own_open {
+            format!(
+                "{many} for your answer in this session, among them: {}",
+                self.text
+            )
+        } else {
+            format!("{many} for your answer in this session.")
+        };
+        let (text, truncated) = Notification::cut(&text);
+        self.truncated |= truncated;
+        self.text = text;
+        self.options.clear();
+        self.waiting = waiting;
+        self
+    }
+
     fn agent(&self) -> &str {
         self.agent_type.as_deref().unwrap_or("an agent")
     }
@@ -106,9 +143,14 @@ impl Notification {
     /// One line for subjects and titles.
     pub fn title(&self) -> String {
         match self.trigger {
+            Trigger::Question if self.waiting > 1 => {
+                format!("{} requests from {} wait", self.waiting, self.agent())
+            }
+            Trigger::Question if self.waiting == 1 => format!("{} still waits", self.agent()),
             Trigger::Question => format!("{} asks", self.agent()),
             Trigger::Message => format!("Message from {}", self.agent()),
             Trigger::SessionEnded => format!("{}'s session ended", self.agent()),
+            Trigger::Failure => format!("{}: a tool failed", self.agent()),
             Trigger::Test => "Switchboard test notification".to_owned(),
         }
     }
@@ -130,7 +172,9 @@ impl Notification {
                 "sms": self.sms,
             }
         });
-        if self.trigger == Trigger::Question {
+        if self.waiting > 0 {
+            body["data"]["waiting"] = self.waiting.into();
+        } else if self.trigger == Trigger::Question {
             body["data"]["question"] = serde_json::json!({
                 "id": self.message_id,
                 "options": self.options,
@@ -263,6 +307,7 @@ mod tests {
             sms: false,
             occurred_at: "2026-01-01T00:00:00Z".into(),
             options: Vec::new(),
+            waiting: 0,
         }
     }
 

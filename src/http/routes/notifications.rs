@@ -16,7 +16,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Body, Caller, Params, PathParams};
 use crate::notify::channels::{Added, Channel, NewChannel};
 use crate::notify::deliveries::{DeliveryFilter, DeliveryView};
-use crate::notify::settings::Settings;
+use crate::notify::policy::{PolicyChange, PolicyView};
 
 /// `{"kind": "webhook", "url"}`, `{"kind": "email", "to"}` or
 /// `{"kind": "web_push", "subscription": PushSubscription.toJSON()}`.
@@ -196,16 +196,35 @@ pub async fn deliveries(
 pub async fn get_settings(
     State(app): State<AppState>,
     Caller(ctx): Caller,
-) -> Result<Json<Settings>, ApiError> {
-    Ok(Json(app.notifier.settings(ctx.tenant_id).await?))
+) -> Result<Json<PolicyView>, ApiError> {
+    Ok(Json(app.notifier.policy(ctx.tenant_id).await?.into()))
 }
 
+/// Fields given replace the policy's; each change is recorded in the log.
 pub async fn put_settings(
     State(app): State<AppState>,
     Caller(ctx): Caller,
-    Body(settings): Body<Settings>,
-) -> Result<Json<Settings>, ApiError> {
-    Ok(Json(app.notifier.set_settings(&ctx, settings).await?))
+    Body(change): Body<PolicyChange>,
+) -> Result<Json<PolicyView>, ApiError> {
+    Ok(Json(
+        app.notifier.change_policy(&ctx, &change).await?.into(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Presence {
+    focused: bool,
+}
+
+/// The caller's inbox is focused (renewed while it stays so) or no longer is.
+pub async fn put_presence(
+    State(app): State<AppState>,
+    Caller(ctx): Caller,
+    Body(presence): Body<Presence>,
+) -> Result<StatusCode, ApiError> {
+    app.notifier.presence(&ctx, presence.focused).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Public: browsers need it to subscribe, and it is public by nature.

@@ -901,6 +901,85 @@
     document.getElementById('secret-copy').focus();
   }
 
+  /** The notification policy form: saved through the API as one change. */
+  function policyForm(form) {
+    const f = form.elements;
+    const zone = f['quiet.time_zone'];
+    if (!zone.value) {
+      try { zone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch (e) { zone.value = 'UTC'; }
+    }
+    const status = document.getElementById('policy-status');
+    const error = document.getElementById('policy-error');
+    const whole = (input, unit) => {
+      const n = Number(input.value === '' ? 0 : input.value);
+      if (!Number.isInteger(n) || n < 0) {
+        input.focus();
+        throw new Error('Enter a whole number of ' + unit + ' (0 or more).');
+      }
+      return n;
+    };
+    const kinds = ['webhook', 'email', 'web_push'];
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      status.textContent = '';
+      error.textContent = '';
+      const button = form.querySelector('button[type=submit]');
+      try {
+        const notify = {};
+        for (const topic of ['question', 'approval', 'next_instruction', 'session_ended', 'failure']) {
+          notify[topic] = {};
+          for (const kind of kinds) notify[topic][kind] = f[topic + '.' + kind].checked;
+        }
+        const escalate = {};
+        for (const kind of kinds) escalate[kind] = whole(f['escalate.' + kind], 'minutes') * 60;
+        const change = {
+          notify,
+          escalate_after_seconds: escalate,
+          coalesce_seconds: whole(f.coalesce, 'seconds'),
+          presence: f.presence.checked,
+          quiet_hours: f.quiet.checked ? {
+            from: f['quiet.from'].value,
+            until: f['quiet.until'].value,
+            time_zone: zone.value.trim(),
+          } : null,
+        };
+        button.disabled = true;
+        const saved = await send('PUT', 'api/v1/notifications/settings', change);
+        if (saved) status.textContent = 'Saved.';
+      } catch (err) {
+        error.textContent = err.message;
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
+  /**
+   * Presence: while this page is visible and focused, the person sees what arrives, so their
+   * browser push waits (if their policy says so). Renewed within the server's lease; a page
+   * that goes away says so, and the next page of the inbox, if any, says it is back.
+   */
+  function reportPresence() {
+    let reported = null;
+    const focused = () => document.visibilityState === 'visible' && document.hasFocus();
+    const report = (now) => {
+      reported = now;
+      fetch(base + 'api/v1/notifications/presence', {
+        method: 'PUT', credentials: 'same-origin', keepalive: true,
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ focused: now }),
+      }).catch(() => { /* presence is a hint; the lease ends by itself */ });
+    };
+    const look = () => { const now = focused(); if (now !== reported) report(now); };
+    window.addEventListener('focus', look);
+    window.addEventListener('blur', look);
+    document.addEventListener('visibilitychange', look);
+    setInterval(() => { if (focused()) report(true); }, 20000);
+    look();
+  }
+
+  if (page === 'inbox' || page === 'session' || page === 'settings') reportPresence();
+
   if (page === 'settings') {
     const deviceError = document.getElementById('device-error');
     document.getElementById('device-on').addEventListener('click', (e) => act(e.currentTarget, deviceError, async () => {
@@ -914,17 +993,7 @@
       return '';
     }));
 
-    const questions = document.getElementById('questions');
-    questions.addEventListener('change', async () => {
-      const error = document.getElementById('questions-error');
-      error.textContent = '';
-      try {
-        await send('PUT', 'api/v1/notifications/settings', { questions: questions.checked });
-      } catch (err) {
-        questions.checked = !questions.checked;
-        error.textContent = err.message;
-      }
-    });
+    policyForm(document.getElementById('policy'));
 
     addForm('add-webhook', (url) => ({ kind: 'webhook', url }));
     addForm('add-email', (to) => ({ kind: 'email', to }));
