@@ -605,8 +605,9 @@ async fn a_question_while_the_inbox_is_in_the_background_shows_a_notification_fo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_the_settings_page_a_person_adds_tests_and_removes_channels_and_sees_failures() {
-    // Retries within a fraction of a second, given up after one: failures show at once.
-    let app = TestApp::spawn_with(Config {
+    // Retries within a fraction of a second, given up after one: failures show at once. The
+    // public URL is the server's own, so the pushes' answer buttons are the worker's to press.
+    let app = TestApp::spawn_public(Config {
         notify: NotifyConfig {
             allow_private: true,
             retry: RetrySchedule::parse("200ms", "1s").unwrap(),
@@ -646,6 +647,15 @@ async fn on_the_settings_page_a_person_adds_tests_and_removes_channels_and_sees_
     // The secret the page showed is the one deliveries are signed with.
     let secret = browser.expect("SECRET").await;
     webhook.secret(secret["secret"].as_str().unwrap()).await;
+    // The page in front of the person says so: push would wait for it.
+    let present: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM inbox_presence WHERE tenant_id = $1 AND focused_until > now())",
+    )
+    .bind(app.tenant)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert!(present, "the focused settings page reports its presence");
     browser.tell("TOLD", json!({})).await;
     let test = webhook.next("WEBHOOK").await;
     assert_eq!(test["verified"], true, "{test}");
@@ -670,6 +680,21 @@ async fn on_the_settings_page_a_person_adds_tests_and_removes_channels_and_sees_
     );
     assert!(on["failure"].as_str().unwrap().contains("500"), "{on}");
     assert!(on["attempts"].as_u64().unwrap() >= 2, "{on}");
+    // The form's one saved change is in the log (the refused ones changed nothing).
+    let changes: Vec<Value> = sqlx::query_scalar(
+        "SELECT data::jsonb FROM events WHERE tenant_id = $1
+         AND event_type = 'notification_policy_changed' ORDER BY seq",
+    )
+    .bind(app.tenant)
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let policy = &changes[0]["policy"];
+    assert_eq!(policy["presence"], false, "{policy}");
+    assert_eq!(policy["escalate_after_seconds"]["email"], 600, "{policy}");
+    assert_eq!(policy["notify"]["failure"]["email"], true, "{policy}");
+    assert_eq!(policy["quiet_hours"], Value::Null, "{policy}");
 
     // A question reaches the webhook and, encrypted, the device's subscription.
     let asked = post(
@@ -689,8 +714,7 @@ async fn on_the_settings_page_a_person_adds_tests_and_removes_channels_and_sees_
     );
     browser.tell("PUSH", pushed["payload"].clone()).await;
 
-    let done = browser.expect("DONE").await;
-    browser.finish().await;
+    let done = browser.expect("SHOWN").await;
     let shown = done["notifications"].as_array().unwrap();
     assert_eq!(shown.len(), 1, "{done}");
     assert_eq!(shown[0]["title"], "claude-code asks", "{done}");
@@ -701,6 +725,52 @@ async fn on_the_settings_page_a_person_adds_tests_and_removes_channels_and_sees_
         app.url(&format!("/sessions/{session}")),
         "{done}"
     );
+
+    // An approval (in another session) is pushed with its buttons; Allow answers it.
+    let deploying = Uuid::new_v4();
+    let approval = post(
+        &app,
+        "/api/v1/messages/agent",
+        json!({"agent_instance_id": deploying, "agent_type": "claude-code",
+               "content": "May I run make deploy?", "requires_user_input": true,
+               "approval": {"tool_name": "Bash", "input": {"command": "make deploy"}}}),
+    )
+    .await;
+    let pushed = push.next("PUSH").await;
+    assert_eq!(pushed["payload"]["message_id"], approval["message_id"]);
+    browser.tell("PUSH", pushed["payload"].clone()).await;
+    let pressed = browser.expect("PRESSED").await;
+    assert_eq!(pressed["buttons"], json!(["Allow", "Deny"]), "{pressed}");
+    assert_eq!(
+        pressed["pressed"]["after"], pressed["pressed"]["before"],
+        "no page opened: {pressed}"
+    );
+    let question = approval["message_id"].as_str().unwrap();
+    let mut answered = Value::Null;
+    for _ in 0..100 {
+        let waited: Value = app
+            .get_json(&format!(
+                "/api/v1/messages/pending?agent_instance_id={deploying}&question_id={question}"
+            ))
+            .await;
+        answered = waited["messages"][0]["content"].clone();
+        if !answered.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answered, "Allow", "the agent receives the press");
+    let via: String = sqlx::query_scalar(
+        "SELECT metadata->>'client_type' FROM events WHERE tenant_id = $1
+         AND event_type = 'user_message'",
+    )
+    .bind(app.tenant)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(via, "push action");
+    browser.expect("DONE").await;
+    browser.finish().await;
 
     // What is left: the refusing webhook; the removals are facts in the log.
     let channels: Value = app.get_json("/api/v1/notifications/channels").await;

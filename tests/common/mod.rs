@@ -248,6 +248,21 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> TestApp {
+        TestApp::spawn_at(config, false).await
+    }
+
+    /// A test app whose public URL is its own address (what links in notifications name, and
+    /// what a browser's service worker accepts as its own).
+    pub async fn spawn_public(config: Config) -> TestApp {
+        TestApp::spawn_at(config, true).await
+    }
+
+    async fn spawn_at(mut config: Config, public: bool) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        if public {
+            config.public_url = switchboard::app::PublicUrl::parse(&address).unwrap();
+        }
         let db = database().await;
         let keys = Arc::new(signing_keys().await);
         let log = EventLog::new(db.pool.clone());
@@ -257,8 +272,6 @@ impl TestApp {
             Arc::new(Authenticator::new(keys.clone(), db.pool.clone())),
         )));
         let hub = state.hub.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
         let router = app::router(state);
         tokio::spawn(http::server::serve(
             listener,

@@ -466,6 +466,34 @@ const scenarios = {
     await page.reload();
     await thisDevice.waitFor();
     check(!(await page.content()).includes(shown), 'the secret is shown again');
+
+    // The notification policy: failed tools by email, email only after 10 minutes, quiet
+    // hours, and push even while this inbox is in front of the person (the test's push must
+    // get through a focused page).
+    await page.getByLabel('A tool failed: Email').check();
+    await page.locator('input[name="escalate.email"]').fill('10');
+    await page.getByLabel('Quiet hours').check();
+    await page.locator('input[name="quiet.from"]').fill('23:00');
+    await page.locator('input[name="quiet.until"]').fill('23:01');
+    check((await page.locator('input[name="quiet.time_zone"]').inputValue()) !== '',
+      'the time zone is not the browser\'s');
+    await page.locator('input[name="quiet.time_zone"]').fill('UTC');
+    await page.getByLabel('No browser push while the inbox is open and in front of me on any device').uncheck();
+    await page.locator('input[name="coalesce"]').fill('-5');
+    await page.getByRole('button', { name: 'Save notification settings' }).click();
+    await page.locator('#policy-error', { hasText: 'whole number' }).waitFor();
+    await page.locator('input[name="coalesce"]').fill('60');
+    await page.locator('input[name="quiet.time_zone"]').fill('Mars/Olympus');
+    await page.getByRole('button', { name: 'Save notification settings' }).click();
+    await page.locator('#policy-error', { hasText: 'not a time zone' }).waitFor();
+    await page.locator('input[name="quiet.time_zone"]').fill('UTC');
+    await page.getByLabel('Quiet hours').uncheck();
+    await page.getByRole('button', { name: 'Save notification settings' }).click();
+    await page.locator('#policy-status', { hasText: 'Saved.' }).waitFor();
+    check((await page.locator('#policy-error').innerText()) === '', 'an error stayed');
+    await page.reload();
+    check(await page.getByLabel('A tool failed: Email').isChecked(), 'the policy was not kept');
+    check((await page.locator('input[name="escalate.email"]').inputValue()) === '10', 'the escalation was not kept');
     await screenshot(page, 'settings-desktop', true);
     say('PUSH_ON', { key, notice, failure, attempts });
 
@@ -492,6 +520,38 @@ const scenarios = {
         }));
       });
     }
+
+    say('SHOWN', { notifications });
+
+    // An approval's push: its Allow and Deny are the notification's buttons; pressing Allow
+    // (the worker's notificationclick, driven with the notification the real payload made)
+    // answers it without opening a page.
+    const approval = await hear('PUSH');
+    await cdp.send('ServiceWorker.deliverPushMessage', {
+      origin, registrationId: registration.registrationId, data: JSON.stringify(approval),
+    });
+    const [worker] = context.serviceWorkers();
+    check(worker, 'no service worker to drive');
+    let buttons = [];
+    for (const until = Date.now() + TIMEOUT; !buttons.length && Date.now() < until;) {
+      await page.waitForTimeout(100);
+      buttons = await worker.evaluate(async (id) => {
+        const list = await self.registration.getNotifications();
+        const n = list.find((x) => x.body === id);
+        return n ? n.actions.map((a) => a.title) : [];
+      }, approval.body);
+    }
+    const pressed = await worker.evaluate(async (id) => {
+      const n = (await self.registration.getNotifications()).find((x) => x.body === id);
+      const before = (await self.clients.matchAll({ type: 'window' })).length;
+      try {
+        self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n, action: '0' }));
+      } catch (e) { /* a synthetic event's waitUntil throws after the handler started */ }
+      await new Promise((r) => setTimeout(r, 500));
+      const after = (await self.clients.matchAll({ type: 'window' })).length;
+      return { before, after, left: (await self.registration.getNotifications()).length };
+    }, approval.body);
+    say('PRESSED', { buttons, pressed });
 
     // On a phone.
     const phone = await browser.newContext(PHONE);
@@ -520,7 +580,7 @@ const scenarios = {
     check(!(await page.getByRole('button', { name: 'Remove ' + webhook, exact: true }).count()), 'the webhook stayed');
     calm(page);
     told.lines.close();
-    say('DONE', { notifications });
+    say('DONE', {});
     await browser.close();
   },
 
