@@ -1194,7 +1194,32 @@ async fn on_a_phone_a_claude_code_run_is_approved_and_continued() {
 /// question closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_link_asks_before_it_answers_on_a_phone_and_a_desktop() {
-    let app = TestApp::spawn().await;
+    // The email a real SMTP server receives, opened in the browser; its links are followed.
+    let smtp = Receiver::start(&["smtp"]).await;
+    let app = TestApp::spawn_public(Config {
+        notify: NotifyConfig {
+            smtp: Some(
+                switchboard::notify::email::Smtp::new(
+                    smtp.ready["url"].as_str().unwrap(),
+                    "Switchboard <switchboard@example.com>",
+                    "localhost",
+                    Duration::from_secs(5),
+                )
+                .unwrap(),
+            ),
+            ..NotifyConfig::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let mut smtp = smtp;
+    common::create_user(&app.log, app.tenant).await;
+    post(
+        &app,
+        "/api/v1/notifications/channels",
+        json!({"kind": "email", "to": "ada@example.com"}),
+    )
+    .await;
     let session = Uuid::new_v4();
     let sent = post(
         &app,
@@ -1205,16 +1230,15 @@ async fn an_answer_link_asks_before_it_answers_on_a_phone_and_a_desktop() {
     )
     .await;
     let question: Uuid = sent["message_id"].as_str().unwrap().parse().unwrap();
-    let link = |option: &str| {
-        let action = switchboard::notify::actions::Action::new(
-            app.tenant, session, question, option, "email",
-        );
-        format!("answer/{}", action.mint(&app.keys).unwrap())
-    };
+    let mail = smtp.next("EMAIL").await;
+    assert_eq!(
+        mail["subject"], "claude-code asks: Ship release 2.0 to production?",
+        "{mail}"
+    );
     let mut browser = Browser::start(
         &app,
         "answer_link",
-        json!({"ship": link("Ship it"), "wait": link("Wait"), "screenshots": screenshots()}),
+        json!({"email": mail["html"], "screenshots": screenshots()}),
     )
     .await;
     browser.expect("DONE").await;
@@ -1225,4 +1249,13 @@ async fn an_answer_link_asks_before_it_answers_on_a_phone_and_a_desktop() {
         ))
         .await;
     assert_eq!(waited["messages"][0]["content"], "Ship it", "{waited}");
+    let via: String = sqlx::query_scalar(
+        "SELECT metadata->>'client_type' FROM events WHERE tenant_id = $1
+         AND event_type = 'user_message'",
+    )
+    .bind(app.tenant)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(via, "email action");
 }

@@ -5,7 +5,11 @@
 //! - latency: one question at a time, from the `POST /messages/agent` acknowledgement (the
 //!   commit) and from sending it, to the signed webhook arriving;
 //! - throughput: one tenant with `--channels` webhook channels, `--questions` questions posted
-//!   at once; deliveries per second until every (channel, question) arrived, each exactly once.
+//!   at once; deliveries per second until every (channel, question) arrived, each exactly once;
+//! - answered from a push: an approval is asked and its agent waits (a long-poll for that
+//!   question); a web push receiver in this process decrypts the push (RFC 8291, with the
+//!   subscription's private key), presses its Allow (POSTs the capability URL), and the agent
+//!   wakes with the answer. Timed from the commit to the push received, and to the agent woken.
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
@@ -27,7 +31,7 @@ use crate::auth::api_keys;
 use crate::commands::{self, Context, Scope};
 use crate::domain::UserName;
 use crate::eventlog::EventLog;
-use crate::notify::webhook;
+use crate::notify::{web_push, webhook};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -144,6 +148,88 @@ async fn receive(
         .expect("a response builds"))
 }
 
+/// A push as the push receiver decrypted it.
+struct Pushed {
+    at: Instant,
+    payload: Value,
+}
+
+/// A web push endpoint that decrypts what it receives with its subscription's private key.
+struct PushReceiver {
+    subscription: Value,
+    pushed: mpsc::UnboundedReceiver<Result<Pushed, String>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PushReceiver {
+    async fn start() -> Result<PushReceiver, BoxError> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        use rand_core::RngCore;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let endpoint = format!("http://{}/push/bench", listener.local_addr()?);
+        let key = p256::SecretKey::random(&mut rand_core::OsRng);
+        let mut auth = [0u8; 16];
+        rand_core::OsRng.fill_bytes(&mut auth);
+        let subscription = json!({
+            "endpoint": endpoint,
+            "keys": {
+                "p256dh": URL_SAFE_NO_PAD.encode(key.public_key().to_encoded_point(false).as_bytes()),
+                "auth": URL_SAFE_NO_PAD.encode(auth),
+            },
+        });
+        let (tx, pushed) = mpsc::unbounded_channel();
+        let key = Arc::new(key);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (key, tx) = (key.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                        let (key, tx) = (key.clone(), tx.clone());
+                        async move {
+                            let at = Instant::now();
+                            let body = request
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let read = web_push::decrypt(&key, &auth, &body).and_then(|plain| {
+                                serde_json::from_slice(&plain).map_err(|e| e.to_string())
+                            });
+                            let status = if read.is_ok() { 201 } else { 400 };
+                            let _ = tx.send(read.map(|payload| Pushed { at, payload }));
+                            Ok::<_, Infallible>(
+                                Response::builder()
+                                    .status(status)
+                                    .body(Full::new(Bytes::new()))
+                                    .expect("a response builds"),
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(PushReceiver {
+            subscription,
+            pushed,
+            task,
+        })
+    }
+
+    async fn next(&mut self) -> Result<Pushed, BoxError> {
+        let got = tokio::time::timeout(Duration::from_secs(30), self.pushed.recv())
+            .await
+            .map_err(|_| "no push within 30 s")?
+            .ok_or("the push receiver stopped")?;
+        Ok(got?)
+    }
+}
+
 struct Api {
     http: reqwest::Client,
     base: String,
@@ -157,6 +243,21 @@ impl Api {
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .json(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let json: Value = response.json().await?;
+        if !status.is_success() {
+            return Err(format!("{path}: {status} {json}").into());
+        }
+        Ok(json)
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, BoxError> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
             .send()
             .await?;
         let status = response.status();
@@ -299,9 +400,104 @@ pub async fn run(db: &BenchDb, args: &NotifyArgs) -> Result<(), BoxError> {
         duplicates
     );
     receiver.task.abort();
-    drop(server);
     if seen.len() < expected {
         return Err(format!("{} of {expected} deliveries arrived", seen.len()).into());
     }
+    let api = Api {
+        token: tenant(db, &keys).await?,
+        ..api_for(&http, &server)
+    };
+    answered_from_push(&api, args.samples).await?;
+    drop(server);
+    Ok(())
+}
+
+fn api_for(http: &reqwest::Client, server: &Server) -> Api {
+    Api {
+        http: http.clone(),
+        base: server.address.clone(),
+        token: String::new(),
+    }
+}
+
+/// An approval asked, its agent waiting, its push pressed: commit → push received, and
+/// commit → the agent woken with the answer.
+async fn answered_from_push(api: &Api, samples: u32) -> Result<(), BoxError> {
+    let mut push = PushReceiver::start().await?;
+    let body = json!({ "kind": "web_push", "subscription": push.subscription });
+    api.post("/api/v1/notifications/channels", &body).await?;
+    let (mut to_push, mut to_woken, mut press_to_woken) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..samples {
+        let session = Uuid::new_v4();
+        let ask = json!({
+            "agent_instance_id": session,
+            "agent_type": "bench",
+            "content": format!("May I run step {n}?"),
+            "requires_user_input": true,
+            "approval": { "tool_name": "Bash", "input": { "command": format!("make step-{n}") } },
+        });
+        let sent = api.post("/api/v1/messages/agent", &ask).await?;
+        let committed = Instant::now();
+        let question = sent["message_id"]
+            .as_str()
+            .ok_or("no message id")?
+            .to_owned();
+        // The agent waits for its answer (a long-poll for this question).
+        let waiting = {
+            let path = format!(
+                "/api/v1/messages/pending?agent_instance_id={session}&question_id={question}&wait=30"
+            );
+            let api = Api {
+                http: api.http.clone(),
+                base: api.base.clone(),
+                token: api.token.clone(),
+            };
+            tokio::spawn(async move {
+                let got = api.get(&path).await;
+                (Instant::now(), got)
+            })
+        };
+        let pushed = push.next().await?;
+        if pushed.payload["message_id"] != question.as_str() {
+            return Err(format!("a push for another question: {}", pushed.payload).into());
+        }
+        let allow = pushed.payload["actions"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["option"] == "Allow"))
+            .and_then(|a| a["url"].as_str())
+            .ok_or_else(|| format!("no Allow button: {}", pushed.payload))?;
+        // The capability, pressed at this server (its public URL is not its address here).
+        let token = allow.rsplit('/').next().unwrap_or_default();
+        let pressed = api
+            .http
+            .post(format!("{}/api/v1/actions/{token}", api.base))
+            .send()
+            .await?;
+        if !pressed.status().is_success() {
+            return Err(format!("pressing Allow: {}", pressed.status()).into());
+        }
+        let (woken, got) = waiting.await?;
+        let got = got?;
+        if got["messages"][0]["content"] != "Allow" {
+            return Err(format!("the agent woke with {got}").into());
+        }
+        to_push.push(pushed.at.saturating_duration_since(committed));
+        to_woken.push(woken.saturating_duration_since(committed));
+        press_to_woken.push(woken.saturating_duration_since(pushed.at));
+    }
+    push.task.abort();
+    let show = |l: Option<Latencies>| l.map_or("-".into(), |l| l.to_string());
+    println!(
+        "  approval → push received (decrypted), from the commit: {}",
+        show(Latencies::of(to_push))
+    );
+    println!(
+        "  approval → Allow pressed on the push → agent woken, from the commit: {}",
+        show(Latencies::of(to_woken))
+    );
+    println!(
+        "    of which push received → agent woken: {}",
+        show(Latencies::of(press_to_woken))
+    );
     Ok(())
 }

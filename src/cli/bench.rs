@@ -17,7 +17,8 @@ pub enum BenchCommand {
     Rest(bench::rest::RestArgs),
     /// Reply → waiting agent latency, throughput and idle cost of parked long-polls.
     Push(bench::push::PushArgs),
-    /// Question → webhook latency and deliveries per second with 100 channels.
+    /// Question → webhook latency, deliveries per second with 100 channels, and an approval
+    /// answered from its push → the agent woken.
     Notify(bench::notify::NotifyArgs),
     /// Replay, verify, export and projection rebuild over a generated log (1M events).
     Audit(bench::audit::AuditArgs),

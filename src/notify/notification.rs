@@ -217,16 +217,30 @@ impl Notification {
             .iter()
             .map(|a| {
                 format!(
-                    "<a href=\"{}\" style=\"display:inline-block;margin:0 8px 8px 0;padding:8px 14px;\
-                     border:1px solid #4338ca;border-radius:6px;text-decoration:none\">{}</a>",
+                    "<a href=\"{}\" style=\"display:inline-block;margin:0 8px 10px 0;padding:10px 18px;\
+                     border:1px solid #4338ca;border-radius:8px;color:#4338ca;font-weight:600;\
+                     text-decoration:none\">{}</a>",
                     escape_html(&a.url),
                     escape_html(&a.option)
                 )
             })
             .collect();
+        let fine = if actions.is_empty() {
+            ""
+        } else {
+            "<p style=\"color:#6b7280;font-size:13px\">Each answer opens a page that asks before \
+             it answers. The links work once, for this question only.</p>"
+        };
         let html = format!(
-            "<!doctype html><html><body><p>{}:</p><blockquote style=\"white-space:pre-wrap\">{}{}</blockquote>\
-             <p>{buttons}</p><p><a href=\"{}\">Reply in the inbox</a></p></body></html>",
+            "<!doctype html><html><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
+             <body style=\"margin:0;padding:16px;font-family:-apple-system,'Segoe UI',Roboto,\
+             sans-serif;font-size:16px;line-height:1.5;color:#111827\">\
+             <div style=\"max-width:560px\"><p style=\"font-weight:600\">{}:</p>\
+             <blockquote style=\"white-space:pre-wrap;margin:0 0 16px;padding:8px 12px;\
+             border-left:3px solid #c7d2fe;background:#f5f7ff\">{}{}</blockquote>\
+             <p>{buttons}</p><p><a href=\"{}\" style=\"color:#4338ca\">Reply in the inbox</a></p>\
+             {fine}</div></body></html>",
             escape_html(&self.title()),
             escape_html(&self.text),
             escape_html(more),

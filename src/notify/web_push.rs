@@ -203,21 +203,13 @@ pub fn encrypt(
         ephemeral.to_nonzero_scalar(),
         subscription.p256dh.as_affine(),
     );
-    // IKM = HKDF(auth_secret, ecdh_secret, "WebPush: info" 0x00 ua_public as_public, 32)
-    let mut key_info = b"WebPush: info\0".to_vec();
-    key_info.extend_from_slice(ua_public.as_bytes());
-    key_info.extend_from_slice(as_public.as_bytes());
-    let mut ikm = [0u8; 32];
-    Hkdf::<Sha256>::new(Some(&subscription.auth), shared.raw_secret_bytes())
-        .expand(&key_info, &mut ikm)
-        .expect("32 bytes is a valid HKDF length");
-    let prk = Hkdf::<Sha256>::new(Some(&salt), &ikm);
-    let mut cek = [0u8; 16];
-    let mut nonce = [0u8; 12];
-    prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek)
-        .expect("16 bytes is a valid HKDF length");
-    prk.expand(b"Content-Encoding: nonce\0", &mut nonce)
-        .expect("12 bytes is a valid HKDF length");
+    let (cek, nonce) = content_keys(
+        &subscription.auth,
+        shared.raw_secret_bytes(),
+        ua_public.as_bytes(),
+        as_public.as_bytes(),
+        &salt,
+    );
     // The last (only) record ends with the delimiter 0x02 and no padding.
     let mut record = plaintext.to_vec();
     record.push(2);
@@ -232,6 +224,66 @@ pub fn encrypt(
     body.extend_from_slice(as_public.as_bytes());
     body.extend_from_slice(&sealed);
     body
+}
+
+/// The content encryption key and nonce of a message (RFC 8291 §3.3–3.4, RFC 8188 §2.2–2.3).
+fn content_keys(
+    auth: &[u8],
+    shared: &[u8],
+    ua_public: &[u8],
+    as_public: &[u8],
+    salt: &[u8],
+) -> ([u8; 16], [u8; 12]) {
+    // IKM = HKDF(auth_secret, ecdh_secret, "WebPush: info" 0x00 ua_public as_public, 32)
+    let mut key_info = b"WebPush: info\0".to_vec();
+    key_info.extend_from_slice(ua_public);
+    key_info.extend_from_slice(as_public);
+    let mut ikm = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(auth), shared)
+        .expand(&key_info, &mut ikm)
+        .expect("32 bytes is a valid HKDF length");
+    let prk = Hkdf::<Sha256>::new(Some(salt), &ikm);
+    let mut cek = [0u8; 16];
+    let mut nonce = [0u8; 12];
+    prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek)
+        .expect("16 bytes is a valid HKDF length");
+    prk.expand(b"Content-Encoding: nonce\0", &mut nonce)
+        .expect("12 bytes is a valid HKDF length");
+    (cek, nonce)
+}
+
+/// What a subscriber whose key is `ua_private` (and auth secret `auth`) reads of a push body
+/// of one `aes128gcm` record: a browser's side of [`encrypt`], for receivers the benchmarks
+/// run.
+pub fn decrypt(ua_private: &SecretKey, auth: &[u8], body: &[u8]) -> Result<Vec<u8>, String> {
+    let short = || "the body is shorter than its aes128gcm header".to_owned();
+    let salt = body.get(..16).ok_or_else(short)?;
+    let id_len = usize::from(*body.get(20).ok_or_else(short)?);
+    let as_public = body.get(21..21 + id_len).ok_or_else(short)?;
+    let sealed = &body[21 + id_len..];
+    let sender = PublicKey::from_sec1_bytes(as_public)
+        .map_err(|_| "the key id is not a P-256 public key".to_owned())?;
+    let shared = p256::ecdh::diffie_hellman(ua_private.to_nonzero_scalar(), sender.as_affine());
+    let ua_public = ua_private.public_key().to_encoded_point(false);
+    let (cek, nonce) = content_keys(
+        auth,
+        shared.raw_secret_bytes(),
+        ua_public.as_bytes(),
+        as_public,
+        salt,
+    );
+    let mut record = Aes128Gcm::new_from_slice(&cek)
+        .expect("16-byte key")
+        .decrypt(&Nonce::from(nonce), sealed)
+        .map_err(|_| "the record does not decrypt".to_owned())?;
+    // Padding, then the last record's delimiter 0x02.
+    while record.last() == Some(&0) {
+        record.pop();
+    }
+    match record.pop() {
+        Some(2) => Ok(record),
+        _ => Err("the record does not end as a last record".into()),
+    }
 }
 
 /// Send one notification to a subscription.
@@ -314,6 +366,26 @@ mod tests {
              ocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWL\
              VWGNWQexSgSxsj_Qulcy4a-fN"
         );
+    }
+
+    #[test]
+    fn decrypts_the_rfc_example_and_refuses_a_changed_byte() {
+        let ua_private =
+            SecretKey::from_slice(&b64("q1dXpw3UpT5VOmu_cf_v6ih07Aems3njxI-JWgLcM94")).unwrap();
+        let auth = b64("BTBZMqHH6r4Tts7J_aSIgg");
+        let mut body = b64(
+            "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYL\
+             ocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWL\
+             VWGNWQexSgSxsj_Qulcy4a-fN",
+        );
+        assert_eq!(
+            decrypt(&ua_private, &auth, &body).unwrap(),
+            b"When I grow up, I want to be a watermelon"
+        );
+        let last = body.len() - 1;
+        body[last] ^= 1;
+        assert!(decrypt(&ua_private, &auth, &body).is_err());
+        assert!(decrypt(&ua_private, &auth, &body[..30]).is_err());
     }
 
     #[test]
