@@ -22,6 +22,7 @@ pub mod database;
 pub mod domain;
 pub mod eventlog;
 pub mod http;
+pub mod import;
 pub mod inbox;
 pub mod mcp;
 pub mod metrics;

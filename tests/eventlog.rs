@@ -16,6 +16,7 @@ fn metadata() -> Metadata {
         client_type: Some("test".into()),
         request_id: None,
         web_session: None,
+        imported: None,
     }
 }
 

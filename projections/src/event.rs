@@ -390,6 +390,24 @@ pub struct Metadata {
     /// Absent otherwise, so events from before it existed still parse and hash the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_session: Option<Uuid>,
+    /// Where an imported event came from. Absent on everything Switchboard recorded itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<Imported>,
+}
+
+/// The provenance of an event brought over from another system: which, when, and the row it
+/// was made from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Imported {
+    /// `omnara`.
+    pub from: String,
+    /// The source's schema version (for omnara, its alembic revision).
+    pub schema: String,
+    /// The source table and row id.
+    pub table: String,
+    pub id: String,
+    /// When the import ran (RFC 3339).
+    pub at: String,
 }
 
 /// An event as the log holds it: positioned in its tenant's sequence and its session's stream.

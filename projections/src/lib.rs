@@ -13,11 +13,12 @@ pub mod session;
 
 pub use account::{Account, is_account_stream};
 pub use event::{
-    Actor, AgentExited, AgentMessage, Answers, Approval, Event, GitDiffUpdated, InputRequested,
-    MessagesRead, MessagesReceived, MessagesReturned, Metadata, NotificationChannelAdded,
-    NotificationChannelRemoved, NotificationPolicyChanged, QuestionExpired, QuestionWithdrawn,
-    RecordedEvent, ReturnedMessage, SessionDescribed, SessionEnded, SessionStarted, ToolActivity,
-    UnknownEvent, UserCreated, UserMessage, UserRenamed,
+    Actor, AgentExited, AgentMessage, Answers, Approval, Event, GitDiffUpdated, Imported,
+    InputRequested, MessagesRead, MessagesReceived, MessagesReturned, Metadata,
+    NotificationChannelAdded, NotificationChannelRemoved, NotificationPolicyChanged,
+    QuestionExpired, QuestionWithdrawn, RecordedEvent, ReturnedMessage, SessionDescribed,
+    SessionEnded, SessionStarted, ToolActivity, UnknownEvent, UserCreated, UserMessage,
+    UserRenamed,
 };
 pub use message::{Message, SenderType, messages};
 pub use question::{Question, QuestionKind, QuestionStatus};

@@ -98,6 +98,7 @@ pub fn generate(args: &AuditArgs, out: &mut impl Write) -> std::io::Result<()> {
                 client_type: Some("bench".into()),
                 request_id: None,
                 web_session: None,
+                imported: None,
             })
             .expect("metadata serializes");
             let recorded_at: OffsetDateTime = start + time::Duration::milliseconds(seq * 250);

@@ -8,6 +8,7 @@ mod ask;
 mod audit;
 mod bench;
 mod hook;
+mod import;
 mod inbox;
 mod keys;
 mod log;
@@ -77,6 +78,9 @@ pub enum Command {
     Export(audit::ExportArgs),
     /// Restore an export into an empty database (events, projections, verified chain).
     Replay(audit::ReplayArgs),
+    /// Bring another system's history into the log (omnara's database).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Ask a person a question; print the answer (exit 124 if --timeout runs out first).
     Ask(ask::AskArgs),
     /// Report a step; print the session id (reuse it as --session / SWITCHBOARD_SESSION).
@@ -125,6 +129,7 @@ impl Cli {
             Command::Verify(args) => verify::run(&self.db, args).await,
             Command::Export(args) => audit::export(&self.db, args).await,
             Command::Replay(args) => audit::replay(&self.db, args).await,
+            Command::Import(command) => import::run(&self.db, command).await,
             Command::Notify(command) => notify::run(&self.db, command).await,
             Command::Bench(command) => bench::run(&self.db, command).await,
             Command::Ask(args) => ask::run(args).await,

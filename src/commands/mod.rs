@@ -115,6 +115,7 @@ impl Context {
             client_type: self.client_type.clone(),
             request_id: self.request_id.clone(),
             web_session: self.grant.web_session(),
+            imported: None,
         }
     }
 

@@ -366,12 +366,51 @@ impl TenantTxn {
         events: Vec<NewEvent>,
         metadata: &Metadata,
     ) -> Result<Vec<AppendedEvent>, LogError> {
+        let metadata = serde_json::to_string(metadata).expect("metadata serializes");
+        let now = chain::now_micros();
+        let events = events
+            .into_iter()
+            .map(|new| (new, now, metadata.clone()))
+            .collect();
+        self.append_positioned(stream_id, expected, events).await
+    }
+
+    /// Append one event brought over from another system, on a session or (when `stream_id`
+    /// is the tenant) the account stream, with its original time and its own metadata (its
+    /// provenance). Folded and hashed like any other.
+    pub async fn append_imported(
+        &mut self,
+        stream_id: Uuid,
+        new: NewEvent,
+        recorded_at: OffsetDateTime,
+        metadata: &Metadata,
+    ) -> Result<AppendedEvent, LogError> {
+        let metadata = serde_json::to_string(metadata).expect("metadata serializes");
+        let micros = recorded_at.replace_nanosecond(recorded_at.microsecond() * 1000);
+        let recorded_at = micros.unwrap_or(recorded_at);
+        let events = vec![(new, recorded_at, metadata)];
+        let appended = if stream_id == self.tenant_id {
+            self.append_account_positioned(ExpectedVersion::Any, events)
+                .await?
+        } else {
+            self.append_positioned(stream_id, ExpectedVersion::Any, events)
+                .await?
+        };
+        Ok(appended.into_iter().next().expect("one event appended"))
+    }
+
+    async fn append_positioned(
+        &mut self,
+        stream_id: Uuid,
+        expected: ExpectedVersion,
+        events: Vec<(NewEvent, OffsetDateTime, String)>,
+    ) -> Result<Vec<AppendedEvent>, LogError> {
         let current = self.session(stream_id).await?.map(|s| s.session.version);
         self.expect(stream_id, expected, current)?;
         let mut state = self.sessions.remove(&stream_id).flatten();
         let (mut returned, mut received, mut questions) = (Vec::new(), Vec::new(), Vec::new());
         let appended = self
-            .position(stream_id, current, events, metadata, |recorded| {
+            .position(stream_id, current, events, |recorded| {
                 match &recorded.event {
                     Event::MessagesReturned(r) => {
                         returned.extend(r.messages.iter().map(|m| m.message_id));
@@ -412,12 +451,26 @@ impl TenantTxn {
         events: Vec<NewEvent>,
         metadata: &Metadata,
     ) -> Result<Vec<AppendedEvent>, LogError> {
+        let metadata = serde_json::to_string(metadata).expect("metadata serializes");
+        let now = chain::now_micros();
+        let events = events
+            .into_iter()
+            .map(|new| (new, now, metadata.clone()))
+            .collect();
+        self.append_account_positioned(expected, events).await
+    }
+
+    async fn append_account_positioned(
+        &mut self,
+        expected: ExpectedVersion,
+        events: Vec<(NewEvent, OffsetDateTime, String)>,
+    ) -> Result<Vec<AppendedEvent>, LogError> {
         let current = self.account().await?.map(|a| a.version);
         let tenant_id = self.tenant_id;
         self.expect(tenant_id, expected, current)?;
         let mut account = self.account.take().flatten();
         let appended = self
-            .position(tenant_id, current, events, metadata, |recorded| {
+            .position(tenant_id, current, events, |recorded| {
                 account = Some(projections::account::apply(account.take(), recorded)?);
                 Ok(())
             })
@@ -432,15 +485,14 @@ impl TenantTxn {
         &mut self,
         stream_id: Uuid,
         version: Option<i32>,
-        events: Vec<NewEvent>,
-        metadata: &Metadata,
+        events: Vec<(NewEvent, OffsetDateTime, String)>,
         mut project: impl FnMut(&RecordedEvent) -> Result<(), projections::ProjectionError>,
     ) -> Result<Vec<AppendedEvent>, LogError> {
         let (mut head_seq, mut head_hash) = self.head().await?;
-        let metadata = serde_json::to_string(metadata).expect("metadata serializes");
-        let recorded_at = chain::now_micros();
         let mut appended = Vec::with_capacity(events.len());
-        for (stream_version, new) in (version.unwrap_or(0) + 1..).zip(events) {
+        for (stream_version, (new, recorded_at, metadata)) in
+            (version.unwrap_or(0) + 1..).zip(events)
+        {
             let seq = head_seq + 1;
             let recorded = RecordedEvent {
                 tenant_id: self.tenant_id,
@@ -474,7 +526,7 @@ impl TenantTxn {
                 event_id: recorded.event_id,
                 event_type,
                 data,
-                metadata: metadata.clone(),
+                metadata,
                 recorded_at,
                 prev_hash: head_hash,
                 hash,

@@ -192,6 +192,32 @@ pub async fn database() -> TestDb {
     }
 }
 
+/// A database with nothing in it (no Switchboard schema): another system's, for importers.
+#[allow(dead_code)]
+pub async fn empty_database() -> TestDb {
+    let server = server().await;
+    let name = format!(
+        "foreign_test_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = database::pool(server.admin.clone(), 1).await.unwrap();
+    let create = format!("CREATE DATABASE {name} TEMPLATE template0");
+    sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let options = server.admin.clone().database(&name);
+    let pool = database::pool(options.clone(), 4).await.unwrap();
+    TestDb {
+        pool,
+        options,
+        url: (server.url)(&name),
+        name,
+    }
+}
+
 /// The throwaway cluster, for tests that restart or disturb PostgreSQL itself.
 pub async fn cluster() -> Option<&'static Cluster> {
     server().await.cluster.as_ref()

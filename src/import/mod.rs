@@ -1,0 +1,3 @@
+//! Bringing history over from other systems into the log.
+
+pub mod omnara;
