@@ -1,5 +1,5 @@
 //! `switchboard import omnara` against real omnara databases: each vendored schema
-//! (`../shared/vendor/omnara-schema-*.sql`, made by that project's own migrations) applied to
+//! (`src/import/schemas/omnara-schema-*.sql`, made by that project's own migrations) applied to
 //! a fresh database and filled with realistic rows (several users, instances in every status,
 //! questions answered and not, read cursors mid-queue, diffs, metadata, odd Unicode, and bad
 //! rows), then imported. The log verifies, the projections rebuild to what they are, every
@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use common::{TestApp, TestDb};
 use serde_json::{Value, json};
-use switchboard::commands::Scope;
 use switchboard::import::omnara;
 use time::macros::datetime;
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -35,7 +34,7 @@ impl Source {
     async fn new(schema: &str, revision: &str) -> Source {
         let db = common::empty_database().await;
         // As its README says: with psql (the dump holds psql's \\restrict).
-        let path = format!("{}/../shared/vendor/{schema}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/src/import/schemas/{schema}", env!("CARGO_MANIFEST_DIR"));
         let out = std::process::Command::new(PSQL)
             .args([
                 "-X",
@@ -588,8 +587,37 @@ async fn imports_and_matches(schema: &str, revision: &str) {
     );
     assert!(again.users.iter().all(|u| u.appended == 0));
 
-    // The SDK, pointed at Switchboard with a new key, continues Ada's session.
-    let key = app.key(filled.ada, Scope::Agent).await;
+    // --create-keys: a key per active omnara key, printed once; the import appends nothing.
+    let (public, private) = common::signing_key_pems().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "import",
+            "omnara",
+            "--from",
+            &source.db.url,
+            "--create-keys",
+        ])
+        .env("DATABASE_URL", &app.db.url)
+        .env("JWT_PUBLIC_KEY", public)
+        .env("JWT_PRIVATE_KEY", private)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(event_count(&app.db).await, before);
+    let line = printed
+        .lines()
+        .find(|l| l.contains("ada@example.com \"laptop\""))
+        .unwrap_or_else(|| panic!("no new key for laptop: {printed}"));
+    let key = line.rsplit(' ').next().unwrap().to_owned();
+
+    // The SDK, pointed at Switchboard with that key, continues Ada's session.
     let python = common::prereqs::python(
         "omnara-1.3.16",
         &[

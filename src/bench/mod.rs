@@ -5,6 +5,7 @@
 pub mod append;
 pub mod audit;
 pub mod hooks;
+pub mod import;
 pub mod inbox;
 pub mod model;
 pub mod notify;

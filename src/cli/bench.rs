@@ -20,6 +20,8 @@ pub enum BenchCommand {
     /// Question → webhook latency, deliveries per second with 100 channels, and an approval
     /// answered from its push → the agent woken.
     Notify(bench::notify::NotifyArgs),
+    /// An omnara database of 1M messages imported: messages per second and peak memory.
+    Import(bench::import::ImportArgs),
     /// Replay, verify, export and projection rebuild over a generated log (1M events).
     Audit(bench::audit::AuditArgs),
     /// A question's commit → its row in an inbox open in Chromium; the inbox's first load.
@@ -69,6 +71,32 @@ pub async fn run(db_args: &DatabaseArgs, command: BenchCommand) -> Outcome {
         BenchCommand::Notify(args) => {
             let db = BenchDb::open(db_args.database_url.as_deref(), &db_args.data_dir, 4).await?;
             let outcome = bench::notify::run(&db, &args).await;
+            db.close().await;
+            outcome?;
+        }
+        BenchCommand::Import(args) => {
+            let db = BenchDb::open(db_args.database_url.as_deref(), &db_args.data_dir, 4).await?;
+            let source = match (&args.source_url, db.database.cluster()) {
+                (Some(url), _) => Ok(url.clone()),
+                (None, Some(cluster)) => {
+                    let admin = crate::database::embedded_options(cluster, "postgres");
+                    let pool = crate::database::pool(admin.clone(), 1).await?;
+                    sqlx::query("DROP DATABASE IF EXISTS switchboard_bench_omnara WITH (FORCE)")
+                        .execute(&pool)
+                        .await?;
+                    sqlx::query("CREATE DATABASE switchboard_bench_omnara TEMPLATE template0")
+                        .execute(&pool)
+                        .await?;
+                    pool.close().await;
+                    Ok(cluster.url("switchboard_bench_omnara"))
+                }
+                (None, None) => Err("with DATABASE_URL, give --source-url: an empty database \
+                                     the benchmark fills as the omnara source"),
+            };
+            let outcome = match source {
+                Ok(url) => bench::import::run(&db, &url, &args).await,
+                Err(e) => Err(e.into()),
+            };
             db.close().await;
             outcome?;
         }
