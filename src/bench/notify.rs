@@ -238,28 +238,17 @@ struct Api {
 
 impl Api {
     async fn post(&self, path: &str, body: &Value) -> Result<Value, BoxError> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await?;
-        let status = response.status();
-        let json: Value = response.json().await?;
-        if !status.is_success() {
-            return Err(format!("{path}: {status} {json}").into());
-        }
-        Ok(json)
+        let request = self.http.post(format!("{}{path}", self.base)).json(body);
+        self.send(path, request).await
     }
 
     async fn get(&self, path: &str) -> Result<Value, BoxError> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await?;
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(path, request).await
+    }
+
+    async fn send(&self, path: &str, request: reqwest::RequestBuilder) -> Result<Value, BoxError> {
+        let response = request.bearer_auth(&self.token).send().await?;
         let status = response.status();
         let json: Value = response.json().await?;
         if !status.is_success() {

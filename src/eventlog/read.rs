@@ -180,13 +180,7 @@ SELECT tenant_id, session_id, id, kind, status, asked_at, asked_seq, expires_at,
        closed_seq, closed_by, answer_id, reason
 FROM questions
 WHERE tenant_id = $1 AND session_id = $2 AND ($3::uuid[] IS NULL OR id = ANY($3))
-ORDER BY asked_seq, id";
-
-const OPEN_QUESTIONS: &str = "\
-SELECT tenant_id, session_id, id, kind, status, asked_at, asked_seq, expires_at, closed_at,
-       closed_seq, closed_by, answer_id, reason
-FROM questions
-WHERE tenant_id = $1 AND session_id = $2 AND status = 'open'
+  AND ($4::text IS NULL OR status = $4)
 ORDER BY asked_seq, id";
 
 impl QuestionRecord {
@@ -463,10 +457,21 @@ pub async fn questions(
     session_id: Uuid,
     only: Option<&[Uuid]>,
 ) -> Result<Vec<Question>, LogError> {
+    questions_of(conn, tenant_id, session_id, only, None).await
+}
+
+async fn questions_of(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    session_id: Uuid,
+    only: Option<&[Uuid]>,
+    status: Option<QuestionStatus>,
+) -> Result<Vec<Question>, LogError> {
     let records: Vec<QuestionRecord> = sqlx::query_as(SESSION_QUESTIONS)
         .bind(tenant_id)
         .bind(session_id)
         .bind(only)
+        .bind(status.map(QuestionStatus::as_str))
         .fetch_all(&mut *conn)
         .await?;
     records
@@ -482,15 +487,14 @@ pub async fn open_questions(
     tenant_id: Uuid,
     session_id: Uuid,
 ) -> Result<Vec<Question>, LogError> {
-    let records: Vec<QuestionRecord> = sqlx::query_as(OPEN_QUESTIONS)
-        .bind(tenant_id)
-        .bind(session_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    records
-        .into_iter()
-        .map(QuestionRecord::into_question)
-        .collect()
+    questions_of(
+        conn,
+        tenant_id,
+        session_id,
+        None,
+        Some(QuestionStatus::Open),
+    )
+    .await
 }
 
 /// The tenant's account (its `users` row), with the projection generation.

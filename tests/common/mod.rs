@@ -169,21 +169,26 @@ pub struct TestDb {
 }
 
 pub async fn database() -> TestDb {
+    let template = server().await.template.clone();
+    create_database("switchboard_test", &template, 20).await
+}
+
+async fn create_database(prefix: &str, template: &str, connections: u32) -> TestDb {
     let server = server().await;
     let name = format!(
-        "switchboard_test_{}_{}",
+        "{prefix}_{}_{}",
         std::process::id(),
         NEXT_DB.fetch_add(1, Ordering::Relaxed)
     );
     let admin = database::pool(server.admin.clone(), 1).await.unwrap();
-    let create = format!("CREATE DATABASE {name} TEMPLATE {}", server.template);
+    let create = format!("CREATE DATABASE {name} TEMPLATE {template}");
     sqlx::query(sqlx::AssertSqlSafe(create))
         .execute(&admin)
         .await
         .unwrap();
     admin.close().await;
     let options = server.admin.clone().database(&name);
-    let pool = database::pool(options.clone(), 20).await.unwrap();
+    let pool = database::pool(options.clone(), connections).await.unwrap();
     TestDb {
         pool,
         options,
@@ -195,27 +200,7 @@ pub async fn database() -> TestDb {
 /// A database with nothing in it (no Switchboard schema): another system's, for importers.
 #[allow(dead_code)]
 pub async fn empty_database() -> TestDb {
-    let server = server().await;
-    let name = format!(
-        "foreign_test_{}_{}",
-        std::process::id(),
-        NEXT_DB.fetch_add(1, Ordering::Relaxed)
-    );
-    let admin = database::pool(server.admin.clone(), 1).await.unwrap();
-    let create = format!("CREATE DATABASE {name} TEMPLATE template0");
-    sqlx::query(sqlx::AssertSqlSafe(create))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let options = server.admin.clone().database(&name);
-    let pool = database::pool(options.clone(), 4).await.unwrap();
-    TestDb {
-        pool,
-        options,
-        url: (server.url)(&name),
-        name,
-    }
+    create_database("foreign_test", "template0", 4).await
 }
 
 /// The throwaway cluster, for tests that restart or disturb PostgreSQL itself.
