@@ -673,20 +673,20 @@ async fn an_import_killed_halfway_continues_and_ends_identical() {
     let user = source.user("dan@example.com", Some("Dan")).await;
     let agent = source.agent(user, "Claude Code").await;
     let started = source.tick();
-    // 40 sessions of 250 messages, written in bulk.
+    // 20 sessions of 600 messages (more than one batch each), written in bulk.
     source
         .exec(&format!(
             "INSERT INTO agent_instances (id, user_id, status, started_at, user_agent_id)
              SELECT md5('i' || n)::uuid, '{user}', 'ACTIVE', '{started}'::timestamp + n * interval '1 hour', '{agent}'
-             FROM generate_series(1, 40) n;
+             FROM generate_series(1, 20) n;
              INSERT INTO messages (id, agent_instance_id, sender_type, content, created_at, requires_user_input)
              SELECT md5('m' || n || '-' || k)::uuid, md5('i' || n)::uuid,
                     (CASE WHEN k % 3 = 0 THEN 'USER' ELSE 'AGENT' END)::sendertype,
                     'message ' || k || ' of session ' || n,
                     '{started}'::timestamp + n * interval '1 hour' + k * interval '1 second', k % 10 = 5
-             FROM generate_series(1, 40) n, generate_series(1, 250) k;
-             UPDATE agent_instances i SET last_read_message_id = md5('m' || n || '-200')::uuid
-             FROM generate_series(1, 40) n WHERE i.id = md5('i' || n)::uuid;"
+             FROM generate_series(1, 20) n, generate_series(1, 600) k;
+             UPDATE agent_instances i SET last_read_message_id = md5('m' || n || '-500')::uuid
+             FROM generate_series(1, 20) n WHERE i.id = md5('i' || n)::uuid;"
         ))
         .await;
     let whole = common::database().await;

@@ -62,7 +62,19 @@ pub async fn run(db_args: &DatabaseArgs, command: ImportCommand) -> Outcome {
         let (signing, _) = db_args.signing_keys(&args.keys)?;
         println!("\nNew API keys (shown once; give each to the agent that used the omnara key):");
         for user in &report.users {
+            // A key made by an earlier run (same user, same name, not revoked) is not made again.
+            let existing = api_keys::list(&db.pool, user.user_id).await?;
             for name in &user.api_keys {
+                if existing
+                    .iter()
+                    .any(|k| &k.name == name && k.revoked_at.is_none())
+                {
+                    println!(
+                        "  {} {name:?}: made by an earlier import (keys list)",
+                        user.email
+                    );
+                    continue;
+                }
                 let (key, token) =
                     api_keys::create(&db.pool, &signing, user.user_id, name, Scope::Agent, None)
                         .await?;

@@ -461,6 +461,7 @@ impl UserImport<'_> {
         .fetch_all(self.log.pool())
         .await
         .map_err(LogError::from)?;
+        let known: std::collections::HashSet<Uuid> = known.into_iter().collect();
         let fresh: Vec<Pending> = batch
             .into_iter()
             .filter(|p| !known.contains(&p.new.event_id))
@@ -534,7 +535,22 @@ impl UserImport<'_> {
             after = Some((last.started_at, last.id));
             let full = page.len() as i64 == INSTANCES_PER_PAGE;
             for instance in page {
-                self.session(conn, instance).await?;
+                let id = instance.id;
+                match self.session(conn, instance).await {
+                    // What the log cannot take of this session (it would not fold: a message
+                    // after its end, say): the rest of it is skipped, the import goes on.
+                    Err(ImportError::Log(LogError::Corrupt(reason))) => {
+                        self.pending.clear();
+                        self.skip(
+                            "agent_instances",
+                            id,
+                            format!(
+                                "the log refused it ({reason}); its rows from there on are skipped"
+                            ),
+                        );
+                    }
+                    other => other?,
+                }
             }
             if !full {
                 return Ok(());
@@ -722,8 +738,7 @@ impl UserImport<'_> {
         };
         if let Some(raw) = metadata {
             match serde_json::from_str::<Value>(raw) {
-                Ok(Value::Object(m)) if raw.contains("\\u0000") => {
-                    drop(m);
+                Ok(Value::Object(m)) if has_nul(&Value::Object(m.clone())) => {
                     self.skip(
                         "agent_instances",
                         id,
@@ -849,6 +864,16 @@ impl UserImport<'_> {
             self.report.shared_instances = shared as u64;
         }
         Ok(())
+    }
+}
+
+/// Whether any key or string in `value` holds a NUL character.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
 

@@ -15,8 +15,10 @@
 //!
 //! Coalescing: a request of a session whose notification to the channel has not gone out yet
 //! joins it (it tells of every request still open when it goes out; when, the deliverer asks
-//! the policy). Anything else notifies a channel of a session at most once per coalescing
-//! window, measured in event time, so a pass that runs late decides the same.
+//! the policy). Anything else notifies a channel of a session at most once per
+//! [`COALESCE_WINDOW`], measured in event time, so a pass that runs late decides the same.
+//! History brought over from another system (events with `metadata.imported`) notifies
+//! nobody: it happened before.
 
 use std::collections::HashMap;
 
@@ -30,6 +32,10 @@ use super::channels::Kind;
 use super::deliveries::{self, NewDelivery};
 use super::notification::{MAX_TEXT_CHARS, Notification, Trigger};
 use super::policy::{self, Policy, Topic};
+
+/// Apart from requests (which the policy's coalescing window tells together), a session
+/// notifies a channel at most once in this window; what comes within it is not sent.
+pub const COALESCE_WINDOW: time::Duration = time::Duration::minutes(1);
 /// Channels one pass takes.
 const CHANNELS_PER_PASS: i64 = 200;
 /// Tenant sequence numbers one pass reads per tenant.
@@ -75,6 +81,7 @@ SELECT seq, stream_id, event_id, event_type, recorded_at,
 FROM events
 WHERE tenant_id = $1 AND seq > $2 AND seq <= $3
   AND event_type IN ('agent_message', 'input_requested', 'session_ended', 'agent_exited')
+  AND metadata->'imported' IS NULL
 ORDER BY seq";
 
 /// The agent message an input request turned into a question, read the same way.
@@ -320,7 +327,6 @@ impl Notifier {
             return Ok(());
         }
         let policy = policy::get(&mut *conn, tenant_id).await?;
-        let window = time::Duration::seconds(policy.coalesce_seconds.into());
         let mut agent_types: HashMap<Uuid, Option<String>> = HashMap::new();
         // The newest notification per (channel, session), as far as this pass knows.
         let mut last: HashMap<(Uuid, Uuid), Option<OffsetDateTime>> = HashMap::new();
@@ -395,7 +401,7 @@ impl Notifier {
                     }
                 };
                 if trigger != Trigger::Question
-                    && newest.is_some_and(|at| recorded.recorded_at - at < window)
+                    && newest.is_some_and(|at| recorded.recorded_at - at < COALESCE_WINDOW)
                 {
                     continue;
                 }

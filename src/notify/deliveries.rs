@@ -32,11 +32,20 @@ pub struct Claimed {
     /// For a question: which one (it is not sent once the question has closed).
     pub question_id: Option<Uuid>,
     pub notification: Notification,
-    /// The fencing token of this claim; also the attempt's number.
+    /// The fencing token of this claim.
     pub claim: i32,
+    /// The number of the attempt this claim may make: its claim's, not counting the claims
+    /// the policy gave back (a claim that died mid-attempt leaves a gap).
+    pub attempt: i32,
+    /// When its first attempt was made: retries give up a while after it (a delivery the
+    /// policy held for hours still gets its full day of retries).
+    pub first_attempt_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
-    /// When the event that called for it was recorded.
+    /// When the event that called for it was recorded, and its tenant sequence number.
     pub event_at: OffsetDateTime,
+    pub event_seq: Option<i64>,
+    /// Set when a notification of requests is sent: the newest request it tells of.
+    pub told_seq: Option<i64>,
 }
 
 type ClaimedRow = (
@@ -52,6 +61,9 @@ type ClaimedRow = (
     i32,
     OffsetDateTime,
     OffsetDateTime,
+    Option<i64>,
+    i32,
+    Option<OffsetDateTime>,
 );
 
 /// Due deliveries are claimed, unless their channel was removed meanwhile (a consumer pass
@@ -72,12 +84,15 @@ WITH due AS (
       AND c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.removed_at IS NOT NULL
 )
 UPDATE notification_deliveries d
-SET claims = d.claims + 1, next_attempt_at = now() + make_interval(secs => $2)
+SET claims = d.claims + 1, held = false, next_attempt_at = now() + make_interval(secs => $2)
 FROM due, notification_channels c
 WHERE d.tenant_id = due.tenant_id AND d.id = due.id
   AND c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.removed_at IS NULL
 RETURNING d.tenant_id, d.id, d.channel_id, c.kind, c.target, c.secret, d.session_id,
-          d.question_id, d.payload, d.claims, d.created_at, d.event_at";
+          d.question_id, d.payload, d.claims, d.created_at, d.event_at, d.event_seq,
+          d.claims - d.holds,
+          (SELECT min(a.started_at) FROM notification_attempts a
+           WHERE a.tenant_id = d.tenant_id AND a.delivery_id = d.id)";
 
 /// Claim up to `limit` due deliveries for `lease_seconds`.
 pub async fn claim(
@@ -106,6 +121,9 @@ pub async fn claim(
                 claim,
                 created_at,
                 event_at,
+                event_seq,
+                attempts,
+                first_attempt_at,
             )| {
                 let notification = serde_json::from_value(payload)
                     .inspect_err(|e| tracing::error!(%id, "unreadable delivery payload: {e}"))
@@ -121,8 +139,12 @@ pub async fn claim(
                     question_id,
                     notification,
                     claim,
+                    attempt: attempts,
+                    first_attempt_at,
                     created_at,
                     event_at,
+                    event_seq,
+                    told_seq: None,
                 })
             },
         )
@@ -163,13 +185,14 @@ const FINISH: &str = "\
 WITH finished AS (
     UPDATE notification_deliveries
     SET status = $4, next_attempt_at = coalesce($5, next_attempt_at), last_error = $6,
-        finished_at = CASE WHEN $4 = 'pending' THEN NULL ELSE now() END
+        finished_at = CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
+        told_seq = CASE WHEN $4 = 'delivered' THEN $10 END
     WHERE tenant_id = $1 AND id = $2 AND claims = $3 AND status = 'pending'
     RETURNING id
 )
 INSERT INTO notification_attempts
     (tenant_id, delivery_id, attempt, started_at, finished_at, status_code, error)
-SELECT $1, $2, $3, $7, now(), $8, $6
+SELECT $1, $2, $9, $7, now(), $8, $6
 WHERE $7::timestamptz IS NOT NULL
 ON CONFLICT DO NOTHING";
 
@@ -195,15 +218,16 @@ pub async fn finish(
         .bind(error)
         .bind(attempt.map(|a| a.started_at))
         .bind(attempt.and_then(|a| a.status_code).map(i32::from))
+        .bind(claimed.attempt)
+        .bind(claimed.told_seq)
         .execute(pool)
         .await?;
     Ok(())
 }
 
-/// Give the claim back without an attempt: the delivery is due again at `$4` (the policy
-/// holds it), and its next claim carries the same attempt number.
+/// Give the claim back without an attempt: the delivery is held, due again at `$4`.
 const POSTPONE: &str = "\
-UPDATE notification_deliveries SET next_attempt_at = $4, claims = claims - 1
+UPDATE notification_deliveries SET next_attempt_at = $4, held = true, holds = holds + 1
 WHERE tenant_id = $1 AND id = $2 AND claims = $3 AND status = 'pending'";
 
 /// `claimed` is not sent before `until`.
@@ -222,12 +246,11 @@ pub async fn postpone(
     Ok(())
 }
 
-/// The tenant's held deliveries (pending, never attempted, due later), of one kind of channel
-/// when given, are due now: what held them (the policy, someone looking at the inbox) changed,
-/// and the deliverer decides again.
+/// The tenant's held deliveries, of one kind of channel when given, are due now: what held
+/// them (the policy, someone looking at the inbox) changed, and the deliverer decides again.
 const RELEASE_HELD: &str = "\
 UPDATE notification_deliveries d SET next_attempt_at = now()
-WHERE d.tenant_id = $1 AND d.status = 'pending' AND d.claims = 0 AND d.next_attempt_at > now()
+WHERE d.tenant_id = $1 AND d.status = 'pending' AND d.held AND d.next_attempt_at > now()
   AND ($2::text IS NULL OR EXISTS (
       SELECT 1 FROM notification_channels c
       WHERE c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.kind = $2))";
@@ -246,33 +269,54 @@ pub async fn release_held(
 }
 
 /// What else decides when a claimed delivery goes out: until when an inbox of the tenant is
-/// focused, and when its channel last told of a request of its session.
+/// focused; when its channel last told of a request of its session, and the newest request
+/// told; whether an older notification of the session's requests to the channel is being sent
+/// right now (claimed, not held).
 const CIRCUMSTANCES: &str = "\
 SELECT (SELECT max(focused_until) FROM inbox_presence WHERE tenant_id = $1),
-       (SELECT max(finished_at) FROM notification_deliveries
-        WHERE tenant_id = $1 AND channel_id = $2 AND session_id = $3 AND id <> $4
-          AND status = 'delivered' AND trigger = 'question')";
+       told.finished_at, told.told_seq,
+       EXISTS (SELECT 1 FROM notification_deliveries o
+               WHERE o.tenant_id = $1 AND o.channel_id = $2 AND o.session_id = $3
+                 AND o.trigger = 'question' AND o.status = 'pending' AND NOT o.held
+                 AND o.claims > 0 AND (o.event_at, o.id) < ($5, $4))
+FROM (SELECT max(finished_at) AS finished_at, max(told_seq) AS told_seq
+      FROM notification_deliveries
+      WHERE tenant_id = $1 AND channel_id = $2 AND session_id = $3 AND id <> $4
+        AND status = 'delivered' AND trigger = 'question') told";
 
-pub async fn circumstances(
-    pool: &PgPool,
-    claimed: &Claimed,
-) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), sqlx::Error> {
-    sqlx::query_as(CIRCUMSTANCES)
+/// See [`CIRCUMSTANCES`].
+pub struct Circumstances {
+    pub focused_until: Option<OffsetDateTime>,
+    pub last_sent: Option<OffsetDateTime>,
+    pub told_seq: Option<i64>,
+    pub older_in_flight: bool,
+}
+
+pub async fn circumstances(pool: &PgPool, claimed: &Claimed) -> Result<Circumstances, sqlx::Error> {
+    let (focused_until, last_sent, told_seq, older_in_flight) = sqlx::query_as(CIRCUMSTANCES)
         .bind(claimed.tenant_id)
         .bind(claimed.channel_id)
         .bind(claimed.session_id)
         .bind(claimed.id)
+        .bind(claimed.event_at)
         .fetch_one(pool)
-        .await
+        .await?;
+    Ok(Circumstances {
+        focused_until,
+        last_sent,
+        told_seq,
+        older_in_flight,
+    })
 }
 
-/// A request's delivery to this channel for this session that nobody has claimed yet: a new
-/// request of the session joins it (it tells of every request still open when it goes out).
+/// A request's delivery to this channel for this session that the policy holds: a new request
+/// of the session joins it (it tells of every request still open when it goes out, and its
+/// next claim, which decides what that is, comes after this read).
 const UNSENT_REQUEST: &str = "\
 SELECT EXISTS (
     SELECT 1 FROM notification_deliveries
     WHERE tenant_id = $1 AND channel_id = $2 AND session_id = $3
-      AND status = 'pending' AND claims = 0 AND trigger = 'question')";
+      AND status = 'pending' AND held AND trigger = 'question')";
 
 pub async fn unsent_request(
     conn: &mut sqlx::PgConnection,
@@ -402,7 +446,11 @@ pub async fn insert_claimed(
             question_id: None,
             notification,
             claim: 1,
+            attempt: 1,
+            first_attempt_at: None,
             event_at: created_at,
+            event_seq: None,
+            told_seq: None,
             created_at,
         })
     }))

@@ -63,6 +63,8 @@ pub const CONCURRENCY: usize = 32;
 pub const MIN_LOOK_INTERVAL: Duration = Duration::from_millis(20);
 /// The longest the notifier sleeps without looking at the database.
 pub const SAFETY_LOOK: Duration = Duration::from_secs(10);
+/// How long a notification of requests waits for an older one of its session being sent.
+const IN_FLIGHT_WAIT: time::Duration = time::Duration::seconds(2);
 /// The shortest time between two counts of pending deliveries (a metric).
 const PENDING_COUNT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -355,9 +357,21 @@ impl Notifier {
             }
         };
         let claimed = match plan {
-            Plan::Send { waiting: 0, .. } => claimed,
-            Plan::Send { waiting, own_open } => Claimed {
+            Plan::Send {
+                waiting: 0,
+                told_seq,
+                ..
+            } => Claimed {
+                told_seq,
+                ..claimed
+            },
+            Plan::Send {
+                waiting,
+                own_open,
+                told_seq,
+            } => Claimed {
                 notification: claimed.notification.told_together(waiting, own_open),
+                told_seq,
                 ..claimed
             },
             Plan::Hold(until) => {
@@ -413,12 +427,31 @@ impl Notifier {
     /// them together when it is not about exactly its own; then the policy says when.
     async fn plan(&self, claimed: &Claimed) -> Result<Plan, crate::eventlog::LogError> {
         let now = OffsetDateTime::now_utc();
-        let (mut waiting, mut own_open) = (0, true);
+        let trigger = claimed.notification.trigger;
+        if trigger == Trigger::Test {
+            return Ok(Plan::Send {
+                waiting: 0,
+                own_open: true,
+                told_seq: None,
+            });
+        }
+        let mut conn = self.pool.acquire().await?;
+        let policy = policy::get(&mut conn, claimed.tenant_id).await?;
+        drop(conn);
+        let (mut waiting, mut own_open, mut told_seq) = (0, true, None);
         if let (Some(session_id), Some(question_id)) = (claimed.session_id, claimed.question_id) {
-            let open = self
+            // The session's requests that can be answered and that this channel hears of.
+            let open: Vec<projections::Question> = self
                 .log
                 .answerable_questions(claimed.tenant_id, session_id, now)
-                .await?;
+                .await?
+                .into_iter()
+                .filter(|q| {
+                    // Its own request was decided on already (an agent's send_* flag may have
+                    // asked for it whatever the topics say).
+                    q.id == question_id || policy.reaches(policy::Topic::of(q.kind), claimed.kind)
+                })
+                .collect();
             if open.is_empty() {
                 return Ok(Plan::Skip("the question closed before delivery"));
             }
@@ -426,25 +459,36 @@ impl Notifier {
             if !(own_open && open.len() == 1) {
                 waiting = open.len();
             }
+            told_seq = open.iter().map(|q| q.asked_seq).max();
         }
-        if claimed.notification.trigger == Trigger::Test {
-            return Ok(Plan::Send { waiting, own_open });
+        let around = deliveries::circumstances(&self.pool, claimed).await?;
+        if trigger == Trigger::Question {
+            // An older notification of this session's requests is going out right now: see
+            // what it told before deciding (it may have told this one's already).
+            if around.older_in_flight {
+                return Ok(Plan::Hold(now + IN_FLIGHT_WAIT));
+            }
+            if let (Some(told), Some(newest)) = (around.told_seq, told_seq)
+                && told >= newest
+            {
+                return Ok(Plan::Skip("an earlier notification told of these requests"));
+            }
         }
-        let mut conn = self.pool.acquire().await?;
-        let policy = policy::get(&mut conn, claimed.tenant_id).await?;
-        drop(conn);
-        let (focused_until, last_sent) = deliveries::circumstances(&self.pool, claimed).await?;
         let moment = policy::Moment {
             now,
             kind: claimed.kind,
-            trigger: claimed.notification.trigger,
+            trigger,
             event_at: claimed.event_at,
-            last_sent,
-            focused_until,
+            last_sent: around.last_sent,
+            focused_until: around.focused_until,
         };
         Ok(match policy.hold(&moment) {
             Some(until) => Plan::Hold(until),
-            None => Plan::Send { waiting, own_open },
+            None => Plan::Send {
+                waiting,
+                own_open,
+                told_seq,
+            },
         })
     }
 
@@ -462,16 +506,17 @@ impl Notifier {
             Verdict::Failed => Finish::Failed,
             Verdict::Retry => {
                 let now = OffsetDateTime::now_utc();
-                if now - claimed.created_at >= self.config.retry.give_up_after {
+                let first = claimed.first_attempt_at.unwrap_or(started_at);
+                if now - first >= self.config.retry.give_up_after {
                     Finish::Failed
                 } else {
-                    Finish::Retry(now + self.config.retry.delay(claimed.claim))
+                    Finish::Retry(now + self.config.retry.delay(claimed.attempt))
                 }
             }
         };
         let error = match (&finish, error) {
             (Finish::Failed, Some(e)) if verdict == Verdict::Retry => {
-                Some(format!("{e} (gave up after {} attempts)", claimed.claim))
+                Some(format!("{e} (gave up after {} attempts)", claimed.attempt))
             }
             (_, error) => error,
         };
@@ -669,10 +714,10 @@ impl Notifier {
                 "presence is reported by a signed-in inbox or a key's dashboard",
             )));
         };
-        policy::report_presence(&self.pool, ctx.tenant_id, device, focused)
+        let was_focused = policy::report_presence(&self.pool, ctx.tenant_id, device, focused)
             .await
             .map_err(channels::database)?;
-        if !focused {
+        if !focused && was_focused {
             deliveries::release_held(&self.pool, ctx.tenant_id, Some(Kind::WebPush))
                 .await
                 .map_err(channels::database)?;
@@ -688,8 +733,13 @@ impl Notifier {
 
 /// What becomes of a claimed delivery.
 enum Plan {
-    /// Send it, telling of `waiting` requests together when above zero.
-    Send { waiting: usize, own_open: bool },
+    /// Send it, telling of `waiting` requests together when above zero; the newest request
+    /// it tells of.
+    Send {
+        waiting: usize,
+        own_open: bool,
+        told_seq: Option<i64>,
+    },
     /// Give it back until then.
     Hold(OffsetDateTime),
     /// Never send it, for this reason.

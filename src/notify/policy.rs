@@ -34,6 +34,17 @@ pub enum Topic {
     Failure,
 }
 
+impl Topic {
+    /// The topic of a kind of request.
+    pub fn of(kind: projections::QuestionKind) -> Topic {
+        match kind {
+            projections::QuestionKind::Question => Topic::Question,
+            projections::QuestionKind::Approval => Topic::Approval,
+            projections::QuestionKind::NextInstruction => Topic::NextInstruction,
+        }
+    }
+}
+
 /// Which kinds of channel hear about one topic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,7 +85,7 @@ impl Channels {
 
 /// Which topics reach which kinds of channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default)]
 pub struct Notify {
     pub question: Channels,
     pub approval: Channels,
@@ -163,8 +174,10 @@ pub const PRESENCE_LEASE: time::Duration = time::Duration::seconds(45);
 /// next (the old one hides, the new one reports) does not let a push through in between.
 pub const PRESENCE_GRACE: time::Duration = time::Duration::seconds(3);
 
+/// Read from the log with defaults for what it does not say (a policy recorded before a field
+/// existed keeps the rest of what it said).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default)]
 pub struct Policy {
     pub notify: Notify,
     /// `null`: none.
@@ -450,31 +463,37 @@ pub async fn get(conn: &mut PgConnection, tenant_id: Uuid) -> Result<Policy, sql
     Ok(policy)
 }
 
-/// Renew (focused) or end a device's presence; a device not heard of for a day is forgotten.
+/// Renew (focused) or end a device's presence, saying whether it was focused; a device not
+/// heard of for a day is forgotten.
 const PRESENCE: &str = "\
 WITH forgotten AS (
     DELETE FROM inbox_presence
     WHERE tenant_id = $1 AND device_id <> $2 AND focused_until < now() - interval '1 day'
+), before AS (
+    SELECT focused_until > now() AS focused FROM inbox_presence
+    WHERE tenant_id = $1 AND device_id = $2
+), renewed AS (
+    INSERT INTO inbox_presence (tenant_id, device_id, focused_until)
+    VALUES ($1, $2, now() + make_interval(secs => CASE WHEN $3 THEN $4 ELSE $5 END))
+    ON CONFLICT (tenant_id, device_id) DO UPDATE SET focused_until = excluded.focused_until
 )
-INSERT INTO inbox_presence (tenant_id, device_id, focused_until)
-VALUES ($1, $2, now() + make_interval(secs => CASE WHEN $3 THEN $4 ELSE $5 END))
-ON CONFLICT (tenant_id, device_id) DO UPDATE SET focused_until = excluded.focused_until";
+SELECT coalesce((SELECT focused FROM before), false)";
 
+/// Report a device's presence; whether it was focused until now.
 pub async fn report_presence(
     pool: &sqlx::PgPool,
     tenant_id: Uuid,
     device_id: Uuid,
     focused: bool,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(PRESENCE)
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(PRESENCE)
         .bind(tenant_id)
         .bind(device_id)
         .bind(focused)
         .bind(PRESENCE_LEASE.as_seconds_f64())
         .bind(PRESENCE_GRACE.as_seconds_f64())
-        .execute(pool)
-        .await?;
-    Ok(())
+        .fetch_one(pool)
+        .await
 }
 
 #[cfg(test)]
