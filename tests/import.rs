@@ -673,7 +673,7 @@ async fn an_import_killed_halfway_continues_and_ends_identical() {
     let user = source.user("dan@example.com", Some("Dan")).await;
     let agent = source.agent(user, "Claude Code").await;
     let started = source.tick();
-    // 20 sessions of 600 messages (more than one batch each), written in bulk.
+    // 20 sessions of 1,500 messages (several batches each), written in bulk.
     source
         .exec(&format!(
             "INSERT INTO agent_instances (id, user_id, status, started_at, user_agent_id)
@@ -684,8 +684,8 @@ async fn an_import_killed_halfway_continues_and_ends_identical() {
                     (CASE WHEN k % 3 = 0 THEN 'USER' ELSE 'AGENT' END)::sendertype,
                     'message ' || k || ' of session ' || n,
                     '{started}'::timestamp + n * interval '1 hour' + k * interval '1 second', k % 10 = 5
-             FROM generate_series(1, 20) n, generate_series(1, 600) k;
-             UPDATE agent_instances i SET last_read_message_id = md5('m' || n || '-500')::uuid
+             FROM generate_series(1, 20) n, generate_series(1, 1500) k;
+             UPDATE agent_instances i SET last_read_message_id = md5('m' || n || '-1200')::uuid
              FROM generate_series(1, 20) n WHERE i.id = md5('i' || n)::uuid;"
         ))
         .await;

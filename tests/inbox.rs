@@ -124,6 +124,18 @@ impl Browser {
     }
 }
 
+/// The channel the tenant's (one) reply came through, as its event records it.
+async fn answered_via(app: &TestApp) -> String {
+    sqlx::query_scalar(
+        "SELECT metadata->>'client_type' FROM events WHERE tenant_id = $1
+         AND event_type = 'user_message'",
+    )
+    .bind(app.tenant)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap()
+}
+
 /// A one-time sign-in link for `tenant`.
 async fn link(app: &TestApp, tenant: Uuid) -> String {
     let link = web_sessions::create_link(&app.db.pool, tenant, 15)
@@ -760,15 +772,7 @@ async fn on_the_settings_page_a_person_adds_tests_and_removes_channels_and_sees_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(answered, "Allow", "the agent receives the press");
-    let via: String = sqlx::query_scalar(
-        "SELECT metadata->>'client_type' FROM events WHERE tenant_id = $1
-         AND event_type = 'user_message'",
-    )
-    .bind(app.tenant)
-    .fetch_one(&app.db.pool)
-    .await
-    .unwrap();
-    assert_eq!(via, "push action");
+    assert_eq!(answered_via(&app).await, "push action");
     browser.expect("DONE").await;
     browser.finish().await;
 
@@ -1249,13 +1253,5 @@ async fn an_answer_link_asks_before_it_answers_on_a_phone_and_a_desktop() {
         ))
         .await;
     assert_eq!(waited["messages"][0]["content"], "Ship it", "{waited}");
-    let via: String = sqlx::query_scalar(
-        "SELECT metadata->>'client_type' FROM events WHERE tenant_id = $1
-         AND event_type = 'user_message'",
-    )
-    .bind(app.tenant)
-    .fetch_one(&app.db.pool)
-    .await
-    .unwrap();
-    assert_eq!(via, "email action");
+    assert_eq!(answered_via(&app).await, "email action");
 }

@@ -1458,11 +1458,7 @@ async fn an_email_link_answers_only_when_its_button_is_pressed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pushed_approval_is_answered_from_its_buttons() {
     let app = app_with(fast("300ms")).await;
-    let key: Value = app.get_json("/api/v1/notifications/vapid-public-key").await;
-    let mut push =
-        Receiver::start(&["push", "--vapid-key", key["public_key"].as_str().unwrap()]).await;
-    let body = json!({ "kind": "web_push", "subscription": push.ready["subscription"].clone() });
-    add_channel(&app.client, &app.address, &app.token, body).await;
+    let mut push = push_channel(&app).await;
     let session = Uuid::new_v4();
     let extra = json!({ "requires_user_input": true,
         "approval": { "tool_name": "Bash", "input": { "command": "make deploy" },
@@ -1498,6 +1494,15 @@ async fn a_pushed_approval_is_answered_from_its_buttons() {
     assert_eq!(answered.status(), 200);
     assert_eq!(answer_to(&app, session, question).await, "Allow");
     assert_eq!(answered_via(&app).await, "push action");
+}
+
+/// A web push channel whose subscription is a push receiver's (it decrypts what arrives).
+async fn push_channel(app: &TestApp) -> Receiver {
+    let key: Value = app.get_json("/api/v1/notifications/vapid-public-key").await;
+    let push = Receiver::start(&["push", "--vapid-key", key["public_key"].as_str().unwrap()]).await;
+    let body = json!({ "kind": "web_push", "subscription": push.ready["subscription"].clone() });
+    add_channel(&app.client, &app.address, &app.token, body).await;
+    push
 }
 
 /// Change the tenant's notification policy; the policy now in force.
@@ -1629,6 +1634,8 @@ async fn escalation_and_quiet_hours_hold_requests_and_answered_ones_are_never_se
         json!({ "escalate_after_seconds": { "email": 99999999 } }),
         json!({ "notify": { "question": { "email": true } } }),
         json!({ "loud_hours": true }),
+        json!({ "quiet_hours": { "from": "22:00", "until": "07:00", "time_zone": "UTC\u{0}" } }),
+        json!({ "quiet_hours": { "from": "22:00\u{0}", "until": "07:00", "time_zone": "UTC" } }),
     ] {
         let r = app
             .client
@@ -1671,11 +1678,7 @@ async fn escalation_and_quiet_hours_hold_requests_and_answered_ones_are_never_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_waits_while_an_inbox_is_focused_and_topics_choose_their_channels() {
     let app = app_with(fast("300ms")).await;
-    let key: Value = app.get_json("/api/v1/notifications/vapid-public-key").await;
-    let mut push =
-        Receiver::start(&["push", "--vapid-key", key["public_key"].as_str().unwrap()]).await;
-    let body = json!({ "kind": "web_push", "subscription": push.ready["subscription"].clone() });
-    add_channel(&app.client, &app.address, &app.token, body).await;
+    let mut push = push_channel(&app).await;
     let mut receiver = Receiver::webhook(&[]).await;
     webhook_channel(&app, &mut receiver).await;
     let presence = |focused: bool| {

@@ -36,9 +36,16 @@ pub enum QuestionKind {
 impl QuestionKind {
     /// The kind of question `message` asks.
     pub fn of(message: &AgentMessage) -> QuestionKind {
-        if message.approval.is_some() {
+        QuestionKind::from_flags(message.approval.is_some(), message.next_instruction)
+    }
+
+    /// The kind of a request that asks leave to run a tool (`approval`) or what to do after a
+    /// finished turn (`next_instruction`), or neither (a readers' shortcut to [`Self::of`]
+    /// for those who read only these two fields of the message).
+    pub fn from_flags(approval: bool, next_instruction: bool) -> QuestionKind {
+        if approval {
             QuestionKind::Approval
-        } else if message.next_instruction {
+        } else if next_instruction {
             QuestionKind::NextInstruction
         } else {
             QuestionKind::Question

@@ -35,16 +35,7 @@ pub struct ImportArgs {
 
 /// The process's peak resident memory so far, in MiB.
 fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
+    super::proc_status_mib("self", "VmHWM")
 }
 
 async fn fill(source: &PgPool, args: &ImportArgs) -> Result<(), BoxError> {

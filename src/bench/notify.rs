@@ -72,18 +72,8 @@ impl Receiver {
         let secrets: Arc<Mutex<HashMap<String, String>>> = Arc::default();
         let (tx, received) = mpsc::unbounded_channel();
         let known = secrets.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (known, tx) = (known.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        receive(request, known.clone(), tx.clone())
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let task = serve(listener, move |request| {
+            receive(request, known.clone(), tx.clone())
         });
         Ok(Receiver {
             address,
@@ -148,6 +138,25 @@ async fn receive(
         .expect("a response builds"))
 }
 
+/// Serve HTTP/1 on `listener` with `handle`, until the task is aborted.
+fn serve<F, Fut>(listener: tokio::net::TcpListener, handle: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(handle);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
 /// A push as the push receiver decrypted it.
 struct Pushed {
     at: Instant,
@@ -181,37 +190,24 @@ impl PushReceiver {
         });
         let (tx, pushed) = mpsc::unbounded_channel();
         let key = Arc::new(key);
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (key, tx) = (key.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                        let (key, tx) = (key.clone(), tx.clone());
-                        async move {
-                            let at = Instant::now();
-                            let body = request
-                                .into_body()
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let read = web_push::decrypt(&key, &auth, &body).and_then(|plain| {
-                                serde_json::from_slice(&plain).map_err(|e| e.to_string())
-                            });
-                            let status = if read.is_ok() { 201 } else { 400 };
-                            let _ = tx.send(read.map(|payload| Pushed { at, payload }));
-                            Ok::<_, Infallible>(
-                                Response::builder()
-                                    .status(status)
-                                    .body(Full::new(Bytes::new()))
-                                    .expect("a response builds"),
-                            )
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+        let task = serve(listener, move |request| {
+            let (key, tx) = (key.clone(), tx.clone());
+            async move {
+                let at = Instant::now();
+                let body = request
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let read = web_push::decrypt(&key, &auth, &body)
+                    .and_then(|plain| serde_json::from_slice(&plain).map_err(|e| e.to_string()));
+                let status = if read.is_ok() { 201 } else { 400 };
+                let _ = tx.send(read.map(|payload| Pushed { at, payload }));
+                Ok(Response::builder()
+                    .status(status)
+                    .body(Full::new(Bytes::new()))
+                    .expect("a response builds"))
             }
         });
         Ok(PushReceiver {

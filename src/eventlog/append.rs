@@ -112,6 +112,16 @@ impl Before {
     }
 }
 
+/// Events recorded now, all with `metadata`.
+fn stamped(events: Vec<NewEvent>, metadata: &Metadata) -> Vec<(NewEvent, OffsetDateTime, String)> {
+    let metadata = serde_json::to_string(metadata).expect("metadata serializes");
+    let now = chain::now_micros();
+    events
+        .into_iter()
+        .map(|new| (new, now, metadata.clone()))
+        .collect()
+}
+
 /// One command's unit of work on a tenant's log. Dropping it without
 /// [`TenantTxn::commit`] writes nothing.
 pub struct TenantTxn {
@@ -366,13 +376,8 @@ impl TenantTxn {
         events: Vec<NewEvent>,
         metadata: &Metadata,
     ) -> Result<Vec<AppendedEvent>, LogError> {
-        let metadata = serde_json::to_string(metadata).expect("metadata serializes");
-        let now = chain::now_micros();
-        let events = events
-            .into_iter()
-            .map(|new| (new, now, metadata.clone()))
-            .collect();
-        self.append_positioned(stream_id, expected, events).await
+        self.append_positioned(stream_id, expected, stamped(events, metadata))
+            .await
     }
 
     /// Append one event brought over from another system, on a session or (when `stream_id`
@@ -451,13 +456,8 @@ impl TenantTxn {
         events: Vec<NewEvent>,
         metadata: &Metadata,
     ) -> Result<Vec<AppendedEvent>, LogError> {
-        let metadata = serde_json::to_string(metadata).expect("metadata serializes");
-        let now = chain::now_micros();
-        let events = events
-            .into_iter()
-            .map(|new| (new, now, metadata.clone()))
-            .collect();
-        self.append_account_positioned(expected, events).await
+        self.append_account_positioned(expected, stamped(events, metadata))
+            .await
     }
 
     async fn append_account_positioned(

@@ -147,13 +147,11 @@ impl Relevant {
     /// What the message is about: the kind of request it makes, or a failed tool.
     fn topic(&self) -> Option<Topic> {
         if self.requires_user_input == Some(true) || self.event_type == "input_requested" {
-            return Some(if self.approval == Some(true) {
-                Topic::Approval
-            } else if self.next_instruction == Some(true) {
-                Topic::NextInstruction
-            } else {
-                Topic::Question
-            });
+            let kind = projections::QuestionKind::from_flags(
+                self.approval == Some(true),
+                self.next_instruction == Some(true),
+            );
+            return Some(Topic::of(kind));
         }
         (self.failed == Some(true)).then_some(Topic::Failure)
     }
@@ -389,21 +387,22 @@ impl Notifier {
                         continue;
                     }
                 }
-                let newest = match last.get(&(cursor.id, session_id)) {
-                    Some(known) => *known,
-                    None => {
-                        sqlx::query_scalar(LAST_NOTIFIED)
-                            .bind(tenant_id)
-                            .bind(cursor.id)
-                            .bind(session_id)
-                            .fetch_one(&mut *conn)
-                            .await?
+                // Requests are told together by the deliverer; anything else is coalesced here.
+                if trigger != Trigger::Question {
+                    let newest = match last.get(&(cursor.id, session_id)) {
+                        Some(known) => *known,
+                        None => {
+                            sqlx::query_scalar(LAST_NOTIFIED)
+                                .bind(tenant_id)
+                                .bind(cursor.id)
+                                .bind(session_id)
+                                .fetch_one(&mut *conn)
+                                .await?
+                        }
+                    };
+                    if newest.is_some_and(|at| recorded.recorded_at - at < COALESCE_WINDOW) {
+                        continue;
                     }
-                };
-                if trigger != Trigger::Question
-                    && newest.is_some_and(|at| recorded.recorded_at - at < COALESCE_WINDOW)
-                {
-                    continue;
                 }
                 last.insert((cursor.id, session_id), Some(recorded.recorded_at));
                 if let std::collections::hash_map::Entry::Vacant(entry) =

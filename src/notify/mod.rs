@@ -358,19 +358,15 @@ impl Notifier {
         };
         let claimed = match plan {
             Plan::Send {
-                waiting: 0,
-                told_seq,
-                ..
-            } => Claimed {
-                told_seq,
-                ..claimed
-            },
-            Plan::Send {
                 waiting,
                 own_open,
                 told_seq,
             } => Claimed {
-                notification: claimed.notification.told_together(waiting, own_open),
+                notification: if waiting > 0 {
+                    claimed.notification.told_together(waiting, own_open)
+                } else {
+                    claimed.notification
+                },
                 told_seq,
                 ..claimed
             },
