@@ -262,3 +262,49 @@ impl QuestionJson {
         }
     }
 }
+
+/// An optional non-negative whole number, as JSON Schema's `integer` admits it: `105385` and
+/// `105385.0` alike (serde's `u64` refuses the second). Fractions and negatives are refused.
+pub fn optional_whole_number<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_u64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(D::Error::custom(format!(
+            "invalid value: {number}, expected a non-negative whole number"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod whole_number_tests {
+    #[derive(serde::Deserialize)]
+    struct Took {
+        #[serde(default, deserialize_with = "super::optional_whole_number")]
+        ms: Option<u64>,
+    }
+
+    fn ms(json: &str) -> Result<Option<u64>, serde_json::Error> {
+        serde_json::from_str::<Took>(json).map(|t| t.ms)
+    }
+
+    #[test]
+    fn whole_numbers_are_read_as_json_schema_integers() {
+        assert_eq!(ms(r#"{"ms": 105385}"#).unwrap(), Some(105385));
+        assert_eq!(ms(r#"{"ms": 105385.0}"#).unwrap(), Some(105385));
+        assert_eq!(ms(r#"{"ms": null}"#).unwrap(), None);
+        assert_eq!(ms("{}").unwrap(), None);
+        assert!(ms(r#"{"ms": 1.5}"#).is_err());
+        assert!(ms(r#"{"ms": -1}"#).is_err());
+        assert!(ms(r#"{"ms": "1"}"#).is_err());
+    }
+}

@@ -103,7 +103,7 @@ pub struct HookEvent {
     pub tool_use_id: Option<String>,
     #[serde(default)]
     pub tool_response: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::optional_whole_number")]
     pub duration_ms: Option<u64>,
     #[serde(default)]
     pub message: Option<String>,

@@ -67,7 +67,7 @@ pub struct ActivityBody {
     #[serde(default)]
     summary: String,
     ok: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::optional_whole_number")]
     duration_ms: Option<u64>,
     #[serde(default)]
     output: Option<String>,
