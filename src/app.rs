@@ -27,6 +27,8 @@ pub struct App {
     pub mcp_calls: Arc<crate::mcp::Calls>,
     /// Notification channels and deliveries; its task delivers while the app runs.
     pub notifier: Arc<Notifier>,
+    /// The OAuth clients connected apps sign in with (metadata documents are cached here).
+    pub oauth_clients: Arc<crate::oauth::Clients>,
     /// Cancelled when the server begins to shut down: parked requests answer at once.
     pub shutdown: CancellationToken,
 }
@@ -43,7 +45,12 @@ impl App {
             )
             .with_keys(auth.shared_keys()),
         );
+        let oauth_clients = Arc::new(crate::oauth::Clients::new(
+            log.pool().clone(),
+            config.notify.outbound(crate::oauth::clients::FETCH_TIMEOUT),
+        ));
         let app = App {
+            oauth_clients,
             config,
             mcp_calls: crate::mcp::Calls::new(log.pool().clone()),
             log,
@@ -215,7 +222,7 @@ impl std::fmt::Display for PublicUrl {
 pub fn router(state: AppState) -> Router {
     let mcp = crate::mcp::routes::<AppState>(state.clone());
     let inbox = crate::inbox::routes(crate::http::routes::service::service_info);
-    crate::http::router(state, mcp.merge(inbox))
+    crate::http::router(state, mcp.merge(inbox).merge(crate::oauth::routes()))
 }
 
 #[cfg(test)]

@@ -94,6 +94,11 @@ pub struct NotifyArgs {
     #[arg(long, env = "SWITCHBOARD_NOTIFY_ALLOW_PRIVATE")]
     pub notify_allow_private: bool,
 
+    /// Root certificates (PEM file) to trust for outbound https — webhooks, push services and
+    /// OAuth client metadata documents — besides Mozilla's: an organisation's own CA.
+    #[arg(long, env = "SWITCHBOARD_OUTBOUND_CA_FILE")]
+    pub outbound_ca_file: Option<std::path::PathBuf>,
+
     /// VAPID private key for web push (PKCS#8 PEM). Unset: generated in the data directory.
     #[arg(long, env = "SWITCHBOARD_VAPID_PRIVATE_KEY", hide_env_values = true)]
     pub vapid_private_key: Option<String>,
@@ -121,6 +126,24 @@ pub struct NotifyArgs {
 }
 
 impl NotifyArgs {
+    /// The certificates of `--outbound-ca-file`, if given.
+    fn extra_roots(&self) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+        use rustls::pki_types::pem::PemObject;
+        let Some(path) = &self.outbound_ca_file else {
+            return Ok(Vec::new());
+        };
+        let read =
+            |e: &dyn std::fmt::Display| format!("--outbound-ca-file {}: {e}", path.display());
+        let certificates = rustls::pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| read(&e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| read(&e))?;
+        if certificates.is_empty() {
+            return Err(read(&"no certificate in the file"));
+        }
+        Ok(certificates)
+    }
+
     /// The notifier's configuration; links and the SMTP greeting use `public_url`. The flag
     /// is true when a VAPID key pair was just generated in `data_dir`.
     pub fn config(
@@ -153,6 +176,7 @@ impl NotifyArgs {
             NotifyConfig {
                 smtp,
                 allow_private: self.notify_allow_private,
+                extra_roots: std::sync::Arc::new(self.extra_roots()?),
                 retry: RetrySchedule::parse(&self.notify_retry, &self.notify_give_up)?,
                 lease,
                 request_timeout,

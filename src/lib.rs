@@ -27,6 +27,7 @@ pub mod inbox;
 pub mod mcp;
 pub mod metrics;
 pub mod notify;
+pub mod oauth;
 pub mod push;
 pub mod sweeper;
 pub mod telemetry;

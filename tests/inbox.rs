@@ -57,11 +57,18 @@ impl Browser {
         args["chromium"] = json!(common::prereqs::chromium());
         args["base"] = json!(base);
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/inbox/browser.js");
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        command
             .arg(script)
             .arg(scenario)
             .arg(args.to_string())
-            .env("NODE_PATH", modules)
+            .env("NODE_PATH", modules);
+        Browser::attach(command)
+    }
+
+    /// Any script that speaks the same "WORD {json}" lines (an MCP host's, say).
+    fn attach(mut command: Command) -> Browser {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1254,4 +1261,119 @@ async fn an_answer_link_asks_before_it_answers_on_a_phone_and_a_desktop() {
         .await;
     assert_eq!(waited["messages"][0]["content"], "Ship it", "{waited}");
     assert_eq!(answered_via(&app).await, "email action");
+}
+
+/// An MCP host connects by OAuth with the official TypeScript client (2.x), its own OAuth code:
+/// discovery from `/mcp`'s 401, the metadata, the client known by its metadata document (served
+/// over https by a test CA the server trusts) or registered dynamically, PKCE; the person signs
+/// in by a link and allows on the consent page in Chromium; the code exchange, tool calls, a
+/// refresh and tool calls again; Settings lists the app and disconnects it, and its token is
+/// refused from then on.
+async fn an_mcp_host_connects_by_oauth(mode: &str) {
+    let document = common::https::serve_document("/oauth/client.json").await;
+    let mut config = Config::default();
+    config.notify.allow_private = true;
+    config.notify.extra_roots = std::sync::Arc::new(vec![document.ca.clone()]);
+    let app = TestApp::spawn_public(config).await;
+    common::create_user(&app.log, app.tenant).await;
+    let mut command = common::node_with_mcp_client("mcp_oauth.cjs");
+    command.arg(mode).arg(app.url("/mcp"));
+    let mut host = Browser::attach(command);
+    let callback = host.expect("CALLBACK").await["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (name, vouched_by) = if mode == "cimd" {
+        document.set(
+            json!({
+                "client_id": document.url,
+                "client_name": "Test host (metadata document)",
+                "redirect_uris": [callback],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none"
+            })
+            .to_string(),
+        );
+        host.tell("METADATA", json!({ "url": document.url })).await;
+        ("Test host (metadata document)", "127.0.0.1")
+    } else {
+        ("Test host (registered)", "Not verified")
+    };
+    let authorize = host.expect("AUTHORIZE").await;
+    let mut browser = Browser::start(
+        &app,
+        "connect-app",
+        json!({
+            "link": link(&app, app.tenant).await,
+            "app": name,
+            "vouched_by": vouched_by,
+            "redirect": callback,
+            "suffix": if mode == "cimd" { "" } else { "-registered" },
+            "screenshots": screenshots(),
+        }),
+    )
+    .await;
+    browser.tell("AUTHORIZE", authorize).await;
+    let allowed = browser.expect("ALLOWED").await;
+    assert!(
+        allowed["url"].as_str().unwrap().contains("code="),
+        "{allowed}"
+    );
+    let connected = host.expect("CONNECTED").await;
+    assert!(
+        connected["tools"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ask_question"))
+    );
+    let refreshed = host.expect("REFRESHED").await;
+    host.finish().await;
+    let listed: Value = app.get_json("/api/v1/apps").await;
+    assert_eq!(listed["apps"][0]["name"], name, "{listed}");
+
+    browser.tell("CONNECTED", json!({})).await;
+    browser.expect("DISCONNECTED").await;
+    browser.finish().await;
+    for token in [&connected["access_token"], &refreshed["access_token"]] {
+        let status = app
+            .client
+            .post(app.url("/mcp"))
+            .bearer_auth(token.as_str().unwrap())
+            .header("Accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, http::StatusCode::UNAUTHORIZED);
+    }
+    let events: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT event_type, data::jsonb FROM events WHERE tenant_id = $1
+         AND event_type LIKE 'app_%' ORDER BY seq",
+    )
+    .bind(app.tenant)
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    let kinds: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(kinds, ["app_connected", "app_disconnected"]);
+    assert_eq!(events[0].1["client_name"], name);
+    if mode == "cimd" {
+        assert_eq!(events[0].1["client_id"], document.url);
+        assert!(document.fetched() >= 1, "the metadata document was fetched");
+    }
+    // What the app said reached the session it opened.
+    let sessions: Value = app.get_json("/api/v1/sessions").await;
+    assert_eq!(sessions.as_array().map(Vec::len), Some(2), "{sessions}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_host_known_by_its_metadata_document_connects_by_oauth() {
+    an_mcp_host_connects_by_oauth("cimd").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_host_that_registers_itself_connects_by_oauth() {
+    an_mcp_host_connects_by_oauth("dcr").await;
 }

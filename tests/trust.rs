@@ -153,6 +153,7 @@ async fn open_access_ends_when_the_token_expires() {
             iat: None,
             exp: Some(exp),
             scope: None,
+            aud: None,
         })
         .unwrap();
     let stream = open_stream(&app.client, &app.address, &short).await;

@@ -65,7 +65,9 @@ pub fn apply(state: Option<Account>, recorded: &RecordedEvent) -> Result<Account
         // records that they came and went.
         Event::NotificationChannelAdded(_)
         | Event::NotificationChannelRemoved(_)
-        | Event::NotificationPolicyChanged(_) => {}
+        | Event::NotificationPolicyChanged(_)
+        | Event::AppConnected(_)
+        | Event::AppDisconnected(_) => {}
         _ => return Err(fail("a session event on the account stream")),
     }
     account.version = recorded.stream_version;

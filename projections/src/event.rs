@@ -32,6 +32,8 @@ pub enum Event {
     NotificationChannelAdded(NotificationChannelAdded),
     NotificationChannelRemoved(NotificationChannelRemoved),
     NotificationPolicyChanged(NotificationPolicyChanged),
+    AppConnected(AppConnected),
+    AppDisconnected(AppDisconnected),
 }
 
 /// The tenant's account came into being: the first event of its account stream.
@@ -73,6 +75,28 @@ pub struct NotificationChannelRemoved {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NotificationPolicyChanged {
     pub policy: Map<String, Value>,
+}
+
+/// The person connected an application (an MCP host that signed in by OAuth) to the account:
+/// it holds an API key of the account (`key_id`) for the MCP endpoint. No token, no secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppConnected {
+    pub key_id: Uuid,
+    /// The OAuth client: its metadata document's URL, or the id it registered under.
+    pub client_id: String,
+    /// The name it gave, as shown on the consent page.
+    pub client_name: String,
+    /// Where the authorization went back to (scheme and host of the redirect URI).
+    pub redirect_host: String,
+    pub scope: String,
+}
+
+/// A connected application lost its access: the person or the operator disconnected it, or
+/// the server did on a sign of theft (a refresh token or an authorization code used twice).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppDisconnected {
+    pub key_id: Uuid,
+    pub reason: String,
 }
 
 /// A session came into being; the first event of every stream.
@@ -466,6 +490,8 @@ impl Event {
             Event::NotificationChannelAdded(_) => "notification_channel_added",
             Event::NotificationChannelRemoved(_) => "notification_channel_removed",
             Event::NotificationPolicyChanged(_) => "notification_policy_changed",
+            Event::AppConnected(_) => "app_connected",
+            Event::AppDisconnected(_) => "app_disconnected",
         }
     }
 
@@ -479,6 +505,8 @@ impl Event {
                 | Event::NotificationChannelAdded(_)
                 | Event::NotificationChannelRemoved(_)
                 | Event::NotificationPolicyChanged(_)
+                | Event::AppConnected(_)
+                | Event::AppDisconnected(_)
         )
     }
 
@@ -503,6 +531,8 @@ impl Event {
             Event::NotificationChannelAdded(d) => serde_json::to_string(d),
             Event::NotificationChannelRemoved(d) => serde_json::to_string(d),
             Event::NotificationPolicyChanged(d) => serde_json::to_string(d),
+            Event::AppConnected(d) => serde_json::to_string(d),
+            Event::AppDisconnected(d) => serde_json::to_string(d),
         };
         data.expect("event data always serializes")
     }
@@ -546,6 +576,8 @@ impl Event {
             "notification_policy_changed" => {
                 parse(event_type, data, Event::NotificationPolicyChanged)
             }
+            "app_connected" => parse(event_type, data, Event::AppConnected),
+            "app_disconnected" => parse(event_type, data, Event::AppDisconnected),
             other => Err(UnknownEvent {
                 event_type: other.to_owned(),
                 reason: "unknown event type".to_owned(),
@@ -653,6 +685,17 @@ mod tests {
                         + time::Duration::microseconds(1_234_567),
                 }],
                 read_cursor: Some(Uuid::max()),
+            }),
+            Event::AppConnected(AppConnected {
+                key_id: Uuid::nil(),
+                client_id: "https://claude.ai/oauth/mcp-oauth-client-metadata".into(),
+                client_name: "Claude".into(),
+                redirect_host: "https://claude.ai".into(),
+                scope: "agent".into(),
+            }),
+            Event::AppDisconnected(AppDisconnected {
+                key_id: Uuid::nil(),
+                reason: "disconnected in the inbox".into(),
             }),
             Event::UserCreated(UserCreated {
                 name: "Ada".into(),

@@ -13,9 +13,9 @@ pub mod session;
 
 pub use account::{Account, is_account_stream};
 pub use event::{
-    Actor, AgentExited, AgentMessage, Answers, Approval, Event, GitDiffUpdated, Imported,
-    InputRequested, MessagesRead, MessagesReceived, MessagesReturned, Metadata,
-    NotificationChannelAdded, NotificationChannelRemoved, NotificationPolicyChanged,
+    Actor, AgentExited, AgentMessage, Answers, AppConnected, AppDisconnected, Approval, Event,
+    GitDiffUpdated, Imported, InputRequested, MessagesRead, MessagesReceived, MessagesReturned,
+    Metadata, NotificationChannelAdded, NotificationChannelRemoved, NotificationPolicyChanged,
     QuestionExpired, QuestionWithdrawn, RecordedEvent, ReturnedMessage, SessionDescribed,
     SessionEnded, SessionStarted, ToolActivity, UnknownEvent, UserCreated, UserMessage,
     UserRenamed,

@@ -114,7 +114,9 @@ pub fn messages<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Vec<
             | Event::UserRenamed(_)
             | Event::NotificationChannelAdded(_)
             | Event::NotificationChannelRemoved(_)
-            | Event::NotificationPolicyChanged(_) => {}
+            | Event::NotificationPolicyChanged(_)
+            | Event::AppConnected(_)
+            | Event::AppDisconnected(_) => {}
         }
     }
     out

@@ -233,7 +233,9 @@ pub fn apply(
         | Event::UserRenamed(_)
         | Event::NotificationChannelAdded(_)
         | Event::NotificationChannelRemoved(_)
-        | Event::NotificationPolicyChanged(_) => unreachable!("handled above"),
+        | Event::NotificationPolicyChanged(_)
+        | Event::AppConnected(_)
+        | Event::AppDisconnected(_) => unreachable!("handled above"),
         Event::AgentMessage(message) => {
             // The agent speaks: it runs.
             state.session.exited_at = None;

@@ -19,15 +19,21 @@ INSERT INTO api_keys (id, tenant_id, name, scope, token_sha256, created_at, expi
 VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 const LIST: &str = "\
-SELECT id, tenant_id, name, scope, created_at, expires_at, revoked_at, last_used_at
-FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id";
+SELECT k.id, k.tenant_id, k.name, k.scope, k.created_at, k.expires_at, k.revoked_at,
+       k.last_used_at, g.client_id
+FROM api_keys k LEFT JOIN oauth_grants g ON g.key_id = k.id
+WHERE k.tenant_id = $1 ORDER BY k.created_at, k.id";
 
 const REVOKE: &str = "\
-UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
-RETURNING id, tenant_id, name, scope, created_at, expires_at, revoked_at, last_used_at";
+WITH revoked AS (
+    UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
+    RETURNING id, tenant_id, name, scope, created_at, expires_at, revoked_at, last_used_at
+)
+SELECT r.*, g.client_id FROM revoked r LEFT JOIN oauth_grants g ON g.key_id = r.id";
 
 const LOOKUP: &str = "\
-SELECT tenant_id, scope, token_sha256, expires_at, revoked_at FROM api_keys WHERE id = $1";
+SELECT k.tenant_id, k.scope, k.token_sha256, k.expires_at, k.revoked_at, g.resource
+FROM api_keys k LEFT JOIN oauth_grants g ON g.key_id = k.id WHERE k.id = $1";
 
 const ANY_KEY: &str = "SELECT EXISTS (SELECT 1 FROM api_keys)";
 
@@ -46,30 +52,42 @@ pub struct ApiKey {
     pub revoked_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
+    /// The OAuth client holding this key, when it is a connected app's (`crate::oauth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_client_id: Option<String>,
 }
 
-type KeyRow = (
-    Uuid,
-    Uuid,
-    String,
-    String,
-    OffsetDateTime,
-    Option<OffsetDateTime>,
-    Option<OffsetDateTime>,
-    Option<OffsetDateTime>,
-);
+impl ApiKey {
+    /// A connected app's key (made by the OAuth flow, good for the MCP endpoint only).
+    pub fn is_app(&self) -> bool {
+        self.app_client_id.is_some()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    name: String,
+    scope: String,
+    created_at: OffsetDateTime,
+    expires_at: Option<OffsetDateTime>,
+    revoked_at: Option<OffsetDateTime>,
+    last_used_at: Option<OffsetDateTime>,
+    client_id: Option<String>,
+}
 
 fn api_key(row: KeyRow) -> ApiKey {
-    let (id, tenant_id, name, scope, created_at, expires_at, revoked_at, last_used_at) = row;
     ApiKey {
-        id,
-        tenant_id,
-        name,
-        scope,
-        created_at,
-        expires_at,
-        revoked_at,
-        last_used_at,
+        id: row.id,
+        tenant_id: row.tenant_id,
+        name: row.name,
+        scope: row.scope,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        revoked_at: row.revoked_at,
+        last_used_at: row.last_used_at,
+        app_client_id: row.client_id,
     }
 }
 
@@ -78,9 +96,13 @@ fn api_key(row: KeyRow) -> ApiKey {
 pub struct StoredKey {
     pub tenant_id: Uuid,
     pub scope: Scope,
-    pub token_sha256: Vec<u8>,
+    /// The token's digest, for an ordinary key; a connected app's tokens are checked by
+    /// signature and audience instead.
+    pub token_sha256: Option<Vec<u8>>,
     pub expires_at: Option<OffsetDateTime>,
     pub revoked: bool,
+    /// The resource a connected app's key was granted for (`None`: an ordinary key).
+    pub app_resource: Option<String>,
 }
 
 pub fn token_sha256(token: &str) -> Vec<u8> {
@@ -138,6 +160,7 @@ pub async fn create(
         iat: Some(now.unix_timestamp()),
         exp: expires_at.map(OffsetDateTime::unix_timestamp),
         scope: Some(scope.as_str().to_owned()),
+        aud: None,
     };
     let token = keys.sign(&claims).map_err(KeyStoreError::Signing)?;
     sqlx::query(INSERT)
@@ -159,6 +182,7 @@ pub async fn create(
         expires_at,
         revoked_at: None,
         last_used_at: None,
+        app_client_id: None,
     };
     Ok((key, token))
 }
@@ -191,9 +215,10 @@ pub async fn revoke(pool: &PgPool, key_id: Uuid) -> Result<ApiKey, KeyStoreError
 struct KeyRecord {
     tenant_id: Uuid,
     scope: String,
-    token_sha256: Vec<u8>,
+    token_sha256: Option<Vec<u8>>,
     expires_at: Option<OffsetDateTime>,
     revoked_at: Option<OffsetDateTime>,
+    resource: Option<String>,
 }
 
 pub async fn lookup(pool: &PgPool, key_id: Uuid) -> Result<Option<StoredKey>, sqlx::Error> {
@@ -208,6 +233,7 @@ pub async fn lookup(pool: &PgPool, key_id: Uuid) -> Result<Option<StoredKey>, sq
         token_sha256: r.token_sha256,
         expires_at: r.expires_at,
         revoked: r.revoked_at.is_some(),
+        app_resource: r.resource,
     }))
 }
 

@@ -15,6 +15,7 @@
 //! in batches.
 
 pub mod api_keys;
+pub mod apps;
 pub mod request;
 pub mod signing;
 pub mod web_sessions;
@@ -56,6 +57,19 @@ pub struct Claims {
     /// `agent` or `audit`; for API keys the key record decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The one resource a connected app's access token is good for (RFC 8707, RFC 9068):
+    /// the MCP endpoint's URL. Absent on ordinary API keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+/// Where a token is presented: connected apps' tokens are good for the MCP endpoint only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// The REST API, the event streams, the inbox's key sign-in.
+    Api,
+    /// `/mcp`.
+    Mcp,
 }
 
 /// What authorised a caller, and so what can end its access.
@@ -196,7 +210,22 @@ impl Authenticator {
         self.keys.clone()
     }
 
+    /// A token presented to the REST API (or pasted to sign in): an API key or a dashboard's
+    /// session token, never a connected app's.
     pub async fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
+        self.authenticate_for(token, Audience::Api).await
+    }
+
+    /// A token presented to the MCP endpoint: also a connected app's.
+    pub async fn authenticate_mcp(&self, token: &str) -> Result<Identity, AuthError> {
+        self.authenticate_for(token, Audience::Mcp).await
+    }
+
+    async fn authenticate_for(
+        &self,
+        token: &str,
+        audience: Audience,
+    ) -> Result<Identity, AuthError> {
         let claims: Claims = self.keys.verify(token).map_err(|e| {
             unauthorized(match e.kind() {
                 ErrorKind::ExpiredSignature => "the token has expired",
@@ -239,8 +268,31 @@ impl Authenticator {
             .stored_key(key_id)
             .await?
             .ok_or_else(|| unauthorized("unknown API key"))?;
-        if stored.tenant_id != tenant_id || stored.token_sha256 != api_keys::token_sha256(token) {
+        if stored.tenant_id != tenant_id {
             return Err(unauthorized("unknown API key"));
+        }
+        match &stored.app_resource {
+            // An ordinary key: exactly the token minted for it.
+            None => {
+                if stored.token_sha256.as_deref() != Some(&api_keys::token_sha256(token)[..]) {
+                    return Err(unauthorized("unknown API key"));
+                }
+            }
+            // A connected app: a token of ours, for the resource it was granted, presented there.
+            Some(resource) => {
+                if claims.aud.as_deref() != Some(resource) {
+                    return Err(unauthorized("the token was issued for another resource"));
+                }
+                if token_expiry.is_none() {
+                    return Err(unauthorized("a connected app's token must carry an expiry"));
+                }
+                if audience != Audience::Mcp {
+                    return Err(unauthorized(
+                        "this token belongs to a connected app: it is good for the MCP \
+                         endpoint (/mcp) only",
+                    ));
+                }
+            }
         }
         let now = OffsetDateTime::now_utc();
         check_key(&stored, now)?;

@@ -187,6 +187,16 @@ pub async fn context(
     describe(identity, headers)
 }
 
+/// The same for a request to the MCP endpoint, where connected apps' tokens are good too.
+pub async fn mcp_context(
+    auth: &Authenticator,
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<Context, RequestError> {
+    let identity = auth.authenticate_mcp(token).await?;
+    describe(identity, headers)
+}
+
 tokio::task_local! {
     /// Where the request being served on this task notes its tenant once authenticated.
     static TENANT: Arc<OnceLock<Uuid>>;

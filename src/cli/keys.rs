@@ -106,12 +106,34 @@ pub async fn run(db_args: &DatabaseArgs, command: KeysCommand) -> Outcome {
         KeysCommand::List { user } => api_keys::list(&db.pool, user)
             .await
             .map(|keys| print_table(&keys)),
-        KeysCommand::Revoke { key_id } => api_keys::revoke(&db.pool, key_id).await.map(|key| {
-            println!(
-                "Revoked API key {} ({:?}) of user {}.",
-                key.id, key.name, key.tenant_id
+        KeysCommand::Revoke { key_id } => {
+            let log = crate::eventlog::EventLog::new(db.pool.clone());
+            let revoked = crate::commands::connected_apps::disconnect(
+                &log,
+                &crate::commands::Context::system(uuid::Uuid::nil()),
+                key_id,
+                "disconnected by the operator (keys revoke)",
             )
-        }),
+            .await;
+            match revoked {
+                Ok(key) => {
+                    let what = if key.is_app() {
+                        "connected app"
+                    } else {
+                        "API key"
+                    };
+                    println!(
+                        "Revoked {what} {} ({:?}) of user {}.",
+                        key.id, key.name, key.tenant_id
+                    );
+                    Ok(())
+                }
+                Err(crate::commands::CommandError::NotFound(_)) => {
+                    Err(api_keys::KeyStoreError::NotFound(key_id))
+                }
+                Err(e) => Err(api_keys::KeyStoreError::Invalid(e.to_string())),
+            }
+        }
     };
     db.close().await;
     result?;
@@ -133,7 +155,10 @@ fn print_table(keys: &[ApiKey]) {
             when(key.expires_at),
             when(key.revoked_at),
             when(key.last_used_at),
-            key.name
+            match &key.app_client_id {
+                Some(client) => format!("{} (connected app: {client})", key.name),
+                None => key.name.clone(),
+            }
         );
     }
 }

@@ -18,6 +18,8 @@ use crate::notify::channels::NewChannel;
 use crate::notify::deliveries::{DeliveryFilter, DeliveryView};
 use crate::wire::timestamp;
 
+// Parsed once per process: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum NotifyCommand {
     /// Add, list, remove and test a user's channels.

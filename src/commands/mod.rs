@@ -6,9 +6,11 @@
 //! Idempotency-Key was seen) → load state → decide events → append + project → commit.
 //! The log publishes the commit to waiting readers after it is durable.
 
+mod account_fact;
 mod agent_exited;
 mod agent_message;
 mod answer;
+pub mod connected_apps;
 mod decision;
 mod describe;
 mod end_session;

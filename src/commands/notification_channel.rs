@@ -5,12 +5,15 @@
 //! Each fact has an id derived from the channel, so recording it again (a retry after a crash
 //! between the notifier's write and this append) finds the first record and appends nothing.
 
-use projections::{Actor, Event, NotificationChannelAdded, NotificationChannelRemoved};
-use serde::Serialize;
+use projections::{Event, NotificationChannelAdded, NotificationChannelRemoved};
 use uuid::Uuid;
 
+use super::account_fact::AccountFact;
 use super::{CommandError, Context, Decide, transact};
-use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
+use crate::eventlog::EventLog;
+
+/// What a person must have before a channel is recorded (for the refusal).
+const NOUN: &str = "adding notification channels";
 
 /// Record that `channel_id` (of `kind`, shown as `description`) was added; its sequence number.
 pub async fn record_channel_added(
@@ -25,7 +28,12 @@ pub async fn record_channel_added(
         kind: kind.to_owned(),
         description: description.to_owned(),
     });
-    transact(log, ctx, &ChannelFact::new(channel_id, "added", event)).await
+    transact(
+        log,
+        ctx,
+        &AccountFact::new(channel_id, "added", event, NOUN),
+    )
+    .await
 }
 
 /// Record that `channel_id` was removed; its sequence number.
@@ -35,7 +43,12 @@ pub async fn record_channel_removed(
     channel_id: Uuid,
 ) -> Result<i64, CommandError> {
     let event = Event::NotificationChannelRemoved(NotificationChannelRemoved { channel_id });
-    transact(log, ctx, &ChannelFact::new(channel_id, "removed", event)).await
+    transact(
+        log,
+        ctx,
+        &AccountFact::new(channel_id, "removed", event, NOUN),
+    )
+    .await
 }
 
 /// Whether the removal of `channel_id` was recorded under this request's Idempotency-Key
@@ -46,59 +59,9 @@ pub async fn removal_was_this_request(
     channel_id: Uuid,
 ) -> Result<bool, CommandError> {
     let removed = Event::NotificationChannelRemoved(NotificationChannelRemoved { channel_id });
-    let fact = ChannelFact::new(channel_id, "removed", removed);
-    let Some(key) = super::idempotency::Key::new(ctx, ChannelFact::NAME, &fact) else {
+    let fact = AccountFact::new(channel_id, "removed", removed, NOUN);
+    let Some(key) = super::idempotency::Key::new(ctx, AccountFact::NAME, &fact) else {
         return Ok(false);
     };
     Ok(key.recall::<i64>(log.pool()).await?.is_some())
-}
-
-#[derive(Serialize)]
-struct ChannelFact {
-    event_id: Uuid,
-    #[serde(skip)]
-    event: Event,
-}
-
-impl ChannelFact {
-    fn new(channel_id: Uuid, what: &str, event: Event) -> ChannelFact {
-        ChannelFact {
-            event_id: Uuid::new_v5(&channel_id, what.as_bytes()),
-            event,
-        }
-    }
-}
-
-impl Decide for ChannelFact {
-    type Output = i64;
-    const NAME: &'static str = "notification_channel";
-
-    async fn decide(&self, ctx: &Context, txn: &mut TenantTxn) -> Result<i64, CommandError> {
-        if let Some(recorded) = txn.event(self.event_id).await? {
-            return Ok(recorded.seq);
-        }
-        let version = txn
-            .account()
-            .await?
-            .ok_or_else(|| {
-                CommandError::Conflict(format!(
-                    "user {} has no account yet: create it (switchboard users create) before \
-                     adding notification channels",
-                    ctx.tenant_id
-                ))
-            })?
-            .version;
-        let new = NewEvent {
-            event_id: self.event_id,
-            event: self.event.clone(),
-        };
-        let appended = txn
-            .append_account(
-                ExpectedVersion::Exact(version),
-                vec![new],
-                &ctx.metadata(Actor::User),
-            )
-            .await?;
-        Ok(appended.last().map_or(0, |e| e.seq))
-    }
 }

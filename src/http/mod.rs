@@ -20,7 +20,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::app::{AppState, Config};
 use routes::{
-    actions, audit, hooks, messages, notifications, questions, service, sessions, streams,
+    actions, apps, audit, hooks, messages, notifications, questions, service, sessions, streams,
 };
 
 /// The REST service with `others` (interfaces of their own, such as MCP) mounted beside it,
@@ -86,7 +86,9 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
             "/notifications/vapid-public-key",
             get(notifications::vapid_public_key),
         )
-        .route("/actions/{capability}", post(actions::answer));
+        .route("/actions/{capability}", post(actions::answer))
+        .route("/apps", get(apps::list))
+        .route("/apps/{app_id}", delete(apps::disconnect));
 
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
@@ -131,5 +133,9 @@ fn cors(config: &Config) -> CorsLayer {
     } else {
         config.cors_origins.clone()
     };
-    layer.allow_origin(AllowOrigin::list(origins))
+    // The OAuth metadata and token endpoints take no cookies: pages of any origin may call
+    // them (browser-based MCP clients do).
+    layer.allow_origin(AllowOrigin::predicate(move |origin, request| {
+        crate::oauth::is_public_path(request.uri.path()) || origins.contains(origin)
+    }))
 }

@@ -18,6 +18,7 @@
 
 mod answer;
 mod assets;
+mod connect;
 mod decisions;
 mod markdown;
 mod pages;
@@ -42,7 +43,7 @@ pub fn session_path(session_id: uuid::Uuid) -> String {
 }
 
 /// Scripts, styles, images and connections only from this server; no frames, no plugins.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; manifest-src 'self'; \
      worker-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -72,6 +73,7 @@ pub fn routes(service_info: fn() -> Response) -> Router<AppState> {
             "/answer/{capability}",
             get(answer::confirm).post(answer::give),
         )
+        .route("/authorize", get(connect::show).post(connect::answer))
         .route("/logout", post(sign_in::sign_out))
         .route("/logout/everywhere", post(sign_in::sign_out_everywhere))
         .route("/sw.js", get(assets::service_worker))

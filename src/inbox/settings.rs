@@ -20,7 +20,8 @@ use super::pages::{self, frame, html};
 use super::views::{Frame, page, when};
 use super::{read, session_path};
 use crate::app::AppState;
-use crate::commands::CommandError;
+use crate::auth::api_keys::ApiKey;
+use crate::commands::{CommandError, connected_apps};
 use crate::notify::channels::{Channel, Kind};
 use crate::notify::deliveries::{DeliveryFilter, DeliveryView, Health};
 use crate::notify::policy::{Channels, Policy};
@@ -73,14 +74,16 @@ pub async fn show(State(app): State<AppState>, headers: HeaderMap) -> Response {
         let shown = read_shown(&app, tenant).await?;
         let settings = app.notifier.policy(tenant).await?;
         let waiting = read::waiting(app.log.pool(), tenant).await?;
-        Ok::<_, CommandError>((shown, settings, waiting))
+        let apps = connected_apps::apps(app.log.pool(), tenant, false).await?;
+        Ok::<_, CommandError>((shown, settings, waiting, apps))
     };
     match read.await {
-        Ok((shown, settings, waiting)) => html(
+        Ok((shown, settings, waiting, apps)) => html(
             StatusCode::OK,
             settings_page(
                 &frame(&app, Some(waiting)),
                 &shown,
+                &apps,
                 settings,
                 app.notifier.sends_email(),
                 &app.config.public_url.join(""),
@@ -121,6 +124,7 @@ pub async fn fragment(State(app): State<AppState>, headers: HeaderMap) -> Respon
 fn settings_page(
     frame: &Frame,
     shown: &Shown,
+    apps: &[ApiKey],
     settings: Policy,
     sends_email: bool,
     server_url: &str,
@@ -138,6 +142,7 @@ fn settings_page(
             (channels(shown, now))
             (add_channel(sends_email))
             (deliveries(frame, shown, now))
+            (connected(apps, server_url, now))
             section #agents .panel aria-labelledby="agents-heading" {
                 h2 #agents-heading { "Connect an agent" }
                 (super::views::connect_agents(server_url))
@@ -354,6 +359,50 @@ fn channel_row(channel: &Channel, health: Option<&Health>, now: OffsetDateTime) 
                 button.danger id={ "remove-" (channel.id) } type="button" data-action="remove"
                     data-channel-id=(channel.id) data-name=(name)
                     aria-label=(format!("Remove {name}")) { "Remove" }
+            }
+        }
+    }
+}
+
+/// The apps connected by OAuth (claude.ai, Claude Desktop, ChatGPT…), each with a button that
+/// disconnects it through the API.
+fn connected(apps: &[ApiKey], server_url: &str, now: OffsetDateTime) -> Markup {
+    html! {
+        section #apps .panel aria-labelledby="apps-heading" {
+            h2 #apps-heading tabindex="-1" { "Connected apps" }
+            p #apps-status .status role="status" {}
+            p #apps-none .muted hidden[!apps.is_empty()] {
+                "No apps connected. To add Switchboard to claude.ai, Claude Desktop or ChatGPT, "
+                "add a custom connector with the URL " code { (server_url) "mcp" }
+                " and sign in here when it asks."
+            }
+            ul #app-list .channels hidden[apps.is_empty()] {
+                @for app in apps {
+                    li.channel data-app-id=(app.id) {
+                        div.channel-main {
+                            div.channel-top {
+                                span.kind { "App" }
+                                span.target { (app.name) }
+                            }
+                            p.channel-meta {
+                                "Connected " (when(app.created_at, now))
+                                @match app.last_used_at {
+                                    Some(at) => { " · last used " (when(at, now)) }
+                                    None => { " · not used yet" }
+                                }
+                                @if let Some(client) = &app.app_client_id {
+                                    br;
+                                    span.client-id { (client) }
+                                }
+                            }
+                        }
+                        div.channel-actions {
+                            button.danger type="button" data-action="disconnect-app"
+                                data-app-id=(app.id) data-name=(app.name)
+                                aria-label=(format!("Disconnect {}", app.name)) { "Disconnect" }
+                        }
+                    }
+                }
             }
         }
     }

@@ -22,14 +22,17 @@ use crate::auth::web_sessions::{self, LinkRefused, NewWebSession};
 use crate::auth::{AuthError, Credential};
 use crate::commands::Scope;
 
-/// Where to go after signing in: a page of the inbox (relative to the public URL), nothing
-/// else (never another site).
-fn next_page(next: Option<&str>) -> &str {
+/// Where to go after signing in: a page of the inbox (relative to the public URL), or the
+/// consent page of an app being connected; nothing else (never another site).
+pub(super) fn next_page(next: Option<&str>) -> &str {
     let next = next.unwrap_or("").trim_start_matches('/');
-    let local = next
+    let session = next
         .strip_prefix("sessions/")
         .is_some_and(|id| uuid::Uuid::try_parse(id).is_ok());
-    if local { next } else { "" }
+    let connect = next
+        .strip_prefix("authorize?")
+        .is_some_and(|query| !query.contains(['#', '\\']) && !query.chars().any(char::is_control));
+    if session || connect { next } else { "" }
 }
 
 /// Signed in: the cookie, and on to the page the person was going to.

@@ -783,7 +783,9 @@ fn item(
         | Event::UserRenamed(_)
         | Event::NotificationChannelAdded(_)
         | Event::NotificationChannelRemoved(_)
-        | Event::NotificationPolicyChanged(_) => html! {},
+        | Event::NotificationPolicyChanged(_)
+        | Event::AppConnected(_)
+        | Event::AppDisconnected(_) => html! {},
     }
 }
 
@@ -910,6 +912,16 @@ pub fn session_update(
 
 /// The sign-in page: paste an API key (a sign-in link leads elsewhere).
 pub fn sign_in(frame: &Frame, next: &str, error: Option<&str>) -> Markup {
+    sign_in_for(frame, next, error, None)
+}
+
+/// The sign-in page, saying what for (`connecting`: the app that waits for the person).
+pub fn sign_in_for(
+    frame: &Frame,
+    next: &str,
+    error: Option<&str>,
+    connecting: Option<&str>,
+) -> Markup {
     page(
         frame,
         "sign-in",
@@ -919,6 +931,9 @@ pub fn sign_in(frame: &Frame, next: &str, error: Option<&str>) -> Markup {
             div.card {
                 img.logo src=(frame.href(&assets::versioned("icon.svg"))) alt="" width="48" height="48";
                 h1 { "Sign in to Switchboard" }
+                @if let Some(app) = connecting {
+                    p.lead { "to connect " strong { (app) } " to your account." }
+                }
                 @if let Some(error) = error {
                     p.error role="alert" { (error) }
                 }

@@ -517,14 +517,15 @@ fn refuse_media_types(headers: &HeaderMap) -> Option<Response> {
 
 /// Every MCP request carries a Bearer token; the tools find the caller in the request.
 async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Context, Response> {
-    let token = request::bearer_token(headers).map_err(|e| unauthorized(&e))?;
-    request::context(&app.auth, headers, token)
+    let metadata = crate::oauth::resource_metadata_url(&app.config.public_url);
+    let token = request::bearer_token(headers).map_err(|e| unauthorized(&e, &metadata))?;
+    request::mcp_context(&app.auth, headers, token)
         .await
         .map_err(|e| match e {
             RequestError::Auth(e @ AuthError::Unavailable) => {
                 detail(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
             }
-            RequestError::Auth(e) => unauthorized(&e),
+            RequestError::Auth(e) => unauthorized(&e, &metadata),
             RequestError::Invalid(e) => detail(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
             RequestError::CrossSite(m) => detail(StatusCode::FORBIDDEN, &m),
         })
@@ -535,20 +536,25 @@ fn detail(status: StatusCode, detail: &str) -> Response {
 }
 
 /// A 401 in the shape MCP clients expect (RFC 6750 §3), so they prompt for credentials: a
-/// request without credentials gets the challenge without an error code.
-fn unauthorized(e: &AuthError) -> Response {
+/// request without credentials gets the challenge without an error code. Both point to the
+/// protected resource metadata (RFC 9728 §5.1), where OAuth clients find how to sign in.
+fn unauthorized(e: &AuthError, resource_metadata: &str) -> Response {
     let (challenge, body) = match e {
-        AuthError::Missing(m) => ("Bearer", json!({ "detail": m })),
+        AuthError::Missing(m) => (
+            format!("Bearer resource_metadata=\"{resource_metadata}\", scope=\"agent\""),
+            json!({ "detail": m }),
+        ),
         other => (
-            "Bearer error=\"invalid_token\"",
+            format!("Bearer error=\"invalid_token\", resource_metadata=\"{resource_metadata}\""),
             json!({ "error": "invalid_token", "error_description": other.to_string() }),
         ),
     };
     let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(challenge),
-    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
     response
 }
 

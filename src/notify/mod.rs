@@ -75,6 +75,8 @@ pub struct NotifyConfig {
     pub smtp: Option<email::Smtp>,
     /// Allow loopback and private webhook targets (`--notify-allow-private`).
     pub allow_private: bool,
+    /// Root certificates trusted for outbound https besides Mozilla's (`--outbound-ca-file`).
+    pub extra_roots: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
     pub retry: RetrySchedule,
     /// How long a claimed delivery is reserved for the process that claimed it; longer than
     /// any attempt can take.
@@ -86,11 +88,19 @@ pub struct NotifyConfig {
     pub vapid: Arc<VapidKey>,
 }
 
+impl NotifyConfig {
+    /// The guarded HTTP client, as configured, with this time limit per request.
+    pub fn outbound(&self, timeout: Duration) -> Outbound {
+        Outbound::new(self.allow_private, timeout, &self.extra_roots)
+    }
+}
+
 impl Default for NotifyConfig {
     fn default() -> NotifyConfig {
         NotifyConfig {
             smtp: None,
             allow_private: false,
+            extra_roots: Arc::default(),
             retry: RetrySchedule::default(),
             lease: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
@@ -185,7 +195,7 @@ impl Notifier {
     pub fn new(log: EventLog, public_url: PublicUrl, config: NotifyConfig) -> Notifier {
         Notifier {
             keys: None,
-            outbound: Outbound::new(config.allow_private, config.request_timeout),
+            outbound: config.outbound(config.request_timeout),
             smtp: config.smtp.clone(),
             pool: log.pool().clone(),
             log,

@@ -22,13 +22,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use http::{HeaderName, HeaderValue, Request, header};
+use http::{HeaderName, HeaderValue, Method, Request, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types::ServerName};
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use url::Url;
 
 /// Most bytes of a receiver's answer that are read (and kept for the attempt record).
@@ -89,11 +90,34 @@ impl std::fmt::Debug for Outbound {
     }
 }
 
+/// A document fetched with [`Outbound::get`].
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+    /// False when the body was longer than the limit (and cut there).
+    pub complete: bool,
+}
+
 impl Outbound {
-    pub fn new(allow_private: bool, timeout: Duration) -> Outbound {
-        let roots = RootCertStore {
+    /// The guard; `extra_roots` are trusted for https besides Mozilla's (an operator's own CA).
+    pub fn new(
+        allow_private: bool,
+        timeout: Duration,
+        extra_roots: &[CertificateDer<'static>],
+    ) -> Outbound {
+        let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        let (added, ignored) = roots.add_parsable_certificates(extra_roots.iter().cloned());
+        if ignored > 0 {
+            tracing::warn!(
+                added,
+                ignored,
+                "some extra root certificates could not be used"
+            );
+        }
         let mut config =
             ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()
@@ -195,7 +219,43 @@ impl Outbound {
         headers: Vec<(HeaderName, HeaderValue)>,
         body: Vec<u8>,
     ) -> Result<Reply, SendError> {
-        match tokio::time::timeout(self.timeout, self.exchange(url, headers, body)).await {
+        let raw = self
+            .within_time(self.exchange(Method::POST, url, headers, body, MAX_REPLY_BYTES))
+            .await?;
+        Ok(Reply {
+            status: raw.status,
+            body: String::from_utf8_lossy(&raw.body).into_owned(),
+            location: raw.location,
+        })
+    }
+
+    /// GET `url` (asking for `accept`), reading at most `limit` bytes of the body, within the
+    /// time limit. Redirects are not followed.
+    pub async fn get(&self, url: &Url, accept: &str, limit: usize) -> Result<Fetched, SendError> {
+        let accept = HeaderValue::from_str(accept)
+            .map_err(|_| SendError::Failed(format!("{accept:?} is not a header value")))?;
+        let raw = self
+            .within_time(self.exchange(
+                Method::GET,
+                url,
+                vec![(header::ACCEPT, accept)],
+                Vec::new(),
+                limit,
+            ))
+            .await?;
+        Ok(Fetched {
+            status: raw.status,
+            content_type: raw.content_type,
+            body: raw.body,
+            complete: raw.complete,
+        })
+    }
+
+    async fn within_time<T>(
+        &self,
+        exchange: impl Future<Output = Result<T, SendError>>,
+    ) -> Result<T, SendError> {
+        match tokio::time::timeout(self.timeout, exchange).await {
             Ok(outcome) => outcome,
             Err(_) => Err(SendError::Failed(format!(
                 "no answer within {} s",
@@ -206,10 +266,12 @@ impl Outbound {
 
     async fn exchange(
         &self,
+        method: Method,
         url: &Url,
         headers: Vec<(HeaderName, HeaderValue)>,
         body: Vec<u8>,
-    ) -> Result<Reply, SendError> {
+        limit: usize,
+    ) -> Result<Raw, SendError> {
         let address = self.resolve(url).await?;
         let host = url.host_str().unwrap_or_default();
         let authority = match url.port() {
@@ -220,7 +282,9 @@ impl Outbound {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_owned(),
         };
-        let mut request = Request::post(path)
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
             .header(header::HOST, authority)
             .header(
                 header::USER_AGENT,
@@ -241,15 +305,28 @@ impl Outbound {
                 .connect(name, tcp)
                 .await
                 .map_err(|e| SendError::Failed(format!("TLS with {host} failed: {e}")))?;
-            exchange_on(tls, request).await
+            exchange_on(tls, request, limit).await
         } else {
-            exchange_on(tcp, request).await
+            exchange_on(tcp, request, limit).await
         }
     }
 }
 
-/// One request on a fresh connection; the answer's body is read up to [`MAX_REPLY_BYTES`].
-async fn exchange_on<IO>(io: IO, request: Request<Full<Bytes>>) -> Result<Reply, SendError>
+/// An answer as it came.
+struct Raw {
+    status: u16,
+    content_type: Option<String>,
+    location: Option<String>,
+    body: Vec<u8>,
+    complete: bool,
+}
+
+/// One request on a fresh connection; the answer's body is read up to `limit` bytes.
+async fn exchange_on<IO>(
+    io: IO,
+    request: Request<Full<Bytes>>,
+    limit: usize,
+) -> Result<Raw, SendError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -264,29 +341,45 @@ where
             .await
             .map_err(|e| failed("the request failed", e))?;
         let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let text = |name: header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let location = text(header::LOCATION);
+        let content_type = text(header::CONTENT_TYPE);
         let mut body = response.into_body();
         let mut read = Vec::new();
-        while read.len() < MAX_REPLY_BYTES {
+        let mut complete = true;
+        loop {
             match body.frame().await {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
-                        let room = MAX_REPLY_BYTES - read.len();
-                        read.extend_from_slice(&data[..data.len().min(room)]);
+                        let room = limit - read.len();
+                        if data.len() > room {
+                            read.extend_from_slice(&data[..room]);
+                            complete = false;
+                            break;
+                        }
+                        read.extend_from_slice(&data);
                     }
                 }
                 // The status is what counts; a body cut short is kept as far as it came.
-                Some(Err(_)) | None => break,
+                Some(Err(_)) => {
+                    complete = false;
+                    break;
+                }
+                None => break,
             }
         }
-        Ok(Reply {
+        Ok(Raw {
             status,
-            body: String::from_utf8_lossy(&read).into_owned(),
+            content_type,
             location,
+            body: read,
+            complete,
         })
     }
     .await;
@@ -389,8 +482,8 @@ mod tests {
 
     #[test]
     fn only_public_http_targets_unless_private_ones_are_allowed() {
-        let strict = Outbound::new(false, Duration::from_secs(1));
-        let relaxed = Outbound::new(true, Duration::from_secs(1));
+        let strict = Outbound::new(false, Duration::from_secs(1), &[]);
+        let relaxed = Outbound::new(true, Duration::from_secs(1), &[]);
         for url in [
             "http://169.254.169.254/latest/meta-data/",
             "http://[fe80::1]/",
@@ -451,13 +544,13 @@ mod tests {
 
     #[tokio::test]
     async fn names_are_resolved_and_checked() {
-        let strict = Outbound::new(false, Duration::from_secs(1));
+        let strict = Outbound::new(false, Duration::from_secs(1), &[]);
         let url = strict.check("http://localhost:9/").unwrap();
         assert!(matches!(
             strict.resolve(&url).await,
             Err(SendError::Refused(_))
         ));
-        let relaxed = Outbound::new(true, Duration::from_secs(1));
+        let relaxed = Outbound::new(true, Duration::from_secs(1), &[]);
         let address = relaxed.resolve(&url).await.unwrap();
         assert!(address.ip().is_loopback());
     }

@@ -10,6 +10,7 @@
 pub mod agents;
 pub mod claude;
 pub mod cutting_proxy;
+pub mod https;
 pub mod prereqs;
 pub mod proxy;
 pub mod receivers;
@@ -508,6 +509,24 @@ impl Drop for ServerProcess {
 
 /// The official MCP TypeScript SDK, pinned.
 pub const MCP_TS_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
+
+/// The official MCP TypeScript client of the 2.x line (its own package), pinned.
+pub const MCP_TS_CLIENT: &str = "@modelcontextprotocol/client@2.4.0";
+
+/// `node tests/sdk/<script>` with the 2.x MCP TypeScript client installed.
+pub fn node_with_mcp_client(script: &str) -> tokio::process::Command {
+    let client = prereqs::npm("mcp-client", &[MCP_TS_CLIENT]);
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/sdk")
+                .join(script),
+        )
+        .env("NODE_PATH", client.join("node_modules"))
+        .kill_on_drop(true);
+    command
+}
 
 /// `node tests/sdk/<script>` with the MCP TypeScript SDK installed (and resolvable from the
 /// script through `NODE_PATH`; the scripts are CommonJS for that reason).

@@ -845,6 +845,54 @@ scenarios.claude_code = async function claudeCode() {
   await browser.close();
 };
 
+// Connecting an app by OAuth: signed in by a link, the person opens the authorization URL the
+// app's SDK made, sees the consent page (desktop and phone), allows; Settings then lists the
+// app, and Disconnect ends it.
+scenarios['connect-app'] = async () => {
+  listen();
+  const browser = await launch();
+  const context = await browser.newContext(DESKTOP);
+  const page = await signIn(context, args.link);
+  const { url } = await hear('AUTHORIZE');
+  await page.goto(url);
+  await page.waitForSelector('body[data-page="connect"]');
+  const heading = await page.textContent('h1');
+  check(heading.includes(args.app), 'the consent page names the app: ' + heading);
+  const facts = await page.textContent('.facts');
+  check(facts.includes(args.vouched_by), 'the page says who vouches for the app: ' + facts);
+  await screenshot(page, 'connect-app' + args.suffix);
+  const phone = await browser.newContext({ ...PHONE, storageState: await context.storageState() });
+  const small = await watchedPage(phone);
+  await small.goto(url);
+  await small.waitForSelector('body[data-page="connect"]');
+  const overflow = await small.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+  check(overflow <= 0, 'the consent page fits a phone (' + overflow + ' px too wide)');
+  await screenshot(small, 'connect-app' + args.suffix + '-phone');
+  calm(small);
+  await phone.close();
+  await Promise.all([
+    page.waitForURL((u) => u.href.startsWith(args.redirect)),
+    page.click('button[value="allow"]'),
+  ]);
+  say('ALLOWED', { url: page.url() });
+  await hear('CONNECTED');
+  await page.goto(base + 'settings');
+  await page.waitForSelector('#app-list li');
+  const listed = await page.textContent('#app-list');
+  check(listed.includes(args.app), 'Settings lists the app: ' + listed);
+  await page.locator('#apps').scrollIntoViewIfNeeded();
+  await screenshot(page, 'settings-connected-apps' + args.suffix);
+  page.expectDialog = true;
+  await page.click('button[data-action="disconnect-app"]');
+  await page.waitForSelector('#apps-none:not([hidden])');
+  const said = await page.textContent('#apps-status');
+  check(said.includes('Disconnected'), 'the page says the app was disconnected: ' + said);
+  calm(page);
+  say('DISCONNECTED', {});
+  told.lines.close();
+  await browser.close();
+};
+
 (async () => {
   const run = scenarios[scenario];
   check(run, 'no scenario ' + scenario);

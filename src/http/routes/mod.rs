@@ -1,6 +1,7 @@
 //! One file per area of the REST surface.
 
 pub mod actions;
+pub mod apps;
 pub mod audit;
 pub mod hooks;
 pub mod messages;

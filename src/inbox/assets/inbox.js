@@ -1028,6 +1028,21 @@
           return 'The test to ' + name + ' did not get through (' + test.last_error
             + '); it will be tried again.';
         });
+      } else if (button.dataset.action === 'disconnect-app') {
+        const appStatus = document.getElementById('apps-status');
+        if (!window.confirm('Disconnect ' + name + '? It loses its access at once.')) return;
+        act(button, appStatus, async () => {
+          await send('DELETE', 'api/v1/apps/' + encodeURIComponent(button.dataset.appId));
+          const row = button.closest('li');
+          if (row) row.remove();
+          const list = document.getElementById('app-list');
+          if (list && !list.querySelector('li')) {
+            list.hidden = true;
+            document.getElementById('apps-none').hidden = false;
+          }
+          document.getElementById('apps-heading').focus();
+          return 'Disconnected ' + name + '.';
+        });
       } else if (button.dataset.action === 'remove') {
         if (!window.confirm('Remove ' + name + '? It gets no more notifications.')) return;
         act(button, status, async () => {
