@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use switchboard::app::Config;
 use uuid::Uuid;
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K1uLArKVDlP0tmxg_PKuuZrM-c";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
 /// Form bodies (the reqwest of the tests has no form feature).

@@ -208,12 +208,12 @@ mod tests {
 
     #[test]
     fn pkce_s256_as_in_rfc_7636_appendix_b() {
-        let verifier = "dBjftJeZ4CVP-mJ92K1uLArKVDlP0tmxg_PKuuZrM-c";
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(is_s256_challenge(challenge));
         assert!(verifies(verifier, challenge));
         assert!(!verifies(
-            "dBjftJeZ4CVP-mJ92K1uLArKVDlP0tmxg_PKuuZrM-d",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
             challenge
         ));
         assert!(!verifies("short", challenge));
