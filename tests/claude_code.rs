@@ -489,10 +489,15 @@ fn prompt_tool_run(
     env: &[(&str, &str)],
 ) -> tokio::process::Child {
     let mcp = machine.root.join("mcp.json");
+    // Claude Code speaks MCP 2026-07-28, which has no sessions: each run names its own
+    // session for its permission prompts (Claude Code expands ${VAR} in MCP headers).
     let servers = json!({"mcpServers": {"switchboard": {
         "type": "http",
         "url": format!("{}/mcp", app.address),
-        "headers": {"Authorization": format!("Bearer {}", app.token)},
+        "headers": {
+            "Authorization": format!("Bearer {}", app.token),
+            "X-Switchboard-Session": "${RUN_NAME}",
+        },
     }}});
     std::fs::write(&mcp, servers.to_string()).unwrap();
     machine.claude_with(
@@ -544,7 +549,7 @@ async fn permission_prompt_waits_as_long_as_claude_code_holds_the_call() {
 
     // Claude Code's tool timeout at 3 s, progress every second: it gives up at 3 s anyway.
     let machine = Machine::new();
-    let timeout = [("MCP_TOOL_TIMEOUT", "3000")];
+    let timeout = [("MCP_TOOL_TIMEOUT", "3000"), ("RUN_NAME", "early run")];
     let run = prompt_tool_run(&app, &machine, &model, "Create early.txt", &timeout);
     let session = the_session(&app).await;
     let open = open_questions(&app, session, 1).await;
@@ -571,7 +576,13 @@ async fn permission_prompt_waits_as_long_as_claude_code_holds_the_call() {
 
     // Claude Code's default timeout: the decision after 65 s reaches the call.
     let machine = Machine::new();
-    let run = prompt_tool_run(&app, &machine, &model, "Create late.txt", &[]);
+    let run = prompt_tool_run(
+        &app,
+        &machine,
+        &model,
+        "Create late.txt",
+        &[("RUN_NAME", "late run")],
+    );
     let late = loop {
         let sessions: Vec<Value> = app.get_json("/api/v1/sessions").await;
         if let Some(s) = sessions.iter().find(|s| s["id"] != json!(session)) {

@@ -563,15 +563,21 @@ async fn requests_without_a_valid_token_or_from_an_unknown_host_are_refused() {
         }
         request.send()
     };
-    // No credentials: a bare challenge (RFC 6750 §3); bad ones: invalid_token.
+    // No credentials: a challenge without an error code (RFC 6750 §3); bad ones:
+    // invalid_token. Both point to the protected resource metadata (RFC 9728 §5.1).
+    let metadata =
+        "resource_metadata=\"http://localhost:8080/.well-known/oauth-protected-resource/mcp\"";
     let missing = raw("localhost", None).await.unwrap();
     assert_eq!(missing.status(), 401);
-    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        missing.headers()["www-authenticate"],
+        format!("Bearer {metadata}, scope=\"agent\"").as_str()
+    );
     let forged = raw("localhost", Some("forged.token")).await.unwrap();
     assert_eq!(forged.status(), 401);
     assert_eq!(
         forged.headers()["www-authenticate"],
-        "Bearer error=\"invalid_token\""
+        format!("Bearer error=\"invalid_token\", {metadata}").as_str()
     );
     let body: Value = forged.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");

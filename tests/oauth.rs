@@ -223,6 +223,18 @@ async fn mcp(base: &str, token: &str) -> StatusCode {
         .status()
 }
 
+/// GET `path` without credentials; the JSON body.
+async fn anonymous_json(app: &TestApp, path: &str) -> Value {
+    app.client
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn app_events(app: &TestApp) -> Vec<(String, Value)> {
     sqlx::query_as(
         "SELECT event_type, data::jsonb FROM events WHERE tenant_id = $1
@@ -245,36 +257,12 @@ async fn a_client_finds_everything_from_the_mcp_endpoints_401() {
         challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
         "{challenge}"
     );
-    let resource: Value = app
-        .client
-        .get(&metadata_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let resource: Value = anonymous_json(&app, "/.well-known/oauth-protected-resource/mcp").await;
     assert_eq!(resource["resource"], app.url("/mcp"));
     assert_eq!(resource["authorization_servers"], json!([app.address]));
-    let root: Value = app
-        .client
-        .get(app.url("/.well-known/oauth-protected-resource"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let root: Value = anonymous_json(&app, "/.well-known/oauth-protected-resource").await;
     assert_eq!(root, resource);
-    let server: Value = app
-        .client
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let server: Value = anonymous_json(&app, "/.well-known/oauth-authorization-server").await;
     assert_eq!(server["issuer"], app.address);
     assert_eq!(server["authorization_endpoint"], app.url("/authorize"));
     assert_eq!(server["token_endpoint"], app.url("/token"));

@@ -36,6 +36,26 @@ impl AccountFact {
     }
 }
 
+/// The version of the caller's account stream, or why there is none yet (`needed_for`: what
+/// the account must exist for, "adding notification channels").
+pub(super) async fn account_version(
+    ctx: &Context,
+    txn: &mut TenantTxn,
+    needed_for: &str,
+) -> Result<i32, CommandError> {
+    Ok(txn
+        .account()
+        .await?
+        .ok_or_else(|| {
+            CommandError::Conflict(format!(
+                "user {} has no account yet: create it (switchboard users create) before \
+                 {needed_for}",
+                ctx.tenant_id
+            ))
+        })?
+        .version)
+}
+
 impl Decide for AccountFact {
     /// The fact's sequence number.
     type Output = i64;
@@ -46,17 +66,7 @@ impl Decide for AccountFact {
         if let Some(recorded) = txn.event(self.event_id).await? {
             return Ok(recorded.seq);
         }
-        let version = txn
-            .account()
-            .await?
-            .ok_or_else(|| {
-                CommandError::Conflict(format!(
-                    "user {} has no account yet: create it (switchboard users create) before \
-                     {}",
-                    ctx.tenant_id, self.needs_account_for
-                ))
-            })?
-            .version;
+        let version = account_version(ctx, txn, self.needs_account_for).await?;
         let new = NewEvent {
             event_id: self.event_id,
             event: self.event.clone(),

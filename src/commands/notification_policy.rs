@@ -6,6 +6,7 @@
 use projections::{Actor, Event, NotificationPolicyChanged};
 use serde::Serialize;
 
+use super::account_fact::account_version;
 use super::{CommandError, Context, Decide, transact};
 use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
 use crate::notify::policy::{self, Policy, PolicyChange};
@@ -29,17 +30,7 @@ impl Decide for ChangePolicy<'_> {
     const NAME: &'static str = "notification_policy";
 
     async fn decide(&self, ctx: &Context, txn: &mut TenantTxn) -> Result<Policy, CommandError> {
-        let version = txn
-            .account()
-            .await?
-            .ok_or_else(|| {
-                CommandError::Conflict(format!(
-                    "user {} has no account yet: create it (switchboard users create) before \
-                     setting how to notify them",
-                    ctx.tenant_id
-                ))
-            })?
-            .version;
+        let version = account_version(ctx, txn, "setting how to notify them").await?;
         // Read at the account version just read: a change committed since fails the append
         // below as stale, and the change is decided again on the newer policy.
         let mut conn = txn

@@ -71,14 +71,7 @@ pub async fn show(
                 views::sign_in_for(&frame(&app, None), next, None, Some(&checked.client.name)),
             );
         }
-        Err(_) => {
-            return problem(
-                &app,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Switchboard is unavailable",
-                "Your sign-in cannot be checked right now. Try again in a moment.",
-            );
-        }
+        Err(_) => return sign_in_unavailable(&app),
     };
     let account = app.log.account(tenant).await.ok().flatten();
     let who = account.map_or_else(|| tenant.to_string(), |a| a.name);
@@ -91,6 +84,15 @@ pub async fn show(
         consent_policy(&checked.redirect_uri),
     );
     response
+}
+
+fn sign_in_unavailable(app: &AppState) -> Response {
+    problem(
+        app,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Switchboard is unavailable",
+        "Your sign-in cannot be checked right now. Try again in a moment.",
+    )
 }
 
 /// Query parameters, each at most once.
@@ -160,14 +162,7 @@ pub async fn answer(
                 "Sign in, then connect the app again from where you started.",
             );
         }
-        Err(_) => {
-            return problem(
-                &app,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Switchboard is unavailable",
-                "Your sign-in cannot be checked right now. Try again in a moment.",
-            );
-        }
+        Err(_) => return sign_in_unavailable(&app),
     };
     let issuer = crate::oauth::issuer(&app.config.public_url);
     let to = match form.decision.as_str() {

@@ -161,12 +161,15 @@ impl Endpoint {
         if let Some(refused) = refuse_media_types(&parts.headers) {
             return refused;
         }
+        // The 2026 protocol has no sessions: a header left over from an older one is ignored.
         let session = match parts.headers.get(HEADER_SESSION_ID) {
-            None => None,
-            Some(header) => match self.session(ctx, header).await {
-                Ok(session) => Some(session),
-                Err(refused) => return refused,
-            },
+            Some(header) if !speaks_2026(&parts.headers, &body) => {
+                match self.session(ctx, header).await {
+                    Ok(session) => Some(session),
+                    Err(refused) => return refused,
+                }
+            }
+            _ => None,
         };
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         if first == Some(&b'[') {
@@ -219,7 +222,7 @@ impl Endpoint {
         match message {
             ClientJsonRpcMessage::Request(request) => {
                 if let ClientRequest::InitializeRequest(init) = &request.request {
-                    let response = self.forward(protocol, ctx, None, parts, body, None).await;
+                    let response = self.handled(protocol, ctx, None, parts, body, None).await;
                     let client = &init.params.client_info.name;
                     let version = init.params.protocol_version.to_string();
                     return self.open_session(ctx, response, client, &version).await;
@@ -233,9 +236,20 @@ impl Endpoint {
                 let call = registration
                     .as_ref()
                     .map_or_else(Call::new, |r| r.call.clone());
-                let response = self
-                    .forward(protocol, ctx, session, parts, body, Some(call.clone()))
-                    .await;
+                // rmcp answers a 2026 request only once its first message exists (to choose
+                // JSON or a stream, and the status): a tool call that waits for a person
+                // would send no headers for minutes. Such a call gets its stream's headers at
+                // once instead.
+                let early = std::ptr::eq(protocol, &self.streaming)
+                    && matches!(request.request, ClientRequest::CallToolRequest(_))
+                    && accepts_event_stream(&parts.headers)
+                    && speaks_2026(&parts.headers, &body);
+                let handled = self.handled(protocol, ctx, session, parts, body, Some(call.clone()));
+                let response = if early {
+                    early_headers(handled, self.app.config.mcp.progress_interval).await
+                } else {
+                    handled.await
+                };
                 response.map(|body| Body::new(CallBody::new(body, call, registration)))
             }
             ClientJsonRpcMessage::Notification(notification) => {
@@ -250,19 +264,19 @@ impl Endpoint {
                     }
                     return StatusCode::ACCEPTED.into_response();
                 }
-                self.forward(protocol, ctx, session, parts, body, None)
+                self.handled(protocol, ctx, session, parts, body, None)
                     .await
             }
             ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_) => {
-                self.forward(protocol, ctx, session, parts, body, None)
+                self.handled(protocol, ctx, session, parts, body, None)
                     .await
             }
         }
     }
 
     /// Hand one message to rmcp, with what the tools read from the request: the caller, its
-    /// session and its call.
-    async fn forward(
+    /// session and its call. The future borrows nothing (a long call's may run on its own).
+    fn handled(
         &self,
         protocol: &Protocol,
         ctx: &Context,
@@ -270,7 +284,7 @@ impl Endpoint {
         parts: &Parts,
         body: Bytes,
         call: Option<Arc<Call>>,
-    ) -> Response {
+    ) -> impl Future<Output = Response> + Send + 'static {
         let mut request = http::Request::from_parts(parts.clone(), Body::from(body));
         let extensions = request.extensions_mut();
         extensions.insert(ctx.clone());
@@ -280,7 +294,8 @@ impl Endpoint {
         if let Some(call) = call {
             extensions.insert(call);
         }
-        protocol.handle(request).await.map(Body::new)
+        let protocol = protocol.clone();
+        async move { protocol.handle(request).await.map(Body::new) }
     }
 
     /// Name the session `initialize` opened in its response. Should the database refuse it,
@@ -377,12 +392,14 @@ impl Endpoint {
     }
 
     async fn delete(&self, ctx: &Context, headers: &HeaderMap) -> Response {
+        // Without a session (the 2026 protocol has none) there is nothing to end.
         let Some(header) = headers.get(HEADER_SESSION_ID) else {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::INVALID_REQUEST,
-                "Bad Request: Mcp-Session-Id header is required",
-            );
+            return (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, "POST")],
+                "Method Not Allowed: DELETE ends an MCP session, and this request names none",
+            )
+                .into_response();
         };
         let session = match self.session(ctx, header).await {
             Ok(session) => session,
@@ -396,6 +413,151 @@ impl Endpoint {
             Err(e) => unavailable(&e),
         }
     }
+}
+
+/// Does the client take an event stream (as every Streamable HTTP client must)?
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(EVENT_STREAM_MIME_TYPE))
+        })
+}
+
+/// How long a call may take before its stream's headers go out without its first message.
+const HEADERS_AFTER: Duration = Duration::from_millis(250);
+
+/// `handled`'s response, or, when it is not there within [`HEADERS_AFTER`], an event stream
+/// whose headers go out now: a comment first, one every `keep_alive` while the call waits, then
+/// the call's own stream (or its one JSON message as an event). A client that hangs up drops
+/// the stream, which ends the call as a hang-up always does.
+async fn early_headers(
+    handled: impl Future<Output = Response> + Send + 'static,
+    keep_alive: Duration,
+) -> Response {
+    let mut task = tokio::spawn(handled);
+    if let Ok(Ok(response)) = tokio::time::timeout(HEADERS_AFTER, &mut task).await {
+        return response;
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, axum::Error>>(8);
+    let relay = tokio::spawn(async move {
+        let _stop = AbortOnDrop(task.abort_handle());
+        let comment = |text: &'static str| Ok(Bytes::from_static(text.as_bytes()));
+        if tx.send(comment(": waiting\n\n")).await.is_err() {
+            return;
+        }
+        let mut ticks =
+            tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+        let response = loop {
+            tokio::select! {
+                done = &mut task => break done,
+                _ = ticks.tick() => {
+                    if tx.send(comment(": keep-alive\n\n")).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        };
+        let Ok(response) = response else {
+            return;
+        };
+        let streamed = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(EVENT_STREAM_MIME_TYPE));
+        let mut body = response.into_body().into_data_stream();
+        if streamed {
+            while let Some(chunk) = body.next().await {
+                if tx.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+        } else {
+            let mut whole = Vec::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                whole.extend_from_slice(&chunk);
+            }
+            let text = String::from_utf8_lossy(&whole);
+            let mut event = String::from("event: message\n");
+            for line in text.lines() {
+                event.push_str("data: ");
+                event.push_str(line);
+                event.push('\n');
+            }
+            event.push('\n');
+            let _ = tx.send(Ok(Bytes::from(event))).await;
+        }
+    });
+    let stream = RelayStream {
+        inner: tokio_stream::wrappers::ReceiverStream::new(rx),
+        _relay: AbortOnDrop(relay.abort_handle()),
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, EVENT_STREAM_MIME_TYPE)
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .expect("a valid response")
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The relayed stream; dropping it (the client hung up) stops the relay and the call with it.
+struct RelayStream {
+    inner: tokio_stream::wrappers::ReceiverStream<Result<Bytes, axum::Error>>,
+    _relay: AbortOnDrop,
+}
+
+impl futures::Stream for RelayStream {
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+/// Does the request speak the 2026-07-28 protocol or a later one? Its `MCP-Protocol-Version`
+/// header says so; without the header, its `_meta` does.
+fn speaks_2026(headers: &HeaderMap, body: &[u8]) -> bool {
+    let v2026 = ProtocolVersion::V_2026_07_28;
+    if let Some(version) = headers
+        .get(HEADER_MCP_PROTOCOL_VERSION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return version >= v2026.as_str();
+    }
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        params: Option<ProbeParams>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ProbeParams {
+        #[serde(rename = "_meta")]
+        meta: Option<ProbeMeta>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ProbeMeta {
+        #[serde(rename = "io.modelcontextprotocol/protocolVersion")]
+        version: Option<String>,
+    }
+    serde_json::from_slice::<Probe>(body)
+        .ok()
+        .and_then(|p| p.params?.meta?.version)
+        .is_some_and(|version| version.as_str() >= v2026.as_str())
 }
 
 /// The reply to a request of a batch, from its own response (JSON, or the last message of an

@@ -17,7 +17,9 @@ use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, ErrorCode, Implementation, ProgressNotificationParam,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
+    ContentBlock, ErrorCode, GetTaskParams, GetTaskResult, Implementation, ListToolsResult,
+    MetaObject, PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ResultType,
     ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
@@ -25,6 +27,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
+
+mod tasks;
 
 use super::calls::Call;
 use super::sessions::McpSession;
@@ -39,6 +43,9 @@ use projections::Approval;
 pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Names the session of an MCP session's permission prompts (UUID v5 of its id).
+/// The header a caller without an MCP session names the session of its permission prompts
+/// with (see [`AgentTools::prompt_session`]).
+pub const SESSION_HEADER: &str = "x-switchboard-session";
 const PROMPT_SESSION_NAMESPACE: Uuid = Uuid::from_u128(0x0c5f_6a43_2b8e_4f1d_a7c2_91e4_3d6b_5a08);
 
 /// Default longest wait of `permission_prompt` for a decision. Claude Code holds an MCP tool
@@ -378,6 +385,62 @@ fn hand_over(ctx: &RequestContext<RoleServer>) -> bool {
     }
 }
 
+/// The question `ask_question` asks.
+fn question_outgoing(caller: &Caller, args: AskQuestionArgs) -> Result<Outgoing, ToolError> {
+    required("question_text", &args.question_text)?;
+    Ok(Outgoing {
+        session_id: new_or_existing(args.agent_instance_id.as_deref())?,
+        agent_type: caller.agent_type.clone(),
+        content: args.question_text,
+        requires_user_input: true,
+        options: offered(args.options)?,
+        approval: None,
+        ..Outgoing::default()
+    })
+}
+
+/// The message (or question) `send_message` sends.
+fn message_outgoing(caller: &Caller, args: SendMessageArgs) -> Result<Outgoing, ToolError> {
+    required("content", &args.content)?;
+    Ok(Outgoing {
+        session_id: new_or_existing(args.agent_instance_id.as_deref())?,
+        agent_type: args
+            .agent_type
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| caller.agent_type.clone()),
+        content: args.content,
+        requires_user_input: args.requires_user_input.unwrap_or(false),
+        options: offered(args.options)?,
+        approval: None,
+        ..Outgoing::default()
+    })
+}
+
+/// A permission prompt's result: Claude Code reads a result's structured content before its
+/// text, and takes only the decision's text, so what else the call knows goes in `_meta`.
+fn permission_result(outcome: Outcome) -> Outcome {
+    let mut result = outcome?;
+    if let Some(answer) = result.structured_content.take() {
+        let meta = serde_json::Map::from_iter([(ANSWER_META.to_owned(), answer)]);
+        result.meta = Some(rmcp::model::MetaObject(meta));
+    }
+    Ok(result)
+}
+
+/// `send_message`'s result for its question, answered or closed (a task's: nothing queued).
+fn message_result(answer: AnswerResult) -> SendMessageResult {
+    SendMessageResult {
+        success: true,
+        agent_instance_id: answer.agent_instance_id,
+        message_id: answer.question_id,
+        queued_user_messages: Vec::new(),
+        question_id: Some(answer.question_id),
+        status: Some(answer.status),
+        chosen_option: answer.chosen_option,
+        answer: answer.answer,
+    }
+}
+
 /// What a call produces: its structured result, its text, and what it took.
 struct Done<T> {
     result: T,
@@ -419,18 +482,75 @@ impl AgentTools {
         }
     }
 
-    /// The session a permission prompt is asked in when the host names none: one per MCP
-    /// session (the same on every node), else per connection.
-    fn prompt_session(&self, ctx: &RequestContext<RoleServer>) -> Uuid {
-        let mcp_session = ctx
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<McpSession>());
-        match (mcp_session, self.own_session) {
-            (Some(session), _) => Uuid::new_v5(&PROMPT_SESSION_NAMESPACE, session.id.as_bytes()),
-            (None, Some(own)) => own,
-            (None, None) => Uuid::now_v7(),
+    /// The session a permission prompt is asked in when its input names none: one per MCP
+    /// session (the same on every node); else, for a caller without one (every 2026 client:
+    /// that revision has no sessions), the one its `X-Switchboard-Session` header names (a
+    /// session id, or any name: a run's, a project's), else one per credential and client
+    /// (its `clientInfo` name), so that a host's prompts stay together instead of each opening
+    /// a session; else (the stdio bridge) the connection's own.
+    fn prompt_session(&self, ctx: &RequestContext<RoleServer>, caller: &Caller) -> Uuid {
+        let parts = ctx.extensions.get::<http::request::Parts>();
+        if let Some(session) = parts.and_then(|parts| parts.extensions.get::<McpSession>()) {
+            return Uuid::new_v5(&PROMPT_SESSION_NAMESPACE, session.id.as_bytes());
         }
+        if let Some(own) = self.own_session {
+            return own;
+        }
+        let Some(context) = &caller.context else {
+            return Uuid::now_v7();
+        };
+        let tenant = context.tenant_id;
+        let named = parts
+            .and_then(|parts| parts.headers.get(SESSION_HEADER))
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|name| !name.is_empty());
+        if let Some(name) = named {
+            return Uuid::try_parse(name).unwrap_or_else(|_| {
+                Uuid::new_v5(
+                    &PROMPT_SESSION_NAMESPACE,
+                    format!("{tenant}/named/{name}").as_bytes(),
+                )
+            });
+        }
+        let credential = context
+            .grant
+            .key_id()
+            .or(context.grant.web_session())
+            .unwrap_or(tenant);
+        let client = caller.client.as_deref().unwrap_or("");
+        let name = format!("{tenant}/{credential}/{client}");
+        Uuid::new_v5(&PROMPT_SESSION_NAMESPACE, name.as_bytes())
+    }
+
+    /// The approval `permission_prompt` asks for, and the question that asks it.
+    fn permission_outgoing(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        caller: &Caller,
+        args: PermissionPromptArgs,
+    ) -> Result<(Outgoing, Approval), ToolError> {
+        let approval = choices::approval(
+            &args.tool_name,
+            args.input,
+            args.tool_use_id.as_deref(),
+            Vec::new(),
+        )
+        .map_err(|e| ToolError::new(e.to_string()))?;
+        let session_id = match args.agent_instance_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => parse_id("agent_instance_id", id)?,
+            _ => self.prompt_session(ctx, caller),
+        };
+        let outgoing = Outgoing {
+            session_id,
+            agent_type: caller.agent_type.clone(),
+            content: commands::approval_question(&approval),
+            requires_user_input: true,
+            options: None,
+            approval: Some(approval.clone()),
+            ..Outgoing::default()
+        };
+        Ok((outgoing, approval))
     }
 
     /// Who is calling: the request's authenticated context (HTTP), else the bridge's own
@@ -439,11 +559,12 @@ impl AgentTools {
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> Caller {
         let parts = ctx.extensions.get::<http::request::Parts>();
         let context = parts.and_then(|parts| parts.extensions.get::<Context>().cloned());
-        let peer = ctx.peer.peer_info();
+        // The request's own clientInfo (`_meta`, 2026-07-28), else the one `initialize` gave.
+        let info = ctx.client_info();
         let client_name = parts
             .and_then(|parts| parts.extensions.get::<McpSession>())
             .map(|session| session.client_name.clone())
-            .or_else(|| Some(peer.as_ref()?.client_info.name.clone()))
+            .or_else(|| Some(info.as_ref()?.name.clone()))
             .filter(|name| !name.is_empty());
         let agent_type = context
             .as_ref()
@@ -453,9 +574,9 @@ impl AgentTools {
             .or_else(|| Some(client_type::named(client_name.as_deref()?)))
             .unwrap_or_else(|| client_type::UNKNOWN.to_owned());
         // The client program, with its version when the connection says it.
-        let client = client_name.map(|name| match peer {
-            Some(peer) if peer.client_info.name == name && !peer.client_info.version.is_empty() => {
-                format!("{name} {}", peer.client_info.version)
+        let client = client_name.map(|name| match info {
+            Some(info) if info.name == name && !info.version.is_empty() => {
+                format!("{name} {}", info.version)
             }
             _ => name,
         });
@@ -778,17 +899,7 @@ impl AgentTools {
     ) -> Outcome {
         let caller = self.caller(&ctx);
         let run = async {
-            required("question_text", &args.question_text)?;
-            let session_id = new_or_existing(args.agent_instance_id.as_deref())?;
-            let outgoing = Outgoing {
-                session_id,
-                agent_type: caller.agent_type.clone(),
-                content: args.question_text,
-                requires_user_input: true,
-                options: offered(args.options)?,
-                approval: None,
-                ..Outgoing::default()
-            };
+            let outgoing = question_outgoing(&caller, args)?;
             let (_, result, took) = self
                 .ask(&caller, outgoing, (self.block_limit, false), &ctx)
                 .await?;
@@ -852,20 +963,7 @@ impl AgentTools {
     ) -> Outcome {
         let caller = self.caller(&ctx);
         let run = async {
-            required("content", &args.content)?;
-            let session_id = new_or_existing(args.agent_instance_id.as_deref())?;
-            let outgoing = Outgoing {
-                session_id,
-                agent_type: args
-                    .agent_type
-                    .filter(|t| !t.trim().is_empty())
-                    .unwrap_or_else(|| caller.agent_type.clone()),
-                content: args.content,
-                requires_user_input: args.requires_user_input.unwrap_or(false),
-                options: offered(args.options)?,
-                approval: None,
-                ..Outgoing::default()
-            };
+            let outgoing = message_outgoing(&caller, args)?;
             let (sent, answer, took) = if outgoing.requires_user_input {
                 let (sent, answer, took) = self
                     .ask(&caller, outgoing, (self.block_limit, false), &ctx)
@@ -927,26 +1025,7 @@ impl AgentTools {
     ) -> Outcome {
         let caller = self.caller(&ctx);
         let run = async {
-            let approval = choices::approval(
-                &args.tool_name,
-                args.input,
-                args.tool_use_id.as_deref(),
-                Vec::new(),
-            )
-            .map_err(|e| ToolError::new(e.to_string()))?;
-            let session_id = match args.agent_instance_id.as_deref().map(str::trim) {
-                Some(id) if !id.is_empty() => parse_id("agent_instance_id", id)?,
-                _ => self.prompt_session(&ctx),
-            };
-            let outgoing = Outgoing {
-                session_id,
-                agent_type: caller.agent_type.clone(),
-                content: commands::approval_question(&approval),
-                requires_user_input: true,
-                options: None,
-                approval: Some(approval.clone()),
-                ..Outgoing::default()
-            };
+            let (outgoing, approval) = self.permission_outgoing(&ctx, &caller, args)?;
             let limit = self.permission_limit;
             let (_, mut result, mut took) =
                 self.ask(&caller, outgoing, (limit, true), &ctx).await?;
@@ -994,14 +1073,7 @@ impl AgentTools {
             }
             Ok(self.answered(result, took))
         };
-        // Claude Code reads a result's structured content before its text, and takes only
-        // the decision's text: what else the call knows goes in `_meta`.
-        let mut result = self.finish(&caller, &ctx, run.await).await?;
-        if let Some(answer) = result.structured_content.take() {
-            let meta = serde_json::Map::from_iter([(ANSWER_META.to_owned(), answer)]);
-            result.meta = Some(rmcp::model::MetaObject(meta));
-        }
-        Ok(result)
+        permission_result(self.finish(&caller, &ctx, run.await).await)
     }
 
     #[tool(
@@ -1043,14 +1115,111 @@ impl AgentTools {
     }
 }
 
+/// How long a 2026 client may keep the tool list: it changes only with the server's version.
+pub const TOOL_LIST_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// Does this request speak the 2026-07-28 protocol or a later one (no initialize: the server
+/// names itself in every result)?
+fn speaks_2026(ctx: &RequestContext<RoleServer>) -> bool {
+    ctx.protocol_version()
+        .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+}
+
+fn server_info() -> Implementation {
+    Implementation::new("switchboard", env!("CARGO_PKG_VERSION"))
+}
+
+/// `_meta` naming this server (`io.modelcontextprotocol/serverInfo`).
+fn server_info_meta() -> MetaObject {
+    let mut meta = MetaObject::default();
+    meta.0.insert(
+        "io.modelcontextprotocol/serverInfo".to_owned(),
+        serde_json::to_value(server_info()).unwrap_or_default(),
+    );
+    meta
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for AgentTools {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                "switchboard",
-                env!("CARGO_PKG_VERSION"),
-            ))
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tasks()
+            .build();
+        ServerConfig::new(capabilities)
+            .with_server_info(server_info())
             .with_instructions(INSTRUCTIONS)
+    }
+
+    /// The static tool list; on 2026, cacheable by anyone for [`TOOL_LIST_TTL`].
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let mut result = ListToolsResult::with_all_items(self.tool_router.list_all());
+        if speaks_2026(&ctx) {
+            result.result_type = Some(ResultType::COMPLETE);
+            result.ttl_ms = Some(TOOL_LIST_TTL.as_millis() as u64);
+            result.cache_scope = Some(CacheScope::Public);
+            result.meta = Some(server_info_meta());
+        }
+        Ok(result)
+    }
+
+    /// The router's call, with the server named in the result on 2026.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let stamp = speaks_2026(&ctx);
+        let takes_tasks = ctx
+            .client_capabilities()
+            .is_some_and(|caps| caps.supports_tasks());
+        // A client that takes tasks gets one for a call that waits for a person.
+        let started = if takes_tasks {
+            self.start_task(&request.name, request.arguments.clone(), &ctx)
+                .await
+        } else {
+            None
+        };
+        let mut response = match started {
+            Some(started) => started?,
+            None => self.routed(request, ctx).await?,
+        };
+        if stamp && let CallToolResponse::Complete(result) = &mut response {
+            let meta = result.meta.get_or_insert_default();
+            meta.0.extend(server_info_meta().0);
+        }
+        Ok(response)
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        self.task(request, ctx).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.cancel(request, ctx).await
+    }
+}
+
+impl AgentTools {
+    /// A tool call as the router runs it.
+    async fn routed(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, ctx);
+        self.tool_router.call(call).await
     }
 }

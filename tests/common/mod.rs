@@ -515,23 +515,18 @@ pub const MCP_TS_CLIENT: &str = "@modelcontextprotocol/client@2.4.0";
 
 /// `node tests/sdk/<script>` with the 2.x MCP TypeScript client installed.
 pub fn node_with_mcp_client(script: &str) -> tokio::process::Command {
-    let client = prereqs::npm("mcp-client", &[MCP_TS_CLIENT]);
-    let mut command = tokio::process::Command::new("node");
-    command
-        .arg(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/sdk")
-                .join(script),
-        )
-        .env("NODE_PATH", client.join("node_modules"))
-        .kill_on_drop(true);
-    command
+    node_with("mcp-client", MCP_TS_CLIENT, script)
 }
 
 /// `node tests/sdk/<script>` with the MCP TypeScript SDK installed (and resolvable from the
 /// script through `NODE_PATH`; the scripts are CommonJS for that reason).
 pub fn node_with_mcp_sdk(script: &str) -> tokio::process::Command {
-    let sdk = prereqs::npm("mcp-sdk", &[MCP_TS_SDK]);
+    node_with("mcp-sdk", MCP_TS_SDK, script)
+}
+
+/// `node tests/sdk/<script>` with the npm `package` installed under `name`.
+fn node_with(name: &str, package: &str, script: &str) -> tokio::process::Command {
+    let installed = prereqs::npm(name, &[package]);
     let mut command = tokio::process::Command::new("node");
     command
         .arg(
@@ -539,7 +534,7 @@ pub fn node_with_mcp_sdk(script: &str) -> tokio::process::Command {
                 .join("tests/sdk")
                 .join(script),
         )
-        .env("NODE_PATH", sdk.join("node_modules"))
+        .env("NODE_PATH", installed.join("node_modules"))
         .kill_on_drop(true);
     command
 }
