@@ -392,6 +392,11 @@ async fn waiting_tools_run_as_tasks_and_a_cancelled_task_withdraws_its_question(
             .unwrap(),
     );
     let (_, question) = ids(&asked.task_id);
+    // The inbox shows that the agent waits: its client keeps looking at the task.
+    let open: Value = app
+        .get_json(&format!("/api/v1/sessions/{session}/questions?status=open"))
+        .await;
+    assert_eq!(open[0]["waiting"], true, "{open}");
     // wait_for_answer on the same question is the same task.
     let waited = task_of(
         client

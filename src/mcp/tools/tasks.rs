@@ -27,6 +27,10 @@ use std::time::Duration;
 /// How often a client is asked to look again (a person answers in seconds, not milliseconds).
 const POLL_INTERVAL_MS: u64 = 2_000;
 
+/// How long one look at a task counts as someone waiting for its answer (the inbox shows that
+/// the agent waits while its client keeps polling).
+const WAITS_FOR: Duration = Duration::from_millis(3 * POLL_INTERVAL_MS);
+
 /// The reason a question is withdrawn with when its task is cancelled.
 const CANCELLED: &str = "the client cancelled the task that waited for it";
 
@@ -174,6 +178,7 @@ impl AgentTools {
                 session_id: sent.session_id,
                 question_id: sent.message_id,
             };
+            self.task_waits(&caller, &task).await;
             Ok(Some(created(&task, &now())))
         };
         started.await.transpose()
@@ -235,6 +240,17 @@ impl AgentTools {
             Err(e) => return Err(ErrorData::internal_error(e.message, None)),
         };
         Ok(GetTaskResult::new(DetailedTask::new(base, payload)))
+    }
+
+    /// Whoever shows the question sees that someone waits for it, for a while.
+    async fn task_waits(&self, caller: &Caller, task: &TaskRef) {
+        let waited = self
+            .backend
+            .waiting(caller, task.session_id, task.question_id, WAITS_FOR)
+            .await;
+        if let Err(e) = waited {
+            tracing::debug!(question = %task.question_id, "a task's wait was not recorded: {e}");
+        }
     }
 
     /// `tasks/cancel`: the question is withdrawn (an answered one stays answered).
