@@ -20,6 +20,9 @@ CREATE TABLE oauth_clients (
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 
+-- Unused registrations are forgotten after a day, and there is a cap on how many a day brings.
+CREATE INDEX oauth_clients_by_age ON oauth_clients (created_at);
+
 -- Authorization codes: handed to the client's redirect URI after the person allowed it, good
 -- once and briefly. Single use is enforced by the statement that redeems a code (it sets
 -- used_at only where used_at IS NULL); a code presented again revokes what it was exchanged for.
@@ -29,6 +32,8 @@ CREATE TABLE oauth_codes (
     client_id      text        NOT NULL,
     client_name    text        NOT NULL,
     redirect_uri   text        NOT NULL,
+    -- The authorization request named it (the token request must then name it too).
+    redirect_uri_given boolean NOT NULL,
     code_challenge text        NOT NULL,
     resource       text        NOT NULL,
     scope          text        NOT NULL,
@@ -60,3 +65,4 @@ CREATE TABLE oauth_grants (
 );
 
 CREATE INDEX oauth_grants_by_tenant ON oauth_grants (tenant_id);
+CREATE INDEX oauth_grants_by_client ON oauth_grants (client_id);

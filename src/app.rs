@@ -47,7 +47,11 @@ impl App {
         );
         let oauth_clients = Arc::new(crate::oauth::Clients::new(
             log.pool().clone(),
-            config.notify.outbound(crate::oauth::clients::FETCH_TIMEOUT),
+            crate::notify::outbound::Outbound::new(
+                config.oauth_allow_private,
+                crate::oauth::clients::FETCH_TIMEOUT,
+                &config.notify.extra_roots,
+            ),
         ));
         let app = App {
             oauth_clients,
@@ -107,6 +111,10 @@ pub struct Config {
     pub idle_after: Duration,
     /// A question whose wait was abandoned is withdrawn when nobody waits again this long.
     pub abandoned_grace: Duration,
+    /// OAuth client metadata documents may be fetched from loopback and private addresses
+    /// (`--oauth-allow-private`; the webhooks' `--notify-allow-private` does not extend to them:
+    /// anyone, signed in or not, can make the server fetch one).
+    pub oauth_allow_private: bool,
 }
 
 impl Config {
@@ -129,6 +137,7 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             idle_after: Duration::from_secs(15 * 60),
             abandoned_grace: Duration::from_secs(60),
+            oauth_allow_private: false,
         }
     }
 }

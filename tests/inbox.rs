@@ -1271,8 +1271,11 @@ async fn an_answer_link_asks_before_it_answers_on_a_phone_and_a_desktop() {
 /// refused from then on.
 async fn an_mcp_host_connects_by_oauth(mode: &str) {
     let document = common::https::serve_document("/oauth/client.json").await;
-    let mut config = Config::default();
-    config.notify.allow_private = true;
+    // The metadata document is served on loopback, by a CA of the test's own.
+    let mut config = Config {
+        oauth_allow_private: true,
+        ..Config::default()
+    };
     config.notify.extra_roots = std::sync::Arc::new(vec![document.ca.clone()]);
     let app = TestApp::spawn_public(config).await;
     common::create_user(&app.log, app.tenant).await;

@@ -348,6 +348,11 @@ async fn a_question_answered_after_three_minutes_is_collected_as_its_tasks_resul
         "working"
     );
     let (session, question) = ids(&task.task_id);
+    // Long after the call returned, the client's look at its task shows that the agent waits.
+    let open: Value = app
+        .get_json(&format!("/api/v1/sessions/{session}/questions?status=open"))
+        .await;
+    assert_eq!(open[0]["waiting"], true, "{open}");
     answer(&app, &session, &question, "Yes").await;
     let done = task_state(&client, &task.task_id).await;
     assert_eq!(done["status"], "completed", "{done}");

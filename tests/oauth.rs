@@ -402,14 +402,33 @@ async fn the_consent_page_shows_the_app_and_refuses_what_it_must() {
             "invalid_target",
         ),
     ] {
+        // Shown with a link back to the app, never an automatic redirect (RFC 9700 §4.11.2).
         let response = show(&app, &cookie, &request(&app, &client, &changes)).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{changes:?}");
-        let to = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-        assert!(to.as_str().starts_with(REDIRECT));
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{changes:?}");
+        assert!(response.headers().get("location").is_none());
+        let page = response.text().await.unwrap();
+        let href = page
+            .split("href=\"")
+            .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"))
+            .find(|href| href.starts_with(REDIRECT))
+            .unwrap_or_else(|| panic!("a link back to the app: {page}"));
+        let to = url::Url::parse(&href).unwrap();
         assert_eq!(param(&to, "error").as_deref(), Some(error), "{changes:?}");
         assert_eq!(param(&to, "state").as_deref(), Some("st-1"));
         assert_eq!(param(&to, "iss").as_deref(), Some(app.address.as_str()));
     }
+    // A loopback redirect URI matches on any port (RFC 8252 §7.3).
+    let other_port = show(
+        &app,
+        &cookie,
+        &request(
+            &app,
+            &client,
+            &[("redirect_uri", Some("http://127.0.0.1:4567/callback"))],
+        ),
+    )
+    .await;
+    assert_eq!(other_port.status(), StatusCode::OK);
     // Deny: access_denied, no code.
     let denied = decide(&app, &cookie, &request(&app, &client, &[]), "deny").await;
     assert_eq!(param(&denied, "error").as_deref(), Some("access_denied"));
@@ -488,6 +507,43 @@ async fn codes_are_single_use_bound_to_client_redirect_verifier_and_resource() {
         assert_eq!(body["error"], error, "{form:?}: {body}");
         assert!(body.get("access_token").is_none());
     }
+    // An authorization request that left out the redirect URI (the client has one): the token
+    // request may leave it out too; one that named it must name it again.
+    let unnamed = decide(
+        &app,
+        &cookie,
+        &request(&app, &client, &[("redirect_uri", None)]),
+        "allow",
+    )
+    .await;
+    let unnamed_code = param(&unnamed, "code").unwrap();
+    let named_code = code(&app, &cookie, &client).await;
+    let without = |code: String| {
+        let client = client.clone();
+        let app = &app;
+        async move {
+            token(
+                app,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("client_id", &client),
+                    ("code_verifier", VERIFIER),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, body) = without(named_code.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    let (status, body) = without(unnamed_code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A refused exchange left the code usable: the right request still gets it.
+    let (status, body) = exchange(&app, &client, &named_code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let missing = token(&app, &[("grant_type", "authorization_code"), ("code", "x")]).await;
     assert_eq!(missing.1["error"], "invalid_request");
     let twice = app
@@ -501,7 +557,11 @@ async fn codes_are_single_use_bound_to_client_redirect_verifier_and_resource() {
     assert_eq!(twice.status(), StatusCode::BAD_REQUEST);
     let unknown = token(&app, &[("grant_type", "password")]).await;
     assert_eq!(unknown.1["error"], "unsupported_grant_type");
-    assert_eq!(keys().await, 0, "nothing was issued");
+    assert_eq!(
+        keys().await,
+        2,
+        "only the two good exchanges issued anything"
+    );
 
     // A good exchange, then the same code again: refused, and what it bought is revoked.
     let code = code(&app, &cookie, &client).await;
@@ -516,10 +576,18 @@ async fn codes_are_single_use_bound_to_client_redirect_verifier_and_resource() {
     assert_eq!(again["error"], "invalid_grant");
     assert_eq!(mcp(&app.address, access).await, StatusCode::UNAUTHORIZED);
     let events = app_events(&app).await;
-    assert_eq!(events.len(), 2, "{events:?}");
-    assert_eq!(events[1].0, "app_disconnected");
+    let kinds: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "app_connected",
+            "app_connected",
+            "app_connected",
+            "app_disconnected"
+        ]
+    );
     assert!(
-        events[1].1["reason"]
+        events[3].1["reason"]
             .as_str()
             .unwrap()
             .contains("second time")
@@ -606,7 +674,17 @@ async fn an_apps_token_is_for_mcp_only_refreshes_rotate_and_a_replay_disconnects
     )
     .await;
     assert_eq!(wrong_client["error"], "invalid_grant");
-    // The old one again: a copy is in other hands; the app is disconnected.
+    // The old one again at once: a concurrent refresh of the same client, refused, nothing
+    // else happens.
+    let (status, concurrent) = refreshed(refresh.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(concurrent["error"], "invalid_grant");
+    assert_eq!(mcp(&app.address, &next_access).await, StatusCode::OK);
+    // The old one again later: a copy is in other hands; the app is disconnected.
+    sqlx::query("UPDATE oauth_grants SET refreshed_at = refreshed_at - interval '1 minute'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
     let (status, replay) = refreshed(refresh).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(replay["error"], "invalid_grant");

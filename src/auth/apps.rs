@@ -28,6 +28,9 @@ use crate::commands::Scope;
 pub const CODE_LIFETIME: Duration = Duration::from_secs(60);
 /// How long an access token is good for.
 pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+/// How long after a rotation the refresh token it replaced counts as a concurrent refresh of
+/// the same client (two requests that both found their access token expired), not a replay.
+pub const ROTATION_GRACE: Duration = Duration::from_secs(30);
 /// How long a refresh token stays good unused.
 pub const REFRESH_IDLE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
@@ -49,6 +52,8 @@ pub struct Authorization {
     pub client_id: String,
     pub client_name: String,
     pub redirect_uri: String,
+    /// The authorization request named its redirect URI (the token request must then too).
+    pub redirect_uri_given: bool,
     /// PKCE: base64url(SHA-256(verifier)).
     pub code_challenge: String,
     pub resource: String,
@@ -64,14 +69,16 @@ pub async fn create_code(
     let now = crate::eventlog::chain::now_micros();
     sqlx::query(
         "INSERT INTO oauth_codes (code_sha256, tenant_id, client_id, client_name, redirect_uri,
-                                  code_challenge, resource, scope, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                  redirect_uri_given, code_challenge, resource, scope, created_at,
+                                  expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(token_sha256(&code))
     .bind(authorization.tenant_id)
     .bind(&authorization.client_id)
     .bind(&authorization.client_name)
     .bind(&authorization.redirect_uri)
+    .bind(authorization.redirect_uri_given)
     .bind(&authorization.code_challenge)
     .bind(&authorization.resource)
     .bind(authorization.scope.as_str())
@@ -86,16 +93,15 @@ pub async fn create_code(
     Ok(code)
 }
 
-/// What presenting a code found.
+/// What presenting a code came to.
 #[derive(Debug)]
-pub enum Redeemed {
-    /// Good, and now used up.
-    Fresh(Authorization),
-    /// Used before: the key it was exchanged for (if the exchange got that far) must go.
-    Reused {
-        tenant_id: Uuid,
-        key_id: Option<Uuid>,
-    },
+pub enum Exchanged<E> {
+    /// Good: the app's key, its grant and first tokens exist now, and the code is used up.
+    Connected(Box<(Tokens, Authorization)>),
+    /// The caller's check refused it (`E`); the code stays as it was.
+    Refused(E),
+    /// Used before: the key it was exchanged for must go.
+    Reused { tenant_id: Uuid, key_id: Uuid },
     /// Unknown or expired.
     Invalid,
 }
@@ -106,43 +112,117 @@ struct CodeRow {
     client_id: String,
     client_name: String,
     redirect_uri: String,
+    redirect_uri_given: bool,
     code_challenge: String,
     resource: String,
     scope: String,
+    expires_at: OffsetDateTime,
+    used_at: Option<OffsetDateTime>,
+    key_id: Option<Uuid>,
 }
 
-/// Use `code` up (exactly one of concurrent presentations gets [`Redeemed::Fresh`]).
-pub async fn redeem_code(pool: &PgPool, code: &str) -> Result<Redeemed, sqlx::Error> {
+/// Exchange `code` for an app's key and tokens if `check` (the token request's client,
+/// redirect URI, PKCE verifier and resource) accepts what it was issued for. One transaction
+/// that locks the code: of concurrent presentations exactly one connects, and the others find
+/// the key it made (to revoke it). A refused check leaves the code usable: someone holding a
+/// stolen code without the verifier cannot use it up.
+pub async fn exchange_code<E>(
+    pool: &PgPool,
+    keys: &SigningKeys,
+    code: &str,
+    check: impl FnOnce(&Authorization) -> Result<(), E>,
+) -> Result<Exchanged<E>, KeyStoreError> {
     let digest = token_sha256(code);
-    let fresh: Option<CodeRow> = sqlx::query_as(
-        "UPDATE oauth_codes SET used_at = now()
-         WHERE code_sha256 = $1 AND used_at IS NULL AND expires_at > now()
-         RETURNING tenant_id, client_id, client_name, redirect_uri, code_challenge, resource, scope",
+    let mut tx = pool.begin().await?;
+    let row: Option<CodeRow> = sqlx::query_as(
+        "SELECT tenant_id, client_id, client_name, redirect_uri, redirect_uri_given,
+                code_challenge, resource, scope, expires_at, used_at, key_id
+         FROM oauth_codes WHERE code_sha256 = $1 FOR UPDATE",
     )
     .bind(&digest)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    if let Some(row) = fresh {
-        return Ok(Redeemed::Fresh(Authorization {
-            tenant_id: row.tenant_id,
-            client_id: row.client_id,
-            client_name: row.client_name,
-            redirect_uri: row.redirect_uri,
-            code_challenge: row.code_challenge,
-            resource: row.resource,
-            scope: Scope::parse(&row.scope).unwrap_or(Scope::Agent),
-        }));
+    let Some(row) = row else {
+        return Ok(Exchanged::Invalid);
+    };
+    if row.used_at.is_some() {
+        return Ok(match row.key_id {
+            Some(key_id) => Exchanged::Reused {
+                tenant_id: row.tenant_id,
+                key_id,
+            },
+            None => Exchanged::Invalid,
+        });
     }
-    let used: Option<(Uuid, Option<Uuid>)> = sqlx::query_as(
-        "SELECT tenant_id, key_id FROM oauth_codes WHERE code_sha256 = $1 AND used_at IS NOT NULL",
+    let now = crate::eventlog::chain::now_micros();
+    if row.expires_at <= now {
+        return Ok(Exchanged::Invalid);
+    }
+    let authorization = Authorization {
+        tenant_id: row.tenant_id,
+        client_id: row.client_id,
+        client_name: row.client_name,
+        redirect_uri: row.redirect_uri,
+        redirect_uri_given: row.redirect_uri_given,
+        code_challenge: row.code_challenge,
+        resource: row.resource,
+        scope: Scope::parse(&row.scope).unwrap_or(Scope::Agent),
+    };
+    if let Err(refused) = check(&authorization) {
+        return Ok(Exchanged::Refused(refused));
+    }
+    let key_id = Uuid::new_v4();
+    let refresh = refresh_token(key_id);
+    let access = access_token(
+        keys,
+        key_id,
+        authorization.tenant_id,
+        &authorization.resource,
+        authorization.scope,
+        now,
+    )?;
+    sqlx::query(
+        "INSERT INTO api_keys (id, tenant_id, name, scope, token_sha256, created_at)
+         VALUES ($1, $2, $3, $4, NULL, $5)",
     )
-    .bind(&digest)
-    .fetch_optional(pool)
+    .bind(key_id)
+    .bind(authorization.tenant_id)
+    .bind(&authorization.client_name)
+    .bind(authorization.scope.as_str())
+    .bind(now)
+    .execute(&mut *tx)
     .await?;
-    Ok(match used {
-        Some((tenant_id, key_id)) => Redeemed::Reused { tenant_id, key_id },
-        None => Redeemed::Invalid,
-    })
+    sqlx::query(
+        "INSERT INTO oauth_grants (key_id, tenant_id, client_id, redirect_uri, resource,
+                                   refresh_sha256, refreshed_at, refresh_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(key_id)
+    .bind(authorization.tenant_id)
+    .bind(&authorization.client_id)
+    .bind(&authorization.redirect_uri)
+    .bind(&authorization.resource)
+    .bind(token_sha256(&refresh))
+    .bind(now)
+    .bind(after(now, REFRESH_IDLE_LIFETIME))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE oauth_codes SET used_at = $2, key_id = $3 WHERE code_sha256 = $1")
+        .bind(&digest)
+        .bind(now)
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let tokens = Tokens {
+        key_id,
+        tenant_id: authorization.tenant_id,
+        access_token: access,
+        expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
+        refresh_token: refresh,
+        scope: authorization.scope,
+    };
+    Ok(Exchanged::Connected(Box::new((tokens, authorization))))
 }
 
 /// A token response's contents.
@@ -186,68 +266,6 @@ pub fn refresh_token_key(token: &str) -> Option<Uuid> {
     Uuid::try_parse(key).ok()
 }
 
-/// Exchange a redeemed code: the app's key (named after the client), its grant, and the
-/// first tokens.
-pub async fn connect(
-    pool: &PgPool,
-    keys: &SigningKeys,
-    code: &str,
-    authorization: &Authorization,
-) -> Result<Tokens, KeyStoreError> {
-    let key_id = Uuid::new_v4();
-    let now = crate::eventlog::chain::now_micros();
-    let refresh = refresh_token(key_id);
-    let access = access_token(
-        keys,
-        key_id,
-        authorization.tenant_id,
-        &authorization.resource,
-        authorization.scope,
-        now,
-    )?;
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO api_keys (id, tenant_id, name, scope, token_sha256, created_at)
-         VALUES ($1, $2, $3, $4, NULL, $5)",
-    )
-    .bind(key_id)
-    .bind(authorization.tenant_id)
-    .bind(&authorization.client_name)
-    .bind(authorization.scope.as_str())
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO oauth_grants (key_id, tenant_id, client_id, redirect_uri, resource,
-                                   refresh_sha256, refreshed_at, refresh_expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(key_id)
-    .bind(authorization.tenant_id)
-    .bind(&authorization.client_id)
-    .bind(&authorization.redirect_uri)
-    .bind(&authorization.resource)
-    .bind(token_sha256(&refresh))
-    .bind(now)
-    .bind(after(now, REFRESH_IDLE_LIFETIME))
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE oauth_codes SET key_id = $2 WHERE code_sha256 = $1")
-        .bind(token_sha256(code))
-        .bind(key_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(Tokens {
-        key_id,
-        tenant_id: authorization.tenant_id,
-        access_token: access,
-        expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
-        refresh_token: refresh,
-        scope: authorization.scope,
-    })
-}
-
 /// What presenting a refresh token found.
 #[derive(Debug)]
 pub enum Refreshed {
@@ -267,6 +285,7 @@ struct GrantRow {
     refresh_sha256: Vec<u8>,
     previous_refresh_sha256: Option<Vec<u8>>,
     refresh_expires_at: OffsetDateTime,
+    refreshed_at: OffsetDateTime,
     scope: String,
     revoked_at: Option<OffsetDateTime>,
 }
@@ -283,7 +302,7 @@ pub async fn refresh(
     };
     let grant: Option<GrantRow> = sqlx::query_as(
         "SELECT g.tenant_id, g.client_id, g.resource, g.refresh_sha256, g.previous_refresh_sha256,
-                g.refresh_expires_at, k.scope, k.revoked_at
+                g.refresh_expires_at, g.refreshed_at, k.scope, k.revoked_at
          FROM oauth_grants g JOIN api_keys k ON k.id = g.key_id WHERE g.key_id = $1",
     )
     .bind(key_id)
@@ -301,7 +320,13 @@ pub async fn refresh(
         ));
     }
     let presented = token_sha256(token);
+    let now = crate::eventlog::chain::now_micros();
     if grant.previous_refresh_sha256.as_deref() == Some(&presented[..]) {
+        if now < after(grant.refreshed_at, ROTATION_GRACE) {
+            return Ok(Refreshed::Invalid(
+                "the refresh token was just rotated by a concurrent refresh: use the newer tokens",
+            ));
+        }
         return Ok(Refreshed::Replayed {
             tenant_id: grant.tenant_id,
             key_id,
@@ -310,7 +335,6 @@ pub async fn refresh(
     if grant.refresh_sha256 != presented {
         return Ok(Refreshed::Invalid("not a refresh token of this server"));
     }
-    let now = crate::eventlog::chain::now_micros();
     if grant.refresh_expires_at <= now {
         return Ok(Refreshed::Invalid(
             "the refresh token lapsed unused: connect the app again",
@@ -414,6 +438,15 @@ pub async fn registered(
     )
     .bind(client_id)
     .fetch_optional(pool)
+    .await
+}
+
+/// How many clients registered in the last day.
+pub async fn registrations_today(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM oauth_clients WHERE created_at > now() - interval '1 day'",
+    )
+    .fetch_one(pool)
     .await
 }
 

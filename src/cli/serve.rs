@@ -106,6 +106,11 @@ pub struct ServeArgs {
     /// when nobody waits for it again within this long.
     #[arg(long, env = "SWITCHBOARD_WITHDRAW_ABANDONED_AFTER", value_parser = crate::notify::parse_duration, default_value = "60s")]
     withdraw_abandoned_after: Duration,
+
+    /// Fetch OAuth client metadata documents from loopback and private addresses too (for
+    /// developing an MCP host on the same network; anyone may make the server fetch one).
+    #[arg(long, env = "SWITCHBOARD_OAUTH_ALLOW_PRIVATE")]
+    oauth_allow_private: bool,
 }
 
 const DEFAULT_PORT: u16 = 8080;
@@ -216,6 +221,7 @@ async fn serve(
         mcp,
         idle_after: args.idle_after,
         abandoned_grace: args.withdraw_abandoned_after,
+        oauth_allow_private: args.oauth_allow_private,
         ..Config::default()
     };
     let state = AppState(Arc::new(App::start(

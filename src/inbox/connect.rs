@@ -38,7 +38,10 @@ async fn checked(app: &AppState, params: &Params) -> Result<Checked, Response> {
                 "This app cannot connect",
                 &why,
             ),
-            Refusal::Redirect(to) => Redirect::to(&to).into_response(),
+            Refusal::Redirect { to, why } => html(
+                StatusCode::BAD_REQUEST,
+                refused(&frame(app, None), &why, &to),
+            ),
         })
 }
 
@@ -172,6 +175,7 @@ pub async fn answer(
                 client_id: checked.client.client_id.clone(),
                 client_name: checked.client.name.clone(),
                 redirect_uri: checked.redirect_uri.clone(),
+                redirect_uri_given: checked.redirect_uri_given,
                 code_challenge: checked.code_challenge.clone(),
                 resource: checked.resource.clone(),
                 scope: checked.scope,
@@ -203,6 +207,25 @@ pub async fn answer(
         consent_policy(&checked.redirect_uri),
     );
     response
+}
+
+/// A request the client got wrong: what, and the way back to the app with the error (a link
+/// the person follows, never an automatic redirect).
+fn refused(frame: &Frame, why: &str, to: &str) -> Markup {
+    let back_to = crate::commands::connected_apps::redirect_host(to);
+    page(
+        frame,
+        "problem",
+        "This app cannot connect",
+        None,
+        html! {
+            div.card {
+                h1 { "This app cannot connect" }
+                p { "Its request was refused: " (why) "." }
+                p { a.button href=(to) { "Return to the app (" (back_to) ")" } }
+            }
+        },
+    )
 }
 
 /// The consent page.

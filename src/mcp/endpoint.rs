@@ -442,12 +442,23 @@ async fn early_headers(
     keep_alive: Duration,
 ) -> Response {
     let mut task = tokio::spawn(handled);
-    if let Ok(Ok(response)) = tokio::time::timeout(HEADERS_AFTER, &mut task).await {
-        return response;
+    // Dropped (the client hung up) while waiting here: the call stops with it.
+    let stop = AbortOnDrop(task.abort_handle());
+    match tokio::time::timeout(HEADERS_AFTER, &mut task).await {
+        Ok(Ok(response)) => return response,
+        Ok(Err(e)) => {
+            tracing::error!("an MCP call failed: {e}");
+            return rpc_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::INTERNAL_ERROR,
+                "Internal error: the call failed",
+            );
+        }
+        Err(_) => {}
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, axum::Error>>(8);
     let relay = tokio::spawn(async move {
-        let _stop = AbortOnDrop(task.abort_handle());
+        let _stop = stop;
         let comment = |text: &'static str| Ok(Bytes::from_static(text.as_bytes()));
         if tx.send(comment(": waiting\n\n")).await.is_err() {
             return;
@@ -464,8 +475,16 @@ async fn early_headers(
                 }
             }
         };
-        let Ok(response) = response else {
-            return;
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::error!("an MCP call failed: {e}");
+                let failed = json!({"jsonrpc": "2.0", "id": null, "error": {
+                    "code": ErrorCode::INTERNAL_ERROR.0, "message": "Internal error: the call failed"}});
+                let event = format!("event: message\ndata: {failed}\n\n");
+                let _ = tx.send(Ok(Bytes::from(event))).await;
+                return;
+            }
         };
         let streamed = response
             .headers()

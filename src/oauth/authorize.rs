@@ -32,6 +32,8 @@ pub struct Params {
 pub struct Checked {
     pub client: Client,
     pub redirect_uri: String,
+    /// The request named its redirect URI (rather than leaving the client's only one).
+    pub redirect_uri_given: bool,
     pub state: Option<String>,
     pub scope: Scope,
     pub code_challenge: String,
@@ -43,8 +45,11 @@ pub struct Checked {
 pub enum Refusal {
     /// The client or its redirect URI is wrong: tell the person, never the URI.
     Shown(String),
-    /// Tell the client: the URL to send the browser to.
-    Redirect(String),
+    /// Tell the client, at `to` (its redirect URI with `error`, `state`, `iss`): the person
+    /// is shown `why` and a link there, never sent on their own (the URI is the client's
+    /// claim: an automatic redirect would make this server an open redirector, RFC 9700
+    /// §4.11.2).
+    Redirect { to: String, why: String },
 }
 
 /// Check `params` against the clients and this server's `resource` (its MCP endpoint).
@@ -66,7 +71,14 @@ pub async fn check(
         .await
         .map_err(|e| Refusal::Shown(format!("The app cannot be identified: {e}.")))?;
     let redirect_uri = match params.redirect_uri.as_deref() {
-        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_owned(),
+        Some(uri)
+            if client
+                .redirect_uris
+                .iter()
+                .any(|r| redirect_matches(r, uri)) =>
+        {
+            uri.to_owned()
+        }
         Some(uri) => {
             return Err(Refusal::Shown(format!(
                 "The app asked to send you back to {uri:?}, which is not one of its registered \
@@ -80,14 +92,15 @@ pub async fn check(
             ));
         }
     };
-    let refuse = |error: &str, description: &str| {
-        Refusal::Redirect(error_redirect(
+    let refuse = |error: &str, description: &str| Refusal::Redirect {
+        to: error_redirect(
             &redirect_uri,
             error,
             description,
             params.state.as_deref(),
             issuer,
-        ))
+        ),
+        why: description.to_owned(),
     };
     if params.response_type.as_deref() != Some("code") {
         return Err(refuse(
@@ -127,12 +140,39 @@ pub async fn check(
     };
     Ok(Checked {
         client,
+        redirect_uri_given: params.redirect_uri.is_some(),
         redirect_uri,
         state: params.state.clone(),
         scope,
         code_challenge: code_challenge.to_owned(),
         resource,
     })
+}
+
+/// Does `asked` match the `registered` redirect URI? Exactly; for http on a loopback address,
+/// on any port (RFC 8252 §7.3: a native app listens where the system lets it).
+pub fn redirect_matches(registered: &str, asked: &str) -> bool {
+    if registered == asked {
+        return true;
+    }
+    let loopback = |text: &str| {
+        Url::parse(text).ok().filter(|url| {
+            url.scheme() == "http"
+                && match url.host() {
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    _ => false,
+                }
+        })
+    };
+    match (loopback(registered), loopback(asked)) {
+        (Some(mut registered), Some(mut asked)) => {
+            let _ = registered.set_port(None);
+            let _ = asked.set_port(None);
+            registered == asked
+        }
+        _ => false,
+    }
 }
 
 /// The scope asked for: none (the default) or `agent`.
@@ -231,6 +271,31 @@ mod tests {
         assert!(!same_resource(
             "https://other.example/mcp",
             "https://sb.example/mcp"
+        ));
+    }
+
+    #[test]
+    fn loopback_redirects_match_on_any_port_and_others_exactly() {
+        assert!(redirect_matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:53412/callback"
+        ));
+        assert!(redirect_matches("http://[::1]:1/cb", "http://[::1]:2/cb"));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:5/other"
+        ));
+        assert!(!redirect_matches(
+            "http://localhost/cb",
+            "http://localhost:5/cb"
+        ));
+        assert!(!redirect_matches(
+            "https://app.example/cb",
+            "https://app.example:8443/cb"
+        ));
+        assert!(redirect_matches(
+            "https://app.example/cb",
+            "https://app.example/cb"
         ));
     }
 

@@ -19,7 +19,7 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::auth::apps::{self, RegisteredClient};
-use crate::notify::outbound::{Outbound, SendError};
+use crate::notify::outbound::Outbound;
 
 /// How long a fetched metadata document is trusted.
 pub const DOCUMENT_TTL: Duration = Duration::from_secs(5 * 60);
@@ -60,11 +60,17 @@ impl std::fmt::Display for ClientError {
     }
 }
 
+/// Most metadata documents fetched at once (anyone can ask for one).
+const MAX_FETCHES: usize = 8;
+/// Most registrations a day brings (anyone can register).
+const MAX_REGISTRATIONS_A_DAY: i64 = 10_000;
+
 /// Finds clients; caches metadata documents.
 pub struct Clients {
     pool: PgPool,
     outbound: Outbound,
     cache: Mutex<HashMap<String, (Instant, Client)>>,
+    fetches: tokio::sync::Semaphore,
 }
 
 impl Clients {
@@ -73,6 +79,7 @@ impl Clients {
             pool,
             outbound,
             cache: Mutex::new(HashMap::new()),
+            fetches: tokio::sync::Semaphore::new(MAX_FETCHES),
         }
     }
 
@@ -110,32 +117,33 @@ impl Clients {
             return Ok(client.clone());
         }
         let url = document_url(client_id)?;
+        // What went wrong is logged; the page says only that the document is not usable (the
+        // fetch must not tell a stranger about the network it ran in).
+        let unusable = |detail: &dyn std::fmt::Display| {
+            tracing::info!(%client_id, "an OAuth client metadata document is not usable: {detail}");
+            ClientError(format!(
+                "its metadata document at {} could not be used",
+                url.host_str().unwrap_or_default()
+            ))
+        };
         let url = self
             .outbound
             .check(url.as_str())
-            .map_err(|r| ClientError(format!("the client's metadata document: {r}")))?;
+            .map_err(|r| unusable(&r))?;
+        let _turn = tokio::time::timeout(FETCH_TIMEOUT, self.fetches.acquire())
+            .await
+            .map_err(|_| ClientError("too many apps are being looked up; try again".into()))?
+            .map_err(|_| ClientError("the server is shutting down".into()))?;
         let fetched = self
             .outbound
             .get(&url, "application/json", MAX_DOCUMENT_BYTES)
             .await
-            .map_err(|e| {
-                ClientError(match e {
-                    SendError::Refused(r) => format!("the client's metadata document: {r}"),
-                    SendError::Failed(e) => {
-                        format!("the client's metadata document could not be fetched: {e}")
-                    }
-                })
-            })?;
+            .map_err(|e| unusable(&e))?;
         if fetched.status != 200 {
-            return Err(ClientError(format!(
-                "the client's metadata document answered HTTP {}",
-                fetched.status
-            )));
+            return Err(unusable(&format!("HTTP {}", fetched.status)));
         }
         if !fetched.complete {
-            return Err(ClientError(format!(
-                "the client's metadata document is larger than {MAX_DOCUMENT_BYTES} bytes"
-            )));
+            return Err(unusable(&format!("larger than {MAX_DOCUMENT_BYTES} bytes")));
         }
         let client = from_document(client_id, &url, &fetched.body)?;
         let mut cache = self.cache.lock().expect("not poisoned");
@@ -161,8 +169,12 @@ fn document_url(client_id: &str) -> Result<Url, ClientError> {
     if url.path() == "/" || url.path().is_empty() {
         return Err(refuse("must have a path"));
     }
-    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(refuse("must not have a fragment or credentials"));
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(refuse("must not have a query, a fragment or credentials"));
     }
     if client_id.split(['/', '?']).any(|s| s == "." || s == "..") || url.as_str() != client_id {
         return Err(refuse(
@@ -194,10 +206,9 @@ fn from_document(client_id: &str, url: &Url, body: &[u8]) -> Result<Client, Clie
         ))
     })?;
     if doc.client_id != client_id {
-        return Err(ClientError(format!(
-            "the client's metadata document names another client ({:?})",
-            doc.client_id
-        )));
+        return Err(ClientError(
+            "the client's metadata document names another client".into(),
+        ));
     }
     match doc.token_endpoint_auth_method.as_deref() {
         None | Some("none") => {}
@@ -368,6 +379,12 @@ pub async fn register(pool: &PgPool, body: &[u8]) -> Result<Value, RegistrationE
     apps::forget_unused_registrations(pool)
         .await
         .map_err(unavailable)?;
+    if apps::registrations_today(pool).await.map_err(unavailable)? >= MAX_REGISTRATIONS_A_DAY {
+        return Err(RegistrationError {
+            code: "temporarily_unavailable",
+            description: "too many clients registered today; try again tomorrow".into(),
+        });
+    }
     apps::register(pool, &client).await.map_err(unavailable)?;
     let mut response = json!({
         "client_id": client.client_id,
@@ -425,6 +442,7 @@ mod tests {
             "https://u:p@claude.ai/x",
             "https://claude.ai/x#f",
             "https://claude.ai/a/../b",
+            "https://claude.ai/x?a=1",
             "https://CLAUDE.ai/x",
         ] {
             assert!(document_url(bad).is_err(), "{bad}");

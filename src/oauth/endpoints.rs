@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::authorize::{same_resource, scope, verifies};
 use crate::app::AppState;
-use crate::auth::apps::{self, Redeemed, Refreshed, Tokens};
+use crate::auth::apps::{self, Authorization, Exchanged, Refreshed, Tokens};
 use crate::commands::{CommandError, Context, connected_apps};
 
 /// Largest registration request read.
@@ -171,19 +171,42 @@ async fn code_grant(
 ) -> Result<Response, OAuthError> {
     let code = required(params, "code")?;
     let client_id = required(params, "client_id")?;
-    let redirect_uri = required(params, "redirect_uri")?;
     let verifier = required(params, "code_verifier")?;
+    let redirect_uri = params.get("redirect_uri").filter(|r| !r.is_empty());
     check_resource(app, params)?;
+    // What the code was issued for must be what this request says (RFC 6749 §4.1.3, RFC 7636).
+    let check = |issued: &Authorization| {
+        if issued.client_id != client_id {
+            return Err(invalid_grant("the code was issued to another client"));
+        }
+        match redirect_uri {
+            Some(uri) if *uri != issued.redirect_uri => {
+                return Err(invalid_grant(
+                    "redirect_uri is not the one the code was issued for",
+                ));
+            }
+            None if issued.redirect_uri_given => {
+                return Err(invalid_request(
+                    "redirect_uri is required: the authorization request named one",
+                ));
+            }
+            _ => {}
+        }
+        if !verifies(verifier, &issued.code_challenge) {
+            return Err(invalid_grant(
+                "the code_verifier does not match the code_challenge",
+            ));
+        }
+        Ok(())
+    };
     let pool = app.log.pool();
-    let authorization = match apps::redeem_code(pool, code)
+    let exchanged = apps::exchange_code(pool, app.auth.keys(), code, check)
         .await
-        .map_err(|e| unavailable(&e))?
-    {
-        Redeemed::Fresh(authorization) => authorization,
-        Redeemed::Reused {
-            tenant_id,
-            key_id: Some(key_id),
-        } => {
+        .map_err(|e| unavailable(&e))?;
+    let (issued, authorization) = match exchanged {
+        Exchanged::Connected(connected) => *connected,
+        Exchanged::Refused(refused) => return Err(refused),
+        Exchanged::Reused { tenant_id, key_id } => {
             connected_apps::disconnect(
                 &app.log,
                 &as_app(tenant_id, key_id),
@@ -196,28 +219,12 @@ async fn code_grant(
                 "the code was already used; the access it gave has been revoked",
             ));
         }
-        Redeemed::Reused { key_id: None, .. } | Redeemed::Invalid => {
+        Exchanged::Invalid => {
             return Err(invalid_grant(
                 "the code is unknown, expired or already used",
             ));
         }
     };
-    if authorization.client_id != client_id {
-        return Err(invalid_grant("the code was issued to another client"));
-    }
-    if authorization.redirect_uri != redirect_uri {
-        return Err(invalid_grant(
-            "redirect_uri is not the one the code was issued for",
-        ));
-    }
-    if !verifies(verifier, &authorization.code_challenge) {
-        return Err(invalid_grant(
-            "the code_verifier does not match the code_challenge",
-        ));
-    }
-    let issued = apps::connect(pool, app.auth.keys(), code, &authorization)
-        .await
-        .map_err(|e| unavailable(&e))?;
     let ctx = as_app(issued.tenant_id, issued.key_id);
     let recorded = connected_apps::record_connected(
         &app.log,

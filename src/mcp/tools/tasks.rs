@@ -161,6 +161,7 @@ impl AgentTools {
                         session_id,
                         question_id,
                     };
+                    self.task_waits(&caller, &task).await;
                     return Ok(Some(created(&task, &question.created_at)));
                 }
                 _ => return Ok(None),
@@ -205,6 +206,7 @@ impl AgentTools {
             now(),
         )
         .with_poll_interval_ms(POLL_INTERVAL_MS);
+        self.task_waits(&caller, &task).await;
         let looked = self
             .answer_result(
                 &caller,
