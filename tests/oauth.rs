@@ -301,6 +301,10 @@ async fn registration_accepts_public_clients_with_safe_redirects_only() {
         (json!(["http://example.com/cb"]), "invalid_redirect_uri"),
         (json!(["javascript:alert(1)"]), "invalid_redirect_uri"),
         (json!(["https://app.example/cb#x"]), "invalid_redirect_uri"),
+        (
+            json!(["https://app.example/cb\u{0}x"]),
+            "invalid_redirect_uri",
+        ),
     ] {
         let response = register(&app, uris.clone()).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uris}");
@@ -315,6 +319,36 @@ async fn registration_accepts_public_clients_with_safe_redirects_only() {
         .await
         .unwrap();
     assert_eq!(bad_grant.status(), StatusCode::BAD_REQUEST);
+    // NUL or other control characters anywhere: refused, nothing stored.
+    for extra in [
+        json!({ "client_name": "a\u{0}b" }),
+        json!({ "client_name": "x".repeat(101) }),
+        json!({ "logo_uri": "https://app.example/\u{0}" }),
+        json!({ "client_uri": "https://app.example/x\u{0}" }),
+    ] {
+        let mut body = json!({ "redirect_uris": [REDIRECT] });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let response = app
+            .client
+            .post(app.url("/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        let refused: Value = response.json().await.unwrap();
+        assert_eq!(
+            refused["error"], "invalid_client_metadata",
+            "{body}: {refused}"
+        );
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM oauth_clients")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "no refused registration was stored");
     let not_json = app
         .client
         .post(app.url("/register"))

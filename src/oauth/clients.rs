@@ -250,7 +250,7 @@ fn host_of(url: &str) -> Option<String> {
 }
 
 fn is_web_url(text: &str) -> bool {
-    text.len() <= MAX_URL && host_of(text).is_some()
+    text.len() <= MAX_URL && !text.chars().any(char::is_control) && host_of(text).is_some()
 }
 
 /// Redirect URIs a client may have: https; http on loopback only (RFC 8252 §7.3); or an app's
@@ -274,6 +274,9 @@ fn redirect_uris(list: &[String]) -> Result<Vec<String>, ClientError> {
 fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
     if uri.len() > MAX_URL {
         return Err("is too long");
+    }
+    if uri.chars().any(char::is_control) {
+        return Err("contains a control character (NUL, a line break, …)");
     }
     let url = Url::parse(uri).map_err(|_| "is not an absolute URL")?;
     if url.fragment().is_some() {
@@ -361,6 +364,15 @@ pub async fn register(pool: &PgPool, body: &[u8]) -> Result<Value, RegistrationE
             return Err(metadata(format!("{field} must be an http(s) URL")));
         }
     }
+    if request
+        .client_name
+        .as_deref()
+        .is_some_and(|n| n.chars().any(char::is_control) || n.chars().count() > MAX_NAME)
+    {
+        return Err(metadata(format!(
+            "client_name must be at most {MAX_NAME} characters without control characters"
+        )));
+    }
     let client = RegisteredClient {
         client_id: Uuid::new_v4().to_string(),
         client_name: name(request.client_name.as_deref()).unwrap_or_else(|| "Unnamed app".into()),
@@ -427,6 +439,8 @@ mod tests {
             "data:text/html,hi",
             "/relative",
             "file:///etc/passwd",
+            "https://app.example/cb\u{0}",
+            "https://app.example/c\nb",
         ] {
             assert!(check_redirect_uri(bad).is_err(), "{bad}");
         }
