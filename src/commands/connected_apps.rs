@@ -44,12 +44,38 @@ pub async fn record_connected(
     .await
 }
 
-/// Where a redirect URI leads, without its path and query: `https://claude.ai`, `cursor:`.
+/// Where a redirect URI leads, without its path and query: `https://claude.ai`, or an app's
+/// own scheme, `cursor:` (whose origin a browser would call `null`).
 pub fn redirect_host(redirect_uri: &str) -> String {
     match url::Url::parse(redirect_uri) {
-        Ok(url) if url.has_host() => url.origin().ascii_serialization(),
+        Ok(url) if matches!(url.scheme(), "http" | "https") => url.origin().ascii_serialization(),
         Ok(url) => format!("{}:", url.scheme()),
         Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_host;
+
+    #[test]
+    fn redirect_hosts_are_web_origins_or_an_apps_scheme() {
+        assert_eq!(
+            redirect_host("https://claude.ai/api/mcp/auth_callback"),
+            "https://claude.ai"
+        );
+        assert_eq!(
+            redirect_host("http://127.0.0.1:9/cb?x=1"),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(
+            redirect_host("cursor://anysphere.cursor-retrieval/oauth/cb"),
+            "cursor:"
+        );
+        assert_eq!(
+            redirect_host("com.example.app:/oauth2redirect"),
+            "com.example.app:"
+        );
     }
 }
 

@@ -113,11 +113,7 @@ fn serde_urlencoded_params(query: &str) -> Result<Params, ()> {
 
 /// The inbox's policy, with the one place the consent form may lead: the app's redirect URI.
 fn consent_policy(redirect_uri: &str) -> HeaderValue {
-    let target = match url::Url::parse(redirect_uri) {
-        Ok(url) if url.has_host() => url.origin().ascii_serialization(),
-        Ok(url) => format!("{}:", url.scheme()),
-        Err(_) => String::new(),
-    };
+    let target = crate::commands::connected_apps::redirect_host(redirect_uri);
     let policy = super::CONTENT_SECURITY_POLICY.replace(
         "form-action 'self'",
         &format!("form-action 'self' {target}"),
