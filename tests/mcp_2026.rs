@@ -162,20 +162,8 @@ async fn permission_prompts_without_a_session_stay_in_one_session_per_key_and_cl
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         };
         let session = question["id"].as_str().unwrap().to_owned();
-        let questions: Value = app
-            .get_json(&format!("/api/v1/sessions/{session}/questions?status=open"))
-            .await;
-        let question_id = questions[0]["id"].as_str().unwrap().to_owned();
-        let denied = app
-            .post(
-                "/api/v1/messages/user",
-                &json!({ "agent_instance_id": session, "question_id": question_id,
-                         "content": "Deny", "mark_as_read": false }),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert!(denied.status().is_success(), "{:?}", denied.text().await);
+        let question_id = open_question(&app, &session).await;
+        answer(&app, &session, &question_id, "Deny").await;
         let answered = message(asked.await.unwrap().unwrap()).await;
         assert!(answered["result"].is_object(), "{answered}");
         sessions.push(session);
@@ -212,21 +200,9 @@ async fn a_long_call_sends_its_headers_before_the_answer() {
             .unwrap()
             .starts_with("text/event-stream")
     );
-    // The headers are here and the question is still open: now the person answers.
-    let questions: Value = app
-        .get_json(&format!("/api/v1/sessions/{session}/questions?status=open"))
-        .await;
-    let question_id = questions[0]["id"].as_str().unwrap().to_owned();
-    let answered = app
-        .post(
-            "/api/v1/messages/user",
-            &json!({ "agent_instance_id": session, "question_id": question_id,
-                     "content": "Yes", "mark_as_read": false }),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(answered.status().is_success());
+    // The headers are here and the question is (or is about to be) open: the person answers.
+    let question_id = open_question(&app, &session).await;
+    answer(&app, &session, &question_id, "Yes").await;
     let result = message(response).await;
     assert_eq!(
         result["result"]["structuredContent"]["answer"], "Yes",
@@ -314,6 +290,19 @@ async fn answer(app: &TestApp, session: &str, question: &str, content: &str) {
         "{:?}",
         answered.text().await
     );
+}
+
+/// The id of the session's open question, once it is asked.
+async fn open_question(app: &TestApp, session: &str) -> String {
+    loop {
+        let open: Value = app
+            .get_json(&format!("/api/v1/sessions/{session}/questions?status=open"))
+            .await;
+        if let Some(id) = open[0]["id"].as_str() {
+            return id.to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// `task.session.question` → (session, question).
