@@ -52,7 +52,7 @@ pub async fn show(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let Ok(params) = serde_urlencoded_params(&query) else {
+    let Ok(params) = unique_params(&query) else {
         return problem(
             &app,
             StatusCode::BAD_REQUEST,
@@ -99,7 +99,7 @@ fn sign_in_unavailable(app: &AppState) -> Response {
 }
 
 /// Query parameters, each at most once.
-fn serde_urlencoded_params(query: &str) -> Result<Params, ()> {
+fn unique_params(query: &str) -> Result<Params, ()> {
     let mut seen = std::collections::HashSet::new();
     for (name, _) in url::form_urlencoded::parse(query.as_bytes()) {
         if !seen.insert(name.into_owned()) {
