@@ -54,31 +54,6 @@ pub fn redirect_host(redirect_uri: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::redirect_host;
-
-    #[test]
-    fn redirect_hosts_are_web_origins_or_an_apps_scheme() {
-        assert_eq!(
-            redirect_host("https://claude.ai/api/mcp/auth_callback"),
-            "https://claude.ai"
-        );
-        assert_eq!(
-            redirect_host("http://127.0.0.1:9/cb?x=1"),
-            "http://127.0.0.1:9"
-        );
-        assert_eq!(
-            redirect_host("cursor://anysphere.cursor-retrieval/oauth/cb"),
-            "cursor:"
-        );
-        assert_eq!(
-            redirect_host("com.example.app:/oauth2redirect"),
-            "com.example.app:"
-        );
-    }
-}
-
 /// The tenant's connected apps (their keys), newest first; disconnected ones too when
 /// `with_disconnected`.
 pub async fn apps(
@@ -146,5 +121,30 @@ fn store(e: KeyStoreError) -> CommandError {
         KeyStoreError::Invalid(m) => CommandError::BadRequest(m),
         KeyStoreError::Database(e) => CommandError::Unavailable(format!("database: {e}")),
         KeyStoreError::Signing(e) => CommandError::Internal(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_host;
+
+    #[test]
+    fn redirect_hosts_are_web_origins_or_an_apps_scheme() {
+        assert_eq!(
+            redirect_host("https://claude.ai/api/mcp/auth_callback"),
+            "https://claude.ai"
+        );
+        assert_eq!(
+            redirect_host("http://127.0.0.1:9/cb?x=1"),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(
+            redirect_host("cursor://anysphere.cursor-retrieval/oauth/cb"),
+            "cursor:"
+        );
+        assert_eq!(
+            redirect_host("com.example.app:/oauth2redirect"),
+            "com.example.app:"
+        );
     }
 }
