@@ -557,7 +557,9 @@ pub struct AccessGuard {
 impl AccessGuard {
     /// Is the credential still good now?
     pub async fn check(&self) -> Result<(), AuthError> {
-        self.auth.revalidate(self.grant).await
+        // Boxed: a parked request's future would otherwise reserve room for the lookup's
+        // (large) future for its whole wait.
+        Box::pin(self.auth.revalidate(self.grant)).await
     }
 
     /// Resolves, with the reason, once the credential is no longer good: revoked (checked
@@ -573,7 +575,7 @@ impl AccessGuard {
         });
         loop {
             if self.unchecked {
-                match self.auth.revalidate(self.grant).await {
+                match self.check().await {
                     // The store is away: access continues until it can be checked again.
                     Ok(()) | Err(AuthError::Unavailable) => self.unchecked = false,
                     Err(e) => return e,

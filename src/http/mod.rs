@@ -13,8 +13,8 @@ pub mod server;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::middleware;
 use axum::routing::{delete, get, patch, post, put};
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
@@ -99,15 +99,20 @@ pub fn router(state: AppState, others: Router<AppState>) -> Router {
         .merge(others)
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
-        .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(middleware::from_fn_with_state(
-            config.clone(),
-            body::read_in_time,
-        ))
-        .layer(cors(&config))
-        .layer(middleware::from_fn(observe::observe))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // One layer, so that a request's future is one allocation for all of them, not one
+        // per layer (axum boxes each `Router::layer`); the first is the outermost.
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(observe::ObserveLayer)
+                .layer(cors(&config))
+                .layer(body::InTimeLayer {
+                    limit: config.body_limit,
+                    timeout: config.body_timeout,
+                })
+                .layer(DefaultBodyLimit::max(config.body_limit)),
+        )
         .with_state(state)
 }
 
