@@ -9,7 +9,7 @@ use switchboard::commands::{
     UserMessageInput,
 };
 use switchboard::domain::{AgentType, Content, GitDiffUpdate};
-use switchboard::eventlog::EventLog;
+use switchboard::eventlog::{EventLog, MessageRef};
 use uuid::Uuid;
 
 fn agent_input(session: Uuid, content: &str, question: bool) -> AgentMessageInput {
@@ -65,8 +65,12 @@ async fn status(log: &EventLog, tenant: Uuid, session: Uuid) -> SessionStatus {
         .status
 }
 
-fn contents(messages: &[projections::Message]) -> Vec<&str> {
-    messages.iter().map(|m| m.content.as_str()).collect()
+/// What the messages handed over say, read from the log as an answer's writer reads them.
+impl World {
+    async fn contents(&self, refs: &[MessageRef]) -> Vec<String> {
+        let messages = self.log.user_messages(self.tenant, refs).await.unwrap();
+        messages.into_iter().map(|m| m.content).collect()
+    }
 }
 
 struct World {
@@ -125,7 +129,7 @@ async fn queued_user_messages_are_delivered_once_with_the_next_agent_message() {
     reply(&w.log, &w.ctx, session, "and docs", false).await;
     let next = say(&w.log, &w.ctx, session, "still working").await;
     assert_eq!(
-        contents(&next.queued_user_messages),
+        w.contents(&next.queued_user_messages).await,
         ["also add tests", "and docs"]
     );
     let after = say(&w.log, &w.ctx, session, "more").await;
@@ -176,7 +180,7 @@ async fn pending_without_a_cursor_only_looks() {
             .await
             .unwrap();
         assert_eq!(pending.status, PendingStatus::Ok);
-        assert_eq!(contents(&pending.messages), ["one"]);
+        assert_eq!(w.contents(&pending.messages).await, ["one"]);
     }
 }
 
@@ -196,7 +200,7 @@ async fn pending_with_the_cursor_consumes_a_retry_gets_the_same_and_a_reader_lef
         .await
         .unwrap();
     assert_eq!(answer.status, PendingStatus::Ok);
-    assert_eq!(contents(&answer.messages), ["PostgreSQL"]);
+    assert_eq!(w.contents(&answer.messages).await, ["PostgreSQL"]);
 
     // Asking again from the question (a retry whose response was lost) gets the same answer,
     // and moves nothing.
@@ -204,13 +208,16 @@ async fn pending_with_the_cursor_consumes_a_retry_gets_the_same_and_a_reader_lef
         .await
         .unwrap();
     assert_eq!(again.status, PendingStatus::Ok);
-    assert_eq!(contents(&again.messages), ["PostgreSQL"]);
+    assert_eq!(w.contents(&again.messages).await, ["PostgreSQL"]);
     // A reply that arrived meanwhile comes with it, once.
     reply(&w.log, &w.ctx, session, "version 15", false).await;
     let both = commands::pending(&w.log, &w.ctx, session, Some(question.message_id))
         .await
         .unwrap();
-    assert_eq!(contents(&both.messages), ["PostgreSQL", "version 15"]);
+    assert_eq!(
+        w.contents(&both.messages).await,
+        ["PostgreSQL", "version 15"]
+    );
     // The reader that got the answer continues from it.
     let next = commands::pending(&w.log, &w.ctx, session, Some(both.messages[1].id))
         .await
@@ -255,7 +262,7 @@ async fn readers_racing_from_one_cursor_each_get_the_reply_which_is_read_once() 
     for reader in readers {
         let pending = reader.await.unwrap();
         assert_eq!(pending.status, PendingStatus::Ok);
-        assert_eq!(contents(&pending.messages), ["the answer"]);
+        assert_eq!(w.contents(&pending.messages).await, ["the answer"]);
     }
     let reads: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = 'messages_read'",
@@ -309,7 +316,7 @@ async fn request_input_hands_over_replies_already_queued() {
         .await
         .unwrap();
     assert_eq!(result.status, PendingStatus::Ok);
-    assert_eq!(contents(&result.messages), ["add a changelog"]);
+    assert_eq!(w.contents(&result.messages).await, ["add a changelog"]);
     assert_eq!(
         status(&w.log, w.tenant, session).await,
         SessionStatus::Active
@@ -405,7 +412,7 @@ async fn an_ended_session_refuses_messages_but_can_be_ended_and_read_again() {
     let pending = commands::pending(&w.log, &w.ctx, session, Some(step.message_id))
         .await
         .unwrap();
-    assert_eq!(contents(&pending.messages), ["unread at the end"]);
+    assert_eq!(w.contents(&pending.messages).await, ["unread at the end"]);
 }
 
 #[tokio::test]
@@ -508,7 +515,7 @@ async fn an_idempotency_key_replays_the_first_response_forever() {
     let first = commands::send_agent_message(&w.log, &keyed, agent_input(session, "step", false))
         .await
         .unwrap();
-    assert_eq!(contents(&first.queued_user_messages), ["feedback"]);
+    assert_eq!(w.contents(&first.queued_user_messages).await, ["feedback"]);
     // The session moves on; the retry still answers as the first time, appending nothing.
     say(&w.log, &w.ctx, session, "later").await;
     let events = w.log.stream(w.tenant, session).await.unwrap().len();
@@ -592,7 +599,7 @@ async fn messages_taken_but_not_handed_over_are_returned_once_and_delivered_next
     let taken = commands::pending(&w.log, &w.ctx, session, Some(question))
         .await
         .unwrap();
-    assert_eq!(contents(&taken.messages), ["yes"]);
+    assert_eq!(w.contents(&taken.messages).await, ["yes"]);
     let later = reply(&w.log, &w.ctx, session, "and tag it", false).await;
 
     let undelivered = commands::Undelivered {
@@ -613,11 +620,11 @@ async fn messages_taken_but_not_handed_over_are_returned_once_and_delivered_next
     let unread = commands::pending(&w.log, &w.ctx, session, None)
         .await
         .unwrap();
-    assert_eq!(contents(&unread.messages), ["yes", "and tag it"]);
+    assert_eq!(w.contents(&unread.messages).await, ["yes", "and tag it"]);
     let again = commands::pending(&w.log, &w.ctx, session, Some(question))
         .await
         .unwrap();
-    assert_eq!(contents(&again.messages), ["yes", "and tag it"]);
+    assert_eq!(w.contents(&again.messages).await, ["yes", "and tag it"]);
     assert_eq!(again.messages[1].id, later);
 
     // Returning what is unread, or was never read, changes nothing.
@@ -641,13 +648,13 @@ async fn messages_taken_but_not_handed_over_are_returned_once_and_delivered_next
 
     // Returned after the agent moved on: delivered with its next message; the cursor stays.
     let asked = ask(&w.log, &w.ctx, session, "which tag?").await;
-    assert_eq!(contents(&asked.queued_user_messages), ["no"]);
+    assert_eq!(w.contents(&asked.queued_user_messages).await, ["no"]);
     let question = asked.message_id;
     let v2 = reply(&w.log, &w.ctx, session, "v2", false).await;
     let taken = commands::pending(&w.log, &w.ctx, session, Some(question))
         .await
         .unwrap();
-    assert_eq!(contents(&taken.messages), ["v2"]);
+    assert_eq!(w.contents(&taken.messages).await, ["v2"]);
     let step = say(&w.log, &w.ctx, session, "tagging").await;
     assert!(step.queued_user_messages.is_empty());
     let returned = commands::return_undelivered(
@@ -665,7 +672,7 @@ async fn messages_taken_but_not_handed_over_are_returned_once_and_delivered_next
     let state = w.log.session(w.tenant, session).await.unwrap().unwrap();
     assert_eq!(state.session.read_cursor, Some(step.message_id));
     let next = say(&w.log, &w.ctx, session, "done").await;
-    assert_eq!(contents(&next.queued_user_messages), ["v2"]);
+    assert_eq!(w.contents(&next.queued_user_messages).await, ["v2"]);
     assert!(
         say(&w.log, &w.ctx, session, "really done")
             .await

@@ -716,3 +716,84 @@ async fn paging_follows_the_next_link_and_never_skips_sessions_that_tie() {
         .unwrap();
     assert_eq!(lone.status(), 422);
 }
+
+/// A long queue of big replies is written as it is read (a page at a time, chunked), complete
+/// and in order, by every route that hands messages over; an Idempotency-Key retry answers the
+/// same, and its record holds references, not the text.
+#[tokio::test]
+async fn a_long_queue_of_big_replies_is_streamed_whole_and_in_order() {
+    let app = TestApp::spawn().await;
+    let session = Uuid::new_v4().to_string();
+    let (status, _) = agent_message(
+        &app,
+        json!({"agent_instance_id": session, "agent_type": "claude-code", "content": "go"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // 24 replies of 1 MiB: six pages at least.
+    let said: Vec<String> = (0..24)
+        .map(|i| format!("{i:02}") + &"x".repeat(1 << 20))
+        .collect();
+    for content in &said {
+        user_message(&app, &session, content, false).await;
+    }
+    let body = json!({"agent_instance_id": session, "content": "next step"});
+    let send = || {
+        app.post("/api/v1/messages/agent", &body)
+            .header("Idempotency-Key", "long-queue")
+            .send()
+    };
+    let response = send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.content_length(), None, "written as it is read");
+    let chunked = response.headers()["transfer-encoding"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(chunked, "chunked");
+    let first: Value = response.json().await.unwrap();
+    let contents = |answer: &Value, field: &str| -> Vec<String> {
+        answer[field]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(contents(&first, "queued_user_messages"), said);
+    assert_eq!(first["success"], true);
+    assert!(first["message_id"].is_string() && first["step_number"].is_number());
+    // The retry answers the same; the record keeps references only.
+    let again: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(again, first);
+    let record: i32 = sqlx::query_scalar(
+        "SELECT max(octet_length(response::text)) FROM idempotency_keys WHERE key = 'long-queue'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert!(
+        record < 10_000,
+        "the record holds references: {record} bytes"
+    );
+    // A long-poll by cursor and `receive` stream too.
+    let cursor = first["message_id"].as_str().unwrap().to_owned();
+    for content in &said[..12] {
+        user_message(&app, &session, content, false).await;
+    }
+    let (status, taken) = pending(&app, &session, Some(&cursor)).await;
+    assert_eq!(status, 200, "{taken}");
+    assert_eq!(contents(&taken, "messages"), said[..12]);
+    for content in &said[12..] {
+        user_message(&app, &session, content, false).await;
+    }
+    let received: Value = app
+        .post(&format!("/api/v1/sessions/{session}/receive"), &json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(contents(&received, "messages"), said[12..]);
+}

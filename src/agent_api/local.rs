@@ -96,7 +96,13 @@ impl AgentApi for Local {
                 session_id: sent.session_id,
                 message_id: sent.message_id,
                 step_number: sent.step_number,
-                queued: wire::messages(&sent.queued_user_messages),
+                queued: wire::messages(
+                    &self
+                        .log
+                        .user_messages(ctx.tenant_id, &sent.queued_user_messages)
+                        .await
+                        .map_err(CommandError::from)?,
+                ),
             })
         })
     }
@@ -242,8 +248,9 @@ impl AgentApi for Local {
     ) -> Reply<'a, Vec<MessageJson>> {
         Box::pin(async move {
             let ctx = context(caller)?;
-            let messages = commands::receive_all(&self.log, ctx, session_id).await?;
-            Ok(wire::messages(&messages))
+            let refs = commands::receive_all(&self.log, ctx, session_id).await?;
+            let messages = self.log.user_messages(ctx.tenant_id, &refs).await;
+            Ok(wire::messages(&messages.map_err(CommandError::from)?))
         })
     }
 

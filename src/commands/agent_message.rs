@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use projections::{
-    Actor, AgentMessage, Approval, Event, GitDiffUpdated, Message, SessionContext,
-    SessionDescribed, SessionStarted, ToolActivity,
+    Actor, AgentMessage, Approval, Event, GitDiffUpdated, SessionContext, SessionDescribed,
+    SessionStarted, ToolActivity,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{CommandError, Context, Decide, require_session, transact};
 use crate::domain::{AgentType, Content, GitDiffUpdate, InvalidInput};
-use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
+use crate::eventlog::{EventLog, ExpectedVersion, MessageRef, NewEvent, TenantTxn, messages};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct AgentMessageInput {
@@ -104,8 +104,9 @@ impl AgentMessageInput {
 pub struct AgentMessageSent {
     pub session_id: Uuid,
     pub message_id: Uuid,
-    /// User messages the agent had not yet received, oldest first.
-    pub queued_user_messages: Vec<Message>,
+    /// User messages the agent had not yet received, oldest first (read from the log by
+    /// whoever answers: see [`messages`]).
+    pub queued_user_messages: Vec<MessageRef>,
     /// How many plain steps the session has logged, this one included.
     pub step_number: i32,
 }
@@ -166,7 +167,7 @@ impl Decide for AgentMessageInput {
                 let version = ExpectedVersion::Exact(state.session.version);
                 let diff = state.session.git_diff.clone();
                 let context = state.session.context.clone();
-                (version, txn.unread_messages(&unread).await?, diff, context)
+                (version, messages::refs(&unread), diff, context)
             }
         };
         // Only what changes is news: a description repeated with every message is not.

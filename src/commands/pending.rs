@@ -15,14 +15,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use projections::{Actor, Event, Message, MessagesRead, RecordedEvent};
+use projections::{Actor, Event, MessagesRead, RecordedEvent};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{CommandError, Context, Decide, require_session, session_not_found, transact};
 use crate::auth::AccessGuard;
-use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
+use crate::eventlog::{EventLog, ExpectedVersion, MessageRef, NewEvent, TenantTxn, messages};
 use crate::metrics;
 use crate::push::Hub;
 
@@ -36,7 +36,8 @@ pub enum PendingStatus {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
     pub session_id: Uuid,
-    pub messages: Vec<Message>,
+    /// Read from the log by whoever answers (see [`messages`]).
+    pub messages: Vec<MessageRef>,
     pub status: PendingStatus,
 }
 
@@ -86,7 +87,7 @@ async fn look(
     let Some(last_read) = last_read else {
         return answer(Pending {
             session_id,
-            messages: log.unread_messages(ctx.tenant_id, &state.inbox).await?,
+            messages: messages::refs(&state.inbox),
             status: super::PendingStatus::Ok,
         });
     };
@@ -148,7 +149,7 @@ impl Decide for TakeUnread {
                 None => return Ok(Pending::stale(session_id)),
             }
         }
-        let unread: Vec<Message> = txn.unread_messages(&unread).await?;
+        let unread = messages::refs(&unread);
         let Some(last) = unread.last() else {
             return Ok(Pending {
                 session_id,
@@ -184,17 +185,16 @@ impl Decide for TakeUnread {
 fn received_before(
     since: &Option<Vec<RecordedEvent>>,
     cursor: Option<Uuid>,
-) -> Option<Vec<Message>> {
+) -> Option<Vec<MessageRef>> {
     let mut said = Vec::new();
     let mut read_to = None;
     for recorded in since.as_ref()? {
         match &recorded.event {
-            Event::UserMessage(m) if !m.mark_as_read => said.push(Message::from_user(
-                recorded.event_id,
-                recorded.seq,
-                recorded.recorded_at,
-                m.clone(),
-            )),
+            Event::UserMessage(m) if !m.mark_as_read => said.push(MessageRef {
+                id: recorded.event_id,
+                seq: recorded.seq,
+                created_at: recorded.recorded_at,
+            }),
             // A hook event that left the messages where they were moved nothing.
             Event::AgentMessage(m) if m.leaves_unread => {}
             // The agent spoke, or a reply was delivered by other means: truly behind.
@@ -291,7 +291,7 @@ pub async fn receive_all(
     log: &EventLog,
     ctx: &Context,
     session_id: Uuid,
-) -> Result<Vec<Message>, CommandError> {
+) -> Result<Vec<MessageRef>, CommandError> {
     transact(log, ctx, &ReceiveAll { session_id }).await
 }
 
@@ -301,18 +301,18 @@ struct ReceiveAll {
 }
 
 impl Decide for ReceiveAll {
-    type Output = Vec<Message>;
+    type Output = Vec<MessageRef>;
     const NAME: &'static str = "receive_all";
 
     async fn decide(
         &self,
         ctx: &Context,
         txn: &mut TenantTxn,
-    ) -> Result<Vec<Message>, CommandError> {
+    ) -> Result<Vec<MessageRef>, CommandError> {
         let state = require_session(txn.session(self.session_id).await?, self.session_id, false)?;
         let version = ExpectedVersion::Exact(state.session.version);
         let unread = state.inbox.clone();
-        let messages = txn.unread_messages(&unread).await?;
+        let messages = messages::refs(&unread);
         let Some(last) = messages.last() else {
             return Ok(messages);
         };

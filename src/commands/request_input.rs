@@ -2,18 +2,20 @@
 //! over at once (and the cursor moves past them), and the first of them that answers no other
 //! question answers it; otherwise it is open, and the session awaits input.
 
-use projections::{Actor, Event, InputRequested, Message, MessagesRead};
+use futures::TryStreamExt;
+use projections::{Actor, Event, InputRequested, MessagesRead};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{CommandError, Context, Decide, PendingStatus, require_session, transact};
-use crate::eventlog::{EventLog, ExpectedVersion, NewEvent, TenantTxn};
+use crate::eventlog::{EventLog, ExpectedVersion, MessageRef, NewEvent, TenantTxn, messages};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputRequestedResult {
     pub message_id: Uuid,
     pub session_id: Uuid,
-    pub messages: Vec<Message>,
+    /// Read from the log by whoever answers (see [`messages`]).
+    pub messages: Vec<MessageRef>,
     pub status: PendingStatus,
 }
 
@@ -62,11 +64,15 @@ impl Decide for RequestInput {
             PendingStatus::Ok => state.inbox.clone(),
             PendingStatus::Stale => Vec::new(),
         };
-        let messages: Vec<Message> = txn.unread_messages(&unread).await?;
-        let answer_id = messages
-            .iter()
-            .find(|m| m.question_id.is_none())
-            .map(|m| m.id);
+        let messages = messages::refs(&unread);
+        // The first that answers no other question, looked for a page at a time.
+        let mut pages = std::pin::pin!(txn.user_message_pages(messages.clone()));
+        let mut answer_id = None;
+        while answer_id.is_none()
+            && let Some(page) = pages.try_next().await?
+        {
+            answer_id = page.iter().find(|m| m.question_id.is_none()).map(|m| m.id);
+        }
         let mut events = vec![NewEvent {
             event_id: ctx.event_id(0),
             event: Event::InputRequested(InputRequested {

@@ -291,13 +291,13 @@ impl TenantTxn {
         read::conversation_after(&mut conn, self.tenant_id, session_id, message_id).await
     }
 
-    /// The messages of these unread entries, with their text from the log.
-    pub async fn unread_messages(
-        &mut self,
-        unread: &[projections::InboxMessage],
-    ) -> Result<Vec<projections::Message>, LogError> {
-        let mut conn = self.pool.acquire().await?;
-        read::unread_messages(&mut conn, self.tenant_id, unread).await
+    /// The person's messages `refs` name, a page at a time, inside this unit of work's view.
+    pub fn user_message_pages(
+        &self,
+        refs: Vec<super::MessageRef>,
+    ) -> impl futures::Stream<Item = Result<Vec<projections::Message>, LogError>> + Send + 'static
+    {
+        super::messages::pages(self.pool.clone(), self.tenant_id, refs)
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod chain;
 pub mod export;
 mod group_commit;
+pub mod messages;
 pub mod read;
 pub mod rebuild;
 pub mod replay;
@@ -21,6 +22,7 @@ use uuid::Uuid;
 
 pub use append::{AppendedEvent, Committed, ExpectedVersion, NewEvent, Remembered, TenantTxn};
 pub use group_commit::NotifyMode;
+pub use messages::MessageRef;
 
 #[derive(Debug)]
 pub enum LogError {
@@ -148,17 +150,23 @@ impl EventLog {
         read::session_state(&mut conn, tenant_id, session_id).await
     }
 
-    /// The messages of unread entries (a session's inbox), with their text from the log.
-    pub async fn unread_messages(
+    /// The person's messages `refs` name, with their text from the log, whole.
+    pub async fn user_messages(
         &self,
         tenant_id: Uuid,
-        unread: &[projections::InboxMessage],
+        refs: &[MessageRef],
     ) -> Result<Vec<projections::Message>, LogError> {
-        if unread.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.pool.acquire().await?;
-        read::unread_messages(&mut conn, tenant_id, unread).await
+        messages::load(&self.pool, tenant_id, refs).await
+    }
+
+    /// The person's messages `refs` name, a page at a time (see [`messages::pages`]).
+    pub fn user_message_pages(
+        &self,
+        tenant_id: Uuid,
+        refs: Vec<MessageRef>,
+    ) -> impl futures::Stream<Item = Result<Vec<projections::Message>, LogError>> + Send + 'static
+    {
+        messages::pages(self.pool.clone(), tenant_id, refs)
     }
 
     /// A question of a session, open or closed.

@@ -46,7 +46,7 @@ FROM projection_generation g LEFT JOIN users u ON u.tenant_id = $1";
 const GENERATION: &str = "SELECT generation FROM projection_generation";
 
 /// The text of unread user messages, from their events.
-const UNREAD_TEXTS: &str = "\
+const USER_MESSAGE_TEXTS: &str = "\
 SELECT seq, event_type, data::text FROM events WHERE tenant_id = $1 AND seq = ANY($2) ORDER BY seq";
 
 const EVENT_BY_ID: &str = "\
@@ -534,31 +534,35 @@ pub async fn generation(conn: &mut PgConnection) -> Result<i64, LogError> {
 }
 
 /// The unread messages `unread` points at, with their text from the log, oldest first.
-pub async fn unread_messages(
+pub async fn user_messages(
     conn: &mut PgConnection,
     tenant_id: Uuid,
-    unread: &[InboxMessage],
+    refs: &[super::messages::MessageRef],
 ) -> Result<Vec<Message>, LogError> {
-    if unread.is_empty() {
+    if refs.is_empty() {
         return Ok(Vec::new());
     }
-    let seqs: Vec<i64> = unread.iter().map(|m| m.seq).collect();
-    let texts: Vec<(i64, String, String)> = sqlx::query_as(UNREAD_TEXTS)
+    let seqs: Vec<i64> = refs.iter().map(|m| m.seq).collect();
+    let texts: Vec<(i64, String, String)> = sqlx::query_as(USER_MESSAGE_TEXTS)
         .bind(tenant_id)
         .bind(&seqs)
         .fetch_all(&mut *conn)
         .await?;
     let mut texts = texts.into_iter();
-    unread
-        .iter()
-        .map(|m| match texts.next().map(|(seq, t, data)| (seq, Event::from_stored(&t, &data))) {
-            Some((seq, Ok(Event::UserMessage(said)))) if seq == m.seq => {
-                Ok(Message::from_user(m.message_id, m.seq, m.created_at, said))
+    refs.iter()
+        .map(|m| {
+            match texts
+                .next()
+                .map(|(seq, t, data)| (seq, Event::from_stored(&t, &data)))
+            {
+                Some((seq, Ok(Event::UserMessage(said)))) if seq == m.seq => {
+                    Ok(Message::from_user(m.id, m.seq, m.created_at, said))
+                }
+                _ => Err(LogError::Corrupt(format!(
+                    "tenant {tenant_id}: message {} (seq {}) is not a user message in the log",
+                    m.id, m.seq
+                ))),
             }
-            _ => Err(LogError::Corrupt(format!(
-                "tenant {tenant_id}: unread message {} (seq {}) is not a user message in the log",
-                m.message_id, m.seq
-            ))),
         })
         .collect()
 }

@@ -9,6 +9,7 @@ pub mod extract;
 mod observe;
 pub mod routes;
 pub mod server;
+mod streamed;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -16,6 +17,7 @@ use crate::domain::questions::{self, RawDescription, Target};
 use crate::domain::{self, AgentType, Content, GitDiffUpdate, InvalidInput, choices};
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Caller, Params, PathParams};
+use crate::http::streamed::{self, Shape};
 use crate::metrics::{Parked, Waiter};
 use crate::wire::{self, MessageJson};
 
@@ -123,7 +125,7 @@ pub struct AgentMessageResponse {
     success: bool,
     agent_instance_id: Uuid,
     message_id: Uuid,
-    queued_user_messages: Vec<MessageJson>,
+    // `queued_user_messages`, written as they are read (see `streamed`).
     /// Extension: plain steps the session has logged, this message included.
     step_number: i32,
 }
@@ -132,7 +134,7 @@ pub async fn agent_message(
     State(app): State<AppState>,
     Caller(ctx): Caller,
     Body(body): Body<AgentMessageBody>,
-) -> Result<Json<AgentMessageResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let message_metadata = body
         .message_metadata
         .map(|m| domain::message_metadata("message_metadata", m))
@@ -219,13 +221,22 @@ pub async fn agent_message(
             .transpose()?,
     };
     let sent = commands::send_agent_message(&app.log, &ctx, input).await?;
-    Ok(Json(AgentMessageResponse {
+    let head = AgentMessageResponse {
         success: true,
         agent_instance_id: sent.session_id,
         message_id: sent.message_id,
-        queued_user_messages: wire::sdk_messages(&sent.queued_user_messages),
         step_number: sent.step_number,
-    }))
+    };
+    let (log, tenant, queued) = (&app.log, ctx.tenant_id, sent.queued_user_messages);
+    streamed::with_messages(
+        &head,
+        "queued_user_messages",
+        log,
+        tenant,
+        queued,
+        Shape::Sdk,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,11 +335,18 @@ pub struct PendingResponse {
     status: PendingStatus,
 }
 
+/// A [`PendingResponse`] whose messages are written as they are read (see `streamed`).
+#[derive(Debug, Serialize)]
+struct PendingHead {
+    agent_instance_id: Uuid,
+    status: PendingStatus,
+}
+
 pub async fn pending(
     State(app): State<AppState>,
     Caller(ctx): Caller,
     Params(query): Params<PendingQuery>,
-) -> Result<Json<PendingResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let session_id = domain::parse_uuid("agent_instance_id", &query.agent_instance_id)?;
     // An empty value means "not given", as in the system this replaces.
     let last_read = query
@@ -364,14 +382,16 @@ pub async fn pending(
                 .map(|a| wire::messages(&a.messages))
                 .unwrap_or_default(),
             status: PendingStatus::Ok,
-        }));
+        })
+        .into_response());
     }
     let pending = answer(&app, &ctx, session_id, last_read, wait).await?;
-    Ok(Json(PendingResponse {
+    let head = PendingHead {
         agent_instance_id: pending.session_id,
-        messages: wire::sdk_messages(&pending.messages),
         status: pending.status,
-    }))
+    };
+    let (log, tenant) = (&app.log, ctx.tenant_id);
+    streamed::with_messages(&head, "messages", log, tenant, pending.messages, Shape::Sdk).await
 }
 
 /// The answer to `question_id`, now or after waiting up to `wait`; a client that hangs up
@@ -451,7 +471,7 @@ pub struct RequestInputResponse {
     success: bool,
     message_id: Uuid,
     agent_instance_id: Uuid,
-    messages: Vec<MessageJson>,
+    // `messages`, written as they are read (see `streamed`).
     status: PendingStatus,
 }
 
@@ -459,14 +479,15 @@ pub async fn request_input(
     State(app): State<AppState>,
     Caller(ctx): Caller,
     PathParams(message_id): PathParams<String>,
-) -> Result<Json<RequestInputResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let message_id = domain::parse_uuid("message_id", &message_id)?;
     let result = commands::request_input(&app.log, &ctx, message_id).await?;
-    Ok(Json(RequestInputResponse {
+    let head = RequestInputResponse {
         success: true,
         message_id: result.message_id,
         agent_instance_id: result.session_id,
-        messages: wire::sdk_messages(&result.messages),
         status: result.status,
-    }))
+    };
+    let (log, tenant) = (&app.log, ctx.tenant_id);
+    streamed::with_messages(&head, "messages", log, tenant, result.messages, Shape::Sdk).await
 }

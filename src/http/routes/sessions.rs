@@ -15,6 +15,7 @@ use crate::domain::{self, InvalidInput};
 use crate::eventlog::read::SessionFilter;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Caller, Params, PathParams};
+use crate::http::streamed::{self, Shape};
 use crate::wire::{self, MessageJson, SessionJson};
 
 #[derive(Debug, Deserialize)]
@@ -294,8 +295,7 @@ pub async fn exited(
 #[derive(Debug, Serialize)]
 pub struct ReceivedResponse {
     agent_instance_id: Uuid,
-    /// Every message the person had queued for the agent, oldest first (now read).
-    messages: Vec<MessageJson>,
+    // `messages`: every message the person had queued for the agent, oldest first (now read).
 }
 
 /// `POST /sessions/{id}/receive`: the agent takes every message queued for it, now.
@@ -303,13 +303,14 @@ pub async fn receive(
     State(app): State<AppState>,
     Caller(ctx): Caller,
     PathParams(session_id): PathParams<String>,
-) -> Result<Json<ReceivedResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let session_id = domain::parse_uuid("session_id", &session_id)?;
-    let messages = commands::receive_all(&app.log, &ctx, session_id).await?;
-    Ok(Json(ReceivedResponse {
+    let refs = commands::receive_all(&app.log, &ctx, session_id).await?;
+    let head = ReceivedResponse {
         agent_instance_id: session_id,
-        messages: wire::messages(&messages),
-    }))
+    };
+    let (log, tenant) = (&app.log, ctx.tenant_id);
+    streamed::with_messages(&head, "messages", log, tenant, refs, Shape::Full).await
 }
 
 fn not_found(session_id: Uuid) -> ApiError {
