@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -132,14 +133,28 @@ def unread(server):
         server.user(session, text(1_500_000, i))
     after = server.rss()
     append_full = median_ms(lambda: server.user(session, "short"))
+    # The server's resident memory while it writes the answer, sampled every 5 ms.
+    peak = [server.rss()]
+    answering = threading.Event()
+
+    def sample():
+        while not answering.is_set():
+            peak[0] = max(peak[0], server.rss())
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     started = time.perf_counter()
     delivered = server.agent(session, "read them")["queued_user_messages"]
     delivery_s = time.perf_counter() - started
+    answering.set()
+    sampler.join()
     print(
         f"6. 150 unread 1.5 MB messages: resident {before:.0f} -> {after:.0f} MiB; "
         f"an append (a short reply) {append_empty:.1f} ms with none unread, "
         f"{append_full:.1f} ms with 150; the agent's next message receives all "
-        f"{len(delivered)} in {delivery_s:.1f} s, resident then {server.rss():.0f} MiB"
+        f"{len(delivered)} in {delivery_s:.1f} s, resident at most {peak[0]:.0f} MiB while "
+        f"answering, {server.rss():.0f} MiB after"
     )
 
 

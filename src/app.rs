@@ -53,13 +53,15 @@ impl App {
                 &config.notify.extra_roots,
             ),
         ));
+        let hub = Hub::new();
+        log.announce_locally(hub.clone());
         let app = App {
             oauth_clients,
             config,
             mcp_calls: crate::mcp::Calls::new(log.pool().clone()),
             log,
             auth,
-            hub: Hub::new(),
+            hub,
             notifier,
             shutdown: CancellationToken::new(),
         };

@@ -246,7 +246,12 @@ impl Server {
     pub fn start(db: &BenchDb, keys: (&str, &str), args: &[&str]) -> Result<Server, BoxError> {
         let data_dir =
             std::env::temp_dir().join(format!("switchboard-bench-node-{}", uuid::Uuid::new_v4()));
-        let mut child = Command::new(std::env::current_exe()?)
+        // Another build's server may be measured by this build's benchmark (before/after).
+        let binary = match std::env::var_os("SWITCHBOARD_BENCH_SERVER") {
+            Some(binary) => std::path::PathBuf::from(binary),
+            None => std::env::current_exe()?,
+        };
+        let mut child = Command::new(binary)
             .args(["serve", "--port", "0", "--host", "127.0.0.1"])
             .args(args)
             .env("DATABASE_URL", &db.url)

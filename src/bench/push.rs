@@ -44,9 +44,12 @@ pub struct PushArgs {
     /// Seconds of the throughput run.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
-    /// Parked long-polls for each idle run (0 skips it).
+    /// Parked waiters for each idle run (0 skips it).
     #[arg(long, value_delimiter = ',', default_value = "200,10000")]
     pub idle_parked: Vec<u32>,
+    /// What waits in the idle runs: long-polls, event streams, blocked MCP calls.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "long-poll")]
+    pub idle_kind: Vec<WaiterKind>,
     /// Events generated into the log (other tenants') before anything else runs, so that
     /// idle costs are measured against a table of realistic size.
     #[arg(long, default_value_t = 1_000_000)]
@@ -66,6 +69,17 @@ pub struct PushArgs {
         default_value = "after-commit"
     )]
     pub notify: Vec<NotifyMode>,
+}
+
+/// A kind of parked request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WaiterKind {
+    /// `GET /messages/pending?wait=300` by cursor.
+    LongPoll,
+    /// `GET /sessions/{id}/stream`, its events unread.
+    Stream,
+    /// A 2026-07-28 `tools/call` of `wait_for_answer` on `/mcp`.
+    Mcp,
 }
 
 /// Put `events` generated events (of tenants the benchmark does not use) into the empty log.
@@ -105,16 +119,25 @@ struct Agent {
 }
 
 struct Client {
-    http: reqwest::Client,
+    /// One client per local address (127.0.0.1, .2, ...): one address has fewer ephemeral
+    /// ports than 100,000 waiters need.
+    http: Vec<reqwest::Client>,
     base: String,
     /// One API key per tenant.
     tokens: Vec<Arc<str>>,
 }
 
+/// Waiters per local address (of the 28,232 ephemeral ports Linux gives one by default).
+const WAITERS_PER_ADDRESS: u32 = 20_000;
+
 impl Client {
+    /// The HTTP client of waiter `i`.
+    fn http(&self, i: usize) -> &reqwest::Client {
+        &self.http[i % self.http.len()]
+    }
+
     async fn post(&self, token: &str, path: &str, body: &Value) -> Result<Value, BoxError> {
-        let response = self
-            .http
+        let response = self.http[0]
             .post(format!("{}{path}", self.base))
             .bearer_auth(token)
             .json(body)
@@ -179,35 +202,27 @@ struct Parked {
 
 impl Parked {
     fn start(client: &Arc<Client>, agents: &[Agent]) -> Parked {
+        Parked::start_kind(client, agents, WaiterKind::LongPoll)
+    }
+
+    fn start_kind(client: &Arc<Client>, agents: &[Agent], kind: WaiterKind) -> Parked {
         let stop = Arc::new(AtomicBool::new(false));
         let answers = Arc::new(AtomicU64::new(0));
         let (tx, answered) = mpsc::unbounded_channel();
         let tasks = agents
             .iter()
             .cloned()
-            .map(|mut agent| {
-                let (client, stop, tx, answers) = (client.clone(), stop.clone(), tx.clone(), answers.clone());
+            .enumerate()
+            .map(|(i, agent)| {
+                let (client, stop, tx, answers) =
+                    (client.clone(), stop.clone(), tx.clone(), answers.clone());
                 tokio::spawn(async move {
-                    while !stop.load(Ordering::Relaxed) {
-                        let url = format!(
-                            "{}/api/v1/messages/pending?agent_instance_id={}&last_read_message_id={}&wait=300",
-                            client.base, agent.session, agent.last_read
-                        );
-                        let response = client.http.get(url).bearer_auth(&*agent.token).send().await;
-                        let body = match response {
-                            Ok(response) if response.status().is_success() => response.json::<Value>().await.ok(),
-                            _ => None,
-                        };
-                        let Some(body) = body else {
-                            // Refused (overloaded) or cut: back off a little before parking again.
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                            continue;
-                        };
-                        if let Some(last) = body["messages"].as_array().and_then(|m| m.last()) {
-                            let _ = tx.send((agent.session, Instant::now()));
-                            answers.fetch_add(1, Ordering::Relaxed);
-                            agent.last_read = last["id"].as_str().unwrap_or_default().to_owned();
+                    match kind {
+                        WaiterKind::LongPoll => {
+                            long_poll(&client, i, agent, &stop, &tx, &answers).await
                         }
+                        WaiterKind::Stream => stream(&client, i, &agent, &stop).await,
+                        WaiterKind::Mcp => mcp_wait(&client, i, &agent, &stop).await,
                     }
                 })
             })
@@ -228,6 +243,98 @@ impl Parked {
     }
 }
 
+/// An agent's long-poll: it waits, and on an answer records it and waits again.
+async fn long_poll(
+    client: &Client,
+    i: usize,
+    mut agent: Agent,
+    stop: &AtomicBool,
+    answered: &mpsc::UnboundedSender<(Uuid, Instant)>,
+    answers: &AtomicU64,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let url = format!(
+            "{}/api/v1/messages/pending?agent_instance_id={}&last_read_message_id={}&wait=300",
+            client.base, agent.session, agent.last_read
+        );
+        let response = client
+            .http(i)
+            .get(url)
+            .bearer_auth(&*agent.token)
+            .send()
+            .await;
+        let body = match response {
+            Ok(response) if response.status().is_success() => response.json::<Value>().await.ok(),
+            _ => None,
+        };
+        let Some(body) = body else {
+            // Refused (overloaded) or cut: back off a little before parking again.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        if let Some(last) = body["messages"].as_array().and_then(|m| m.last()) {
+            let _ = answered.send((agent.session, Instant::now()));
+            answers.fetch_add(1, Ordering::Relaxed);
+            agent.last_read = last["id"].as_str().unwrap_or_default().to_owned();
+        }
+    }
+}
+
+/// A dashboard's event stream of one session, opened and never read.
+async fn stream(client: &Client, i: usize, agent: &Agent, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let url = format!("{}/api/v1/sessions/{}/stream", client.base, agent.session);
+        let response = client
+            .http(i)
+            .get(url)
+            .bearer_auth(&*agent.token)
+            .send()
+            .await;
+        match response {
+            // Held open, unread, until the run stops (the task is aborted).
+            Ok(response) if response.status().is_success() => {
+                let _open = response;
+                std::future::pending::<()>().await;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// An MCP client blocked in `wait_for_answer` (2026-07-28, no session).
+async fn mcp_wait(client: &Client, i: usize, agent: &Agent, stop: &AtomicBool) {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "wait_for_answer",
+        "arguments": {"agent_instance_id": agent.session, "question_id": agent.last_read},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"}
+        }
+    }});
+    while !stop.load(Ordering::Relaxed) {
+        let response = client
+            .http(i)
+            .post(format!("{}/mcp", client.base))
+            .bearer_auth(&*agent.token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .header("Mcp-Method", "tools/call")
+            .header("Mcp-Name", "wait_for_answer")
+            .json(&body)
+            .send()
+            .await;
+        match response {
+            // The call's stream is open (its head comes early): held until the run stops.
+            Ok(response) if response.status().is_success() => {
+                let _open = response;
+                std::future::pending::<()>().await;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
 /// Time for `n` long-polls to reach the server and park.
 async fn settle(n: u32) {
     tokio::time::sleep(Duration::from_millis(1500 + u64::from(n) / 4)).await;
@@ -237,6 +344,76 @@ struct LatencyRun {
     parked: u32,
     from_send: Option<Latencies>,
     from_ack: Option<Latencies>,
+    bare: BareRun,
+}
+
+/// A waiter on a bare socket (no HTTP client library between it and the server), beside the
+/// parked ones: its wake-up from sending the reply, the reply's own round trip, and the wake-up
+/// from the reply's acknowledgement.
+struct BareRun {
+    wake: Option<Latencies>,
+    reply: Option<Latencies>,
+    from_ack: Option<Latencies>,
+}
+
+impl BareRun {
+    /// Wake-up p50 over the reply's round trip p50.
+    fn ratio(&self) -> Option<f64> {
+        Some(self.wake?.p50.as_secs_f64() / self.reply?.p50.as_secs_f64())
+    }
+}
+
+/// `samples` replies to one agent that waits on a bare socket, one request per connection.
+async fn bare(client: &Arc<Client>, samples: u32) -> Result<BareRun, BoxError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut agent = client.agents(1).await?.remove(0);
+    let address = client.base.trim_start_matches("http://").to_owned();
+    let (mut wake, mut reply, mut from_ack) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..samples {
+        let mut socket = tokio::net::TcpStream::connect(&address).await?;
+        socket.set_nodelay(true)?;
+        let request = format!(
+            "GET /api/v1/messages/pending?agent_instance_id={}&last_read_message_id={}&wait=30 \
+             HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            agent.session, agent.last_read, agent.token
+        );
+        socket.write_all(request.as_bytes()).await?;
+        // Long enough for the request to be read, authenticated and parked.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let sent = Instant::now();
+        let replied = {
+            let client = client.clone();
+            let agent = agent.clone();
+            tokio::spawn(async move {
+                client.reply(&agent, "PostgreSQL").await?;
+                Ok::<_, BoxError>(Instant::now())
+            })
+        };
+        let mut answer = Vec::with_capacity(4096);
+        let mut first = [0u8; 1];
+        socket.read_exact(&mut first).await?;
+        let woken = Instant::now();
+        answer.push(first[0]);
+        socket.read_to_end(&mut answer).await?;
+        let acked = replied.await??;
+        wake.push(woken - sent);
+        reply.push(acked - sent);
+        from_ack.push(woken.saturating_duration_since(acked));
+        let text = String::from_utf8_lossy(&answer);
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let body: Value = serde_json::from_str(body)?;
+        agent.last_read = body["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .and_then(|m| m["id"].as_str())
+            .ok_or("the bare waiter was not answered")?
+            .to_owned();
+    }
+    Ok(BareRun {
+        wake: Latencies::of(wake),
+        reply: Latencies::of(reply),
+        from_ack: Latencies::of(from_ack),
+    })
 }
 
 async fn latency(client: &Arc<Client>, parked: u32, samples: u32) -> Result<LatencyRun, BoxError> {
@@ -258,11 +435,13 @@ async fn latency(client: &Arc<Client>, parked: u32, samples: u32) -> Result<Late
         from_send.push(at.saturating_duration_since(sent));
         from_ack.push(at.saturating_duration_since(acked));
     }
+    let bare = bare(client, samples).await?;
     waiting.stop();
     Ok(LatencyRun {
         parked,
         from_send: Latencies::of(from_send),
         from_ack: Latencies::of(from_ack),
+        bare,
     })
 }
 
@@ -314,6 +493,9 @@ fn args_stride(agents: usize) -> usize {
 
 struct IdleRun {
     parked: u32,
+    kind: WaiterKind,
+    /// The statements run while idle, most frequent first: (per second, text).
+    statements: Vec<(f64, String)>,
     rss_before: Option<f64>,
     rss_parked: Option<f64>,
     transactions_per_second: f64,
@@ -322,6 +504,19 @@ struct IdleRun {
     database_transactions_per_second: f64,
     /// Rows the database read (returned + fetched) for anyone.
     rows_per_second: f64,
+}
+
+/// Calls of each statement of this database so far (pg_stat_statements), by its text.
+async fn statement_calls(pool: &sqlx::PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 100), sum(calls)::bigint
+         FROM pg_stat_statements
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND query NOT LIKE '%pg_stat%'
+         GROUP BY 1",
+    )
+    .fetch_all(pool)
+    .await
 }
 
 /// The database's transactions and the rows it read, so far (statistics lag about a second).
@@ -335,10 +530,11 @@ async fn idle(
     client: &Arc<Client>,
     args: &PushArgs,
     parked: u32,
+    kind: WaiterKind,
 ) -> Result<IdleRun, BoxError> {
     let rss_before = server.rss_mib();
     let agents = client.agents(parked).await?;
-    let waiting = Parked::start(client, &agents);
+    let waiting = Parked::start_kind(client, &agents, kind);
     settle(parked).await;
     // What the server makes the database do: statements from pg_stat_statements when the
     // cluster has it (autovacuum, busy after the sessions were created, is not counted there),
@@ -359,15 +555,31 @@ async fn idle(
         "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database WHERE datname = current_database()"
     };
     // Parking ten thousand requests takes a while (each reads its session once); wait until
-    // the database has been quiet for 3 s (statistics are flushed about once a second).
+    // the database has been quiet for 3 s. Its transaction counts are flushed late: a
+    // connection that goes idle reports its transactions up to 10 s after them (PostgreSQL's
+    // PGSTAT_IDLE_INTERVAL), so parking's own transactions would be counted as idle work unless
+    // the transaction count is quiet as well.
     let mut quiet = 0;
     let mut last: i64 = sqlx::query_scalar(count).fetch_one(&db.pool).await?;
+    let mut last_database: (i64, i64) = sqlx::query_as(DATABASE_ACTIVITY)
+        .fetch_one(&db.pool)
+        .await?;
     while quiet < 3 {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now: i64 = sqlx::query_scalar(count).fetch_one(&db.pool).await?;
-        quiet = if now - last <= 3 { quiet + 1 } else { 0 };
-        last = now;
+        let database: (i64, i64) = sqlx::query_as(DATABASE_ACTIVITY)
+            .fetch_one(&db.pool)
+            .await?;
+        // Our own queries: two to four transactions a second.
+        let still = now - last <= 3 && database.0 - last_database.0 <= 6;
+        quiet = if still { quiet + 1 } else { 0 };
+        (last, last_database) = (now, database);
     }
+    let statements_before = if statements {
+        statement_calls(&db.pool).await?
+    } else {
+        Vec::new()
+    };
     let rss_parked = server.rss_mib();
     let before: i64 = sqlx::query_scalar(count).fetch_one(&db.pool).await?;
     let database_before: (i64, i64) = sqlx::query_as(DATABASE_ACTIVITY)
@@ -381,12 +593,27 @@ async fn idle(
         .fetch_one(&db.pool)
         .await?;
     let seconds = started.elapsed().as_secs_f64();
+    let mut ran = Vec::new();
+    if statements {
+        for (query, calls) in statement_calls(&db.pool).await? {
+            let before = statements_before
+                .iter()
+                .find(|(q, _)| *q == query)
+                .map_or(0, |(_, c)| *c);
+            if calls > before {
+                ran.push(((calls - before) as f64 / seconds, query));
+            }
+        }
+        ran.sort_by(|a, b| b.0.total_cmp(&a.0));
+    }
     waiting.stop();
     // The measuring queries themselves: one transaction each when counting transactions.
     let own = if statements { 0 } else { 1 };
     let transactions = (after - before - own).max(0) as f64;
     Ok(IdleRun {
         parked,
+        kind,
+        statements: ran,
         rss_before,
         rss_parked,
         transactions_per_second: transactions / seconds,
@@ -413,9 +640,23 @@ pub async fn run(db: &BenchDb, args: &PushArgs) -> Result<(), BoxError> {
             api_keys::create(&db.pool, &keys, Uuid::new_v4(), "bench", Scope::Agent, None).await?;
         tokens.push(Arc::<str>::from(token));
     }
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(usize::MAX)
-        .build()?;
+    let most = args
+        .idle_parked
+        .iter()
+        .chain(&args.parked)
+        .max()
+        .copied()
+        .unwrap_or(0)
+        .max(args.throughput_parked);
+    let http = (0..most.div_ceil(WAITERS_PER_ADDRESS).max(1))
+        .map(|i| {
+            let [a, b] = ((i + 1) as u16).to_be_bytes();
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(usize::MAX)
+                .local_address(std::net::IpAddr::from([127, 0, a, b]))
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
 
     for notify in &args.notify {
         println!("push benchmark, NOTIFY {notify:?}:");
@@ -443,6 +684,15 @@ pub async fn run(db: &BenchDb, args: &PushArgs) -> Result<(), BoxError> {
                 run.parked,
                 show(&run.from_ack)
             );
+            println!(
+                "  reply → bare-socket agent, {} parked: woken {}; the reply's round trip {}; \
+                 woken after the reply's acknowledgement {}; wake p50 / round trip p50 = {}",
+                run.parked,
+                show(&run.bare.wake),
+                show(&run.bare.reply),
+                show(&run.bare.from_ack),
+                run.bare.ratio().map_or("-".into(), |r| format!("{r:.2}")),
+            );
         }
         let run = throughput(&client, args).await?;
         println!(
@@ -453,20 +703,36 @@ pub async fn run(db: &BenchDb, args: &PushArgs) -> Result<(), BoxError> {
             run.replies_per_second,
             run.answers_per_second
         );
-        for parked in args.idle_parked.iter().copied().filter(|n| *n > 0) {
-            let run = idle(db, &server, &client, args, parked).await?;
+        for (kind, parked) in args
+            .idle_kind
+            .iter()
+            .flat_map(|kind| args.idle_parked.iter().map(move |n| (*kind, *n)))
+            .filter(|(_, n)| *n > 0)
+        {
+            let run = idle(db, &server, &client, args, parked, kind).await?;
             let mib = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.1} MiB"));
+            let per_waiter = match (run.rss_before, run.rss_parked) {
+                (Some(before), Some(after)) => {
+                    format!("{:.1} KiB", (after - before) * 1024.0 / f64::from(parked))
+                }
+                _ => "-".into(),
+            };
             println!(
-                "  idle with {} parked: server RSS {} (before parking {}), database {:.2} {}/s, \
-                 {:.2} transactions/s and {:.1} rows read/s in all",
+                "  idle with {} {:?} parked: server RSS {} (before parking {}; {} per waiter), \
+                 database {:.2} {}/s, {:.2} transactions/s and {:.1} rows read/s in all",
                 run.parked,
+                run.kind,
                 mib(run.rss_parked),
                 mib(run.rss_before),
+                per_waiter,
                 run.transactions_per_second,
                 run.counted,
                 run.database_transactions_per_second,
                 run.rows_per_second,
             );
+            for (rate, query) in run.statements.iter().take(5) {
+                println!("      {rate:.2}/s  {query}");
+            }
         }
         drop(server);
     }

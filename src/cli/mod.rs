@@ -107,11 +107,22 @@ pub enum Command {
     Bench(bench::BenchCommand),
 }
 
-/// Every parked long-poll and open stream is a socket: allow as many as the hard limit does.
+/// Every parked long-poll and open stream is a socket: allow as many as the hard limit does,
+/// or, for a process allowed to raise it (root, `CAP_SYS_RESOURCE`), as many as the kernel lets
+/// one process have (`fs.nr_open`, 1,048,576 by default).
 pub fn raise_open_file_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let kernel = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or(hard);
+    if kernel > hard && setrlimit(Resource::RLIMIT_NOFILE, kernel, kernel).is_ok() {
+        return;
+    }
+    if soft < hard
         && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
     {
         tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");

@@ -73,7 +73,11 @@ pub enum NotifyMode {
 #[derive(Debug)]
 pub struct GroupCommit {
     requests: mpsc::UnboundedSender<Request>,
+    local: Local,
 }
+
+/// The hub of this process's own waiters, once the composition root has given it.
+type Local = Arc<std::sync::OnceLock<Arc<crate::push::Hub>>>;
 
 /// What every writer task shares.
 struct Writers {
@@ -85,6 +89,9 @@ struct Writers {
     mode: NotifyMode,
     /// For [`NotifyMode::Coalesced`]: the notifier task's queue.
     notifier: Option<mpsc::UnboundedSender<Vec<Notice>>>,
+    /// This process's own waiters, told of each commit as soon as it is committed, before the
+    /// NOTIFY that tells every process (theirs then repeats what they know: no second read).
+    local: Local,
 }
 
 impl GroupCommit {
@@ -96,6 +103,7 @@ impl GroupCommit {
             tokio::spawn(notifier(pool.clone(), queue));
             notices
         });
+        let local = Local::default();
         let writers = Arc::new(Writers {
             pool,
             requests: Mutex::new(receiver),
@@ -103,11 +111,17 @@ impl GroupCommit {
             in_flight: AtomicUsize::new(0),
             mode,
             notifier,
+            local: local.clone(),
         });
         for _ in 0..WRITERS {
             tokio::spawn(writer(writers.clone()));
         }
-        GroupCommit { requests }
+        GroupCommit { requests, local }
+    }
+
+    /// Tell `hub` of each commit as it commits (once per process; later calls are ignored).
+    pub fn announce_locally(&self, hub: Arc<crate::push::Hub>) {
+        let _ = self.local.set(hub);
     }
 
     /// Write one append (with whatever others are waiting) and report how it went.
@@ -225,6 +239,11 @@ impl Writers {
 
     /// Announce a committed batch (unless it was announced inside its transaction).
     async fn announce(&self, notices: Vec<Notice>) {
+        if let Some(hub) = self.local.get() {
+            for notice in &notices {
+                hub.announce(*notice);
+            }
+        }
         match self.mode {
             NotifyMode::InTransaction => {}
             NotifyMode::AfterCommit => send_notify(&self.pool, &notices).await,

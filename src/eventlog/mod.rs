@@ -120,6 +120,12 @@ impl EventLog {
         }
     }
 
+    /// Wake `hub`'s waiters at each commit of this process, without waiting for its NOTIFY to
+    /// come back through the database (other processes still hear the NOTIFY).
+    pub fn announce_locally(&self, hub: Arc<crate::push::Hub>) {
+        self.group.announce_locally(hub);
+    }
+
     /// Bytes of session state this process remembers now (bounded; for tests and metrics).
     pub fn remembered_bytes(&self) -> usize {
         self.tenants.remembered_bytes()
