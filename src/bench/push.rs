@@ -496,6 +496,9 @@ struct IdleRun {
     kind: WaiterKind,
     /// The statements run while idle, most frequent first: (per second, text).
     statements: Vec<(f64, String)>,
+    /// Autovacuum's vacuums and analyzes of this database's tables in the window (their
+    /// transactions are the database's, not the server's).
+    autovacuum: i64,
     rss_before: Option<f64>,
     rss_parked: Option<f64>,
     transactions_per_second: f64,
@@ -505,6 +508,9 @@ struct IdleRun {
     /// Rows the database read (returned + fetched) for anyone.
     rows_per_second: f64,
 }
+
+/// Autovacuum's runs on this database's tables so far.
+const AUTOVACUUM: &str = "SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0)::bigint FROM pg_stat_user_tables";
 
 /// Calls of each statement of this database so far (pg_stat_statements), by its text.
 async fn statement_calls(pool: &sqlx::PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
@@ -585,6 +591,7 @@ async fn idle(
     let database_before: (i64, i64) = sqlx::query_as(DATABASE_ACTIVITY)
         .fetch_one(&db.pool)
         .await?;
+    let autovacuum_before: i64 = sqlx::query_scalar(AUTOVACUUM).fetch_one(&db.pool).await?;
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -593,6 +600,7 @@ async fn idle(
         .fetch_one(&db.pool)
         .await?;
     let seconds = started.elapsed().as_secs_f64();
+    let autovacuum_after: i64 = sqlx::query_scalar(AUTOVACUUM).fetch_one(&db.pool).await?;
     let mut ran = Vec::new();
     if statements {
         for (query, calls) in statement_calls(&db.pool).await? {
@@ -614,6 +622,7 @@ async fn idle(
         parked,
         kind,
         statements: ran,
+        autovacuum: autovacuum_after - autovacuum_before,
         rss_before,
         rss_parked,
         transactions_per_second: transactions / seconds,
@@ -703,12 +712,23 @@ pub async fn run(db: &BenchDb, args: &PushArgs) -> Result<(), BoxError> {
             run.replies_per_second,
             run.answers_per_second
         );
+        drop(server);
         for (kind, parked) in args
             .idle_kind
             .iter()
             .flat_map(|kind| args.idle_parked.iter().map(move |n| (*kind, *n)))
             .filter(|(_, n)| *n > 0)
         {
+            // Each in a fresh server process: its memory before parking is a server's at rest,
+            // and nothing earlier runs parked left behind counts.
+            let server = Server::start(db, (&public, &private), &["--notify", mode])?;
+            let client = Arc::new(Client {
+                http: http.clone(),
+                base: server.address.clone(),
+                tokens: tokens.clone(),
+            });
+            // Idle means after start-up's own work (projection check, first safety-net look).
+            tokio::time::sleep(Duration::from_secs(3)).await;
             let run = idle(db, &server, &client, args, parked, kind).await?;
             let mib = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.1} MiB"));
             let per_waiter = match (run.rss_before, run.rss_parked) {
@@ -719,7 +739,8 @@ pub async fn run(db: &BenchDb, args: &PushArgs) -> Result<(), BoxError> {
             };
             println!(
                 "  idle with {} {:?} parked: server RSS {} (before parking {}; {} per waiter), \
-                 database {:.2} {}/s, {:.2} transactions/s and {:.1} rows read/s in all",
+                 database {:.2} {}/s, {:.2} transactions/s and {:.1} rows read/s in all \
+                 ({} autovacuum runs in the window)",
                 run.parked,
                 run.kind,
                 mib(run.rss_parked),
@@ -729,12 +750,12 @@ pub async fn run(db: &BenchDb, args: &PushArgs) -> Result<(), BoxError> {
                 run.counted,
                 run.database_transactions_per_second,
                 run.rows_per_second,
+                run.autovacuum,
             );
             for (rate, query) in run.statements.iter().take(5) {
                 println!("      {rate:.2}/s  {query}");
             }
         }
-        drop(server);
     }
     Ok(())
 }

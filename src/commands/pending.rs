@@ -57,7 +57,7 @@ pub async fn pending(
     session_id: Uuid,
     last_read: Option<Uuid>,
 ) -> Result<Pending, CommandError> {
-    look(log, ctx, session_id, last_read)
+    look(log, ctx, session_id, last_read, false)
         .await
         .map(|l| l.pending)
 }
@@ -68,14 +68,25 @@ struct Look {
     seen_seq: i64,
 }
 
+/// `woken`: news arrived for a reader by cursor, so there is most likely something to take:
+/// the take's own read of the session (under the tenant lock, often from what this process
+/// remembers) is the only one, rather than a look first.
 async fn look(
     log: &EventLog,
     ctx: &Context,
     session_id: Uuid,
     last_read: Option<Uuid>,
+    woken: bool,
 ) -> Result<Look, CommandError> {
     if last_read.is_some() {
         ctx.require_write()?;
+    }
+    if let (true, Some(last_read)) = (woken, last_read) {
+        let pending = Box::pin(take_unread(log, ctx, session_id, last_read)).await?;
+        return Ok(Look {
+            pending,
+            seen_seq: 0,
+        });
     }
     // Look without locking first: most calls (and every long-poll round) find nothing to take.
     let state = log
@@ -237,7 +248,7 @@ pub async fn wait_for_pending(
             // Woken: the credential may have ended while this request was parked.
             access.check().await?;
         }
-        let read = Box::pin(look(log, ctx, session_id, last_read)).await;
+        let read = Box::pin(look(log, ctx, session_id, last_read, found.is_some())).await;
         let timed_out = tokio::time::Instant::now() >= deadline;
         match read {
             Ok(look) => {
