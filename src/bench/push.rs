@@ -657,6 +657,18 @@ pub async fn run(db: &BenchDb, args: &PushArgs) -> Result<(), BoxError> {
         .copied()
         .unwrap_or(0)
         .max(args.throughput_parked);
+    // Each waiter is a socket here and one in the server (which inherits this limit).
+    let needed = u64::from(most) + 1_000;
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(0, |(soft, _)| soft);
+    if limit < needed {
+        return Err(format!(
+            "{most} waiters need {needed} open files in this process and in the server; the \
+             limit is {limit} (raise the hard limit: `ulimit -Hn`, systemd's LimitNOFILE=, or \
+             run as root with CAP_SYS_RESOURCE)"
+        )
+        .into());
+    }
     let http = (0..most.div_ceil(WAITERS_PER_ADDRESS).max(1))
         .map(|i| {
             let [a, b] = ((i + 1) as u16).to_be_bytes();
