@@ -2,12 +2,15 @@
 -- (distributed PostgreSQL) can hold each tenant's rows together on one node: the credential
 -- tables' keys gain the tenant, as the log's and the projections' always had. Plain
 -- PostgreSQL keeps the same schema; every lookup already names the tenant, except a browser's
--- session cookie and a connected app's refresh, which name only their row (indexes below).
+-- session cookie, a connected app's refresh and the operator's `keys revoke`, which name only
+-- their row (indexes below).
 
 ALTER TABLE web_sessions DROP CONSTRAINT web_sessions_api_key_id_fkey;
 ALTER TABLE oauth_grants DROP CONSTRAINT oauth_grants_key_id_fkey;
 
 ALTER TABLE api_keys DROP CONSTRAINT api_keys_pkey, ADD PRIMARY KEY (tenant_id, id);
+-- The operator revokes a key by its id alone.
+CREATE INDEX api_keys_by_id ON api_keys (id);
 
 ALTER TABLE web_sessions
     DROP CONSTRAINT web_sessions_pkey,
