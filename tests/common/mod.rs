@@ -63,6 +63,41 @@ struct CitusNodes(Vec<(String, i32)>);
 const TEST_SHARDS: u32 = 4;
 
 static SERVER: OnceCell<Server> = OnceCell::const_new();
+/// A server URL chosen by the test binary itself, over `DATABASE_URL` (see [`use_citus`]).
+static CHOSEN_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Run this binary's tests on a Citus cluster of a coordinator and two workers, started (and
+/// Citus built and installed first, when it is missing) by `scripts/citus-cluster` under
+/// `target/prereqs/citus`. Call before anything else of the harness. A cluster that cannot be
+/// had fails the test with what to do.
+pub fn use_citus() {
+    CHOSEN_URL.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/citus-cluster");
+        let dir = prereqs::root().join("citus");
+        let output = Command::new(script)
+            .arg(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+        assert!(
+            output.status.success(),
+            "{script} {} failed ({}):\n{}\nThese tests need a Citus 13 cluster: PostgreSQL 15 \
+             server binaries, the build tools of ../shared/vendor/README.md (apt-get install \
+             postgresql-server-dev-15 libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev \
+             libssl-dev build-essential) and root or sudo to install Citus; then run the script \
+             by hand to see what fails.",
+            dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        stdout
+            .lines()
+            .last()
+            .expect("the script prints a URL")
+            .trim()
+            .to_owned()
+    });
+}
 static NEXT_DB: AtomicU64 = AtomicU64::new(0);
 
 async fn server() -> &'static Server {
@@ -77,7 +112,12 @@ async fn start_server() -> Server {
     ));
     std::fs::create_dir_all(&scratch).unwrap();
     let keys_dir = scratch.join("keys");
-    let (admin, url, cluster): (PgConnectOptions, UrlFor, _) = match std::env::var("DATABASE_URL") {
+    let chosen = CHOSEN_URL
+        .get()
+        .cloned()
+        .ok_or(())
+        .or_else(|()| std::env::var("DATABASE_URL"));
+    let (admin, url, cluster): (PgConnectOptions, UrlFor, _) = match chosen {
         Ok(url) => {
             let admin: PgConnectOptions = url.parse().expect("DATABASE_URL parses");
             let citus = database::is_citus(&admin).await.unwrap();
