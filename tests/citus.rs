@@ -72,15 +72,26 @@ async fn create_key(db: &TestDb, tenant: Uuid) -> String {
 }
 
 async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
-    let response = client
-        .post(url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+    post_once(client, url, token, None, body).await
+}
+
+/// POST `body`, with an `Idempotency-Key` when given; the JSON answer, which must be a 200.
+async fn post_once(
+    client: &reqwest::Client,
+    url: String,
+    token: &str,
+    idempotency_key: Option<&str>,
+    body: Value,
+) -> Value {
+    let mut request = client.post(url).bearer_auth(token).json(&body);
+    if let Some(key) = idempotency_key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    answer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,15 +126,30 @@ async fn two_nodes_on_citus_serve_tenants_spread_over_both_workers() {
     for tenant in &tenants {
         let token = create_key(&db, *tenant).await;
         let session = Uuid::new_v4();
-        let asked = post(
-            &client,
-            node_a.url("/api/v1/messages/agent"),
-            &token,
-            json!({"agent_instance_id": session, "agent_type": "claude_code",
-                   "content": "Which database?", "requires_user_input": true}),
-        )
-        .await;
-        let question = asked["message_id"].as_str().unwrap().to_owned();
+        // The agent's question, sent to both nodes at once (a client retrying elsewhere): one
+        // append, and both answer with it (the loser of the race learns of the winner by
+        // reading, whatever error Citus reported).
+        let ask = json!({"agent_instance_id": session, "agent_type": "claude_code",
+                         "content": "Which database?", "requires_user_input": true});
+        let key = format!("ask-{session}");
+        let (on_a, on_b) = tokio::join!(
+            post_once(
+                &client,
+                node_a.url("/api/v1/messages/agent"),
+                &token,
+                Some(&key),
+                ask.clone()
+            ),
+            post_once(
+                &client,
+                node_b.url("/api/v1/messages/agent"),
+                &token,
+                Some(&key),
+                ask
+            ),
+        );
+        assert_eq!(on_a, on_b);
+        let question = on_a["message_id"].as_str().unwrap().to_owned();
         // The agent waits on node A ...
         let waiting = tokio::spawn({
             let request = client
@@ -154,17 +180,6 @@ async fn two_nodes_on_citus_serve_tenants_spread_over_both_workers() {
             answer["messages"][0]["content"],
             format!("Citus, for {tenant}")
         );
-        // The same idempotent message again returns the first answer, appends nothing.
-        let again = post(
-            &client,
-            node_b.url("/api/v1/messages/agent"),
-            &token,
-            json!({"agent_instance_id": session, "agent_type": "claude_code",
-                   "content": "Which database?", "requires_user_input": true,
-                   "message_id": question}),
-        )
-        .await;
-        assert_eq!(again["message_id"], question);
         // Pending now: nothing left unread for the agent.
         let pending: Value = client
             .get(node_b.url(&format!(
@@ -178,6 +193,20 @@ async fn two_nodes_on_citus_serve_tenants_spread_over_both_workers() {
             .await
             .unwrap();
         assert_eq!(pending["messages"], json!([]), "{pending}");
+        let said: Value = client
+            .get(node_a.url(&format!("/api/v1/sessions/{session}/messages")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            said.as_array().unwrap().len(),
+            2,
+            "one question, one reply: {said}"
+        );
     }
 
     // Every worker holds events, and each tenant's are where Citus says they are.
