@@ -146,7 +146,10 @@ async fn connect(
     citus: bool,
 ) -> Result<PgPool, DatabaseError> {
     let options = if citus {
-        options
+        // One connection per worker for everything a transaction (an append: several
+        // statements' worth of CTEs) does there, so that it commits there as one transaction,
+        // visible at once, without two-phase commit.
+        options.options([("citus.multi_shard_modify_mode", "sequential")])
     } else {
         options.options([("plan_cache_mode", "force_generic_plan")])
     };
