@@ -455,6 +455,11 @@ async fn the_verify_command_names_the_first_broken_position() {
             .success()
     );
     let mut tx = app.db.pool.begin().await.unwrap();
+    // On Citus the forger's SET LOCAL must reach the workers too (a mere name elsewhere).
+    sqlx::query("SET LOCAL citus.propagate_set_commands = 'local'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     sqlx::query("SET LOCAL session_replication_role = replica")
         .execute(&mut *tx)
         .await
