@@ -123,6 +123,11 @@ pub async fn is_citus(options: &PgConnectOptions) -> Result<bool, DatabaseError>
     Ok(citus)
 }
 
+/// [`is_citus`], asked on an open pool.
+pub async fn pool_is_citus(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(IS_CITUS).fetch_one(pool).await
+}
+
 const IS_CITUS: &str = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')";
 
 /// A pool that tolerates a database restart: connections are checked before use and

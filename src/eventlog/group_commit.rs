@@ -103,7 +103,7 @@ impl GroupCommit {
     pub fn start(pool: PgPool, mode: NotifyMode) -> GroupCommit {
         let (requests, receiver) = mpsc::unbounded_channel();
         tokio::spawn(async move {
-            let citus = match database::is_citus(pool.connect_options().as_ref()).await {
+            let citus = match database::pool_is_citus(&pool).await {
                 Ok(citus) => citus,
                 Err(e) => {
                     tracing::warn!("cannot tell whether the database is Citus (assuming not): {e}");

@@ -101,13 +101,7 @@ pub fn start(pool: PgPool, listeners: Listeners, shutdown: CancellationToken) {
 async fn listen(pool: PgPool, listeners: Listeners, shutdown: CancellationToken) {
     let mut failures = 0u32;
     let mut connected_before = false;
-    let citus = crate::database::is_citus(pool.connect_options().as_ref())
-        .await
-        .unwrap_or(false);
-    let mut net = SafetyNet {
-        citus,
-        ..SafetyNet::default()
-    };
+    let mut net = SafetyNet::default();
     while !shutdown.is_cancelled() {
         let mut listener = match connect(&pool, &listeners.subscribers).await {
             Ok(listener) => listener,
@@ -130,6 +124,9 @@ async fn listen(pool: PgPool, listeners: Listeners, shutdown: CancellationToken)
             metrics::listener_reconnected();
         }
         failures = 0;
+        if let Ok(citus) = crate::database::pool_is_citus(&pool).await {
+            net.citus = citus;
+        }
         // Whatever happened before this connection listened is unknown: read again.
         listeners.resync();
         let mut ticks = tokio::time::interval(SAFETY_NET_INTERVAL);
