@@ -285,8 +285,12 @@ fn reap_on_exit(
         if [ -n "$4" ]; then
             for db in $(psql -X -At "$4" -c "SELECT datname FROM pg_database
                                               WHERE datname LIKE '%\_$5\_%'"); do
-                psql -X -q "$4" -c "SET citus.enable_create_database_propagation = on" \
-                    -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+                # A worker may still serve the coordinator's last connections for a moment.
+                for _ in 1 2 3 4 5; do
+                    psql -X -q "$4" -c "SET citus.enable_create_database_propagation = on" \
+                        -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null && break
+                    sleep 1
+                done
             done
         fi
     "#;
