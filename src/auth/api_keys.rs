@@ -21,19 +21,24 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const LIST: &str = "\
 SELECT k.id, k.tenant_id, k.name, k.scope, k.created_at, k.expires_at, k.revoked_at,
        k.last_used_at, g.client_id
-FROM api_keys k LEFT JOIN oauth_grants g ON g.key_id = k.id
+FROM api_keys k LEFT JOIN oauth_grants g ON g.tenant_id = k.tenant_id AND g.key_id = k.id
 WHERE k.tenant_id = $1 ORDER BY k.created_at, k.id";
 
+/// Whose key `$1` is (the operator revokes keys by id alone).
+const KEY_TENANT: &str = "SELECT tenant_id FROM api_keys WHERE id = $1";
+
+/// The revocation time is the caller's: Citus refuses `now()` inside `coalesce`.
 const REVOKE: &str = "\
-WITH revoked AS (
-    UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
-    RETURNING id, tenant_id, name, scope, created_at, expires_at, revoked_at, last_used_at
-)
-SELECT r.*, g.client_id FROM revoked r LEFT JOIN oauth_grants g ON g.key_id = r.id";
+UPDATE api_keys SET revoked_at = coalesce(revoked_at, $3) WHERE tenant_id = $1 AND id = $2
+RETURNING id, tenant_id, name, scope, created_at, expires_at, revoked_at, last_used_at,
+          NULL::text AS client_id";
+
+const APP_CLIENT: &str = "SELECT client_id FROM oauth_grants WHERE tenant_id = $1 AND key_id = $2";
 
 const LOOKUP: &str = "\
 SELECT k.tenant_id, k.scope, k.token_sha256, k.expires_at, k.revoked_at, g.resource
-FROM api_keys k LEFT JOIN oauth_grants g ON g.key_id = k.id WHERE k.id = $1";
+FROM api_keys k LEFT JOIN oauth_grants g ON g.tenant_id = k.tenant_id AND g.key_id = k.id
+WHERE k.tenant_id = $1 AND k.id = $2";
 
 const ANY_KEY: &str = "SELECT EXISTS (SELECT 1 FROM api_keys)";
 
@@ -196,17 +201,30 @@ pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<ApiKey>, KeyStor
 /// them as soon as this commits.
 pub async fn revoke(pool: &PgPool, key_id: Uuid) -> Result<ApiKey, KeyStoreError> {
     let mut tx = pool.begin().await?;
-    let row: Option<KeyRow> = sqlx::query_as(REVOKE)
+    let tenant_id: Uuid = sqlx::query_scalar(KEY_TENANT)
+        .bind(key_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(KeyStoreError::NotFound(key_id))?;
+    let mut row: KeyRow = sqlx::query_as(REVOKE)
+        .bind(tenant_id)
+        .bind(key_id)
+        .bind(OffsetDateTime::now_utc())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(KeyStoreError::NotFound(key_id))?;
+    row.client_id = sqlx::query_scalar(APP_CLIENT)
+        .bind(tenant_id)
         .bind(key_id)
         .fetch_optional(&mut *tx)
         .await?;
-    let key = api_key(row.ok_or(KeyStoreError::NotFound(key_id))?);
+    let key = api_key(row);
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(KEYS_CHANNEL)
         .bind(key_id.to_string())
         .execute(&mut *tx)
         .await?;
-    super::web_sessions::end_for_key(&mut tx, key_id).await?;
+    super::web_sessions::end_for_key(&mut tx, tenant_id, key_id).await?;
     tx.commit().await?;
     Ok(key)
 }
@@ -221,8 +239,13 @@ struct KeyRecord {
     resource: Option<String>,
 }
 
-pub async fn lookup(pool: &PgPool, key_id: Uuid) -> Result<Option<StoredKey>, sqlx::Error> {
+pub async fn lookup(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    key_id: Uuid,
+) -> Result<Option<StoredKey>, sqlx::Error> {
     let row: Option<KeyRecord> = sqlx::query_as(LOOKUP)
+        .bind(tenant_id)
         .bind(key_id)
         .fetch_optional(pool)
         .await?;
@@ -242,13 +265,20 @@ pub async fn any(pool: &PgPool) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(ANY_KEY).fetch_one(pool).await
 }
 
-/// Record when keys were last used: one statement for a whole batch of keys.
-pub async fn record_use(pool: &PgPool, used: &[(Uuid, OffsetDateTime)]) -> Result<(), sqlx::Error> {
-    let (ids, times): (Vec<Uuid>, Vec<OffsetDateTime>) = used.iter().copied().unzip();
+/// Record when keys were last used: one statement for a whole batch of (tenant, key, time).
+pub async fn record_use(
+    pool: &PgPool,
+    used: &[(Uuid, Uuid, OffsetDateTime)],
+) -> Result<(), sqlx::Error> {
+    let tenants: Vec<Uuid> = used.iter().map(|u| u.0).collect();
+    let ids: Vec<Uuid> = used.iter().map(|u| u.1).collect();
+    let times: Vec<OffsetDateTime> = used.iter().map(|u| u.2).collect();
     sqlx::query(
         "UPDATE api_keys k SET last_used_at = greatest(k.last_used_at, u.at)
-         FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at) WHERE k.id = u.id",
+         FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS u(tenant_id, id, at)
+         WHERE k.tenant_id = u.tenant_id AND k.id = u.id",
     )
+    .bind(tenants)
     .bind(ids)
     .bind(times)
     .execute(pool)

@@ -75,8 +75,9 @@ pub enum Audience {
 /// What authorised a caller, and so what can end its access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Credential {
-    /// An API key: a token whose `jti` names a row in `api_keys` (revocable).
-    ApiKey(Uuid),
+    /// An API key: a token whose `jti` names a row in `api_keys` (revocable), and its tenant
+    /// (keys are found by both: on Citus the tenant says which node holds the row).
+    ApiKey { tenant_id: Uuid, key_id: Uuid },
     /// A signed token without a key record (a dashboard's own session token): valid until
     /// its `exp`, not revocable.
     Token,
@@ -102,7 +103,7 @@ impl Grant {
 
     pub fn key_id(&self) -> Option<Uuid> {
         match self.credential {
-            Credential::ApiKey(id) => Some(id),
+            Credential::ApiKey { key_id, .. } => Some(key_id),
             Credential::Token | Credential::WebSession(_) | Credential::System => None,
         }
     }
@@ -111,7 +112,7 @@ impl Grant {
     pub fn web_session(&self) -> Option<Uuid> {
         match self.credential {
             Credential::WebSession(id) => Some(id),
-            Credential::ApiKey(_) | Credential::Token | Credential::System => None,
+            Credential::ApiKey { .. } | Credential::Token | Credential::System => None,
         }
     }
 
@@ -265,12 +266,9 @@ impl Authenticator {
         let key_id =
             Uuid::try_parse(jti).map_err(|_| unauthorized("the key id (jti) is not a UUID"))?;
         let stored = self
-            .stored_key(key_id)
+            .stored_key(tenant_id, key_id)
             .await?
             .ok_or_else(|| unauthorized("unknown API key"))?;
-        if stored.tenant_id != tenant_id {
-            return Err(unauthorized("unknown API key"));
-        }
         match &stored.app_resource {
             // An ordinary key: exactly the token minted for it.
             None => {
@@ -296,12 +294,13 @@ impl Authenticator {
         }
         let now = OffsetDateTime::now_utc();
         check_key(&stored, now)?;
-        self.used(Credential::ApiKey(key_id), now);
+        let credential = Credential::ApiKey { tenant_id, key_id };
+        self.used(credential, now);
         Ok(Identity {
             tenant_id,
             scope: stored.scope,
             grant: Grant {
-                credential: Credential::ApiKey(key_id),
+                credential,
                 expires_at: earliest(token_expiry, stored.expires_at),
             },
         })
@@ -343,9 +342,9 @@ impl Authenticator {
             return Err(unauthorized("the token has expired"));
         }
         match grant.credential {
-            Credential::ApiKey(key_id) => {
+            Credential::ApiKey { tenant_id, key_id } => {
                 let stored = self
-                    .stored_key(key_id)
+                    .stored_key(tenant_id, key_id)
                     .await?
                     .ok_or_else(|| unauthorized("unknown API key"))?;
                 check_key(&stored, now)
@@ -375,9 +374,13 @@ impl Authenticator {
         }
     }
 
-    async fn stored_key(&self, key_id: Uuid) -> Result<Option<StoredKey>, AuthError> {
+    async fn stored_key(
+        &self,
+        tenant_id: Uuid,
+        key_id: Uuid,
+    ) -> Result<Option<StoredKey>, AuthError> {
         let fetch = async {
-            let stored = api_keys::lookup(&self.pool, key_id).await?;
+            let stored = api_keys::lookup(&self.pool, tenant_id, key_id).await?;
             Ok(stored.map(Record::Key))
         };
         Ok(match self.record(key_id, fetch).await? {
@@ -488,7 +491,7 @@ impl Authenticator {
         let (mut keys, mut web) = (Vec::new(), Vec::new());
         for &(credential, at) in &used {
             match credential {
-                Credential::ApiKey(id) => keys.push((id, at)),
+                Credential::ApiKey { tenant_id, key_id } => keys.push((tenant_id, key_id, at)),
                 Credential::WebSession(id) => web.push((id, at)),
                 Credential::Token | Credential::System => {}
             }

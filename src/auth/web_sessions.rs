@@ -64,9 +64,9 @@ SELECT count(pg_notify($2, $3 || id::text)) FROM ended";
 const END_KEY_SESSIONS: &str = "\
 WITH ended AS (
     UPDATE web_sessions SET revoked_at = now()
-    WHERE api_key_id = $1 AND revoked_at IS NULL RETURNING id
+    WHERE tenant_id = $1 AND api_key_id = $2 AND revoked_at IS NULL RETURNING id
 )
-SELECT count(pg_notify($2, $3 || id::text)) FROM ended";
+SELECT count(pg_notify($3, $4 || id::text)) FROM ended";
 
 const RECORD_SEEN: &str = "\
 UPDATE web_sessions w SET last_seen_at = greatest(w.last_seen_at, u.at)
@@ -273,8 +273,13 @@ pub async fn end_all(pool: &PgPool, tenant_id: Uuid) -> Result<i64, sqlx::Error>
 }
 
 /// End the web sessions made by pasting API key `key_id`, in the transaction revoking it.
-pub async fn end_for_key(conn: &mut PgConnection, key_id: Uuid) -> Result<i64, sqlx::Error> {
+pub async fn end_for_key(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    key_id: Uuid,
+) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(END_KEY_SESSIONS)
+        .bind(tenant_id)
         .bind(key_id)
         .bind(KEYS_CHANNEL)
         .bind(NOTICE_PREFIX)

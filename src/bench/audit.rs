@@ -194,7 +194,7 @@ pub async fn run(
 
     let started = Instant::now();
     let mut sink = std::io::sink();
-    let exported = export::export_all(&db.pool, 0, &mut sink).await?;
+    let exported = export::export_all(&db.pool, &export::Position::START, &mut sink).await?;
     println!(
         "  export (all tenants)          {}",
         rate(exported.events, started)

@@ -5,6 +5,7 @@
 //! number of that user's log (`--user U --after-seq N`), an export of all users continues from
 //! the opaque cursor the previous one printed (`--cursor C`; inside, a transaction horizon).
 
+use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +16,8 @@ use uuid::Uuid;
 
 use super::Outcome;
 use crate::config::DatabaseArgs;
-use crate::eventlog::{export, replay};
+use crate::eventlog::export::{self, Position};
+use crate::eventlog::replay;
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
@@ -64,40 +66,78 @@ impl ExportArgs {
                 after_seq: after_seq.unwrap_or(0),
             }),
             (None, None, cursor) => Ok(Export::All {
-                after: cursor.as_deref().map_or(Ok(Cursor(0)), Cursor::parse)?,
+                after: cursor
+                    .as_deref()
+                    .map_or(Ok(Cursor(Position::START)), Cursor::parse)?,
             }),
         }
     }
 }
 
 /// Where an export of all users stopped, as printed for the next one: opaque to the people
-/// who pass it on (a versioned encoding of the transaction horizon), so it cannot be mistaken
-/// for a sequence number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Cursor(i64);
+/// who pass it on (a versioned encoding), so it cannot be mistaken for a sequence number.
+/// `c1-<hex>`: a transaction horizon (plain PostgreSQL); `c2-<tenant><hex seq>.…`: each
+/// tenant's head (Citus, see `eventlog::export`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Cursor(Position);
 
 impl Cursor {
-    const PREFIX: &str = "c1-";
+    const HORIZON: &str = "c1-";
+    const HEADS: &str = "c2-";
 
     fn parse(text: &str) -> Result<Cursor, String> {
-        text.trim()
-            .strip_prefix(Self::PREFIX)
-            .and_then(|hex| i64::from_str_radix(hex, 16).ok())
-            .filter(|txid| *txid >= 0)
-            .map(Cursor)
-            .ok_or_else(|| {
-                format!(
-                    "--cursor {text:?} is not a cursor printed by `switchboard export` \
-                     (they look like {})",
-                    Cursor(73112)
-                )
-            })
+        let text = text.trim();
+        let position = if let Some(hex) = text.strip_prefix(Self::HORIZON) {
+            i64::from_str_radix(hex, 16)
+                .ok()
+                .filter(|txid| *txid >= 0)
+                .map(Position::Horizon)
+        } else if let Some(heads) = text.strip_prefix(Self::HEADS) {
+            parse_heads(heads).map(Position::Heads)
+        } else {
+            None
+        };
+        position.map(Cursor).ok_or_else(|| {
+            format!(
+                "--cursor {text:?} is not a cursor printed by `switchboard export` \
+                 (they look like {})",
+                Cursor(Position::Horizon(73112))
+            )
+        })
     }
+}
+
+/// `<tenant as 32 hex digits><seq in hex>` entries joined by dots (none: nothing yet).
+fn parse_heads(text: &str) -> Option<BTreeMap<Uuid, i64>> {
+    if text.is_empty() {
+        return Some(BTreeMap::new());
+    }
+    text.split('.')
+        .map(|entry| {
+            let tenant = Uuid::try_parse(entry.get(..32)?).ok()?;
+            let seq = i64::from_str_radix(entry.get(32..)?, 16)
+                .ok()
+                .filter(|seq| *seq >= 0)?;
+            Some((tenant, seq))
+        })
+        .collect()
 }
 
 impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}{:x}", Self::PREFIX, self.0)
+        match &self.0 {
+            Position::Horizon(txid) => write!(f, "{}{txid:x}", Self::HORIZON),
+            Position::Heads(heads) => {
+                f.write_str(Self::HEADS)?;
+                for (i, (tenant, seq)) in heads.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    write!(f, "{}{seq:x}", tenant.simple())?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -116,9 +156,9 @@ pub async fn export(db_args: &DatabaseArgs, args: ExportArgs) -> Outcome {
                     (events, format!("--user {user} --after-seq {next}"))
                 })
         }
-        Export::All { after } => export::export_all(&db.pool, after.0, &mut out)
+        Export::All { after } => export::export_all(&db.pool, &after.0, &mut out)
             .await
-            .map(|e| (e.events, format!("--cursor {}", Cursor(e.next_after)))),
+            .map(|e| (e.events, format!("--cursor {}", Cursor(e.next)))),
     };
     db.close().await;
     let (written, next) = exported?;
@@ -134,12 +174,17 @@ pub async fn export(db_args: &DatabaseArgs, args: ExportArgs) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::Cursor;
+    use super::{Cursor, Position};
 
     #[test]
     fn cursors_round_trip_and_numbers_are_not_cursors() {
         for txid in [0, 1, 73112, i64::MAX] {
-            let cursor = Cursor(txid);
+            let cursor = Cursor(Position::Horizon(txid));
+            assert_eq!(Cursor::parse(&cursor.to_string()), Ok(cursor));
+        }
+        let heads = [(uuid::Uuid::new_v4(), 0), (uuid::Uuid::new_v4(), i64::MAX)];
+        for heads in [&heads[..0], &heads[..1], &heads[..]] {
+            let cursor = Cursor(Position::Heads(heads.iter().copied().collect()));
             assert_eq!(Cursor::parse(&cursor.to_string()), Ok(cursor));
         }
         for bad in [
@@ -150,6 +195,9 @@ mod tests {
             "c2-10",
             "c1--5",
             "c1-8000000000000000",
+            "c2-0123456789abcdef0123456789abcdef",
+            "c2-0123456789abcdef0123456789abcdef-1",
+            "c2-0123456789abcdef0123456789abcdef1.",
         ] {
             assert!(Cursor::parse(bad).is_err(), "{bad}");
         }

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
 
 pub use embedded::{Binaries, Cluster, EmbeddedError};
 
@@ -42,6 +42,9 @@ impl std::error::Error for DatabaseError {}
 pub struct Database {
     pub pool: PgPool,
     pub connect_options: PgConnectOptions,
+    /// The database is a Citus coordinator: the tables are distributed by tenant (see
+    /// `migrations/0100_distribution.sql`).
+    pub citus: bool,
     cluster: Option<Cluster>,
 }
 
@@ -68,11 +71,13 @@ impl Database {
                 (options.database(EMBEDDED_DATABASE), Some(cluster))
             }
         };
-        let pool = pool(connect_options.clone(), max_connections).await?;
+        let citus = is_citus(&connect_options).await?;
+        let pool = connect(connect_options.clone(), max_connections, citus).await?;
         MIGRATOR.run(&pool).await.map_err(DatabaseError::Migrate)?;
         Ok(Database {
             pool,
             connect_options,
+            citus,
             cluster,
         })
     }
@@ -106,17 +111,58 @@ pub fn embedded_options(cluster: &Cluster, database: &str) -> PgConnectOptions {
         .application_name("switchboard")
 }
 
+/// Is the database a Citus coordinator (the `citus` extension is installed)? Asked once, when
+/// a pool starts.
+pub async fn is_citus(options: &PgConnectOptions) -> Result<bool, DatabaseError> {
+    let mut conn = options.connect().await.map_err(DatabaseError::Connect)?;
+    let citus = sqlx::query_scalar(IS_CITUS)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(DatabaseError::Connect)?;
+    let _ = conn.close().await;
+    Ok(citus)
+}
+
+/// [`is_citus`], asked on an open pool.
+pub async fn pool_is_citus(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(IS_CITUS).fetch_one(pool).await
+}
+
+const IS_CITUS: &str = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')";
+
 /// A pool that tolerates a database restart: connections are checked before use and
 /// acquiring gives up quickly so that callers see "unavailable" rather than hang.
+///
+/// On plain PostgreSQL statements use generic plans (planned once per connection: the hot
+/// statements' plans do not depend on their parameters). Citus plans a distributed statement
+/// for its parameters (which tenant, so which node) and refuses many generic plans, so there
+/// the default stays.
 pub async fn pool(
     options: PgConnectOptions,
     max_connections: u32,
 ) -> Result<PgPool, DatabaseError> {
+    let citus = is_citus(&options).await?;
+    connect(options, max_connections, citus).await
+}
+
+async fn connect(
+    options: PgConnectOptions,
+    max_connections: u32,
+    citus: bool,
+) -> Result<PgPool, DatabaseError> {
+    let options = if citus {
+        // One connection per worker for everything a transaction (an append: several
+        // statements' worth of CTEs) does there, so that it commits there as one transaction,
+        // visible at once, without two-phase commit.
+        options.options([("citus.multi_shard_modify_mode", "sequential")])
+    } else {
+        options.options([("plan_cache_mode", "force_generic_plan")])
+    };
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options.options([("plan_cache_mode", "force_generic_plan")]))
+        .connect_with(options)
         .await
         .map_err(DatabaseError::Connect)
 }

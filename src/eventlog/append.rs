@@ -574,11 +574,12 @@ impl TenantTxn {
             }
         };
         let rows = self.changes(generation);
+        let attempted = Attempted::of(&rows);
         if !rows.is_empty()
             && let Err(e) = self.group.write(self.tenant_id, rows).await
         {
             self.knowledge.forget();
-            return Err(classify(e));
+            return Err(attempted.classify(&self.pool, self.tenant_id, e).await);
         }
         if let Some(head) = self.head {
             let sessions = std::mem::take(&mut self.sessions);
@@ -667,21 +668,93 @@ fn last_of_each(rows: Vec<Question>) -> Vec<Question> {
     out
 }
 
-/// Why the append statement failed, as the log reports it.
-fn classify(e: Arc<sqlx::Error>) -> LogError {
-    let Some(db) = e.as_database_error() else {
-        return LogError::Database(e);
-    };
-    if db.code().as_deref() == Some(super::write::GENERATION_CHANGED) {
-        return LogError::Stale;
+/// What a failed append tried to write, enough to tell afterwards why it failed.
+struct Attempted {
+    first_seq: Option<i64>,
+    /// Each stream written, with the first version written to it.
+    streams: Vec<(Uuid, i32)>,
+    event_ids: Vec<Uuid>,
+    idempotency_key: Option<String>,
+    generation: i64,
+}
+
+/// What is in the tenant's log now, read after an append failed (one tenant: one node).
+const AFTER_FAILURE: &str = "\
+SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1 AND event_id = ANY($2)),
+       coalesce((SELECT max(seq) FROM events WHERE tenant_id = $1), 0),
+       EXISTS (SELECT 1 FROM idempotency_keys WHERE tenant_id = $1 AND key = $3),
+       (SELECT generation FROM projection_generation)";
+
+/// The versions the streams of a failed append have now.
+const STREAM_VERSIONS: &str = "\
+SELECT stream_id, max(stream_version) FROM events
+WHERE tenant_id = $1 AND stream_id = ANY($2) GROUP BY stream_id";
+
+impl Attempted {
+    fn of(rows: &AppendRows) -> Attempted {
+        let mut streams: Vec<(Uuid, i32)> = Vec::new();
+        for event in &rows.events {
+            if !streams.iter().any(|(id, _)| *id == event.stream_id) {
+                streams.push((event.stream_id, event.stream_version));
+            }
+        }
+        Attempted {
+            first_seq: rows.events.first().map(|e| e.seq),
+            streams,
+            event_ids: rows.events.iter().map(|e| e.event_id).collect(),
+            idempotency_key: rows.remembered.as_ref().map(|r| r.key.clone()),
+            generation: rows.generation,
+        }
     }
-    if !db.is_unique_violation() {
-        return LogError::Database(e);
+
+    /// Why the append statement failed, as the log reports it. Told by reading what is there
+    /// now, not by the error's SQLSTATE or constraint name: Citus reports a key a worker
+    /// refused as an internal error without one. Any refusal by the database means the
+    /// statement wrote nothing; if one of the keys it decided on (a sequence number, a
+    /// stream's next version, the idempotency key) is now taken, or the projections were
+    /// rebuilt, another writer came first and the decision was made on old state.
+    async fn classify(self, pool: &PgPool, tenant_id: Uuid, e: Arc<sqlx::Error>) -> LogError {
+        if e.as_database_error().is_none() {
+            return LogError::Database(e);
+        }
+        match self.read_after_failure(pool, tenant_id).await {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) | Err(_) => LogError::Database(e),
+        }
     }
-    match db.constraint() {
-        Some("events_tenant_event_id_key") => LogError::DuplicateEvent,
-        // Any other key taken (seq, stream version, session, inbox row, idempotency key):
-        // another process wrote first and the decision was made on old state.
-        _ => LogError::Stale,
+
+    async fn read_after_failure(
+        &self,
+        pool: &PgPool,
+        tenant_id: Uuid,
+    ) -> Result<Option<LogError>, sqlx::Error> {
+        let (duplicate, head, key_taken, generation): (bool, i64, bool, i64) =
+            sqlx::query_as(AFTER_FAILURE)
+                .bind(tenant_id)
+                .bind(&self.event_ids)
+                .bind(&self.idempotency_key)
+                .fetch_one(pool)
+                .await?;
+        if duplicate {
+            return Ok(Some(LogError::DuplicateEvent));
+        }
+        if self.first_seq.is_some_and(|first| head >= first)
+            || key_taken
+            || generation != self.generation
+        {
+            return Ok(Some(LogError::Stale));
+        }
+        let ids: Vec<Uuid> = self.streams.iter().map(|(id, _)| *id).collect();
+        let versions: Vec<(Uuid, i32)> = sqlx::query_as(STREAM_VERSIONS)
+            .bind(tenant_id)
+            .bind(ids)
+            .fetch_all(pool)
+            .await?;
+        let taken = versions.iter().any(|(id, now)| {
+            self.streams
+                .iter()
+                .any(|(stream, first)| stream == id && now >= first)
+        });
+        Ok(taken.then_some(LogError::Stale))
     }
 }

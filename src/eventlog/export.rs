@@ -12,7 +12,11 @@
 //! one stopped and nothing is ever skipped. Because a writer only appends after reading the
 //! tenant's head, an event's txid is larger than that of every earlier event of its tenant:
 //! what one export holds of a tenant is always the continuation of the previous one.
+//!
+//! On Citus transaction ids are each node's own, so there is no horizon: an export of all
+//! users takes each tenant's events up to its head as it began, and reports those heads.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use futures::{Stream, TryStreamExt, stream};
@@ -96,17 +100,91 @@ FROM events WHERE txid > $1 AND txid < $2 ORDER BY tenant_id, seq";
 
 const SNAPSHOT_XMIN: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
-/// What [`export_all`] wrote.
-#[derive(Clone, Copy, Debug)]
-pub struct Exported {
-    pub events: u64,
-    /// Pass as `after` to continue: every event of a transaction up to it was exported.
-    pub next_after: i64,
+/// Where an export of all users stopped, for the next one to continue from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Position {
+    /// Plain PostgreSQL: every event of a transaction up to this one was exported
+    /// (`Horizon(0)`: nothing yet, on either kind of database).
+    Horizon(i64),
+    /// Citus, where transaction ids are each node's own and make no horizon: each tenant's
+    /// events up to its sequence number were exported (a tenant not named: none of them).
+    Heads(BTreeMap<Uuid, i64>),
 }
 
-/// Write every tenant's events of transactions after `after_txid` as NDJSON, tenant by tenant
-/// in sequence order, up to the horizon (see the module documentation).
+impl Position {
+    pub const START: Position = Position::Horizon(0);
+}
+
+/// What [`export_all`] wrote.
+#[derive(Clone, Debug)]
+pub struct Exported {
+    pub events: u64,
+    /// Pass as `after` to continue.
+    pub next: Position,
+}
+
+/// Write every tenant's events after `after` as NDJSON, tenant by tenant in sequence order:
+/// on plain PostgreSQL up to the horizon (see the module documentation), on Citus up to each
+/// tenant's head as it was when the export began.
 pub async fn export_all(
+    pool: &PgPool,
+    after: &Position,
+    out: &mut impl Write,
+) -> Result<Exported, ExportError> {
+    let citus = crate::database::pool_is_citus(pool)
+        .await
+        .map_err(LogError::from)?;
+    let nothing_yet = BTreeMap::new();
+    match (citus, after) {
+        (false, Position::Horizon(txid)) => export_below_horizon(pool, *txid, out).await,
+        (true, Position::Horizon(0)) => export_to_heads(pool, &nothing_yet, out).await,
+        (true, Position::Heads(heads)) => export_to_heads(pool, heads, out).await,
+        _ => Err(ExportError::OtherDatabase),
+    }
+}
+
+/// Every tenant's head, in tenant order.
+const TENANT_HEADS: &str =
+    "SELECT tenant_id, max(seq) FROM events GROUP BY tenant_id ORDER BY tenant_id";
+
+/// Each tenant's events after `after`'s sequence number for it, up to its head now. A
+/// tenant's sequence is gap-free and in commit order, so its head being visible means every
+/// event up to it is, and the next export continues exactly there.
+async fn export_to_heads(
+    pool: &PgPool,
+    after: &BTreeMap<Uuid, i64>,
+    out: &mut impl Write,
+) -> Result<Exported, ExportError> {
+    let heads: Vec<(Uuid, i64)> = sqlx::query_as(TENANT_HEADS)
+        .fetch_all(pool)
+        .await
+        .map_err(LogError::from)?;
+    let mut next = after.clone();
+    let mut events = 0;
+    let mut text = String::new();
+    for (tenant_id, head) in heads {
+        let from = after.get(&tenant_id).copied().unwrap_or(0);
+        let mut pages = std::pin::pin!(tenant_pages(pool.clone(), tenant_id, from, head, CLI_PAGE));
+        while let Some(page) = pages.try_next().await? {
+            text.clear();
+            for event in &page {
+                event.write_json(&mut text);
+                text.push('\n');
+            }
+            out.write_all(text.as_bytes())?;
+            events += page.len() as u64;
+        }
+        next.insert(tenant_id, head.max(from));
+    }
+    out.flush()?;
+    Ok(Exported {
+        events,
+        next: Position::Heads(next),
+    })
+}
+
+/// Plain PostgreSQL: the events of transactions after `after_txid` and below the horizon.
+async fn export_below_horizon(
     pool: &PgPool,
     after_txid: i64,
     out: &mut impl Write,
@@ -143,7 +221,7 @@ pub async fn export_all(
     out.flush()?;
     Ok(Exported {
         events,
-        next_after: (horizon - 1).max(after_txid),
+        next: Position::Horizon((horizon - 1).max(after_txid)),
     })
 }
 
@@ -151,6 +229,9 @@ pub async fn export_all(
 pub enum ExportError {
     Log(LogError),
     Io(std::io::Error),
+    /// A cursor of the other kind of database (a transaction horizon on Citus, tenant heads
+    /// on plain PostgreSQL).
+    OtherDatabase,
 }
 
 impl std::fmt::Display for ExportError {
@@ -158,6 +239,11 @@ impl std::fmt::Display for ExportError {
         match self {
             ExportError::Log(e) => write!(f, "{e}"),
             ExportError::Io(e) => write!(f, "cannot write the export: {e}"),
+            ExportError::OtherDatabase => write!(
+                f,
+                "this cursor continues an export of another kind of database (plain \
+                 PostgreSQL or Citus); start again without --cursor"
+            ),
         }
     }
 }

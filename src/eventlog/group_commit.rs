@@ -19,6 +19,10 @@
 //! same order and cannot deadlock each other, and are bounded in bytes as well as in appends
 //! (PostgreSQL refuses a message over 1 GB, and a huge batch would hold everyone up).
 //!
+//! On Citus a statement naming one tenant runs on that tenant's node, while a statement of
+//! several tenants is pulled through the coordinator: there every append is written alone,
+//! by more writers at once ([`CITUS_WRITERS`]).
+//!
 //! Commits are announced on `switchboard_events` (ids only) in one of three ways, chosen by
 //! [`NotifyMode`]; `switchboard bench push` measures them.
 
@@ -30,6 +34,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::write::{self, AppendRows};
+use crate::database;
 use crate::metrics::{self, AppendOutcome};
 use crate::push::notice::{self, EVENTS_CHANNEL, Notice};
 
@@ -42,6 +47,9 @@ const MAX_BATCH_BYTES: usize = 8 << 20;
 /// 4 → 0.40×, 8 → 0.35×. Two keep PostgreSQL busy while one batch waits for its WAL flush;
 /// more make the batches small again.
 const WRITERS: usize = 2;
+/// Statements in flight at once on Citus, where each carries one append and waits for a
+/// round trip from the coordinator to a worker.
+const CITUS_WRITERS: usize = 8;
 /// How long a collector lets others run before it writes anyway, in scheduler turns.
 /// Measured the same way: 0 → 0.57×, 32 → 0.74×, 128 → 0.75×; single-writer latency is
 /// unaffected (with nothing else in flight the collector writes at once).
@@ -86,6 +94,8 @@ struct Writers {
     /// An append received while gathering that did not fit the batch: it leads the next.
     held: std::sync::Mutex<Option<Request>>,
     in_flight: AtomicUsize,
+    /// Most appends per statement: [`MAX_BATCH`], or one on Citus.
+    max_batch: usize,
     mode: NotifyMode,
     /// For [`NotifyMode::Coalesced`]: the notifier task's queue.
     notifier: Option<mpsc::UnboundedSender<Vec<Notice>>>,
@@ -95,27 +105,39 @@ struct Writers {
 }
 
 impl GroupCommit {
-    /// Start the writer tasks; they end when the last handle is dropped.
+    /// Start the writer tasks (once they know whether the database is Citus); they end when
+    /// the last handle is dropped. Appends wait in the queue until then.
     pub fn start(pool: PgPool, mode: NotifyMode) -> GroupCommit {
         let (requests, receiver) = mpsc::unbounded_channel();
-        let notifier = (mode == NotifyMode::Coalesced).then(|| {
-            let (notices, queue) = mpsc::unbounded_channel();
-            tokio::spawn(notifier(pool.clone(), queue));
-            notices
-        });
         let local = Local::default();
-        let writers = Arc::new(Writers {
-            pool,
-            requests: Mutex::new(receiver),
-            held: std::sync::Mutex::new(None),
-            in_flight: AtomicUsize::new(0),
-            mode,
-            notifier,
-            local: local.clone(),
+        let shared = local.clone();
+        tokio::spawn(async move {
+            let citus = match database::pool_is_citus(&pool).await {
+                Ok(citus) => citus,
+                Err(e) => {
+                    tracing::warn!("cannot tell whether the database is Citus (assuming not): {e}");
+                    false
+                }
+            };
+            let notifier = (mode == NotifyMode::Coalesced).then(|| {
+                let (notices, queue) = mpsc::unbounded_channel();
+                tokio::spawn(notifier(pool.clone(), queue));
+                notices
+            });
+            let writers = Arc::new(Writers {
+                pool,
+                requests: Mutex::new(receiver),
+                held: std::sync::Mutex::new(None),
+                in_flight: AtomicUsize::new(0),
+                max_batch: if citus { 1 } else { MAX_BATCH },
+                mode,
+                notifier,
+                local: shared,
+            });
+            for _ in 0..if citus { CITUS_WRITERS } else { WRITERS } {
+                tokio::spawn(writer(writers.clone()));
+            }
         });
-        for _ in 0..WRITERS {
-            tokio::spawn(writer(writers.clone()));
-        }
         GroupCommit { requests, local }
     }
 
@@ -159,7 +181,7 @@ async fn writer(writers: Arc<Writers>) {
             let mut bytes = first.rows.weight();
             let mut batch = vec![first];
             'gather: for _ in 0..GATHER_YIELDS {
-                while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+                while batch.len() < writers.max_batch && bytes < MAX_BATCH_BYTES {
                     let Ok(next) = requests.try_recv() else { break };
                     let weight = next.rows.weight();
                     if bytes + weight > MAX_BATCH_BYTES {
@@ -170,7 +192,7 @@ async fn writer(writers: Arc<Writers>) {
                     bytes += weight;
                     batch.push(next);
                 }
-                if batch.len() == MAX_BATCH
+                if batch.len() == writers.max_batch
                     || bytes >= MAX_BATCH_BYTES
                     || writers.in_flight.load(Ordering::Acquire) == 0
                 {

@@ -12,7 +12,8 @@ use super::LogError;
 
 /// The projection generation, a session row, its unread inbox rows and its open questions, read
 /// in one statement (one snapshot). Always one row: the session columns are NULL when there is
-/// no such session.
+/// no such session. Every table is filtered by the tenant itself, not through the join, so that
+/// on Citus the whole statement runs on the tenant's node.
 const SESSION_STATE: &str = "\
 SELECT g.generation,
        s.tenant_id, s.id, s.agent_type, s.status, s.started_at, s.ended_at, s.last_activity_at,
@@ -27,7 +28,7 @@ LEFT JOIN LATERAL (
            array_agg(message_id ORDER BY stream_version) AS message_ids,
            array_agg(seq ORDER BY stream_version) AS seqs,
            array_agg(created_at ORDER BY stream_version) AS created_ats
-    FROM inbox WHERE tenant_id = s.tenant_id AND session_id = s.id
+    FROM inbox WHERE tenant_id = $1 AND session_id = $2
 ) i ON true
 LEFT JOIN LATERAL (
     SELECT array_agg(id ORDER BY asked_seq) AS ids,
@@ -35,7 +36,7 @@ LEFT JOIN LATERAL (
            array_agg(asked_at ORDER BY asked_seq) AS asked_ats,
            array_agg(asked_seq ORDER BY asked_seq) AS asked_seqs,
            array_agg(expires_at ORDER BY asked_seq) AS expires_ats
-    FROM questions WHERE tenant_id = s.tenant_id AND session_id = s.id AND status = 'open'
+    FROM questions WHERE tenant_id = $1 AND session_id = $2 AND status = 'open'
 ) q ON true";
 
 /// The projection generation and the tenant's `users` row, in one snapshot.

@@ -9,7 +9,7 @@
 //! (and so stay prepared).
 //!
 //! Every event row carries the projection generation its append was decided under;
-//! `switchboard_require_generation` raises [`GENERATION_CHANGED`] when a rebuild has happened
+//! `switchboard_require_generation` raises (SQLSTATE SB001) when a rebuild has happened
 //! since, which fails the whole statement (the caller reads again and decides again).
 
 use std::sync::OnceLock;
@@ -22,9 +22,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::append::Remembered;
-
-/// SQLSTATE raised when the projections were rebuilt after an append was decided.
-pub const GENERATION_CHANGED: &str = "SB001";
 
 /// `$?` stands for the next parameter.
 const INSERT_EVENTS: &str = "\

@@ -152,7 +152,7 @@ pub async fn with_key(
             );
         }
     };
-    let Credential::ApiKey(key_id) = identity.grant.credential else {
+    let Credential::ApiKey { key_id, .. } = identity.grant.credential else {
         return refused(
             &app,
             next,

@@ -336,6 +336,8 @@ impl Notifier {
         let removed: Option<Uuid> = sqlx::query_scalar(REMOVE_CHANNEL)
             .bind(ctx.tenant_id)
             .bind(id)
+            // The time is ours: Citus refuses now() inside coalesce.
+            .bind(OffsetDateTime::now_utc())
             .fetch_optional(&self.pool)
             .await
             .map_err(database)?;
@@ -389,7 +391,7 @@ const REMOVED_SEQ: &str =
 
 const REMOVE_CHANNEL: &str = "\
 WITH removed AS (
-    UPDATE notification_channels SET removed_at = coalesce(removed_at, now()), secret = '{}'
+    UPDATE notification_channels SET removed_at = coalesce(removed_at, $3), secret = '{}'
     WHERE tenant_id = $1 AND id = $2 AND added_seq IS NOT NULL AND removed_seq IS NULL
     RETURNING id
 ), ended AS (

@@ -1,10 +1,10 @@
 //! The log consumer: turns what each tenant's log says into deliveries, channel by channel.
 //!
-//! Each channel has a cursor (the tenant sequence number it has consumed up to). A pass locks
-//! the channels that are behind their tenant's head with `FOR UPDATE SKIP LOCKED` (so each
-//! channel is consumed by one process at a time), reads the tenant's relevant events after
-//! the cursors, inserts the deliveries they call for and moves the cursors, all in one
-//! transaction: a crash anywhere leaves the cursor where the deliveries are, and delivery ids
+//! Each channel has a cursor (the tenant sequence number it has consumed up to). A pass finds
+//! the tenants with channels behind their head, and for each tenant locks those channels with
+//! `FOR UPDATE SKIP LOCKED` (so each channel is consumed by one process at a time), reads the
+//! tenant's relevant events after the cursors, inserts the deliveries they call for and moves
+//! the cursors, all in one transaction of that tenant (on Citus: on that tenant's node): a crash anywhere leaves the cursor where the deliveries are, and delivery ids
 //! derived from (channel, event) make a repeated pass insert nothing twice.
 //!
 //! What calls for a notification ([`decide`]): what the person's policy says reaches the
@@ -36,29 +36,32 @@ use super::policy::{self, Policy, Topic};
 /// Apart from requests (which the policy's coalescing window tells together), a session
 /// notifies a channel at most once in this window; what comes within it is not sent.
 pub const COALESCE_WINDOW: time::Duration = time::Duration::minutes(1);
-/// Channels one pass takes.
+/// Tenants one pass takes.
+const TENANTS_PER_PASS: i64 = 50;
+/// Channels of a tenant one pass takes.
 const CHANNELS_PER_PASS: i64 = 200;
 /// Tenant sequence numbers one pass reads per tenant.
 const EVENTS_PER_PASS: i64 = 1000;
 
-/// Is any channel behind its tenant's head? Asked first, without locking anything, so that
+/// Tenants with a channel behind their head. Asked first, without locking anything, so that
 /// an idle look is one cheap statement.
 const BEHIND: &str = "\
-SELECT EXISTS (
-    SELECT 1 FROM notification_channels c
-    WHERE c.added_seq IS NOT NULL AND c.removed_at IS NULL
-      AND EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = c.tenant_id AND e.seq > c.cursor_seq)
-)";
+SELECT DISTINCT c.tenant_id FROM notification_channels c
+WHERE c.added_seq IS NOT NULL AND c.removed_at IS NULL
+  AND EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = c.tenant_id AND e.seq > c.cursor_seq)
+LIMIT $1";
 
+/// One tenant's channels that are behind, locked for this pass (on Citus: one node's rows).
 const CLAIM_CHANNELS: &str = "\
 SELECT c.tenant_id, c.id, c.kind, c.cursor_seq, h.head
 FROM notification_channels c
 CROSS JOIN LATERAL (
-    SELECT e.seq AS head FROM events e WHERE e.tenant_id = c.tenant_id ORDER BY e.seq DESC LIMIT 1
+    SELECT e.seq AS head FROM events e WHERE e.tenant_id = $1 ORDER BY e.seq DESC LIMIT 1
 ) h
-WHERE c.added_seq IS NOT NULL AND c.removed_at IS NULL AND h.head > c.cursor_seq
-ORDER BY c.tenant_id, c.id
-LIMIT $1
+WHERE c.tenant_id = $1 AND c.added_seq IS NOT NULL AND c.removed_at IS NULL
+  AND h.head > c.cursor_seq
+ORDER BY c.id
+LIMIT $2
 FOR UPDATE OF c SKIP LOCKED";
 
 /// Only these events can call for a notification; the others are skipped in SQL. Only the
@@ -246,14 +249,25 @@ pub fn delivery_id(channel_id: Uuid, event_id: Uuid) -> Uuid {
 }
 
 impl Notifier {
-    /// One pass over the channels that are behind. True when there may be more to consume.
+    /// One pass over the channels that are behind, tenant by tenant (each tenant's in one
+    /// transaction). True when there may be more to consume.
     pub(super) async fn consume(&self) -> Result<bool, sqlx::Error> {
-        let behind: bool = sqlx::query_scalar(BEHIND).fetch_one(&self.pool).await?;
-        if !behind {
-            return Ok(false);
+        let behind: Vec<Uuid> = sqlx::query_scalar(BEHIND)
+            .bind(TENANTS_PER_PASS)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut more = behind.len() as i64 == TENANTS_PER_PASS;
+        for tenant_id in behind {
+            more |= self.consume_tenant(tenant_id).await?;
         }
+        Ok(more)
+    }
+
+    /// Consume the tenant's channels that are behind (those no other process holds).
+    async fn consume_tenant(&self, tenant_id: Uuid) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(Uuid, Uuid, String, i64, i64)> = sqlx::query_as(CLAIM_CHANNELS)
+            .bind(tenant_id)
             .bind(CHANNELS_PER_PASS)
             .fetch_all(&mut *tx)
             .await?;
@@ -261,35 +275,30 @@ impl Notifier {
             return Ok(false);
         }
         let mut more = rows.len() as i64 == CHANNELS_PER_PASS;
-        let mut by_tenant: HashMap<Uuid, Vec<Cursor>> = HashMap::new();
-        for (tenant_id, id, kind, seq, head) in rows {
-            let Some(kind) = Kind::parse(&kind) else {
-                continue;
-            };
-            by_tenant.entry(tenant_id).or_default().push(Cursor {
-                tenant_id,
-                id,
-                kind,
-                seq,
-                head,
-            });
-        }
+        let cursors: Vec<Cursor> = rows
+            .into_iter()
+            .filter_map(|(tenant_id, id, kind, seq, head)| {
+                Some(Cursor {
+                    tenant_id,
+                    id,
+                    kind: Kind::parse(&kind)?,
+                    seq,
+                    head,
+                })
+            })
+            .collect();
         let mut new = Vec::new();
-        let mut moved = Vec::new();
-        for (tenant_id, cursors) in by_tenant {
-            let from = cursors.iter().map(|c| c.seq).min().unwrap_or(0);
-            let head = cursors.iter().map(|c| c.head).max().unwrap_or(0);
-            let until = head.min(from + EVENTS_PER_PASS);
-            more |= until < head;
-            self.tenant_pass(&mut tx, tenant_id, &cursors, from, until, &mut new)
-                .await?;
-            moved.extend(
-                cursors
-                    .iter()
-                    .filter(|c| c.seq < until)
-                    .map(|c| (c.tenant_id, c.id, until)),
-            );
-        }
+        let from = cursors.iter().map(|c| c.seq).min().unwrap_or(0);
+        let head = cursors.iter().map(|c| c.head).max().unwrap_or(0);
+        let until = head.min(from + EVENTS_PER_PASS);
+        more |= until < head;
+        self.tenant_pass(&mut tx, tenant_id, &cursors, from, until, &mut new)
+            .await?;
+        let moved: Vec<(Uuid, Uuid, i64)> = cursors
+            .iter()
+            .filter(|c| c.seq < until)
+            .map(|c| (c.tenant_id, c.id, until))
+            .collect();
         deliveries::insert(&mut tx, &new).await?;
         sqlx::query(MOVE_CURSORS)
             .bind(moved.iter().map(|m| m.0).collect::<Vec<_>>())

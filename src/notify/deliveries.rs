@@ -66,13 +66,20 @@ type ClaimedRow = (
     Option<OffsetDateTime>,
 );
 
-/// Due deliveries are claimed, unless their channel was removed meanwhile (a consumer pass
-/// that read the channel before the removal committed after it): those end as skipped, and
-/// nothing is sent with the wiped secret.
+/// Tenants with deliveries due (read without locking: the claim decides).
+const DUE_TENANTS: &str = "\
+SELECT DISTINCT tenant_id FROM notification_deliveries
+WHERE status = 'pending' AND next_attempt_at <= now()
+LIMIT $1";
+
+/// One tenant's due deliveries are claimed, unless their channel was removed meanwhile (a
+/// consumer pass that read the channel before the removal committed after it): those end as
+/// skipped, and nothing is sent with the wiped secret. Every part names the tenant, so on
+/// Citus the statement runs on that tenant's node.
 const CLAIM: &str = "\
 WITH due AS (
     SELECT tenant_id, id FROM notification_deliveries
-    WHERE status = 'pending' AND next_attempt_at <= now()
+    WHERE tenant_id = $3 AND status = 'pending' AND next_attempt_at <= now()
     ORDER BY next_attempt_at
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -80,19 +87,19 @@ WITH due AS (
     UPDATE notification_deliveries d
     SET status = 'skipped', last_error = 'the channel was removed', finished_at = now()
     FROM due, notification_channels c
-    WHERE d.tenant_id = due.tenant_id AND d.id = due.id
-      AND c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.removed_at IS NOT NULL
+    WHERE d.tenant_id = $3 AND c.tenant_id = $3 AND d.id = due.id
+      AND c.id = d.channel_id AND c.removed_at IS NOT NULL
 )
 UPDATE notification_deliveries d
 SET claims = d.claims + 1, held = false, next_attempt_at = now() + make_interval(secs => $2)
 FROM due, notification_channels c
-WHERE d.tenant_id = due.tenant_id AND d.id = due.id
-  AND c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.removed_at IS NULL
+WHERE d.tenant_id = $3 AND c.tenant_id = $3 AND d.id = due.id
+  AND c.id = d.channel_id AND c.removed_at IS NULL
 RETURNING d.tenant_id, d.id, d.channel_id, c.kind, c.target, c.secret, d.session_id,
           d.question_id, d.payload, d.claims, d.created_at, d.event_at, d.event_seq,
           d.claims - d.holds,
           (SELECT min(a.started_at) FROM notification_attempts a
-           WHERE a.tenant_id = d.tenant_id AND a.delivery_id = d.id)";
+           WHERE a.tenant_id = $3 AND a.delivery_id = d.id)";
 
 /// Claim up to `limit` due deliveries for `lease_seconds`.
 pub async fn claim(
@@ -100,11 +107,24 @@ pub async fn claim(
     limit: i64,
     lease_seconds: f64,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
-    let rows: Vec<ClaimedRow> = sqlx::query_as(CLAIM)
+    let tenants: Vec<Uuid> = sqlx::query_scalar(DUE_TENANTS)
         .bind(limit)
-        .bind(lease_seconds)
         .fetch_all(pool)
         .await?;
+    let mut rows: Vec<ClaimedRow> = Vec::new();
+    for tenant_id in tenants {
+        let left = limit - rows.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        let claimed: Vec<ClaimedRow> = sqlx::query_as(CLAIM)
+            .bind(left)
+            .bind(lease_seconds)
+            .bind(tenant_id)
+            .fetch_all(pool)
+            .await?;
+        rows.extend(claimed);
+    }
     Ok(rows
         .into_iter()
         .filter_map(
@@ -185,7 +205,7 @@ const FINISH: &str = "\
 WITH finished AS (
     UPDATE notification_deliveries
     SET status = $4, next_attempt_at = coalesce($5, next_attempt_at), last_error = $6,
-        finished_at = CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
+        finished_at = CASE WHEN $4 = 'pending' THEN NULL ELSE $11::timestamptz END,
         told_seq = CASE WHEN $4 = 'delivered' THEN $10 END
     WHERE tenant_id = $1 AND id = $2 AND claims = $3 AND status = 'pending'
     RETURNING id
@@ -220,6 +240,8 @@ pub async fn finish(
         .bind(attempt.and_then(|a| a.status_code).map(i32::from))
         .bind(claimed.attempt)
         .bind(claimed.told_seq)
+        // Citus refuses now() inside CASE: the time is ours.
+        .bind(OffsetDateTime::now_utc())
         .execute(pool)
         .await?;
     Ok(())

@@ -123,6 +123,21 @@ impl Hub {
         }
     }
 
+    /// The tenants someone here waits for (the safety net on Citus looks at these).
+    pub fn watched_tenants(&self) -> Vec<Uuid> {
+        let watches = self.watches.lock().expect("not poisoned");
+        let mut tenants: Vec<Uuid> = watches
+            .keys()
+            .filter_map(|key| match key {
+                Key::Session(tenant_id, _) | Key::Tenant(tenant_id) => Some(*tenant_id),
+                Key::Any => None,
+            })
+            .collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        tenants
+    }
+
     /// Registered waiters of sessions and tenants (parked requests and streams; the
     /// notifier's watch on every tenant is not one), for tests and metrics.
     pub fn waiters(&self) -> usize {

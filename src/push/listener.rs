@@ -16,8 +16,11 @@
 //! first compares the database's current snapshot with the one it saw last time: when no
 //! transaction has started or ended since, nothing can have committed, and it reads no rows.
 //! Idle, that is one tiny statement per process per interval, however many waiters and events
-//! there are.
+//! there are. On Citus transaction ids are each worker's own, so there the net follows the
+//! tenants this process's waiters wait for, each by its sequence: one statement per interval
+//! for their heads, one more per tenant with news.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,6 +124,9 @@ async fn listen(pool: PgPool, listeners: Listeners, shutdown: CancellationToken)
             metrics::listener_reconnected();
         }
         failures = 0;
+        if let Ok(citus) = crate::database::pool_is_citus(&pool).await {
+            net.citus = citus;
+        }
         // Whatever happened before this connection listened is unknown: read again.
         listeners.resync();
         let mut ticks = tokio::time::interval(SAFETY_NET_INTERVAL);
@@ -205,16 +211,36 @@ GROUP BY horizon.xmin, e.tenant_id, e.stream_id";
 
 type Recent = (i64, Option<Uuid>, Option<Uuid>, Option<i64>);
 
+/// On Citus transaction ids are each worker's own, so there is no horizon across tenants: the
+/// net follows each tenant someone here waits for by its sequence (gap-free, in commit order).
+const TENANT_HEADS: &str = "\
+SELECT tenant_id, max(seq) FROM events WHERE tenant_id = ANY($1) GROUP BY tenant_id";
+
+/// The tenant's sessions with events after `$2`, and the newest of each.
+const TENANT_RECENT: &str = "\
+SELECT stream_id, max(seq) FROM events WHERE tenant_id = $1 AND seq > $2 GROUP BY stream_id";
+
+/// A tenant first followed is looked at this far back (a waiter registered within the last
+/// look's interval read the log itself before it; this covers the commits since).
+const FIRST_LOOK_BACK: i64 = 64;
+
 /// What the safety net saw last time.
 #[derive(Default)]
 struct SafetyNet {
     /// Transactions at or after this one may have events not yet looked at.
     horizon: Option<i64>,
     snapshot: Option<String>,
+    /// The database is Citus: follow tenants ([`SafetyNet::look_per_tenant`]).
+    citus: bool,
+    /// On Citus, each followed tenant's head at the last look.
+    heads: HashMap<Uuid, i64>,
 }
 
 impl SafetyNet {
     async fn look(&mut self, conn: &mut PgListener, hub: &Hub) -> Result<(), sqlx::Error> {
+        if self.citus {
+            return self.look_per_tenant(conn, hub).await;
+        }
         let snapshot: String = sqlx::query_scalar(SNAPSHOT).fetch_one(&mut *conn).await?;
         if self.snapshot.as_ref() == Some(&snapshot) {
             return Ok(());
@@ -239,6 +265,48 @@ impl SafetyNet {
         }
         // Taken before the look: whatever changed after it is seen by the next one.
         self.snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    /// One statement for the heads of the tenants waited for (its cost grows with them, not
+    /// with their waiters), one more per tenant that has news.
+    async fn look_per_tenant(
+        &mut self,
+        conn: &mut PgListener,
+        hub: &Hub,
+    ) -> Result<(), sqlx::Error> {
+        let tenants = hub.watched_tenants();
+        self.heads.retain(|t, _| tenants.binary_search(t).is_ok());
+        if tenants.is_empty() {
+            return Ok(());
+        }
+        let heads: Vec<(Uuid, i64)> = sqlx::query_as(TENANT_HEADS)
+            .bind(&tenants)
+            .fetch_all(&mut *conn)
+            .await?;
+        for (tenant_id, head) in heads {
+            let known = self
+                .heads
+                .insert(tenant_id, head)
+                .unwrap_or(head - FIRST_LOOK_BACK);
+            if head <= known {
+                continue;
+            }
+            let recent: Vec<(Uuid, i64)> = sqlx::query_as(TENANT_RECENT)
+                .bind(tenant_id)
+                .bind(known)
+                .fetch_all(&mut *conn)
+                .await?;
+            for (session_id, seq) in recent {
+                if hub.announce(Notice {
+                    tenant_id,
+                    session_id,
+                    seq,
+                }) {
+                    metrics::safety_net_caught();
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -5,6 +5,11 @@
 //! template database; every test gets a fresh database cloned from that template. A small
 //! reaper process watches a pipe from this process and, when the pipe closes (normal exit,
 //! panic, or kill -9), shuts the cluster down and deletes its directory.
+//!
+//! `DATABASE_URL` may name a Citus coordinator (`scripts/citus-cluster`). A database there is
+//! distributed over the coordinator's workers, which a template cannot copy: each test's
+//! database is created on every node, joined to the cluster and migrated (with few shards, so
+//! that it is quick), and the reaper drops them all when the test binary ends.
 #![allow(dead_code)]
 
 pub mod agents;
@@ -42,6 +47,8 @@ struct Server {
     /// A URL for a database of this server, for other processes.
     url: UrlFor,
     template: String,
+    /// The Citus cluster behind `DATABASE_URL`, when it is one.
+    citus: Option<CitusNodes>,
     cluster: Option<Cluster>,
     /// The Ed25519 pair (public, private PEM) every test server of this binary uses.
     key_pems: (String, String),
@@ -49,7 +56,48 @@ struct Server {
     node_data: std::path::PathBuf,
 }
 
+/// Where the nodes of a Citus cluster listen: (host, port), the coordinator's first.
+struct CitusNodes(Vec<(String, i32)>);
+
+/// Shards per distributed table in test databases (Citus's default, 32, is for data).
+const TEST_SHARDS: u32 = 4;
+
 static SERVER: OnceCell<Server> = OnceCell::const_new();
+/// A server URL chosen by the test binary itself, over `DATABASE_URL` (see [`use_citus`]).
+static CHOSEN_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Run this binary's tests on a Citus cluster of a coordinator and two workers, started (and
+/// Citus built and installed first, when it is missing) by `scripts/citus-cluster` under
+/// `target/prereqs/citus`. Call before anything else of the harness. A cluster that cannot be
+/// had fails the test with what to do.
+pub fn use_citus() {
+    CHOSEN_URL.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/citus-cluster");
+        let dir = prereqs::root().join("citus");
+        let output = Command::new(script)
+            .arg(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+        assert!(
+            output.status.success(),
+            "{script} {} failed ({}):\n{}\nThese tests need a Citus 13 cluster: PostgreSQL 15 \
+             server binaries, the build tools of ../shared/vendor/README.md (apt-get install \
+             postgresql-server-dev-15 libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev \
+             libssl-dev build-essential) and root or sudo to install Citus; then run the script \
+             by hand to see what fails.",
+            dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        stdout
+            .lines()
+            .last()
+            .expect("the script prints a URL")
+            .trim()
+            .to_owned()
+    });
+}
 static NEXT_DB: AtomicU64 = AtomicU64::new(0);
 
 async fn server() -> &'static Server {
@@ -64,10 +112,16 @@ async fn start_server() -> Server {
     ));
     std::fs::create_dir_all(&scratch).unwrap();
     let keys_dir = scratch.join("keys");
-    let (admin, url, cluster): (PgConnectOptions, UrlFor, _) = match std::env::var("DATABASE_URL") {
+    let chosen = CHOSEN_URL
+        .get()
+        .cloned()
+        .ok_or(())
+        .or_else(|()| std::env::var("DATABASE_URL"));
+    let (admin, url, cluster): (PgConnectOptions, UrlFor, _) = match chosen {
         Ok(url) => {
-            reap_on_exit(&scratch, None);
             let admin: PgConnectOptions = url.parse().expect("DATABASE_URL parses");
+            let citus = database::is_citus(&admin).await.unwrap();
+            reap_on_exit(&scratch, None, citus.then_some(url.as_str()));
             let base = url
                 .rsplit_once('/')
                 .map(|(b, _)| b.to_owned())
@@ -90,20 +144,23 @@ async fn start_server() -> Server {
             .await
             .unwrap()
             .expect("a throwaway PostgreSQL cluster starts (are the server binaries installed?)");
-            reap_on_exit(&scratch, Some(&cluster));
+            reap_on_exit(&scratch, Some(&cluster), None);
             let admin = database::embedded_options(&cluster, "postgres");
             let url = cluster.url("DATABASE");
             let url = move |db: &str| url.replace("DATABASE", db);
             (admin, Box::new(url), Some(cluster))
         }
     };
+    let citus = citus_nodes(&admin).await;
     let template = format!("switchboard_template_{}", std::process::id());
-    database::ensure_database(&admin, &template).await.unwrap();
-    let pool = database::pool(admin.clone().database(&template), 1)
-        .await
-        .unwrap();
-    database::migrate(&pool).await.unwrap();
-    pool.close().await;
+    if citus.is_none() {
+        database::ensure_database(&admin, &template).await.unwrap();
+        let pool = database::pool(admin.clone().database(&template), 1)
+            .await
+            .unwrap();
+        database::migrate(&pool).await.unwrap();
+        pool.close().await;
+    }
     SigningKeys::load(None, None, &keys_dir).unwrap();
     let read = |file: &str| std::fs::read_to_string(keys_dir.join(file)).unwrap();
     let key_pems = (
@@ -114,14 +171,102 @@ async fn start_server() -> Server {
         admin,
         url,
         template,
+        citus,
         cluster,
         key_pems,
         node_data: scratch.join("node-data"),
     }
 }
 
-/// Stop the cluster and delete `scratch` once this process is gone, however it ends.
-fn reap_on_exit(scratch: &std::path::Path, cluster: Option<&Cluster>) {
+/// The nodes of the Citus cluster `admin` is the coordinator of, if it is one.
+async fn citus_nodes(admin: &PgConnectOptions) -> Option<CitusNodes> {
+    if !database::is_citus(admin).await.unwrap() {
+        return None;
+    }
+    let pool = database::pool(admin.clone(), 1).await.unwrap();
+    let nodes: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary'
+         ORDER BY groupid",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert!(
+        nodes.len() >= 2,
+        "DATABASE_URL names a Citus coordinator without workers: {nodes:?}"
+    );
+    Some(CitusNodes(nodes))
+}
+
+/// A database on every node of the Citus cluster, joined to it like the cluster's own.
+async fn create_citus_database(server: &Server, nodes: &CitusNodes, name: &str) {
+    let admin = database::pool(server.admin.clone(), 1).await.unwrap();
+    let mut conn = admin.acquire().await.unwrap();
+    sqlx::query("SET citus.enable_create_database_propagation = on")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    admin.close().await;
+    for (host, port) in &nodes.0 {
+        let node = server
+            .admin
+            .clone()
+            .host(host)
+            .port(*port as u16)
+            .database(name);
+        let pool = database::pool(node, 1).await.unwrap();
+        sqlx::query("CREATE EXTENSION citus")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let pool = database::pool(server.admin.clone().database(name), 1)
+        .await
+        .unwrap();
+    let (coordinator, workers) = nodes.0.split_first().expect("a coordinator");
+    sqlx::query("SELECT citus_set_coordinator_host($1, $2)")
+        .bind(&coordinator.0)
+        .bind(coordinator.1)
+        .execute(&pool)
+        .await
+        .unwrap();
+    for (host, port) in workers {
+        sqlx::query("SELECT citus_add_node($1, $2)")
+            .bind(host)
+            .bind(port)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} SET citus.shard_count = {TEST_SHARDS}"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    // A new connection: the one above predates the shard count.
+    let pool = database::pool(server.admin.clone().database(name), 1)
+        .await
+        .unwrap();
+    database::migrate(&pool).await.unwrap();
+    pool.close().await;
+}
+
+/// Stop the cluster and delete `scratch` once this process is gone, however it ends; with
+/// `drop_databases` (a Citus coordinator's URL), drop the databases this process made there.
+fn reap_on_exit(
+    scratch: &std::path::Path,
+    cluster: Option<&Cluster>,
+    drop_databases: Option<&str>,
+) {
     let pid_file = cluster
         .map(|c| c.pgdata().join("postmaster.pid").display().to_string())
         .unwrap_or_default();
@@ -137,6 +282,17 @@ fn reap_on_exit(scratch: &std::path::Path, cluster: Option<&Cluster>) {
         fi
         rm -rf "$2"
         case "$3" in /tmp/switchboard-*) rm -rf "$3" ;; esac
+        if [ -n "$4" ]; then
+            for db in $(psql -X -At "$4" -c "SELECT datname FROM pg_database
+                                              WHERE datname LIKE '%\_$5\_%'"); do
+                # A worker may still serve the coordinator's last connections for a moment.
+                for _ in 1 2 3 4 5; do
+                    psql -X -q "$4" -c "SET citus.enable_create_database_propagation = on" \
+                        -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null && break
+                    sleep 1
+                done
+            done
+        fi
     "#;
     let mut child = Command::new("sh")
         .args([
@@ -146,6 +302,8 @@ fn reap_on_exit(scratch: &std::path::Path, cluster: Option<&Cluster>) {
             &pid_file,
             &scratch.display().to_string(),
             &socket_dir,
+            drop_databases.unwrap_or_default(),
+            &std::process::id().to_string(),
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -181,13 +339,21 @@ async fn create_database(prefix: &str, template: &str, connections: u32) -> Test
         std::process::id(),
         NEXT_DB.fetch_add(1, Ordering::Relaxed)
     );
-    let admin = database::pool(server.admin.clone(), 1).await.unwrap();
-    let create = format!("CREATE DATABASE {name} TEMPLATE {template}");
-    sqlx::query(sqlx::AssertSqlSafe(create))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
+    match &server.citus {
+        // Another system's database (`template0`) stays on the coordinator alone.
+        Some(nodes) if template != "template0" => {
+            create_citus_database(server, nodes, &name).await;
+        }
+        _ => {
+            let admin = database::pool(server.admin.clone(), 1).await.unwrap();
+            let create = format!("CREATE DATABASE {name} TEMPLATE {template}");
+            sqlx::query(sqlx::AssertSqlSafe(create))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+        }
+    }
     let options = server.admin.clone().database(&name);
     let pool = database::pool(options.clone(), connections).await.unwrap();
     TestDb {
