@@ -561,16 +561,16 @@ async fn idle(
         "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database WHERE datname = current_database()"
     };
     // Parking ten thousand requests takes a while (each reads its session once); wait until
-    // the database has been quiet for 3 s. Its transaction counts are flushed late: a
-    // connection that goes idle reports its transactions up to 10 s after them (PostgreSQL's
-    // PGSTAT_IDLE_INTERVAL), so parking's own transactions would be counted as idle work unless
-    // the transaction count is quiet as well.
+    // the database has been quiet for 12 s. Its transaction counts are flushed late: a
+    // connection that goes idle while others hold the statistics lock reports its transactions
+    // up to 10 s after them (PostgreSQL's PGSTAT_IDLE_INTERVAL), so parking's own transactions
+    // would be counted as idle work unless the transaction count has been quiet that long.
     let mut quiet = 0;
     let mut last: i64 = sqlx::query_scalar(count).fetch_one(&db.pool).await?;
     let mut last_database: (i64, i64) = sqlx::query_as(DATABASE_ACTIVITY)
         .fetch_one(&db.pool)
         .await?;
-    while quiet < 3 {
+    while quiet < 12 {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now: i64 = sqlx::query_scalar(count).fetch_one(&db.pool).await?;
         let database: (i64, i64) = sqlx::query_as(DATABASE_ACTIVITY)
