@@ -282,23 +282,8 @@ async fn long_poll(
 
 /// A dashboard's event stream of one session, opened and never read.
 async fn stream(client: &Client, i: usize, agent: &Agent, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
-        let url = format!("{}/api/v1/sessions/{}/stream", client.base, agent.session);
-        let response = client
-            .http(i)
-            .get(url)
-            .bearer_auth(&*agent.token)
-            .send()
-            .await;
-        match response {
-            // Held open, unread, until the run stops (the task is aborted).
-            Ok(response) if response.status().is_success() => {
-                let _open = response;
-                std::future::pending::<()>().await;
-            }
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
+    let url = format!("{}/api/v1/sessions/{}/stream", client.base, agent.session);
+    hold_open(stop, || client.http(i).get(&url).bearer_auth(&*agent.token)).await;
 }
 
 /// An MCP client blocked in `wait_for_answer` (2026-07-28, no session).
@@ -312,20 +297,26 @@ async fn mcp_wait(client: &Client, i: usize, agent: &Agent, stop: &AtomicBool) {
             "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"}
         }
     }});
-    while !stop.load(Ordering::Relaxed) {
-        let response = client
+    let url = format!("{}/mcp", client.base);
+    hold_open(stop, || {
+        client
             .http(i)
-            .post(format!("{}/mcp", client.base))
+            .post(&url)
             .bearer_auth(&*agent.token)
             .header("Accept", "application/json, text/event-stream")
             .header("MCP-Protocol-Version", "2026-07-28")
             .header("Mcp-Method", "tools/call")
             .header("Mcp-Name", "wait_for_answer")
             .json(&body)
-            .send()
-            .await;
-        match response {
-            // The call's stream is open (its head comes early): held until the run stops.
+    })
+    .await;
+}
+
+/// Send `request` until it is answered with a success, then hold the answer's body open,
+/// unread, until the run stops (its task is aborted). A refusal is retried after a pause.
+async fn hold_open(stop: &AtomicBool, request: impl Fn() -> reqwest::RequestBuilder) {
+    while !stop.load(Ordering::Relaxed) {
+        match request().send().await {
             Ok(response) if response.status().is_success() => {
                 let _open = response;
                 std::future::pending::<()>().await;
