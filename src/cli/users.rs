@@ -41,19 +41,29 @@ pub enum UsersCommand {
     },
 }
 
-/// Users and tenants that have keys but no user record (made before users existed).
+/// Users and tenants that have keys but no user record (made before users existed). Each part
+/// is its own step (on Citus a step runs on every node for its tenants, and only the joined
+/// results meet on the coordinator); the last event is one index probe per tenant.
 const LIST: &str = "\
-SELECT t.tenant_id, u.name, u.email, u.created_at,
-       coalesce(k.active, 0), coalesce(k.total, 0), greatest(k.last_used, e.recorded_at)
-FROM (SELECT tenant_id FROM users UNION SELECT tenant_id FROM api_keys) t
-LEFT JOIN users u ON u.tenant_id = t.tenant_id
-LEFT JOIN LATERAL (
-    SELECT count(*) FILTER (WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()))
+WITH tenants AS MATERIALIZED (
+    SELECT t.tenant_id,
+           (SELECT recorded_at FROM events e WHERE e.tenant_id = t.tenant_id
+            ORDER BY seq DESC LIMIT 1) AS last_event_at
+    FROM (SELECT tenant_id FROM users UNION SELECT tenant_id FROM api_keys) t
+), keys AS MATERIALIZED (
+    SELECT tenant_id,
+           count(*) FILTER (WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()))
                AS active,
            count(*) AS total, max(last_used_at) AS last_used
-    FROM api_keys WHERE tenant_id = t.tenant_id) k ON true
-LEFT JOIN LATERAL (
-    SELECT recorded_at FROM events WHERE tenant_id = t.tenant_id ORDER BY seq DESC LIMIT 1) e ON true
+    FROM api_keys GROUP BY tenant_id
+), named AS MATERIALIZED (
+    SELECT tenant_id, name, email, created_at FROM users
+)
+SELECT t.tenant_id, u.name, u.email, u.created_at,
+       coalesce(k.active, 0), coalesce(k.total, 0), greatest(k.last_used, t.last_event_at)
+FROM tenants t
+LEFT JOIN named u ON u.tenant_id = t.tenant_id
+LEFT JOIN keys k ON k.tenant_id = t.tenant_id
 ORDER BY u.created_at NULLS LAST, t.tenant_id";
 
 type Row = (

@@ -153,8 +153,14 @@ async fn connect(
     let options = if citus {
         // One connection per worker for everything a transaction (an append: several
         // statements' worth of CTEs) does there, so that it commits there as one transaction,
-        // visible at once, without two-phase commit.
-        options.options([("citus.multi_shard_modify_mode", "sequential")])
+        // visible at once, without two-phase commit. And row locks only: Citus cannot tell
+        // that an append's rows (written through the coordinator) are one tenant's, and would
+        // otherwise serialize every append to a shard behind a lock on it; the log's own keys
+        // decide races, and every shard has one copy.
+        options.options([
+            ("citus.multi_shard_modify_mode", "sequential"),
+            ("citus.all_modifications_commutative", "on"),
+        ])
     } else {
         options.options([("plan_cache_mode", "force_generic_plan")])
     };

@@ -211,8 +211,13 @@ async fn create_citus_database(server: &Server, nodes: &CitusNodes, name: &str) 
         .execute(&mut *conn)
         .await
         .unwrap();
-    drop(conn);
-    admin.close().await;
+    // Joining a database to the cluster writes the workers' shared catalogs (roles), which
+    // two joins at once can collide on ("tuple concurrently updated"): one join at a time,
+    // across test processes too (the lock lives in the coordinator's maintenance database).
+    sqlx::query("SELECT pg_advisory_lock(7310)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
     for (host, port) in &nodes.0 {
         let node = server
             .admin
@@ -252,6 +257,8 @@ async fn create_citus_database(server: &Server, nodes: &CitusNodes, name: &str) 
     .await
     .unwrap();
     pool.close().await;
+    drop(conn);
+    admin.close().await;
     // A new connection: the one above predates the shard count.
     let pool = database::pool(server.admin.clone().database(name), 1)
         .await
