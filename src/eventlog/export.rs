@@ -77,19 +77,32 @@ pub async fn export_tenant(
     out: &mut impl Write,
 ) -> Result<u64, ExportError> {
     let head = tenant_head(pool, tenant_id).await?;
-    let mut pages = std::pin::pin!(tenant_pages(pool.clone(), tenant_id, after, head, CLI_PAGE));
+    let written = write_tenant(pool, tenant_id, after, head, &mut String::new(), out).await?;
+    out.flush()?;
+    Ok(written)
+}
+
+/// Write the tenant's events after `from` up to `head`, one JSON line each, a page at a time
+/// (`text` is the page's buffer, reused); how many were written.
+async fn write_tenant(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    from: i64,
+    head: i64,
+    text: &mut String,
+    out: &mut impl Write,
+) -> Result<u64, ExportError> {
+    let mut pages = std::pin::pin!(tenant_pages(pool.clone(), tenant_id, from, head, CLI_PAGE));
     let mut written = 0;
-    let mut text = String::new();
     while let Some(page) = pages.try_next().await? {
         text.clear();
         for event in &page {
-            event.write_json(&mut text);
+            event.write_json(text);
             text.push('\n');
         }
         out.write_all(text.as_bytes())?;
         written += page.len() as u64;
     }
-    out.flush()?;
     Ok(written)
 }
 
@@ -164,16 +177,7 @@ async fn export_to_heads(
     let mut text = String::new();
     for (tenant_id, head) in heads {
         let from = after.get(&tenant_id).copied().unwrap_or(0);
-        let mut pages = std::pin::pin!(tenant_pages(pool.clone(), tenant_id, from, head, CLI_PAGE));
-        while let Some(page) = pages.try_next().await? {
-            text.clear();
-            for event in &page {
-                event.write_json(&mut text);
-                text.push('\n');
-            }
-            out.write_all(text.as_bytes())?;
-            events += page.len() as u64;
-        }
+        events += write_tenant(pool, tenant_id, from, head, &mut text, out).await?;
         next.insert(tenant_id, head.max(from));
     }
     out.flush()?;
